@@ -1,0 +1,95 @@
+"""Options and rendering shared by every command group, defined once."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+DEFAULT_DB = "sqlite:///tandem.db"
+
+DbOption = Annotated[
+    str,
+    typer.Option(
+        "--db",
+        envvar="TANDEM_DB",
+        help="Database URL: sqlite:///FILE or postgresql+psycopg://USER@HOST:PORT/NAME.",
+        show_default=True,
+    ),
+]
+
+
+class OutputFormat(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+    CSV = "csv"
+
+
+FormatOption = Annotated[
+    OutputFormat,
+    typer.Option("--format", help="table for people; json or csv for scripts."),
+]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the root callback parsed, handed to every command through ``ctx.obj``."""
+
+    db_url: str
+
+
+def settings(ctx: typer.Context) -> Settings:
+    obj = ctx.find_root().obj
+    assert isinstance(obj, Settings)
+    return obj
+
+
+def console(stderr: bool = False) -> Console:
+    """A Rich console; wide when not attached to a terminal so tests see whole lines."""
+    return Console(stderr=stderr, width=None if sys.stdout.isatty() else 200, highlight=False)
+
+
+def render_rows(
+    rows: Sequence[Mapping[str, Any]],
+    columns: Sequence[str],
+    fmt: OutputFormat,
+    title: str | None = None,
+) -> None:
+    """Print rows as a Rich table, JSON (a list of objects) or CSV (spreadsheet-safe)."""
+    if fmt is OutputFormat.JSON:
+        typer.echo(json.dumps([{c: row.get(c) for c in columns} for row in rows], indent=2))
+        return
+    if fmt is OutputFormat.CSV:
+        from tandem.program.tabular import write_csv_rows
+
+        buffer = io.StringIO()
+        write_csv_rows(buffer, columns, ([row.get(c) for c in columns] for row in rows))
+        typer.echo(buffer.getvalue(), nl=False)
+        return
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*[_cell(row.get(c)) for c in columns])
+    console().print(table)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        return "; ".join(str(v) for v in value)
+    return str(value)
+
+
+def echo_lines(lines: Iterable[str], err: bool = False) -> None:
+    for line in lines:
+        typer.echo(line, err=err)

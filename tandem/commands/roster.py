@@ -1,0 +1,196 @@
+"""`tandem init`, `tandem import …`, `tandem participants …`."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from tandem.commands.common import (
+    FormatOption,
+    OutputFormat,
+    console,
+    echo_lines,
+    render_rows,
+    settings,
+)
+from tandem.matcher.types import Role
+from tandem.program import db, roster
+
+
+class RoleChoice(StrEnum):
+    MENTOR = "mentor"
+    MENTEE = "mentee"
+
+
+FileArgument = Annotated[
+    Path,
+    typer.Argument(help="Applications file: .csv (UTF-8), .xlsx or .json.", show_default=False),
+]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Validate and report; store nothing.")]
+
+import_app = typer.Typer(
+    help="Import mentor or mentee applications (atomic and safe to repeat).", no_args_is_help=True
+)
+participants_app = typer.Typer(help="Look at the stored roster.", no_args_is_help=True)
+
+
+def init(ctx: typer.Context) -> None:
+    """Create the database, or bring its schema up to date."""
+    url = settings(ctx).db_url
+    engine = db.create_db_engine(url)
+    before = db.current_revision(engine)
+    after = db.upgrade_schema(engine)
+    if before == after:
+        typer.echo(f"Database schema is up to date (revision {after}).")
+    else:
+        typer.echo(f"Database schema upgraded from {before or 'empty'} to revision {after}.")
+
+
+def _import(ctx: typer.Context, path: Path, role: Role, dry_run: bool) -> None:
+    engine = db.open_database(settings(ctx).db_url)
+    report = roster.import_roster(engine, path, role, now=db.utcnow(), dry_run=dry_run)
+    echo_lines((f"warning: {w}" for w in report.warnings), err=True)
+    verb = "would be" if report.dry_run else "were"
+    typer.echo(
+        f"{report.file}: {len(report.added)} added, {len(report.updated)} updated, "
+        f"{len(report.unchanged)} unchanged {role.value}s"
+        + (" (dry run: nothing stored)" if report.dry_run else "")
+    )
+    for person_id, columns in report.changes.items():
+        typer.echo(f"  {person_id}: {', '.join(columns)} {verb} changed")
+    if report.not_in_file:
+        typer.echo(
+            f"  {report.not_in_file} stored {role.value}(s) not in this file were kept unchanged"
+        )
+
+
+@import_app.command("mentors")
+def import_mentors(ctx: typer.Context, path: FileArgument, dry_run: DryRun = False) -> None:
+    """Import mentor applications (id, name, email, capacity, …)."""
+    _import(ctx, path, Role.MENTOR, dry_run)
+
+
+@import_app.command("mentees")
+def import_mentees(ctx: typer.Context, path: FileArgument, dry_run: DryRun = False) -> None:
+    """Import mentee applications (id, name, email, goals, …)."""
+    _import(ctx, path, Role.MENTEE, dry_run)
+
+
+LIST_COLUMNS = ("role", "id", "name", "career_stage", "institution", "timezone", "capacity")
+
+
+def _public_fields(row: Any) -> dict[str, Any]:
+    """A participant as shown to a coordinator; identity fields only with consent."""
+    data: dict[str, Any] = {
+        "role": row.role,
+        "id": row.external_id,
+        "name": row.name,
+        "email": row.email,
+        "capacity": row.capacity,
+        "career_stage": row.career_stage,
+        "institution": row.institution,
+        "department": row.department,
+        "research_areas": row.research_areas,
+        "research_interests": row.research_interests,
+        ("expertise" if row.role == Role.MENTOR.value else "goals"): row.topics,
+        "timezone": row.timezone,
+        "languages": row.languages,
+        "meeting_modes": row.meeting_modes,
+        "excluded": row.excluded,
+        "identity_consent": row.identity_consent,
+    }
+    if row.identity_consent:
+        data["identity"] = row.identity
+        data["identity_preferences"] = row.identity_preferences
+    data.update(row.custom)
+    return data
+
+
+@participants_app.command("list")
+def list_participants(
+    ctx: typer.Context,
+    role: Annotated[RoleChoice | None, typer.Option(help="Only this role.")] = None,
+    fmt: FormatOption = OutputFormat.TABLE,
+) -> None:
+    """List stored participants (mentors first, sorted by id)."""
+    engine = db.open_database(settings(ctx).db_url)
+    rows = roster.list_participants(engine, Role(role.value) if role else None)
+    render_rows([_public_fields(r) for r in rows], LIST_COLUMNS, fmt, title="Participants")
+
+
+@participants_app.command("show")
+def show_participant(
+    ctx: typer.Context,
+    participant_id: Annotated[str, typer.Argument(metavar="ID", help="The participant's id.")],
+    fmt: FormatOption = OutputFormat.TABLE,
+) -> None:
+    """Show everything stored about one participant (each role they hold)."""
+    engine = db.open_database(settings(ctx).db_url)
+    rows = [_public_fields(r) for r in roster.get_participant(engine, participant_id)]
+    if fmt is OutputFormat.JSON:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    if fmt is OutputFormat.CSV:
+        columns = list(dict.fromkeys(k for r in rows for k in r))
+        render_rows(rows, columns, fmt)
+        return
+    for data in rows:
+        render_rows(
+            [{"field": k, "value": v} for k, v in data.items()],
+            ("field", "value"),
+            fmt,
+            title=f"{data['role']} {data['id']}",
+        )
+
+
+@participants_app.command("summary")
+def summary(ctx: typer.Context, fmt: FormatOption = OutputFormat.TABLE) -> None:
+    """Counts by role and career stage, total capacity (no personal data)."""
+    engine = db.open_database(settings(ctx).db_url)
+    result = roster.summarize(engine)
+    if fmt is OutputFormat.JSON:
+        typer.echo(json.dumps(asdict(result), indent=2))
+        return
+    out = console()
+    out.print(
+        f"Roster: {result.mentors} mentors (capacity {result.mentor_capacity}), "
+        f"{result.mentees} mentees, {result.institutions} institutions, "
+        f"{result.time_zones} time zones"
+    )
+    if result.people_in_both_roles:
+        out.print(f"{result.people_in_both_roles} people are both mentor and mentee")
+    if result.mentees > result.mentor_capacity:
+        out.print(f"Mentor capacity is short by {result.mentees - result.mentor_capacity} places")
+    stages = sorted({s for counts in result.by_stage.values() for s in counts})
+    render_rows(
+        [
+            {"career_stage": s, **{g: result.by_stage[g].get(s, 0) for g in result.by_stage}}
+            for s in stages
+        ],
+        ("career_stage", "mentors", "mentees"),
+        fmt,
+        title="By career stage",
+    )
+
+
+@participants_app.command("export")
+def export(
+    ctx: typer.Context,
+    role: Annotated[RoleChoice, typer.Argument(help="mentor or mentee")],
+    out: Annotated[Path, typer.Argument(help="Output .csv or .xlsx file.")],
+) -> None:
+    """Write the stored roster of one role to a file that imports back unchanged."""
+    engine = db.open_database(settings(ctx).db_url)
+    count = roster.export_roster(engine, Role(role.value), out)
+    typer.echo(f"Wrote {count} {role.value}s to {out}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("init")(init)
+    app.add_typer(import_app, name="import")
+    app.add_typer(participants_app, name="participants")

@@ -1,0 +1,699 @@
+"""The roster: validating mentor and mentee application files and storing them atomically.
+
+The data contract (columns, vocabularies, examples) is documented in README.md. Every row
+goes through :class:`ParticipantInput` (pydantic); every problem in a file is reported at
+once, located by file, row and column, and nothing is stored unless the whole file is valid.
+Re-importing the same file changes nothing; an updated file updates the people whose rows
+changed (keyed by ``id``).
+"""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Any, Self
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from sqlalchemy import Engine, func
+from sqlmodel import Session, col, select
+
+from tandem.matcher.types import (
+    CareerStage,
+    MeetingMode,
+    MentoringTopic,
+    Profile,
+    Role,
+    closest_term,
+    normalize_tag,
+    normalize_term,
+)
+from tandem.program.db import transaction
+from tandem.program.errors import ProgramError
+from tandem.program.models import Participant
+from tandem.program.tabular import InputFileError, Problem, RawRow, Table, read_table
+
+REQUIRED_COLUMNS: dict[Role, tuple[str, ...]] = {
+    Role.MENTOR: ("id", "name", "email"),
+    Role.MENTEE: ("id", "name", "email"),
+}
+"""Columns every file must have. ``capacity`` is optional for mentors (default 1)."""
+
+COMMON_COLUMNS = (
+    "id",
+    "name",
+    "email",
+    "career_stage",
+    "institution",
+    "department",
+    "research_areas",
+    "research_interests",
+    "timezone",
+    "languages",
+    "meeting_modes",
+    "excluded",
+    "identity_consent",
+    "identity",
+    "identity_preferences",
+)
+ROLE_COLUMNS: dict[Role, tuple[str, ...]] = {
+    Role.MENTOR: ("capacity", "expertise"),
+    Role.MENTEE: ("goals",),
+}
+IDENTITY_COLUMNS = ("identity", "identity_preferences")
+
+CAREER_STAGE_ALIASES: dict[str, CareerStage] = {
+    "undergrad": CareerStage.UNDERGRADUATE,
+    "undergraduate_student": CareerStage.UNDERGRADUATE,
+    "graduate": CareerStage.GRADUATE_STUDENT,
+    "grad_student": CareerStage.GRADUATE_STUDENT,
+    "phd_student": CareerStage.GRADUATE_STUDENT,
+    "doctoral_student": CareerStage.GRADUATE_STUDENT,
+    "masters_student": CareerStage.GRADUATE_STUDENT,
+    "postdoctoral_fellow": CareerStage.POSTDOC,
+    "postdoctoral_researcher": CareerStage.POSTDOC,
+    "assistant_professor": CareerStage.EARLY_CAREER_FACULTY,
+    "associate_professor": CareerStage.MID_CAREER_FACULTY,
+    "professor": CareerStage.SENIOR_FACULTY,
+    "full_professor": CareerStage.SENIOR_FACULTY,
+}
+
+_TRUE = {"yes", "y", "true", "1", "consent", "consented"}
+_FALSE = {"no", "n", "false", "0"}
+_ID_PATTERN = re.compile(r"^[^\s;,]{1,128}$")
+
+
+class RosterError(ProgramError):
+    """A roster operation cannot be carried out (unknown participant, …)."""
+
+
+# --- parsing of single cells (each raises ValueError with the message a person reads) ---
+
+
+def _split(value: Any) -> list[str]:
+    items = [str(v) for v in value] if isinstance(value, list | tuple) else str(value).split(";")
+    return [item.strip() for item in items if item.strip()]
+
+
+def _text(value: Any) -> str:
+    return str(value).strip()
+
+
+def _parse_id(value: Any) -> str:
+    text = _text(value)
+    if not _ID_PATTERN.match(text):
+        raise ValueError(
+            f"expected an id of 1–128 characters without spaces, commas or semicolons, got {text!r}"
+        )
+    return text
+
+
+def _parse_email(value: Any) -> str:
+    text = _text(value)
+    try:
+        return validate_email(text, check_deliverability=False).normalized
+    except EmailNotValidError:
+        raise ValueError(
+            f"expected an e-mail address like name@university.edu, got {text!r}"
+        ) from None
+
+
+def _parse_capacity(value: Any) -> int:
+    text = _text(value)
+    try:
+        number = float(text)
+    except ValueError:
+        number = float("nan")
+    if not number.is_integer() or number < 0:
+        raise ValueError(
+            f"expected a whole number ≥ 0 (how many mentees this mentor can take), got {text!r}"
+        )
+    return int(number)
+
+
+def _vocabulary_error(kind: str, text: str, choices: Sequence[str]) -> ValueError:
+    suggestion = closest_term(text, list(choices))
+    hint = f'; did you mean "{suggestion}"?' if suggestion else ""
+    return ValueError(f'unknown {kind} "{text}"{hint} Valid: {", ".join(choices)}')
+
+
+def _parse_stage(value: Any) -> CareerStage:
+    text = _text(value)
+    key = normalize_term(text)
+    if key in CareerStage.__members__.values():
+        return CareerStage(key)
+    if key in CAREER_STAGE_ALIASES:
+        return CAREER_STAGE_ALIASES[key]
+    raise _vocabulary_error("career stage", text, [s.value for s in CareerStage])
+
+
+def _parse_topics(value: Any) -> tuple[MentoringTopic, ...]:
+    topics = []
+    for item in _split(value):
+        key = normalize_term(item)
+        if key not in MentoringTopic.__members__.values():
+            raise _vocabulary_error("mentoring topic", item, [t.value for t in MentoringTopic])
+        topics.append(MentoringTopic(key))
+    return tuple(dict.fromkeys(topics))
+
+
+def _parse_modes(value: Any) -> tuple[MeetingMode, ...]:
+    aliases = {"zoom": "video", "online": "video", "in_person": "in_person", "email": "async"}
+    modes = []
+    for item in _split(value):
+        key = aliases.get(normalize_term(item), normalize_term(item))
+        if key not in MeetingMode.__members__.values():
+            raise _vocabulary_error("meeting mode", item, [m.value for m in MeetingMode])
+        modes.append(MeetingMode(key))
+    return tuple(dict.fromkeys(modes))
+
+
+@cache
+def _zones() -> tuple[str, ...]:
+    return tuple(sorted(zoneinfo.available_timezones()))
+
+
+def _parse_timezone(value: Any) -> str:
+    text = _text(value)
+    if text in _zones():
+        return text
+    folded = {z.lower(): z for z in _zones()}
+    if text.lower() in folded:
+        return folded[text.lower()]
+    import difflib
+
+    close = difflib.get_close_matches(text, _zones(), n=1, cutoff=0.6)
+    hint = f'; did you mean "{close[0]}"?' if close else ""
+    raise ValueError(
+        f'unknown time zone "{text}"{hint} Use an IANA name such as Europe/Berlin or '
+        "America/Chicago"
+    )
+
+
+def _parse_tags(value: Any) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(normalize_tag(v) for v in _split(value)))
+
+
+def _parse_ids(value: Any) -> tuple[str, ...]:
+    ids = _split(value)
+    for item in ids:
+        _parse_id(item)
+    return tuple(dict.fromkeys(ids))
+
+
+def _parse_bool(value: Any) -> bool:
+    text = _text(value).lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(f"expected yes or no, got {_text(value)!r}")
+
+
+Id = Annotated[str, BeforeValidator(_parse_id)]
+Email = Annotated[str, BeforeValidator(_parse_email)]
+Text = Annotated[str, BeforeValidator(_text)]
+Capacity = Annotated[int, BeforeValidator(_parse_capacity)]
+Stage = Annotated[CareerStage, BeforeValidator(_parse_stage)]
+Topics = Annotated[tuple[MentoringTopic, ...], BeforeValidator(_parse_topics)]
+Modes = Annotated[tuple[MeetingMode, ...], BeforeValidator(_parse_modes)]
+Zone = Annotated[str, BeforeValidator(_parse_timezone)]
+Tags = Annotated[tuple[str, ...], BeforeValidator(_parse_tags)]
+Ids = Annotated[tuple[str, ...], BeforeValidator(_parse_ids)]
+Flag = Annotated[bool, BeforeValidator(_parse_bool)]
+
+
+class ParticipantInput(BaseModel):
+    """One validated application row. Column names are the field names."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    role: Role
+    id: Id
+    name: Text = Field(min_length=1)
+    email: Email
+    capacity: Capacity | None = None
+    career_stage: Stage | None = None
+    institution: Text | None = None
+    department: Text | None = None
+    research_areas: Tags = ()
+    research_interests: Text = ""
+    goals: Topics = ()
+    expertise: Topics = ()
+    timezone: Zone | None = None
+    languages: Tags = ()
+    meeting_modes: Modes = ()
+    excluded: Ids = ()
+    identity_consent: Flag = False
+    identity: Tags = ()
+    identity_preferences: Tags = ()
+    custom: tuple[tuple[str, str], ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _consent_and_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        consent = data.get("identity_consent")
+        try:
+            consented = consent is not None and _parse_bool(consent)
+        except ValueError:
+            consented = False
+        if not consented:
+            # Without consent the attributes are dropped: never validated, stored or used.
+            for column in IDENTITY_COLUMNS:
+                data.pop(column, None)
+        if data.get("role") in (Role.MENTOR, Role.MENTOR.value) and data.get("capacity") is None:
+            data["capacity"] = 1
+        return data
+
+    @model_validator(mode="after")
+    def _not_excluding_self(self) -> Self:
+        if self.id in self.excluded:
+            raise ValueError("excluded lists this person's own id")
+        return self
+
+    def to_profile(self) -> Profile:
+        return Profile(
+            id=self.id,
+            role=self.role,
+            name=self.name,
+            email=self.email,
+            capacity=self.capacity or 0,
+            career_stage=self.career_stage,
+            institution=self.institution,
+            department=self.department,
+            research_areas=self.research_areas,
+            research_interests=self.research_interests,
+            topics=self.goals if self.role is Role.MENTEE else self.expertise,
+            timezone=self.timezone,
+            languages=self.languages,
+            meeting_modes=self.meeting_modes,
+            excluded=self.excluded,
+            identity_consent=self.identity_consent,
+            identity=self.identity,
+            identity_preferences=self.identity_preferences,
+            custom=self.custom,
+        )
+
+    def stored_fields(self) -> dict[str, Any]:
+        """The column values of this person's :class:`Participant` row."""
+        return {
+            "role": self.role.value,
+            "external_id": self.id,
+            "name": self.name,
+            "email": self.email,
+            "email_key": self.email.lower(),
+            "capacity": self.capacity,
+            "career_stage": self.career_stage.value if self.career_stage else None,
+            "institution": self.institution,
+            "department": self.department,
+            "research_areas": list(self.research_areas),
+            "research_interests": self.research_interests,
+            "topics": [t.value for t in (self.goals or self.expertise)],
+            "timezone": self.timezone,
+            "languages": list(self.languages),
+            "meeting_modes": [m.value for m in self.meeting_modes],
+            "excluded": list(self.excluded),
+            "identity_consent": self.identity_consent,
+            "identity": list(self.identity),
+            "identity_preferences": list(self.identity_preferences),
+            "custom": dict(self.custom),
+        }
+
+
+def participant_profile(row: Participant) -> Profile:
+    """The one place stored rows become matcher profiles."""
+    role = Role(row.role)
+    return Profile(
+        id=row.external_id,
+        role=role,
+        name=row.name,
+        email=row.email,
+        capacity=row.capacity or 0,
+        career_stage=CareerStage(row.career_stage) if row.career_stage else None,
+        institution=row.institution,
+        department=row.department,
+        research_areas=tuple(row.research_areas),
+        research_interests=row.research_interests,
+        topics=tuple(MentoringTopic(t) for t in row.topics),
+        timezone=row.timezone,
+        languages=tuple(row.languages),
+        meeting_modes=tuple(MeetingMode(m) for m in row.meeting_modes),
+        excluded=tuple(row.excluded),
+        identity_consent=row.identity_consent,
+        identity=tuple(row.identity) if row.identity_consent else (),
+        identity_preferences=tuple(row.identity_preferences) if row.identity_consent else (),
+        custom=tuple(sorted(row.custom.items())),
+    )
+
+
+# --- validating a whole file ---
+
+
+@dataclass(frozen=True)
+class ValidatedRoster:
+    role: Role
+    file: str
+    people: tuple[ParticipantInput, ...]
+    row_numbers: tuple[int, ...]
+    warnings: tuple[Problem, ...] = ()
+
+
+def _row_problems(file: str, row: RawRow, error: ValidationError) -> list[Problem]:
+    problems = []
+    for item in error.errors():
+        column = str(item["loc"][0]) if item["loc"] else None
+        message = str(item["msg"]).removeprefix("Value error, ")
+        if item["type"] == "string_too_short":
+            message = "must not be empty"
+        problems.append(Problem(file, message, row.number, column))
+    return problems
+
+
+def validate_table(table: Table, role: Role, known_ids: Iterable[str] = ()) -> ValidatedRoster:
+    """Validate every row of ``table`` as ``role`` applications.
+
+    Raises InputFileError listing every problem (missing columns, bad cells, duplicate
+    ids or e-mails) at once. Unknown ``excluded`` ids are warnings, not errors: the other
+    person may be imported later. ``known_ids`` are ids already stored or in the other file.
+    """
+    file = table.file
+    problems: list[Problem] = []
+    missing = [c for c in REQUIRED_COLUMNS[role] if c not in table.columns]
+    for column in missing:
+        problems.append(Problem(file, "required column is missing", 1, column))
+    other = Role.MENTEE if role is Role.MENTOR else Role.MENTOR
+    for column in ROLE_COLUMNS[other]:
+        if column in table.columns and column not in ROLE_COLUMNS[role]:
+            problems.append(
+                Problem(
+                    file, f"column is for {other.value}s only; remove it from this file", 1, column
+                )
+            )
+    if problems:
+        raise InputFileError(problems)
+
+    problems.extend(table.problems)
+    known = set(COMMON_COLUMNS) | set(ROLE_COLUMNS[role])
+    people: list[ParticipantInput] = []
+    first_id: dict[str, int] = {}
+    first_email: dict[str, int] = {}
+    warnings: list[Problem] = []
+    dropped_identity = 0
+    for row in table.rows:
+        data: dict[str, Any] = {k: v for k, v in row.cells.items() if k in known}
+        custom = sorted(
+            (k, ";".join(v) if isinstance(v, list) else str(v))
+            for k, v in row.cells.items()
+            if k not in known
+        )
+        try:
+            person = ParticipantInput(role=role, custom=tuple(custom), **data)
+        except ValidationError as error:
+            problems.extend(_row_problems(file, row, error))
+            continue
+        if not person.identity_consent and any(c in row.cells for c in IDENTITY_COLUMNS):
+            dropped_identity += 1
+        if person.id in first_id:
+            problems.append(
+                Problem(
+                    file,
+                    f'duplicate id "{person.id}" (first on row {first_id[person.id]})',
+                    row.number,
+                    "id",
+                )
+            )
+        else:
+            first_id[person.id] = row.number
+        email_key = person.email.lower()
+        if email_key in first_email:
+            problems.append(
+                Problem(
+                    file,
+                    f"duplicate e-mail within the {role.value}s (first on row {first_email[email_key]})",
+                    row.number,
+                    "email",
+                )
+            )
+        else:
+            first_email[email_key] = row.number
+        people.append(person)
+    if problems:
+        raise InputFileError(sorted(problems, key=lambda p: (p.row or 0, p.column or "")))
+    all_ids = set(first_id) | set(known_ids)
+    for row, person in zip(table.rows, people, strict=True):
+        for other_id in person.excluded:
+            if other_id not in all_ids:
+                warnings.append(
+                    Problem(
+                        file,
+                        f'excluded id "{other_id}" matches no one imported yet (kept; it applies '
+                        "if that person is imported later)",
+                        row.number,
+                        "excluded",
+                    )
+                )
+    if dropped_identity:
+        warnings.append(
+            Problem(
+                file,
+                f"identity columns ignored for {dropped_identity} row(s) without identity_consent "
+                "= yes (not stored)",
+            )
+        )
+    numbers = tuple(r.number for r in table.rows)
+    return ValidatedRoster(role, file, tuple(people), numbers, tuple(warnings))
+
+
+# --- storing ---
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    role: Role
+    file: str
+    added: tuple[str, ...] = ()
+    updated: tuple[str, ...] = ()
+    unchanged: tuple[str, ...] = ()
+    changes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """For each updated id, the columns whose values changed."""
+    not_in_file: int = 0
+    warnings: tuple[Problem, ...] = ()
+    dry_run: bool = False
+
+
+_COMPARED = (
+    "name",
+    "email",
+    "capacity",
+    "career_stage",
+    "institution",
+    "department",
+    "research_areas",
+    "research_interests",
+    "topics",
+    "timezone",
+    "languages",
+    "meeting_modes",
+    "excluded",
+    "identity_consent",
+    "identity",
+    "identity_preferences",
+    "custom",
+)
+
+
+def import_roster(
+    engine: Engine, path: Path, role: Role, *, now: datetime, dry_run: bool = False
+) -> ImportReport:
+    """Validate ``path`` and store its people in one transaction (or none, on any problem).
+
+    Raises InputFileError with every problem in the file; the database is untouched then.
+    With ``dry_run`` nothing is written and the report says what would change.
+    """
+    table = read_table(path)
+    with transaction(engine) as session:
+        known_ids = set(session.exec(select(Participant.external_id)).all())
+        roster = validate_table(table, role, known_ids)
+        existing = {
+            p.external_id: p
+            for p in session.exec(select(Participant).where(Participant.role == role.value)).all()
+        }
+        _check_email_moves(roster, existing)
+        added: list[str] = []
+        updated: list[str] = []
+        unchanged: list[str] = []
+        changes: dict[str, tuple[str, ...]] = {}
+        for person in roster.people:
+            values = person.stored_fields()
+            row = existing.get(person.id)
+            if row is None:
+                added.append(person.id)
+                if not dry_run:
+                    session.add(Participant(**values, created_at=now, updated_at=now))
+                continue
+            changed = tuple(c for c in _COMPARED if getattr(row, c) != values[c])
+            if not changed:
+                unchanged.append(person.id)
+                continue
+            updated.append(person.id)
+            changes[person.id] = changed
+            if not dry_run:
+                for column in changed:
+                    setattr(row, column, values[column])
+                row.email_key = values["email_key"]
+                row.updated_at = now
+                session.add(row)
+        in_file = {p.id for p in roster.people}
+        not_in_file = sum(1 for key in existing if key not in in_file)
+        if dry_run:
+            session.rollback()
+    return ImportReport(
+        role=role,
+        file=table.file,
+        added=tuple(added),
+        updated=tuple(updated),
+        unchanged=tuple(unchanged),
+        changes=changes,
+        not_in_file=not_in_file,
+        warnings=roster.warnings,
+        dry_run=dry_run,
+    )
+
+
+def _check_email_moves(roster: ValidatedRoster, existing: dict[str, Participant]) -> None:
+    """An e-mail may not be taken from a stored person whom this file does not update."""
+    in_file = {p.id for p in roster.people}
+    owner = {p.email_key: key for key, p in existing.items() if key not in in_file}
+    problems = [
+        Problem(
+            roster.file,
+            f'e-mail already belongs to stored {roster.role.value} "{owner[person.email.lower()]}"; '
+            "use that id, or give that person another e-mail first",
+            number,
+            "email",
+        )
+        for number, person in zip(roster.row_numbers, roster.people, strict=True)
+        if person.email.lower() in owner
+    ]
+    if problems:
+        raise InputFileError(problems)
+
+
+# --- reading back ---
+
+
+def list_participants(engine: Engine, role: Role | None = None) -> list[Participant]:
+    """Stored participants, mentors first, each role sorted by id."""
+    with Session(engine) as session:
+        query = select(Participant)
+        if role is not None:
+            query = query.where(Participant.role == role.value)
+        rows = session.exec(query.order_by(col(Participant.role).desc(), Participant.external_id))
+        return list(rows.all())
+
+
+def get_participant(
+    engine: Engine, participant_id: str, role: Role | None = None
+) -> list[Participant]:
+    """The stored rows for ``participant_id`` (one per role). Raises RosterError if none."""
+    rows = [p for p in list_participants(engine, role) if p.external_id == participant_id]
+    if not rows:
+        raise RosterError(
+            f'no participant with id "{participant_id}"; see `tandem participants list`'
+        )
+    return rows
+
+
+def load_profiles(engine: Engine) -> tuple[list[Profile], list[Profile]]:
+    """(mentees, mentors) as matcher profiles, sorted by id."""
+    rows = list_participants(engine)
+    mentees = [participant_profile(r) for r in rows if r.role == Role.MENTEE.value]
+    mentors = [participant_profile(r) for r in rows if r.role == Role.MENTOR.value]
+    return mentees, mentors
+
+
+@dataclass(frozen=True)
+class RosterSummary:
+    mentors: int
+    mentees: int
+    mentor_capacity: int
+    people_in_both_roles: int
+    institutions: int
+    by_stage: dict[str, dict[str, int]]
+    time_zones: int
+    identity_consents: int
+
+
+def summarize(engine: Engine) -> RosterSummary:
+    """Counts a coordinator checks after an import (no personal data)."""
+    rows = list_participants(engine)
+    mentors = [r for r in rows if r.role == Role.MENTOR.value]
+    mentees = [r for r in rows if r.role == Role.MENTEE.value]
+    by_stage: dict[str, dict[str, int]] = {}
+    for group, people in (("mentors", mentors), ("mentees", mentees)):
+        counts = Counter(p.career_stage or "(not given)" for p in people)
+        by_stage[group] = dict(sorted(counts.items()))
+    both = {m.email_key for m in mentors} & {m.email_key for m in mentees}
+    return RosterSummary(
+        mentors=len(mentors),
+        mentees=len(mentees),
+        mentor_capacity=sum(m.capacity or 0 for m in mentors),
+        people_in_both_roles=len(both),
+        institutions=len({r.institution for r in rows if r.institution}),
+        by_stage=by_stage,
+        time_zones=len({r.timezone for r in rows if r.timezone}),
+        identity_consents=sum(1 for r in rows if r.identity_consent),
+    )
+
+
+def count_participants(engine: Engine) -> int:
+    with Session(engine) as session:
+        return int(session.exec(select(func.count()).select_from(Participant)).one())
+
+
+EXPORT_COLUMNS: dict[Role, tuple[str, ...]] = {
+    Role.MENTOR: (*COMMON_COLUMNS[:3], "capacity", *COMMON_COLUMNS[3:], "expertise"),
+    Role.MENTEE: (*COMMON_COLUMNS, "goals"),
+}
+
+
+def export_rows(engine: Engine, role: Role) -> tuple[list[str], list[list[Any]]]:
+    """The stored roster of one role as columns and rows that import back unchanged."""
+    rows = list_participants(engine, role)
+    custom_columns = sorted({k for r in rows for k in r.custom})
+    columns = [*EXPORT_COLUMNS[role], *custom_columns]
+    table = []
+    for r in rows:
+        values = {
+            "id": r.external_id,
+            "expertise": r.topics,
+            "goals": r.topics,
+            **{c: getattr(r, c) for c in EXPORT_COLUMNS[role] if hasattr(r, c) and c != "id"},
+            **r.custom,
+        }
+        table.append([values.get(c) for c in columns])
+    return columns, table
+
+
+def export_roster(engine: Engine, role: Role, path: Path) -> int:
+    """Write the stored roster of ``role`` to a .csv or .xlsx file; returns the row count."""
+    from tandem.program.tabular import write_csv_rows, write_xlsx_rows
+
+    columns, rows = export_rows(engine, role)
+    if path.suffix.lower() == ".xlsx":
+        write_xlsx_rows(path, columns, rows)
+    elif path.suffix.lower() == ".csv":
+        with path.open("w", encoding="utf-8", newline="") as out:
+            write_csv_rows(out, columns, rows)
+    else:
+        raise RosterError(f"cannot export to {path.name}: use a .csv or .xlsx file name")
+    return len(rows)
