@@ -5,7 +5,8 @@ from __future__ import annotations
 import io
 import json
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any
@@ -13,6 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import Engine
 
 DEFAULT_DB = "sqlite:///tandem.db"
 
@@ -44,6 +46,18 @@ class Settings:
     """What the root callback parsed, handed to every command through ``ctx.obj``."""
 
     db_url: str
+
+
+@contextmanager
+def database(ctx: typer.Context) -> Iterator[Engine]:
+    """The database named by ``--db``, schema brought up to date, closed afterwards."""
+    from tandem.program.db import open_database
+
+    engine = open_database(settings(ctx).db_url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def settings(ctx: typer.Context) -> Settings:

@@ -14,6 +14,7 @@ from tandem.commands.common import (
     FormatOption,
     OutputFormat,
     console,
+    database,
     echo_lines,
     render_rows,
     settings,
@@ -43,8 +44,11 @@ def init(ctx: typer.Context) -> None:
     """Create the database, or bring its schema up to date."""
     url = settings(ctx).db_url
     engine = db.create_db_engine(url)
-    before = db.current_revision(engine)
-    after = db.upgrade_schema(engine)
+    try:
+        before = db.current_revision(engine)
+        after = db.upgrade_schema(engine)
+    finally:
+        engine.dispose()
     if before == after:
         typer.echo(f"Database schema is up to date (revision {after}).")
     else:
@@ -52,8 +56,8 @@ def init(ctx: typer.Context) -> None:
 
 
 def _import(ctx: typer.Context, path: Path, role: Role, dry_run: bool) -> None:
-    engine = db.open_database(settings(ctx).db_url)
-    report = roster.import_roster(engine, path, role, now=db.utcnow(), dry_run=dry_run)
+    with database(ctx) as engine:
+        report = roster.import_roster(engine, path, role, now=db.utcnow(), dry_run=dry_run)
     echo_lines((f"warning: {w}" for w in report.warnings), err=True)
     verb = "would be" if report.dry_run else "were"
     typer.echo(
@@ -118,8 +122,8 @@ def list_participants(
     fmt: FormatOption = OutputFormat.TABLE,
 ) -> None:
     """List stored participants (mentors first, sorted by id)."""
-    engine = db.open_database(settings(ctx).db_url)
-    rows = roster.list_participants(engine, Role(role.value) if role else None)
+    with database(ctx) as engine:
+        rows = roster.list_participants(engine, Role(role.value) if role else None)
     render_rows([_public_fields(r) for r in rows], LIST_COLUMNS, fmt, title="Participants")
 
 
@@ -130,8 +134,8 @@ def show_participant(
     fmt: FormatOption = OutputFormat.TABLE,
 ) -> None:
     """Show everything stored about one participant (each role they hold)."""
-    engine = db.open_database(settings(ctx).db_url)
-    rows = [_public_fields(r) for r in roster.get_participant(engine, participant_id)]
+    with database(ctx) as engine:
+        rows = [_public_fields(r) for r in roster.get_participant(engine, participant_id)]
     if fmt is OutputFormat.JSON:
         typer.echo(json.dumps(rows, indent=2))
         return
@@ -151,8 +155,8 @@ def show_participant(
 @participants_app.command("summary")
 def summary(ctx: typer.Context, fmt: FormatOption = OutputFormat.TABLE) -> None:
     """Counts by role and career stage, total capacity (no personal data)."""
-    engine = db.open_database(settings(ctx).db_url)
-    result = roster.summarize(engine)
+    with database(ctx) as engine:
+        result = roster.summarize(engine)
     if fmt is OutputFormat.JSON:
         typer.echo(json.dumps(asdict(result), indent=2))
         return
@@ -185,8 +189,8 @@ def export(
     out: Annotated[Path, typer.Argument(help="Output .csv or .xlsx file.")],
 ) -> None:
     """Write the stored roster of one role to a file that imports back unchanged."""
-    engine = db.open_database(settings(ctx).db_url)
-    count = roster.export_roster(engine, Role(role.value), out)
+    with database(ctx) as engine:
+        count = roster.export_roster(engine, Role(role.value), out)
     typer.echo(f"Wrote {count} {role.value}s to {out}")
 
 

@@ -23,9 +23,14 @@ def test_migrations_build_exactly_the_models_schema(db_url: str) -> None:
 
 
 def test_upgrade_is_idempotent_and_older_schema_is_upgraded_on_open(db_url: str) -> None:
+    from alembic import command
+
     engine = db.open_database(db_url)
+    config = db._alembic_config()
     with engine.begin() as connection:
-        connection.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0001")
+    assert db.current_revision(engine) == "0001"
     engine.dispose()
     engine = db.open_database(db_url)
     assert db.current_revision(engine) == db.head_revision()

@@ -1,0 +1,163 @@
+"""``tandem keys init|rotate|export-jwks`` and ``tandem verify``: issuer keys, offline checks.
+
+These commands need no database: the key ring is a file of its own (``--keys`` or
+``TANDEM_KEYS``), and verification uses only the certificate file, the issuer's JWK Set
+and, optionally, its signed revocation list.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from tandem.program.credentials import CredentialError, verify_credential
+from tandem.program.issuer_keys import (
+    DEFAULT_KEYS_FILE,
+    KeyAlgorithm,
+    KeyFileError,
+    export_jwks,
+    init_keyring,
+    load_keyring,
+    rotate_keyring,
+)
+from tandem.program.revocations import RevocationListError, read_revocations
+
+KeysOption = Annotated[
+    Path,
+    typer.Option(
+        "--keys",
+        envvar="TANDEM_KEYS",
+        help="Issuer key file (kept outside the database, mode 0600).",
+        show_default=True,
+    ),
+]
+NowOption = Annotated[
+    str | None,
+    typer.Option("--now", hidden=True, help="Pretend the time is this ISO 8601 instant."),
+]
+
+
+def _now(value: str | None) -> datetime:
+    if value is None:
+        return datetime.now(UTC)
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def _read_text(path: Path, what: str, error: type[Exception]) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error(f"{what} {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as problem:
+        raise error(f"cannot read {what} {path}: {problem}") from None
+
+
+def _read_jwks(path: Path) -> Any:
+    text = _read_text(path, "key set file", KeyFileError)
+    try:
+        return json.loads(text)
+    except ValueError as problem:
+        raise KeyFileError(
+            f"{path} is not JSON ({problem}); pass the issuer's JWK Set, as written by "
+            "`tandem keys export-jwks`"
+        ) from None
+
+
+def keys_init(
+    keys: KeysOption = Path(DEFAULT_KEYS_FILE),
+    alg: Annotated[
+        KeyAlgorithm, typer.Option("--alg", help="RS256 (interoperable) or EdDSA (Ed25519).")
+    ] = KeyAlgorithm.RS256,
+    now: NowOption = None,
+) -> None:
+    """Create the issuer key file with a new signing key; never overwrites a file."""
+    keyring = init_keyring(keys, alg, now=_now(now))
+    typer.echo(
+        f"Created issuer key file {keys} (mode 0600) with {alg.value} key {keyring.active_kid}."
+    )
+    typer.echo(
+        "Keep it out of the database and version control, back it up, and publish the "
+        "public keys with `tandem keys export-jwks`."
+    )
+
+
+def keys_rotate(
+    keys: KeysOption = Path(DEFAULT_KEYS_FILE),
+    alg: Annotated[
+        KeyAlgorithm | None,
+        typer.Option("--alg", help="Algorithm of the new key (default: same as the current)."),
+    ] = None,
+    now: NowOption = None,
+) -> None:
+    """Add a new signing key; older public keys stay so old certificates still verify."""
+    keyring = rotate_keyring(keys, alg, now=_now(now))
+    retired = len(keyring.keys) - 1
+    typer.echo(
+        f"New {keyring.active.alg.value} signing key {keyring.active_kid}; "
+        f"{retired} older public key{'s' if retired != 1 else ''} kept in {keys}."
+    )
+    typer.echo("Publish the new key set with `tandem keys export-jwks`.")
+
+
+def keys_export_jwks(
+    keys: KeysOption = Path(DEFAULT_KEYS_FILE),
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write the JWK Set here instead of stdout.")
+    ] = None,
+) -> None:
+    """Print or write the public JWK Set that verifiers use (no private keys)."""
+    text = export_jwks(load_keyring(keys))
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    out.write_text(text, encoding="utf-8")
+    count = len(json.loads(text)["keys"])
+    typer.echo(f"Wrote the public key set ({count} key{'s' if count != 1 else ''}) to {out}.")
+
+
+def verify(
+    file: Annotated[Path, typer.Argument(help="The signed certificate file (<uuid>.jwt).")],
+    jwks: Annotated[
+        Path | None,
+        typer.Option("--jwks", help="The issuer's published JWK Set (default: from --keys)."),
+    ] = None,
+    revocations: Annotated[
+        Path | None, typer.Option("--revocations", help="The issuer's signed revocation list.")
+    ] = None,
+    keys: KeysOption = Path(DEFAULT_KEYS_FILE),
+    issuer: Annotated[
+        str | None, typer.Option("--issuer", help="Fail unless issued by this issuer id.")
+    ] = None,
+    now: NowOption = None,
+) -> None:
+    """Check a certificate offline: signature, issuer, dates and revocation."""
+    token = _read_text(file, "certificate file", CredentialError)
+    key_set = _read_jwks(jwks) if jwks is not None else load_keyring(keys).jwks()
+    revocation_list = None
+    if revocations is not None:
+        text = _read_text(revocations, "revocation list", RevocationListError)
+        revocation_list = read_revocations(text, key_set, source=str(revocations))
+    result = verify_credential(token, key_set, revocation_list, _now(now), issuer)
+    if result.ok:
+        typer.echo(f"VALID: {result.explanation}")
+        return
+    typer.echo(f"INVALID ({result.outcome.value}): {result.explanation}")
+    raise typer.Exit(code=1)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``keys init|rotate|export-jwks`` and ``verify`` to ``app``."""
+    keys_app = typer.Typer(
+        no_args_is_help=True,
+        help="The program's issuer keys: create, rotate, publish the public key set.",
+    )
+    keys_app.command("init")(keys_init)
+    keys_app.command("rotate")(keys_rotate)
+    keys_app.command("export-jwks")(keys_export_jwks)
+    app.add_typer(keys_app, name="keys")
+    app.command("verify")(verify)
