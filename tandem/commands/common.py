@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -107,3 +108,41 @@ def _cell(value: Any) -> str:
 def echo_lines(lines: Iterable[str], err: bool = False) -> None:
     for line in lines:
         typer.echo(line, err=err)
+
+
+def _parse_now(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"expected an ISO date and time like 2026-09-07T09:00, got {value!r}") from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+NowOption = Annotated[
+    str | None,
+    typer.Option(
+        "--now",
+        help="Act as if it were this instant (ISO date-time; UTC unless an offset is given). "
+        "Default: the current time.",
+    ),
+]
+
+
+def now_from(value: str | None) -> datetime:
+    """The instant a command acts at: ``--now`` or the clock (the CLI is allowed to read it)."""
+    return _parse_now(value) or datetime.now(UTC)
+
+
+DeliveryOption = Annotated[
+    str,
+    typer.Option(
+        "--delivery",
+        envvar="TANDEM_DELIVERY",
+        help="Where messages go: file:FOLDER (one .eml per message) or "
+        "smtp://USER@HOST:PORT?security=starttls&password_env=VAR (password from that variable).",
+        show_default=True,
+    ),
+]
+DEFAULT_DELIVERY = "file:outbox"

@@ -23,10 +23,16 @@ def run_migrations() -> None:
     _configure_and_run(connection)
 
 
+def _include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    # The scheduler's job store lives in the same database but is APScheduler's own table.
+    return not (type_ == "table" and name == "apscheduler_jobs")
+
+
 def _configure_and_run(connection: object) -> None:
     context.configure(
         connection=connection,  # type: ignore[arg-type]
         target_metadata=target_metadata,
+        include_object=_include_object,
         render_as_batch=True,
         compare_type=True,
     )

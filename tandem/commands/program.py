@@ -1,0 +1,366 @@
+"""`tandem cohort …`, `tandem pair …`, `tandem tick`, `tandem scheduler run`, `tandem checkin …`."""
+
+from __future__ import annotations
+
+from datetime import date, time
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from tandem.commands.common import (
+    DEFAULT_DELIVERY,
+    DeliveryOption,
+    FormatOption,
+    NowOption,
+    OutputFormat,
+    database,
+    echo_lines,
+    now_from,
+    render_rows,
+    settings,
+)
+from tandem.matcher.types import Role
+from tandem.program import checkins, cohorts, engine, reports
+from tandem.program.delivery import channel_from_url
+
+cohort_app = typer.Typer(
+    help="Run guided programs: create cohorts, see how pairs are doing.", no_args_is_help=True
+)
+pair_app = typer.Typer(
+    help="Change one pair: accept, decline, pause, resume, end, meeting slot.", no_args_is_help=True
+)
+checkin_app = typer.Typer(help="Record weekly check-ins.", no_args_is_help=True)
+scheduler_app = typer.Typer(help="The unattended service that runs programs.", no_args_is_help=True)
+
+
+class Weekday(StrEnum):
+    MON = "mon"
+    TUE = "tue"
+    WED = "wed"
+    THU = "thu"
+    FRI = "fri"
+    SAT = "sat"
+    SUN = "sun"
+
+
+class RoleChoice(StrEnum):
+    MENTOR = "mentor"
+    MENTEE = "mentee"
+
+
+def _time(value: str) -> time:
+    try:
+        return time.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"expected a time like 09:00, got {value!r}") from None
+
+
+def _date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"expected a date like 2026-09-07, got {value!r}") from None
+
+
+@cohort_app.command("create")
+def create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The cohort's name, e.g. 'Fall 2026'.")],
+    cycle: Annotated[
+        str, typer.Option(help="The matching cycle whose latest run gives the pairs.")
+    ],
+    start: Annotated[str, typer.Option(help="Start date (the introductions go out): YYYY-MM-DD.")],
+    weeks: Annotated[
+        int | None, typer.Option(help="Program length; default: the curriculum's.")
+    ] = None,
+    timezone: Annotated[str, typer.Option(help="The cohort's IANA time zone.")] = "UTC",
+    send_day: Annotated[Weekday, typer.Option(help="Weekday the topics go out.")] = Weekday.MON,
+    send_time: Annotated[str, typer.Option(help="Local time the topics go out (HH:MM).")] = "09:00",
+    curriculum: Annotated[
+        Path | None, typer.Option(help="A curriculum folder; default: the shipped one.")
+    ] = None,
+    require_both: Annotated[
+        bool,
+        typer.Option(
+            "--require-both",
+            help="Pairs start only when both accept (default: unless one declines).",
+        ),
+    ] = False,
+    response_days: Annotated[int, typer.Option(help="Days to accept or decline the match.")] = 7,
+    reminder_days: Annotated[
+        int, typer.Option(help="Days after the topic to remind people who have not checked in.")
+    ] = 3,
+    grace_days: Annotated[
+        int, typer.Option(help="A topic later than this is folded into the next one.")
+    ] = 2,
+    coordinator: Annotated[
+        str | None, typer.Option(help="E-mail for the weekly coordinator digest.")
+    ] = None,
+    sender: Annotated[str, typer.Option(help="The From address of program messages.")] = (
+        "Tandem mentoring <mentoring@tandem.invalid>"
+    ),
+    base_url: Annotated[str, typer.Option(help="Where the check-in and response links point.")] = (
+        "http://localhost:8000"
+    ),
+    now: NowOption = None,
+) -> None:
+    """Turn the latest match run of a cycle into a cohort of pairs (safe to repeat)."""
+    config = cohorts.CohortSettings(
+        name=name,
+        cycle=cycle,
+        start=_date(start),
+        weeks=weeks,
+        timezone=timezone,
+        send_day=send_day.value,
+        send_time=_time(send_time),
+        curriculum_dir=curriculum,
+        confirmation=cohorts.Confirmation.REQUIRE_BOTH
+        if require_both
+        else cohorts.Confirmation.OPT_OUT,
+        response_days=response_days,
+        reminder_days=reminder_days,
+        grace_days=grace_days,
+        coordinator_email=coordinator,
+        sender=sender,
+        base_url=base_url,
+    )
+    with database(ctx) as db:
+        created = cohorts.create_cohort(db, config, now=now_from(now))
+    verb = "Created" if created.created else "Already exists (nothing changed):"
+    typer.echo(
+        f"{verb} cohort {created.name!r}: {created.pairs} pairs, {created.weeks} weeks, "
+        f"introductions {created.first_send:%Y-%m-%d %H:%M} UTC, last topic {created.last_send:%Y-%m-%d %H:%M} UTC"
+    )
+
+
+STATUS_COLUMNS = (
+    "mentee_id",
+    "mentee",
+    "mentor_id",
+    "mentor",
+    "state",
+    "track",
+    "met/due",
+    "last_checkin",
+    "risk",
+)
+
+
+@cohort_app.command("status")
+def status(
+    ctx: typer.Context, name: str, fmt: FormatOption = OutputFormat.TABLE, now: NowOption = None
+) -> None:
+    """Per pair: weeks met / due, last check-in, risk, state."""
+    with database(ctx) as db:
+        rows = [r.as_row() for r in reports.cohort_status(db, name, now_from(now))]
+    columns = (
+        STATUS_COLUMNS
+        if fmt is OutputFormat.TABLE
+        else (*STATUS_COLUMNS[:6], "weeks_met", "weeks_due", *STATUS_COLUMNS[7:])
+    )
+    render_rows(rows, columns, fmt, title=f"Cohort {name}")
+    if fmt is OutputFormat.TABLE:
+        at_risk = sum(1 for r in rows if r["risk"])
+        states: dict[str, int] = {}
+        for r in rows:
+            states[str(r["state"])] = states.get(str(r["state"]), 0) + 1
+        summary = ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
+        typer.echo(f"{len(rows)} pairs ({summary}); {at_risk} at risk")
+
+
+@cohort_app.command("deliveries")
+def deliveries(ctx: typer.Context, name: str, fmt: FormatOption = OutputFormat.TABLE) -> None:
+    """Messages that failed, or are being retried, for the coordinator to follow up."""
+    with database(ctx) as db:
+        rows = reports.delivery_problems(db, name)
+    render_rows(
+        rows,
+        ("recipient", "week", "kind", "status", "attempts", "error"),
+        fmt,
+        title="Delivery problems",
+    )
+
+
+@cohort_app.command("rematch")
+def rematch(ctx: typer.Context, name: str, now: NowOption = None) -> None:
+    """Match freed mentees to mentors with spare places; pairs that stand are untouched."""
+    with database(ctx) as db:
+        result = cohorts.rematch(db, name, now=now_from(now))
+    typer.echo(f"{result.freed} freed mentee(s); {len(result.paired)} newly paired")
+    echo_lines(f"  {mentee} with {mentor}" for mentee, mentor in result.paired)
+    if result.still_unmatched:
+        typer.echo(f"still without a mentor: {', '.join(result.still_unmatched)}")
+
+
+def _pair_command(action: cohorts.PairAction, needs_reason: bool) -> None:
+    def command(
+        ctx: typer.Context,
+        cohort: Annotated[str, typer.Argument(help="The cohort's name.")],
+        mentee_id: Annotated[
+            str, typer.Argument(metavar="MENTEE_ID", help="The mentee's id (identifies the pair).")
+        ],
+        reason: Annotated[str | None, typer.Option(help="Why (recorded with the change).")] = None,
+        role: Annotated[
+            RoleChoice | None, typer.Option(help="On whose behalf (default: the coordinator).")
+        ] = None,
+        now: NowOption = None,
+    ) -> None:
+        with database(ctx) as db:
+            pair = cohorts.change_pair(
+                db,
+                cohort,
+                mentee_id,
+                action,
+                actor=role.value if role else "coordinator",
+                now=now_from(now),
+                reason=reason,
+                role=Role(role.value) if role else None,
+            )
+        typer.echo(f"Pair of mentee {mentee_id} in {cohort!r} is {pair.state}")
+
+    command.__doc__ = {
+        cohorts.PairAction.ACCEPT: "Record acceptance of a proposed match.",
+        cohorts.PairAction.DECLINE: "Decline a proposed match (frees the mentee for rematch). Needs --reason.",
+        cohorts.PairAction.PAUSE: "Pause a pair: no messages until resumed.",
+        cohorts.PairAction.RESUME: "Resume a paused pair.",
+        cohorts.PairAction.END: "End a pair early. Needs --reason.",
+    }[action]
+    pair_app.command(action.value)(command)
+
+
+for _action in cohorts.PairAction:
+    _pair_command(_action, _action in (cohorts.PairAction.DECLINE, cohorts.PairAction.END))
+
+
+@pair_app.command("slot")
+def slot(
+    ctx: typer.Context,
+    cohort: str,
+    mentee_id: Annotated[str, typer.Argument(metavar="MENTEE_ID")],
+    day: Annotated[Weekday, typer.Option(help="Weekday the pair meets.")],
+    at: Annotated[str, typer.Option("--time", help="Local meeting time (HH:MM).")],
+    minutes: Annotated[int, typer.Option(help="Meeting length.")] = 45,
+    timezone: Annotated[
+        str | None, typer.Option(help="The slot's time zone (default: the cohort's).")
+    ] = None,
+) -> None:
+    """Record the pair's agreed weekly slot: weekly messages then carry an .ics invitation."""
+    with database(ctx) as db:
+        cohorts.set_meeting_slot(
+            db,
+            cohort,
+            mentee_id,
+            weekday=list(Weekday).index(day),
+            at=_time(at),
+            minutes=minutes,
+            timezone=timezone,
+        )
+    typer.echo(f"Meeting slot set: {day.value} {at} for {minutes} minutes")
+
+
+def _progress() -> tuple[Progress, engine.Progress]:
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        transient=True,
+    )
+    tasks: dict[str, int] = {}
+
+    def update(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = int(bar.add_task(stage, total=total))
+        bar.update(tasks[stage], completed=done, total=total)  # type: ignore[arg-type]
+
+    return bar, update
+
+
+def tick(
+    ctx: typer.Context, now: NowOption = None, delivery: DeliveryOption = DEFAULT_DELIVERY
+) -> None:
+    """Do all due work once: lifecycle, risk flags, messages, reminders, digests, delivery."""
+    channel = channel_from_url(delivery)
+    bar, update = _progress()
+    with database(ctx) as db, bar:
+        report = engine.run_due(db, now_from(now), channel, progress=update)
+    echo_lines(report.lines())
+
+
+def scheduler_run(
+    ctx: typer.Context,
+    delivery: DeliveryOption = DEFAULT_DELIVERY,
+    every: Annotated[int, typer.Option(help="Minutes between ticks.")] = 5,
+) -> None:
+    """Run the scheduler until SIGTERM/SIGINT (one per database)."""
+    import logging
+
+    from tandem.program.scheduler import run_scheduler
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    channel_from_url(delivery)  # fail fast on a bad URL
+    run_scheduler(settings(ctx).db_url, delivery, every)
+
+
+@checkin_app.command("add")
+def checkin_add(
+    ctx: typer.Context,
+    cohort: str,
+    mentee: Annotated[str, typer.Option(help="The mentee's id (identifies the pair).")],
+    week: Annotated[int, typer.Option(help="Program week (1 …).")],
+    role: Annotated[RoleChoice, typer.Option(help="Whose check-in this is.")],
+    met: Annotated[bool, typer.Option("--met/--not-met", help="Did the pair meet this week?")],
+    minutes: Annotated[int | None, typer.Option(help="How long they met.")] = None,
+    mode: Annotated[str | None, typer.Option(help="video, phone, in_person or async.")] = None,
+    topic: Annotated[str | None, typer.Option(help="What they discussed.")] = None,
+    rating: Annotated[int | None, typer.Option(help="How it went, 1–5.")] = None,
+    note: Annotated[
+        str | None, typer.Option(help="For coordinators only; never in reports.")
+    ] = None,
+    now: NowOption = None,
+) -> None:
+    """Record one person's check-in for one week (repeat to correct it)."""
+    answers = checkins.CheckinAnswers(
+        met=met, minutes=minutes, mode=mode, topic=topic, rating=rating, note=note
+    )
+    with database(ctx) as db:
+        outcome = checkins.add_checkin(
+            db, cohort, mentee, week, Role(role.value), answers, now=now_from(now)
+        )
+    typer.echo(f"Check-in {outcome}: week {week}, {role.value} of mentee {mentee}'s pair")
+
+
+@checkin_app.command("import")
+def checkin_import(
+    ctx: typer.Context,
+    cohort: str,
+    path: Annotated[
+        Path,
+        typer.Argument(help="CSV/XLSX/JSON: email, week, met, minutes, mode, topic, rating, note."),
+    ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Validate and report; store nothing.")
+    ] = False,
+    now: NowOption = None,
+) -> None:
+    """Import check-ins exported from a survey tool (atomic; safe to repeat)."""
+    with database(ctx) as db:
+        report = checkins.import_checkins(db, cohort, path, now=now_from(now), dry_run=dry_run)
+    typer.echo(
+        f"{path.name}: {report.added} added, {report.updated} updated, {report.unchanged} unchanged check-ins"
+        + (" (dry run: nothing stored)" if dry_run else "")
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(cohort_app, name="cohort")
+    app.add_typer(pair_app, name="pair")
+    app.add_typer(checkin_app, name="checkin")
+    app.command("tick")(tick)
+    scheduler_app.command("run")(scheduler_run)
+    app.add_typer(scheduler_app, name="scheduler")

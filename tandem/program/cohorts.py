@@ -1,0 +1,514 @@
+"""Cohorts and pairs: turning a stored match run into a guided program, and pair lifecycles.
+
+A pair is ``proposed`` when its cohort is created. With the default ``opt_out``
+confirmation it becomes ``active`` when its response window closes unless someone declined
+(or as soon as both accept); with ``require_both`` it becomes active only when both accept,
+and no answer in the window frees the mentee (``declined``, reason "not confirmed").
+Active pairs end ``completed`` after the final week, or earlier as ``ended`` (with a
+reason); ``paused`` pairs receive no messages until resumed. Every change is recorded as a
+:class:`PairEvent`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+
+from tandem.matcher.types import Role
+from tandem.program import schedule
+from tandem.program.db import transaction
+from tandem.program.errors import ProgramError
+from tandem.program.models import Cohort, MatchPair, MatchRun, Pair, PairEvent, Participant
+from tandem.prompts.curriculum import Curriculum
+from tandem.prompts.curriculum import load_curriculum as _load_curriculum
+
+
+class CohortError(ProgramError):
+    """A cohort or pair operation cannot be carried out as asked."""
+
+
+class PairState(StrEnum):
+    PROPOSED = "proposed"
+    ACTIVE = "active"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    DECLINED = "declined"
+    ENDED = "ended"
+
+
+class Confirmation(StrEnum):
+    OPT_OUT = "opt_out"
+    REQUIRE_BOTH = "require_both"
+
+
+LIVE_STATES = (PairState.PROPOSED, PairState.ACTIVE, PairState.PAUSED)
+"""States in which a pair holds its mentor's place."""
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class CohortSettings(BaseModel):
+    """Validated settings of ``tandem cohort create``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100)
+    cycle: str = Field(min_length=1)
+    start: date
+    weeks: int | None = Field(default=None, ge=1, le=104)
+    timezone: str = "UTC"
+    send_day: Annotated[str, Field(pattern="^(mon|tue|wed|thu|fri|sat|sun)$")] = "mon"
+    send_time: time = time(9, 0)
+    curriculum_dir: Path | None = None
+    confirmation: Confirmation = Confirmation.OPT_OUT
+    response_days: int = Field(default=7, ge=1, le=60)
+    reminder_days: int = Field(default=3, ge=1, le=6)
+    grace_days: int = Field(default=2, ge=0, le=6)
+    coordinator_email: str | None = None
+    sender: str = "Tandem mentoring <mentoring@tandem.invalid>"
+    base_url: str = "http://localhost:8000"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        schedule.zone(value)
+        return value
+
+    @field_validator("send_day", mode="before")
+    @classmethod
+    def _day(cls, value: Any) -> Any:
+        return str(value).strip().lower()[:3]
+
+
+def load_curriculum(cohort: Cohort) -> Curriculum:
+    """The cohort's curriculum: its own folder, or the one that ships with Tandem."""
+    return _load_curriculum(Path(cohort.curriculum_dir) if cohort.curriculum_dir else None)
+
+
+def send_instants(cohort: Cohort) -> list[datetime]:
+    """Aware UTC send instants of weeks 0..weeks (0 is the introduction)."""
+    hours, minutes = (int(part) for part in cohort.send_time.split(":"))
+    return schedule.send_instants(
+        cohort.start_date, cohort.weeks, cohort.send_weekday, time(hours, minutes), cohort.timezone
+    )
+
+
+def get_cohort(session: Session, name: str) -> Cohort:
+    cohort = session.exec(select(Cohort).where(Cohort.name == name)).first()
+    if cohort is None:
+        known = (
+            ", ".join(session.exec(select(Cohort.name).order_by(Cohort.name)).all()) or "none yet"
+        )
+        raise CohortError(
+            f'no cohort named "{name}" (cohorts: {known}); create it with `tandem cohort create`'
+        )
+    return cohort
+
+
+def latest_run(session: Session, cycle: str) -> MatchRun:
+    run = session.exec(
+        select(MatchRun).where(MatchRun.cycle == cycle).order_by(col(MatchRun.pk).desc())
+    ).first()
+    if run is None:
+        raise CohortError(
+            f'no match run for cycle "{cycle}"; run `tandem match --cycle {cycle}` first'
+        )
+    return run
+
+
+@dataclass(frozen=True)
+class CohortCreated:
+    name: str
+    pairs: int
+    weeks: int
+    first_send: datetime
+    last_send: datetime
+    created: bool
+
+
+def _event(
+    session: Session,
+    pair: Pair,
+    to: PairState,
+    actor: str,
+    now: datetime,
+    reason: str | None = None,
+) -> None:
+    assert pair.pk is not None
+    session.add(
+        PairEvent(
+            pair_pk=pair.pk,
+            at=now,
+            from_state=pair.state,
+            to_state=to.value,
+            actor=actor,
+            reason=reason,
+        )
+    )
+    pair.state = to.value
+    pair.state_reason = reason
+    if to is PairState.ACTIVE and pair.activated_at is None:
+        pair.activated_at = now
+    if to in (PairState.COMPLETED, PairState.DECLINED, PairState.ENDED):
+        pair.ended_at = now
+    session.add(pair)
+
+
+def create_cohort(engine: Engine, settings: CohortSettings, *, now: datetime) -> CohortCreated:
+    """Create a cohort from the latest match run of ``settings.cycle``, one pair per match.
+
+    Safe to repeat: creating a cohort that exists with the same cycle and start changes
+    nothing. Raises CohortError when it exists with other settings, the cycle has no run,
+    or the curriculum's length disagrees with ``weeks``.
+    """
+    curriculum = _load_curriculum(settings.curriculum_dir)
+    weeks = settings.weeks or curriculum.weeks_total
+    if weeks != curriculum.weeks_total:
+        raise CohortError(
+            f"--weeks {weeks} does not match the curriculum, which has {curriculum.weeks_total} weeks; "
+            "omit --weeks or point --curriculum at a curriculum of that length"
+        )
+    with transaction(engine) as session:
+        existing = session.exec(select(Cohort).where(Cohort.name == settings.name)).first()
+        if existing is not None:
+            if existing.cycle != settings.cycle or existing.start_date != settings.start:
+                raise CohortError(
+                    f'cohort "{settings.name}" already exists for cycle "{existing.cycle}" starting '
+                    f"{existing.start_date}; choose another name"
+                )
+            instants = send_instants(existing)
+            count = len(session.exec(select(Pair.pk).where(Pair.cohort_pk == existing.pk)).all())
+            return CohortCreated(
+                existing.name, count, existing.weeks, instants[0], instants[-1], False
+            )
+        run = latest_run(session, settings.cycle)
+        assert run.pk is not None
+        cohort = Cohort(
+            name=settings.name,
+            cycle=settings.cycle,
+            match_run_pk=run.pk,
+            start_date=settings.start,
+            weeks=weeks,
+            timezone=settings.timezone,
+            send_weekday=WEEKDAYS.index(settings.send_day),
+            send_time=settings.send_time.strftime("%H:%M"),
+            curriculum_dir=str(settings.curriculum_dir.resolve())
+            if settings.curriculum_dir
+            else None,
+            confirmation=settings.confirmation.value,
+            response_days=settings.response_days,
+            reminder_days=settings.reminder_days,
+            grace_days=settings.grace_days,
+            coordinator_email=settings.coordinator_email,
+            sender=settings.sender,
+            base_url=settings.base_url.rstrip("/"),
+            secret=secrets.token_hex(32),
+            created_at=now,
+        )
+        session.add(cohort)
+        session.flush()
+        instants = send_instants(cohort)
+        people = _people(session)
+        matches = session.exec(
+            select(MatchPair).where(MatchPair.run_pk == run.pk).order_by(MatchPair.mentee_id)
+        ).all()
+        for match in matches:
+            _add_pair(
+                session,
+                cohort,
+                curriculum,
+                people,
+                match.mentee_id,
+                match.mentor_id,
+                match.score,
+                proposed_at=instants[0],
+                first_week=1,
+                now=now,
+            )
+        return CohortCreated(cohort.name, len(matches), weeks, instants[0], instants[-1], True)
+
+
+def _people(session: Session) -> dict[tuple[str, str], Participant]:
+    return {(p.role, p.external_id): p for p in session.exec(select(Participant)).all()}
+
+
+def _add_pair(
+    session: Session,
+    cohort: Cohort,
+    curriculum: Curriculum,
+    people: dict[tuple[str, str], Participant],
+    mentee_id: str,
+    mentor_id: str,
+    score: float | None,
+    *,
+    proposed_at: datetime,
+    first_week: int,
+    now: datetime,
+) -> Pair:
+    mentee = people.get((Role.MENTEE.value, mentee_id))
+    mentor = people.get((Role.MENTOR.value, mentor_id))
+    if mentee is None or mentor is None:
+        missing = mentee_id if mentee is None else mentor_id
+        raise CohortError(f'participant "{missing}" of the match run is no longer in the roster')
+    from tandem.matcher.types import CareerStage
+
+    stage = CareerStage(mentee.career_stage) if mentee.career_stage else None
+    assert cohort.pk is not None and mentee.pk is not None and mentor.pk is not None
+    pair = Pair(
+        cohort_pk=cohort.pk,
+        mentee_pk=mentee.pk,
+        mentor_pk=mentor.pk,
+        score=score,
+        track=curriculum.track_for(stage),
+        state=PairState.PROPOSED.value,
+        proposed_at=proposed_at,
+        respond_by=proposed_at + timedelta(days=cohort.response_days),
+        first_week=first_week,
+    )
+    session.add(pair)
+    session.flush()
+    assert pair.pk is not None
+    session.add(
+        PairEvent(pair_pk=pair.pk, at=now, to_state=PairState.PROPOSED.value, actor="tandem")
+    )
+    return pair
+
+
+# --- lifecycle ---
+
+
+class PairAction(StrEnum):
+    ACCEPT = "accept"
+    DECLINE = "decline"
+    PAUSE = "pause"
+    RESUME = "resume"
+    END = "end"
+
+
+_TRANSITIONS: dict[PairAction, tuple[tuple[PairState, ...], PairState]] = {
+    PairAction.DECLINE: ((PairState.PROPOSED,), PairState.DECLINED),
+    PairAction.PAUSE: ((PairState.ACTIVE, PairState.PROPOSED), PairState.PAUSED),
+    PairAction.RESUME: ((PairState.PAUSED,), PairState.ACTIVE),
+    PairAction.END: ((PairState.ACTIVE, PairState.PAUSED, PairState.PROPOSED), PairState.ENDED),
+}
+
+
+def find_pair(session: Session, cohort: Cohort, mentee_id: str) -> Pair:
+    """The mentee's current pair in the cohort (the live one, else the latest)."""
+    mentee = session.exec(
+        select(Participant).where(
+            Participant.role == Role.MENTEE.value, Participant.external_id == mentee_id
+        )
+    ).first()
+    if mentee is None:
+        raise CohortError(f'no mentee with id "{mentee_id}"')
+    pairs = session.exec(
+        select(Pair)
+        .where(Pair.cohort_pk == cohort.pk, Pair.mentee_pk == mentee.pk)
+        .order_by(col(Pair.pk).desc())
+    ).all()
+    if not pairs:
+        raise CohortError(f'mentee "{mentee_id}" has no pair in cohort "{cohort.name}"')
+    live = [p for p in pairs if p.state in LIVE_STATES]
+    return live[0] if live else pairs[0]
+
+
+def change_pair(
+    engine: Engine,
+    cohort_name: str,
+    mentee_id: str,
+    action: PairAction,
+    *,
+    actor: str,
+    now: datetime,
+    reason: str | None = None,
+    role: Role | None = None,
+) -> Pair:
+    """Apply a coordinator's (or participant's) action to a pair; returns the pair.
+
+    ``accept`` records ``role``'s acceptance (both for a coordinator without a role).
+    Declining and ending early need a reason. Raises CohortError for a transition the
+    pair's state does not allow. Repeating an action already in effect changes nothing.
+    """
+    with transaction(engine) as session:
+        cohort = get_cohort(session, cohort_name)
+        pair = find_pair(session, cohort, mentee_id)
+        apply_action(session, cohort, pair, action, actor=actor, now=now, reason=reason, role=role)
+        return pair
+
+
+def apply_action(
+    session: Session,
+    cohort: Cohort,
+    pair: Pair,
+    action: PairAction,
+    *,
+    actor: str,
+    now: datetime,
+    reason: str | None = None,
+    role: Role | None = None,
+) -> None:
+    state = PairState(pair.state)
+    if action is PairAction.ACCEPT:
+        if state is not PairState.PROPOSED:
+            if state in (PairState.ACTIVE, PairState.PAUSED, PairState.COMPLETED):
+                return
+            raise CohortError(f"cannot accept a pair that is {state.value}")
+        if role in (None, Role.MENTOR):
+            pair.mentor_response = "accepted"
+        if role in (None, Role.MENTEE):
+            pair.mentee_response = "accepted"
+        session.add(pair)
+        if pair.mentor_response == "accepted" and pair.mentee_response == "accepted":
+            _event(session, pair, PairState.ACTIVE, actor, now, "both accepted")
+        return
+    allowed, target = _TRANSITIONS[action]
+    if state is target:
+        return
+    if state not in allowed:
+        raise CohortError(
+            f"cannot {action.value} a pair that is {state.value} "
+            f"(only a pair that is {' or '.join(s.value for s in allowed)})"
+        )
+    if action in (PairAction.DECLINE, PairAction.END) and not reason:
+        raise CohortError(f"give a reason to {action.value} a pair (--reason)")
+    if action is PairAction.DECLINE and role is not None:
+        setattr(pair, f"{role.value}_response", "declined")
+    _event(session, pair, target, actor, now, reason)
+
+
+def record_response(engine: Engine, token: str, *, accept: bool, now: datetime) -> Pair:
+    """Record an accept or decline from an introduction link (a week-0 token)."""
+    from tandem.program.tokens import verify_token
+
+    with transaction(engine) as session:
+        claims = None
+        for cohort in session.exec(select(Cohort)).all():
+            try:
+                claims = verify_token(bytes.fromhex(cohort.secret), token, now=now)
+            except ProgramError:
+                continue
+            pair = session.get(Pair, claims.pair_id)
+            if pair is None or pair.cohort_pk != cohort.pk or claims.week != 0:
+                raise CohortError("this link does not belong to an introduction")
+            role = Role(claims.role.value)
+            action = PairAction.ACCEPT if accept else PairAction.DECLINE
+            reason = None if accept else f"declined by the {role.value}"
+            apply_action(
+                session, cohort, pair, action, actor=role.value, now=now, reason=reason, role=role
+            )
+            return pair
+        raise CohortError("this link is not valid: open it from the introduction e-mail again")
+
+
+# --- rematch ---
+
+
+@dataclass(frozen=True)
+class RematchReport:
+    freed: int
+    paired: tuple[tuple[str, str], ...]
+    still_unmatched: tuple[str, ...]
+
+
+def rematch(engine: Engine, cohort_name: str, *, now: datetime) -> RematchReport:
+    """Pair freed mentees (whose pairs were declined) with mentors who have spare places.
+
+    Uses the match run's stored configuration; pairs that stand are not touched and a
+    declined combination is never proposed again. Safe to repeat.
+    """
+    from tandem.program.matching import match_subset
+
+    with transaction(engine) as session:
+        cohort = get_cohort(session, cohort_name)
+        run = session.get(MatchRun, cohort.match_run_pk)
+        assert run is not None
+        pairs = session.exec(select(Pair).where(Pair.cohort_pk == cohort.pk)).all()
+        by_pk = {p.pk or 0: p for p in session.exec(select(Participant)).all()}
+        live_mentees = {
+            p.mentee_pk for p in pairs if p.state in LIVE_STATES or p.state == PairState.COMPLETED
+        }
+        freed = sorted(
+            {p.mentee_pk for p in pairs if p.state == PairState.DECLINED} - live_mentees,
+            key=lambda pk: by_pk[pk].external_id,
+        )
+        if not freed:
+            return RematchReport(0, (), ())
+        load: dict[int, int] = {}
+        for p in pairs:
+            if p.state in LIVE_STATES or p.state == PairState.COMPLETED:
+                load[p.mentor_pk] = load.get(p.mentor_pk, 0) + 1
+        spare = {
+            person.external_id: (person.capacity or 0) - load.get(pk, 0)
+            for pk, person in by_pk.items()
+            if person.role == Role.MENTOR.value and (person.capacity or 0) - load.get(pk, 0) > 0
+        }
+        declined = {
+            (by_pk[p.mentee_pk].external_id, by_pk[p.mentor_pk].external_id)
+            for p in pairs
+            if p.state == PairState.DECLINED
+        }
+        mentee_ids = [by_pk[pk].external_id for pk in freed]
+        result = match_subset(session, run, mentee_ids, spare, declined)
+        curriculum = load_curriculum(cohort)
+        instants = send_instants(cohort)
+        current = schedule.week_for(now, instants) or 0
+        people = _people(session)
+        for mentee_id, mentor_id, score in result.pairs:
+            _add_pair(
+                session,
+                cohort,
+                curriculum,
+                people,
+                mentee_id,
+                mentor_id,
+                score,
+                proposed_at=now,
+                first_week=min(current + 1, cohort.weeks),
+                now=now,
+            )
+        paired = tuple((m, t) for m, t, _ in result.pairs)
+        return RematchReport(len(freed), paired, tuple(result.unmatched))
+
+
+def set_meeting_slot(
+    engine: Engine,
+    cohort_name: str,
+    mentee_id: str,
+    *,
+    weekday: int,
+    at: time,
+    minutes: int = 45,
+    timezone: str | None = None,
+) -> dict[str, Any]:
+    """Record the pair's agreed weekly slot; later weekly messages carry an invitation.
+
+    Changing the slot raises the invitation's SEQUENCE so calendars update the event.
+    """
+    if timezone is not None:
+        schedule.zone(timezone)
+    if not 5 <= minutes <= 480:
+        raise CohortError(f"a meeting of {minutes} minutes? Use 5 to 480")
+    with transaction(engine) as session:
+        cohort = get_cohort(session, cohort_name)
+        pair = find_pair(session, cohort, mentee_id)
+        previous = pair.meeting_slot or {}
+        slot: dict[str, Any] = {
+            "weekday": weekday,
+            "time": at.strftime("%H:%M"),
+            "minutes": minutes,
+            "timezone": timezone or cohort.timezone,
+        }
+        same = all(previous.get(k) == v for k, v in slot.items())
+        slot["sequence"] = int(previous.get("sequence", -1)) + (0 if same else 1)
+        pair.meeting_slot = slot
+        session.add(pair)
+        return slot

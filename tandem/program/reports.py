@@ -1,0 +1,199 @@
+"""What coordinators look at: cohort status per pair, and the weekly digest.
+
+Check-in notes are for coordinators' eyes in ``tandem checkin`` only: they never appear
+in status tables, digests, exports or logs.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+
+import jinja2
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+
+from tandem.program import schedule
+from tandem.program.cohorts import PairState, get_cohort, send_instants
+from tandem.program.models import CheckIn, Cohort, OutboxMessage, Pair, PairEvent, Participant
+
+
+@cache
+def _templates() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("tandem.program", "templates"),
+        undefined=jinja2.StrictUndefined,
+        autoescape=jinja2.select_autoescape(["html"]),
+        keep_trailing_newline=True,
+    )
+
+
+@dataclass(frozen=True)
+class PairStatus:
+    mentee_id: str
+    mentee: str
+    mentor_id: str
+    mentor: str
+    state: str
+    track: str
+    weeks_met: int
+    weeks_due: int
+    last_checkin: str | None
+    risk: str
+
+    def as_row(self) -> dict[str, object]:
+        return {
+            "mentee_id": self.mentee_id,
+            "mentee": self.mentee,
+            "mentor_id": self.mentor_id,
+            "mentor": self.mentor,
+            "state": self.state,
+            "track": self.track,
+            "met/due": f"{self.weeks_met}/{self.weeks_due}",
+            "weeks_met": self.weeks_met,
+            "weeks_due": self.weeks_due,
+            "last_checkin": self.last_checkin,
+            "risk": self.risk,
+        }
+
+
+def weeks_due(cohort: Cohort, pair: Pair, now: datetime) -> int:
+    """How many program weeks this pair has been sent so far (its first week on)."""
+    current = schedule.week_for(now, send_instants(cohort)) or 0
+    return max(0, min(current, cohort.weeks) - pair.first_week + 1)
+
+
+def meeting_weeks(session: Session, pair_pks: list[int]) -> dict[int, set[int]]:
+    """Per pair, the weeks in which either person reported that they met."""
+    met: dict[int, set[int]] = defaultdict(set)
+    for pair_pk, week in session.exec(
+        select(CheckIn.pair_pk, CheckIn.week).where(
+            col(CheckIn.pair_pk).in_(pair_pks), col(CheckIn.met).is_(True)
+        )
+    ).all():
+        met[pair_pk].add(week)
+    return met
+
+
+def cohort_status(engine: Engine, cohort_name: str, now: datetime) -> list[PairStatus]:
+    """Every pair of the cohort, sorted by mentee id."""
+    with Session(engine) as session:
+        cohort = get_cohort(session, cohort_name)
+        pairs = session.exec(select(Pair).where(Pair.cohort_pk == cohort.pk)).all()
+        people = {p.pk: p for p in session.exec(select(Participant)).all()}
+        pks = [p.pk or 0 for p in pairs]
+        met = meeting_weeks(session, pks)
+        last: dict[int, datetime] = {}
+        for pair_pk, at in session.exec(
+            select(CheckIn.pair_pk, CheckIn.recorded_at).where(col(CheckIn.pair_pk).in_(pks))
+        ).all():
+            last[pair_pk] = max(at, last.get(pair_pk, at))
+        rows = []
+        for pair in pairs:
+            mentee, mentor = people[pair.mentee_pk], people[pair.mentor_pk]
+            due = weeks_due(cohort, pair, now) if pair.state != PairState.DECLINED.value else 0
+            rows.append(
+                PairStatus(
+                    mentee_id=mentee.external_id,
+                    mentee=mentee.name,
+                    mentor_id=mentor.external_id,
+                    mentor=mentor.name,
+                    state=pair.state,
+                    track=pair.track,
+                    weeks_met=len(met[pair.pk or 0]),
+                    weeks_due=due,
+                    last_checkin=last[pair.pk or 0].date().isoformat() if pair.pk in last else None,
+                    risk="; ".join(pair.risk),
+                )
+            )
+        return sorted(rows, key=lambda r: (r.mentee_id, r.mentor_id))
+
+
+def render_digest(
+    session: Session, cohort: Cohort, week: int, since: datetime, now: datetime
+) -> tuple[str, str, str]:
+    """The coordinator's weekly digest: (subject, text, html)."""
+    pairs = session.exec(select(Pair).where(Pair.cohort_pk == cohort.pk)).all()
+    people = {p.pk: p.name for p in session.exec(select(Participant)).all()}
+    at_risk = [
+        {"mentee": people[p.mentee_pk], "mentor": people[p.mentor_pk], "reasons": p.risk}
+        for p in pairs
+        if p.risk and p.state in (PairState.ACTIVE.value, PairState.PROPOSED.value)
+    ]
+    failed = [
+        {
+            "recipient": m.recipient_email,
+            "week": m.week,
+            "kind": m.kind,
+            "error": m.last_error or "",
+        }
+        for m in session.exec(
+            select(OutboxMessage)
+            .where(OutboxMessage.cohort_pk == cohort.pk, OutboxMessage.status == "failed")
+            .order_by(col(OutboxMessage.pk))
+        ).all()
+    ]
+    by_pk = {p.pk: p for p in pairs}
+    changes = [
+        {
+            "mentee": people[by_pk[e.pair_pk].mentee_pk],
+            "mentor": people[by_pk[e.pair_pk].mentor_pk],
+            "state": e.to_state,
+            "reason": e.reason,
+        }
+        for e in session.exec(
+            select(PairEvent)
+            .where(
+                col(PairEvent.pair_pk).in_(list(by_pk)),
+                col(PairEvent.to_state).in_([PairState.DECLINED.value, PairState.ENDED.value]),
+                col(PairEvent.at) >= since,
+                col(PairEvent.at) <= now,
+            )
+            .order_by(col(PairEvent.pk))
+        ).all()
+    ]
+    counts = Counter(p.state for p in pairs)
+    variables = {
+        "cohort_name": cohort.name,
+        "week": week,
+        "weeks_total": cohort.weeks,
+        "counts": [f"{n} {state}" for state, n in sorted(counts.items())],
+        "at_risk": sorted(at_risk, key=lambda item: str(item["mentee"])),
+        "failed": failed,
+        "changes": changes,
+    }
+    subject = f"{cohort.name}: week {week} digest, {len(at_risk)} pair(s) at risk"
+    env = _templates()
+    return (
+        subject,
+        env.get_template("digest.txt.j2").render(variables),
+        env.get_template("digest.html.j2").render(variables),
+    )
+
+
+def delivery_problems(engine: Engine, cohort_name: str) -> list[dict[str, object]]:
+    """Messages that failed for good or are still being retried, for the coordinator."""
+    with Session(engine) as session:
+        cohort = get_cohort(session, cohort_name)
+        rows = session.exec(
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.cohort_pk == cohort.pk,
+                col(OutboxMessage.status).in_(["failed", "pending"]),
+                col(OutboxMessage.attempts) > 0,
+            )
+            .order_by(col(OutboxMessage.pk))
+        ).all()
+        return [
+            {
+                "recipient": m.recipient_email,
+                "week": m.week,
+                "kind": m.kind,
+                "status": m.status,
+                "attempts": m.attempts,
+                "error": m.last_error,
+            }
+            for m in rows
+        ]

@@ -1,0 +1,73 @@
+"""The unattended service: APScheduler 3.x as a clock that calls :func:`run_due`.
+
+The scheduler holds no program state. Its one job, registered under a fixed id at every
+start, calls ``run_due(now)``; everything that matters (what was sent, what is due) is in
+Tandem's tables, so a second scheduler, a cron ``tandem tick`` or a manual tick can never
+send a message twice. APScheduler's own job store sits in the same database; run one
+scheduler process per database (APScheduler cannot share a job store between processes).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from types import FrameType
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from tandem.program.db import open_database, utcnow
+from tandem.program.delivery import channel_from_url
+from tandem.program.engine import run_due
+
+JOB_ID = "tandem-tick"
+MISFIRE_GRACE_SECONDS = 15 * 60
+
+logger = logging.getLogger(__name__)
+
+
+def tick_job(db_url: str, delivery_url: str) -> None:
+    """The scheduled job (importable by a stable dotted path, as the job store requires)."""
+    engine = open_database(db_url)
+    try:
+        report = run_due(engine, utcnow(), channel_from_url(delivery_url))
+        for line in report.lines():
+            logger.info("tick: %s", line)
+    finally:
+        engine.dispose()
+
+
+def build_scheduler(db_url: str, delivery_url: str, every_minutes: int = 5) -> BlockingScheduler:
+    """A BlockingScheduler with its job store in Tandem's database and the tick job added."""
+    scheduler = BlockingScheduler(
+        jobstores={"default": SQLAlchemyJobStore(url=db_url, tablename="apscheduler_jobs")},
+        executors={"default": ThreadPoolExecutor(1)},
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE_SECONDS},
+        timezone="UTC",
+    )
+    scheduler.add_job(
+        "tandem.program.scheduler:tick_job",
+        trigger=IntervalTrigger(minutes=every_minutes, timezone="UTC"),
+        args=[db_url, delivery_url],
+        id=JOB_ID,
+        name="Tandem: do all due work",
+        replace_existing=True,
+        next_run_time=utcnow(),
+    )
+    return scheduler
+
+
+def run_scheduler(db_url: str, delivery_url: str, every_minutes: int = 5) -> None:
+    """Run until SIGTERM or SIGINT, then finish the running tick and stop."""
+    open_database(db_url).dispose()  # schema up to date before the first job
+    scheduler = build_scheduler(db_url, delivery_url, every_minutes)
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        logger.info("received signal %s: stopping after the running tick", signum)
+        scheduler.shutdown(wait=True)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    scheduler.start()

@@ -1,0 +1,111 @@
+"""Building blocks for program-engine tests: a small roster, a stored match, a cohort."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+
+from tandem.matcher.types import Role
+from tandem.program import roster
+from tandem.program.cohorts import CohortSettings, Confirmation, create_cohort, send_instants
+from tandem.program.db import transaction
+from tandem.program.models import Cohort, MatchPair, MatchRun, OutboxMessage
+
+CREATED = datetime(2026, 8, 1, tzinfo=UTC)
+START = date(2026, 9, 7)  # a Monday
+
+
+def roster_files(tmp_path: Path, pairs: int) -> tuple[Path, Path]:
+    mentors = ["id,name,email,capacity,career_stage"]
+    mentees = ["id,name,email,career_stage"]
+    stages = ["graduate_student", "postdoc", "early_career_faculty"]
+    for n in range(1, pairs + 1):
+        mentors.append(f"M{n:03d},Mentor {n},mentor{n}@uni.edu,1,senior_faculty")
+        mentees.append(f"E{n:03d},Mentee {n},mentee{n}@uni.edu,{stages[n % 3]}")
+    (tmp_path / "mentors.csv").write_text("\n".join(mentors) + "\n", encoding="utf-8")
+    (tmp_path / "mentees.csv").write_text("\n".join(mentees) + "\n", encoding="utf-8")
+    return tmp_path / "mentors.csv", tmp_path / "mentees.csv"
+
+
+def store_match(engine: Engine, cycle: str, pairs: list[tuple[str, str]]) -> int:
+    """A match run as `tandem match` would store it (the matcher itself is tested apart)."""
+    with transaction(engine) as session:
+        run = MatchRun(
+            cycle=cycle,
+            created_at=CREATED,
+            tandem_version="test",
+            method="optimal",
+            objective="total",
+            config_toml="",
+            mentees_total=len(pairs),
+            matched=len(pairs),
+            total_score=50.0 * len(pairs),
+        )
+        session.add(run)
+        session.flush()
+        assert run.pk is not None
+        for mentee, mentor in pairs:
+            session.add(MatchPair(run_pk=run.pk, mentee_id=mentee, mentor_id=mentor, score=50.0))
+        return run.pk
+
+
+@dataclass(frozen=True)
+class Program:
+    engine: Engine
+    name: str
+    instants: list[datetime]
+
+
+def make_program(
+    engine: Engine,
+    tmp_path: Path,
+    pairs: int = 3,
+    *,
+    confirmation: Confirmation = Confirmation.OPT_OUT,
+    coordinator: str | None = "coordinator@uni.edu",
+    weeks: int | None = None,
+) -> Program:
+    mentors, mentees = roster_files(tmp_path, pairs)
+    roster.import_roster(engine, mentors, Role.MENTOR, now=CREATED)
+    roster.import_roster(engine, mentees, Role.MENTEE, now=CREATED)
+    store_match(engine, "2026", [(f"E{n:03d}", f"M{n:03d}") for n in range(1, pairs + 1)])
+    settings = CohortSettings(
+        name="Fall 2026",
+        cycle="2026",
+        start=START,
+        weeks=weeks,
+        timezone="America/New_York",
+        send_day="mon",
+        confirmation=confirmation,
+        coordinator_email=coordinator,
+        sender="Tandem <mentoring@uni.edu>",
+    )
+    create_cohort(engine, settings, now=CREATED)
+    with Session(engine) as session:
+        cohort = session.exec(select(Cohort)).one()
+        return Program(engine, cohort.name, send_instants(cohort))
+
+
+def outbox(engine: Engine, **where: object) -> list[OutboxMessage]:
+    with Session(engine) as session:
+        query = select(OutboxMessage).order_by(col(OutboxMessage.pk))
+        for key, value in where.items():
+            query = query.where(getattr(OutboxMessage, key) == value)
+        return list(session.exec(query).all())
+
+
+def eml_headers(folder: Path) -> list[email.message.Message]:
+    return [
+        email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        for path in sorted(folder.glob("*.eml"))
+    ]
+
+
+def day(instants: list[datetime], week: int, days: float = 0, hours: float = 0) -> datetime:
+    return instants[week] + timedelta(days=days, hours=hours)

@@ -1,0 +1,300 @@
+"""The program engine over whole programs, with an injected clock (no sleeping)."""
+
+from __future__ import annotations
+
+import zlib
+from collections import Counter
+from email import message_from_bytes
+from email.policy import default
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from tandem.matcher.types import Role
+from tandem.program.checkins import CheckinAnswers, add_checkin
+from tandem.program.cohorts import Confirmation, PairAction, change_pair
+from tandem.program.delivery import FileOutbox
+from tandem.program.engine import run_due
+from tandem.program.models import Pair
+from tandem.program.reports import cohort_status
+from tandem.prompts.curriculum import load_curriculum
+from tests.program.helpers import day, eml_headers, make_program, outbox
+
+
+def body(message_row: object) -> str:
+    content = zlib.decompress(message_row.content)  # type: ignore[attr-defined]
+    parsed = message_from_bytes(content, policy=default)
+    part = parsed.get_body(("plain",))  # type: ignore[attr-defined]
+    assert part is not None
+    return str(part.get_content())
+
+
+def test_whole_program_sends_each_person_one_topic_per_week(engine: Engine, tmp_path: Path) -> None:
+    program = make_program(engine, tmp_path, pairs=3)
+    channel = FileOutbox(tmp_path / "outbox")
+    for week in range(0, 17):
+        for hours in (0, 1, 30):  # several ticks in each week, as a scheduler would run
+            run_due(engine, day(program.instants, week, hours=hours), channel)
+    closing = run_due(engine, day(program.instants, 16, days=8), channel)
+    assert closing.completed == 3
+
+    weekly = outbox(engine, kind="weekly")
+    per_person_week = Counter((m.recipient_email, m.week) for m in weekly)
+    people = {f"mentor{n}@uni.edu" for n in (1, 2, 3)} | {f"mentee{n}@uni.edu" for n in (1, 2, 3)}
+    assert per_person_week == Counter({(p, w): 1 for p in people for w in range(1, 17)})
+    assert all(m.status == "sent" for m in outbox(engine))
+    files = eml_headers(tmp_path / "outbox")
+    assert len(files) == len(outbox(engine)) == 6 * 16 + 6 + 16  # topics, intros, digests
+    assert len({f["Message-ID"] for f in files}) == len(files)
+    with Session(engine) as session:
+        assert {p.state for p in session.exec(select(Pair)).all()} == {"completed"}
+
+
+def test_a_second_tick_at_the_same_instant_sends_nothing(engine: Engine, tmp_path: Path) -> None:
+    program = make_program(engine, tmp_path)
+    channel = FileOutbox(tmp_path / "outbox")
+    first = run_due(engine, day(program.instants, 3, hours=1), channel)
+    assert first.delivered > 0
+    again = run_due(engine, day(program.instants, 3, hours=1), channel)
+    assert (sum(again.enqueued.values()), again.delivered) == (0, 0)
+
+
+def test_a_three_week_outage_gives_one_catch_up_message_per_person(
+    engine: Engine, tmp_path: Path
+) -> None:
+    program = make_program(engine, tmp_path, pairs=2)
+    channel = FileOutbox(tmp_path / "outbox")
+    run_due(engine, day(program.instants, 2, hours=1), channel)  # weeks 1–2 out
+    # Down from before week 3 until week 5 is three days old (past the 2-day grace).
+    late = run_due(engine, day(program.instants, 5, days=3), channel)
+    assert sum(late.enqueued.values()) == 0 and late.delivered == 0
+    back = run_due(engine, day(program.instants, 6, hours=2), channel)
+    assert back.enqueued["weekly"] == 4  # one message per person, not four each
+    week6 = outbox(engine, kind="weekly", week=6, recipient_email="mentee1@uni.edu")
+    text = body(week6[0])
+    assert "Catching up" in text
+    curriculum = load_curriculum()
+    for week in (3, 4, 5):
+        assert f"- {curriculum.week(week, 'postdoc').title}" in text
+    assert [m for m in outbox(engine, kind="weekly") if m.week in (3, 4, 5)] == []
+
+
+def test_a_late_tick_within_the_grace_period_still_sends_that_week(
+    engine: Engine, tmp_path: Path
+) -> None:
+    program = make_program(engine, tmp_path, pairs=1)
+    channel = FileOutbox(tmp_path / "outbox")
+    run_due(engine, day(program.instants, 1, hours=1), channel)
+    report = run_due(engine, day(program.instants, 2, days=1, hours=23), channel)
+    assert report.enqueued["weekly"] == 2
+    assert "Catching up" not in body(outbox(engine, kind="weekly", week=2)[0])
+
+
+def test_reminders_fire_once_on_the_right_day_and_not_after_a_check_in(
+    engine: Engine, tmp_path: Path
+) -> None:
+    program = make_program(engine, tmp_path, pairs=2, coordinator=None)
+    channel = FileOutbox(tmp_path / "outbox")
+    run_due(engine, day(program.instants, 2, hours=1), channel)
+    answers = CheckinAnswers(met=True, minutes=40, rating=4)
+    add_checkin(
+        engine, "Fall 2026", "E001", 2, Role.MENTOR, answers, now=day(program.instants, 2, days=1)
+    )
+    early = run_due(engine, day(program.instants, 2, days=2, hours=23), channel)
+    assert early.enqueued["reminder"] == 0
+    due = run_due(engine, day(program.instants, 2, days=3, hours=1), channel)
+    assert due.enqueued["reminder"] == 3  # everyone but pair 1's mentor
+    assert run_due(engine, day(program.instants, 2, days=4), channel).enqueued["reminder"] == 0
+    reminded = {m.recipient_email for m in outbox(engine, kind="reminder")}
+    assert reminded == {"mentee1@uni.edu", "mentor2@uni.edu", "mentee2@uni.edu"}
+
+
+def test_risk_flags_fire_on_the_right_days(engine: Engine, tmp_path: Path) -> None:
+    program = make_program(engine, tmp_path, pairs=3, coordinator=None)
+    channel = FileOutbox(tmp_path / "outbox")
+    met = CheckinAnswers(met=True, minutes=30, rating=4)
+    for week in (1, 2):
+        add_checkin(
+            engine,
+            "Fall 2026",
+            "E001",
+            week,
+            Role.MENTEE,
+            met,
+            now=day(program.instants, week, days=1),
+        )
+    add_checkin(
+        engine, "Fall 2026", "E002", 1, Role.MENTOR, met, now=day(program.instants, 1, days=1)
+    )
+    add_checkin(
+        engine,
+        "Fall 2026",
+        "E002",
+        2,
+        Role.MENTOR,
+        CheckinAnswers(met=True, rating=2),
+        now=day(program.instants, 2, days=1),
+    )
+
+    def risks() -> dict[str, str]:
+        return {
+            r.mentee_id: r.risk
+            for r in cohort_status(engine, "Fall 2026", day(program.instants, 3))
+        }
+
+    run_due(engine, day(program.instants, 2, days=6), channel)  # week 2 still open
+    assert risks() == {"E001": "", "E002": "rated the mentoring 2 of 5", "E003": ""}
+    run_due(engine, day(program.instants, 3, hours=1), channel)  # weeks 1–2 closed
+    assert risks() == {
+        "E001": "",
+        "E002": "rated the mentoring 2 of 5",
+        "E003": "no meeting in weeks 1 and 2",
+    }
+    add_checkin(
+        engine, "Fall 2026", "E003", 2, Role.MENTEE, met, now=day(program.instants, 3, days=1)
+    )
+    run_due(engine, day(program.instants, 3, days=1, hours=1), channel)
+    assert risks()["E003"] == ""
+
+
+def test_paused_pairs_get_no_messages_until_resumed(engine: Engine, tmp_path: Path) -> None:
+    program = make_program(engine, tmp_path, pairs=2, coordinator=None)
+    channel = FileOutbox(tmp_path / "outbox")
+    run_due(engine, day(program.instants, 2, hours=1), channel)
+    change_pair(
+        engine,
+        "Fall 2026",
+        "E001",
+        PairAction.PAUSE,
+        actor="coordinator",
+        now=day(program.instants, 2, days=1),
+    )
+    run_due(engine, day(program.instants, 3, hours=1), channel)
+    assert {m.recipient_email for m in outbox(engine, kind="weekly", week=3)} == {
+        "mentor2@uni.edu",
+        "mentee2@uni.edu",
+    }
+    change_pair(
+        engine,
+        "Fall 2026",
+        "E001",
+        PairAction.RESUME,
+        actor="coordinator",
+        now=day(program.instants, 3, days=2),
+    )
+    run_due(engine, day(program.instants, 4, hours=1), channel)
+    assert len(outbox(engine, kind="weekly", week=4)) == 4
+
+
+def test_require_both_frees_unconfirmed_mentees_and_flags_them_first(
+    engine: Engine, tmp_path: Path
+) -> None:
+    program = make_program(
+        engine, tmp_path, pairs=2, confirmation=Confirmation.REQUIRE_BOTH, coordinator=None
+    )
+    channel = FileOutbox(tmp_path / "outbox")
+    run_due(engine, day(program.instants, 0, hours=1), channel)
+    assert outbox(engine, kind="weekly") == []  # nobody gets topics before confirming
+    change_pair(
+        engine,
+        "Fall 2026",
+        "E001",
+        PairAction.ACCEPT,
+        actor="coordinator",
+        now=day(program.instants, 0, days=1),
+    )
+    run_due(engine, day(program.instants, 0, days=4), channel)
+    status = {
+        r.mentee_id: r for r in cohort_status(engine, "Fall 2026", day(program.instants, 0, days=4))
+    }
+    assert (
+        status["E001"].state == "active"
+        and status["E002"].risk == "match not yet confirmed by both"
+    )
+    report = run_due(engine, day(program.instants, 0, days=7, hours=1), channel)
+    assert report.freed == 1
+    status = {
+        r.mentee_id: r for r in cohort_status(engine, "Fall 2026", day(program.instants, 1, days=7))
+    }
+    assert status["E002"].state == "declined"
+
+
+def test_opt_out_pairs_become_active_when_the_window_closes(engine: Engine, tmp_path: Path) -> None:
+    program = make_program(engine, tmp_path, pairs=2, coordinator=None)
+    channel = FileOutbox(tmp_path / "outbox")
+    run_due(engine, day(program.instants, 0, hours=1), channel)
+    change_pair(
+        engine,
+        "Fall 2026",
+        "E002",
+        PairAction.DECLINE,
+        actor="mentee",
+        role=Role.MENTEE,
+        reason="schedule conflict",
+        now=day(program.instants, 0, days=2),
+    )
+    report = run_due(engine, day(program.instants, 0, days=7, hours=1), channel)
+    assert report.activated == 1
+    run_due(engine, day(program.instants, 1, days=7, hours=1), channel)
+    assert {m.recipient_email for m in outbox(engine, kind="weekly", week=2)} == {
+        "mentor1@uni.edu",
+        "mentee1@uni.edu",
+    }
+
+
+def test_digest_lists_declines(engine: Engine, tmp_path: Path) -> None:
+    program = make_program(engine, tmp_path, pairs=2)
+    channel = FileOutbox(tmp_path / "outbox")
+    run_due(engine, day(program.instants, 1, hours=1), channel)
+    change_pair(
+        engine,
+        "Fall 2026",
+        "E002",
+        PairAction.DECLINE,
+        actor="coordinator",
+        reason="conflict of interest",
+        now=day(program.instants, 1, days=1),
+    )
+    run_due(engine, day(program.instants, 2, hours=1), channel)
+    digest = outbox(engine, kind="digest", week=2)[0]
+    text = body(digest)
+    assert "Mentee 2 with Mentor 2: declined (conflict of interest)" in text
+
+
+def test_status_never_shows_check_in_notes(engine: Engine, tmp_path: Path) -> None:
+    program = make_program(engine, tmp_path, pairs=1)
+    note = CheckinAnswers(met=True, rating=5, note="private: going through a hard time")
+    add_checkin(
+        engine, "Fall 2026", "E001", 1, Role.MENTEE, note, now=day(program.instants, 1, days=1)
+    )
+    run_due(engine, day(program.instants, 3, hours=1), FileOutbox(tmp_path / "outbox"))
+    rows = [
+        r.as_row() for r in cohort_status(engine, "Fall 2026", day(program.instants, 3, hours=1))
+    ]
+    assert "hard time" not in repr(rows)
+    assert all("hard time" not in body(m) for m in outbox(engine))
+    assert rows[0]["weeks_met"] == 1 and rows[0]["weeks_due"] == 3
+
+
+def test_checkin_after_the_grace_is_still_recorded(engine: Engine, tmp_path: Path) -> None:
+    program = make_program(engine, tmp_path, pairs=1)
+    outcome = add_checkin(
+        engine,
+        "Fall 2026",
+        "E001",
+        1,
+        Role.MENTOR,
+        CheckinAnswers(met=False),
+        now=day(program.instants, 5),
+    )
+    again = add_checkin(
+        engine,
+        "Fall 2026",
+        "E001",
+        1,
+        Role.MENTOR,
+        CheckinAnswers(met=False),
+        now=day(program.instants, 5),
+    )
+    assert (outcome, again) == ("added", "unchanged")
