@@ -57,9 +57,12 @@ def _root(
 
 
 def _mount() -> None:
-    from tandem.commands import roster
+    from tandem.commands import credentials, program, prompts, roster
 
     roster.register(app)
+    prompts.register(app)
+    program.register(app)
+    credentials.register(app)
 
 
 _mount()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import zlib
 from collections import Counter
 from email import message_from_bytes
+from email.message import EmailMessage
 from email.policy import default
 from pathlib import Path
 
@@ -16,16 +17,16 @@ from tandem.program.checkins import CheckinAnswers, add_checkin
 from tandem.program.cohorts import Confirmation, PairAction, change_pair
 from tandem.program.delivery import FileOutbox
 from tandem.program.engine import run_due
-from tandem.program.models import Pair
+from tandem.program.models import OutboxMessage, Pair
 from tandem.program.reports import cohort_status
 from tandem.prompts.curriculum import load_curriculum
 from tests.program.helpers import day, eml_headers, make_program, outbox
 
 
-def body(message_row: object) -> str:
-    content = zlib.decompress(message_row.content)  # type: ignore[attr-defined]
-    parsed = message_from_bytes(content, policy=default)
-    part = parsed.get_body(("plain",))  # type: ignore[attr-defined]
+def body(message_row: OutboxMessage) -> str:
+    parsed = message_from_bytes(zlib.decompress(message_row.content), policy=default)
+    assert isinstance(parsed, EmailMessage)
+    part = parsed.get_body(("plain",))
     assert part is not None
     return str(part.get_content())
 

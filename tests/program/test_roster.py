@@ -363,6 +363,6 @@ def test_naive_datetimes_are_refused(engine: Engine) -> None:
     person = Participant(
         role="mentor", external_id="X", name="X", email="x@u.edu", email_key="x@u.edu"
     )
-    person.created_at = person.updated_at = datetime(2026, 1, 1)  # noqa: DTZ001
+    person.created_at = person.updated_at = datetime(2026, 1, 1)
     with pytest.raises(StatementError, match="naive datetime"), transaction(engine) as session:
         session.add(person)

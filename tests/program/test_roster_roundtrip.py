@@ -110,7 +110,7 @@ def test_roster_round_trips_through_store_and_export(
     role = data.draw(st.sampled_from(list(Role)))
     rows = data.draw(people(role))
     with Session(engine) as session:
-        session.exec(delete(Participant))  # type: ignore[call-overload]
+        session.exec(delete(Participant))
         session.commit()
     source = tmp_path / "in.csv"
     source.write_text(to_csv(rows, role), encoding="utf-8")

@@ -1,0 +1,370 @@
+"""Rendering: a week, an introduction or a reminder, as the participant will read it.
+
+Everything here is pure: the program engine passes the curriculum, the week, the track,
+the recipient's role and a context holding everything else (names, dates, links). Nothing
+reads the clock, the database or the environment.
+
+Templates are Jinja2 with ``StrictUndefined``: a variable the context lacks is an error
+(:class:`CurriculumError` naming it), never a blank. HTML templates are autoescaped; week
+text is filled in as plain text first and escaped when it lands in HTML. Each plain-text
+template sets the subject line with ``{% set subject %}…{% endset %}``.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any, Self
+
+import jinja2
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from tandem.matcher.types import Role
+from tandem.prompts.curriculum import (
+    SHIPPED_TEMPLATES,
+    TEMPLATE_VARIABLES,
+    WEEK_TEXT_VARIABLES,
+    CheckinKind,
+    Curriculum,
+    WeekContent,
+    template_name,
+)
+from tandem.prompts.errors import CurriculumError, Problem
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class MessageContext(_Frozen):
+    """What the engine knows about one pair in one week, for weekly messages and reminders.
+
+    The week number, the program length and who is the recipient come from the arguments
+    of the render functions, so they cannot disagree with the curriculum.
+    """
+
+    mentor_name: str = Field(min_length=1)
+    mentee_name: str = Field(min_length=1)
+    cohort_name: str = Field(min_length=1)
+    week_start: date
+    week_end: date
+    checkin_url: str = Field(min_length=1)
+    missed_topics: tuple[str, ...] = ()
+    """Titles of earlier weeks the pair missed, oldest first; listed as a catch-up."""
+
+    @model_validator(mode="after")
+    def _week_in_order(self) -> Self:
+        if self.week_end < self.week_start:
+            raise ValueError("week_end is before week_start")
+        return self
+
+
+class IntroContext(_Frozen):
+    """What the engine knows when it introduces a new pair (week 0), for one recipient."""
+
+    mentor_name: str = Field(min_length=1)
+    mentee_name: str = Field(min_length=1)
+    cohort_name: str = Field(min_length=1)
+    accept_url: str = Field(min_length=1)
+    decline_url: str = Field(min_length=1)
+    partner_profile: tuple[tuple[str, str], ...] = ()
+    """(label, value) lines the partner chose to share, in the order to show them."""
+    respond_by: date
+
+
+class RenderedMessage(_Frozen):
+    """One message, ready to send."""
+
+    subject: str
+    text: str
+    html: str
+
+
+class RenderedCheckin(_Frozen):
+    id: str
+    text: str
+    kind: CheckinKind
+
+
+class RenderedActivity(_Frozen):
+    title: str
+    summary: str
+    steps: tuple[str, ...]
+
+
+class RenderedTopic(_Frozen):
+    """A week for one recipient, every variable filled in: what templates see as ``topic``."""
+
+    number: int
+    title: str
+    phase: str
+    competencies: tuple[str, ...]
+    framing: str
+    questions: tuple[str, ...]
+    activity: RenderedActivity
+    checkin: tuple[RenderedCheckin, ...]
+
+
+def format_date(day: date) -> str:
+    """``Monday 7 September 2026``: unambiguous in every English-speaking country."""
+    return f"{day:%A} {day.day} {day:%B %Y}"
+
+
+def preview_context(curriculum: Curriculum, week: int) -> MessageContext:
+    """The curriculum's sample pair in week ``week`` (weeks start on ``preview.start``)."""
+    preview = curriculum.preview
+    start = preview.start + timedelta(weeks=week - 1)
+    return MessageContext(
+        mentor_name=preview.mentor_name,
+        mentee_name=preview.mentee_name,
+        cohort_name=preview.cohort_name,
+        week_start=start,
+        week_end=start + timedelta(days=6),
+        checkin_url=preview.checkin_url,
+    )
+
+
+def render_weekly(
+    curriculum: Curriculum,
+    week: int,
+    track: str | None,
+    role: Role,
+    context: MessageContext,
+) -> RenderedMessage:
+    """The weekly topic message for one person (track None: the default track).
+
+    The mentor sees the mentor's questions and the mentee the mentee's; both see the
+    framing, the activity, their check-in questions and the check-in link.
+    Raises CurriculumError for an unknown week or track, or a variable the templates or
+    the week text use but the context does not provide.
+    """
+    content = curriculum.week(week, track)
+    variables = _week_variables(curriculum, week, role, context)
+    topic = _render_topic(curriculum, content, role, variables)
+    return _render_message(curriculum, "weekly", {**variables, "topic": topic})
+
+
+def render_reminder(
+    curriculum: Curriculum,
+    week: int,
+    track: str | None,
+    role: Role,
+    context: MessageContext,
+) -> RenderedMessage:
+    """The check-in reminder for one person for week ``week``.
+
+    Raises CurriculumError as :func:`render_weekly` does.
+    """
+    content = curriculum.week(week, track)
+    variables = _week_variables(curriculum, week, role, context)
+    title = _fill(content.title, variables, _week_file(content), "title")
+    return _render_message(curriculum, "reminder", {**variables, "week_title": title})
+
+
+def render_intro(curriculum: Curriculum, role: Role, context: IntroContext) -> RenderedMessage:
+    """The introduction (week 0) for one person, with accept and decline links and what
+    their partner chose to share.
+
+    Raises CurriculumError for a variable the templates use but the context lacks.
+    """
+    variables = {
+        **_pair_variables(curriculum, role, context.mentor_name, context.mentee_name),
+        "cohort_name": context.cohort_name,
+        "accept_url": context.accept_url,
+        "decline_url": context.decline_url,
+        "partner_profile": context.partner_profile,
+        "respond_by": format_date(context.respond_by),
+    }
+    return _render_message(curriculum, "intro", variables)
+
+
+def render_overview(curriculum: Curriculum) -> str:
+    """The curriculum as a Markdown page: the weeks with phase, competencies and tracks."""
+    template = _environment((SHIPPED_TEMPLATES,)).get_template("overview.md.j2")
+    track_titles = {
+        track: tuple(
+            (week.number, curriculum.week(week.number, track).title)
+            for week in curriculum.weeks
+            if track in week.variants and week.variants[track].title is not None
+        )
+        for track in curriculum.track_ids
+    }
+    track_weeks = {
+        track: tuple(week.number for week in curriculum.weeks if track in week.variants)
+        for track in curriculum.track_ids
+    }
+    return template.render(
+        curriculum=curriculum,
+        track_titles=track_titles,
+        track_weeks=track_weeks,
+        phases=curriculum.phases_covered(),
+        competencies=curriculum.competencies_covered(),
+    )
+
+
+# --------------------------------------------------------------------------- internals
+
+
+def _week_file(content: WeekContent) -> str:
+    return f"week-{content.number:02d}.toml"
+
+
+def _pair_variables(
+    curriculum: Curriculum, role: Role, mentor_name: str, mentee_name: str
+) -> dict[str, Any]:
+    mentor = role is Role.MENTOR
+    return {
+        "recipient_name": mentor_name if mentor else mentee_name,
+        "recipient_role": role.value,
+        "partner_name": mentee_name if mentor else mentor_name,
+        "mentor_name": mentor_name,
+        "mentee_name": mentee_name,
+        "weeks_total": curriculum.weeks_total,
+    }
+
+
+def _week_variables(
+    curriculum: Curriculum, week: int, role: Role, context: MessageContext
+) -> dict[str, Any]:
+    return {
+        **_pair_variables(curriculum, role, context.mentor_name, context.mentee_name),
+        "cohort_name": context.cohort_name,
+        "week": week,
+        "week_start": format_date(context.week_start),
+        "week_end": format_date(context.week_end),
+        "checkin_url": context.checkin_url,
+        "missed_topics": context.missed_topics,
+    }
+
+
+def _render_topic(
+    curriculum: Curriculum, content: WeekContent, role: Role, variables: dict[str, Any]
+) -> RenderedTopic:
+    file = _week_file(content)
+    questions_field = f"{role.value}_questions"
+    activity = content.activity
+    return RenderedTopic(
+        number=content.number,
+        title=_fill(content.title, variables, file, "title"),
+        phase=content.phase.label,
+        competencies=tuple(c.label for c in content.competencies),
+        framing=_fill(content.framing, variables, file, "framing"),
+        questions=tuple(
+            _fill(q, variables, file, f"{questions_field}[{i}]")
+            for i, q in enumerate(content.questions_for(role), start=1)
+        ),
+        activity=RenderedActivity(
+            title=_fill(activity.title, variables, file, "activity.title"),
+            summary=_fill(activity.summary, variables, file, "activity.summary"),
+            steps=tuple(
+                _fill(step, variables, file, f"activity.steps[{i}]")
+                for i, step in enumerate(activity.steps, start=1)
+            ),
+        ),
+        checkin=tuple(
+            RenderedCheckin(id=q.id, text=q.text, kind=q.kind) for q in content.checkin_for(role)
+        ),
+    )
+
+
+_UNDEFINED = re.compile(r"^'([^']+)' is undefined$")
+
+# Week text is plain text; it is escaped later, by the HTML template that shows it.
+_TEXT_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
+
+
+@functools.lru_cache(maxsize=1024)
+def _text_template(text: str) -> jinja2.Template:
+    return _TEXT_ENV.from_string(text)
+
+
+def _fill(text: str, variables: dict[str, Any], file: str, field: str) -> str:
+    if "{" not in text:
+        return text
+    try:
+        return _text_template(text).render(variables)
+    except jinja2.UndefinedError as error:
+        raise _undefined(error, file, field, WEEK_TEXT_VARIABLES, "week text") from error
+
+
+@functools.lru_cache(maxsize=16)
+def _environment(dirs: tuple[Path, ...]) -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader([str(d) for d in dirs]),
+        undefined=jinja2.StrictUndefined,
+        autoescape=jinja2.select_autoescape(
+            enabled_extensions=("html.j2",), default_for_string=False, default=False
+        ),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def _render_message(
+    curriculum: Curriculum, kind: str, variables: dict[str, Any]
+) -> RenderedMessage:
+    environment = _environment(curriculum.template_dirs())
+    text_name, html_name = (template_name(kind, fmt) for fmt in ("txt", "html"))
+    text_module = _render(curriculum, environment, kind, text_name, variables, module=True)
+    html = _render(curriculum, environment, kind, html_name, variables, module=False)
+    assert isinstance(text_module, jinja2.environment.TemplateModule)
+    subject = getattr(text_module, "subject", None)
+    if subject is None:
+        raise CurriculumError(
+            [
+                Problem(
+                    file=f"templates/{text_name}",
+                    field="subject",
+                    message="is not set; add {% set subject %}…{% endset %} to the template",
+                )
+            ],
+            str(curriculum.source),
+        )
+    return RenderedMessage(
+        subject=" ".join(str(subject).split()), text=str(text_module), html=str(html)
+    )
+
+
+def _render(
+    curriculum: Curriculum,
+    environment: jinja2.Environment,
+    kind: str,
+    name: str,
+    variables: dict[str, Any],
+    module: bool,
+) -> jinja2.environment.TemplateModule | str:
+    try:
+        template = environment.get_template(name)
+        return template.make_module(variables) if module else template.render(variables)
+    except jinja2.TemplateNotFound as error:
+        raise CurriculumError(
+            [
+                Problem(
+                    file=f"templates/{name}",
+                    field="(file)",
+                    message="is missing; restore it or remove the curriculum's templates/ copy",
+                )
+            ],
+            str(curriculum.source),
+        ) from error
+    except jinja2.UndefinedError as error:
+        raise _undefined(
+            error, f"templates/{name}", "(template)", TEMPLATE_VARIABLES[kind], "this template"
+        ) from error
+
+
+def _undefined(
+    error: jinja2.UndefinedError, file: str, field: str, allowed: frozenset[str], user: str
+) -> CurriculumError:
+    """Name the missing variable, and what could have been used instead."""
+    match = _UNDEFINED.match(str(error.message))
+    if match is None:
+        message = f"{error.message}; {user} may use: " + ", ".join(sorted(allowed))
+    else:
+        message = f"variable {match.group(1)!r} is undefined; {user} may use: " + ", ".join(
+            sorted(allowed)
+        )
+    return CurriculumError([Problem(file=file, field=field, message=message)])

@@ -1,0 +1,97 @@
+"""``tandem prompts``: exact output of validate, show and docs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from tandem.commands.prompts import register
+from tandem.prompts.errors import CurriculumError
+from tests.prompts.helpers import edit
+
+
+@pytest.fixture(scope="module")
+def app() -> typer.Typer:
+    app = typer.Typer()
+
+    @app.callback()
+    def _root() -> None:
+        """Stands in for the tandem root command."""
+
+    register(app)
+    return app
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def test_validate_the_shipped_curriculum(app: typer.Typer, runner: CliRunner) -> None:
+    result = runner.invoke(app, ["prompts", "validate"])
+    assert result.exit_code == 0
+    assert result.output == "OK: 16 weeks, tracks faculty, postdoc, student (default student)\n"
+
+
+def test_validate_prints_every_problem_with_its_file_and_exits_1(
+    app: typer.Typer, runner: CliRunner, copy_default: Path
+) -> None:
+    (copy_default / "week-07.toml").unlink()
+    edit(copy_default / "week-03.toml", 'phase = "alignment"', 'phase = "closre"')
+    result = runner.invoke(app, ["prompts", "validate", str(copy_default)])
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        f"{copy_default / 'curriculum.toml'}: weeks: week 7 has no file: create week-07.toml "
+        "or lower weeks (now 16)",
+        f"{copy_default / 'week-03.toml'}: phase: unknown phase 'closre' (did you mean "
+        "'closure'?); use one of: alignment, cultivation, closure",
+    ]
+
+
+def test_show_renders_a_week_for_the_sample_pair(app: typer.Typer, runner: CliRunner) -> None:
+    result = runner.invoke(app, ["prompts", "show", "--week", "4", "--track", "postdoc"])
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert lines[:3] == [
+        "Subject: Spring Research Mentoring Cohort, week 4 of 16: A development plan for the "
+        "move to independence",
+        "",
+        "Hello Jordan Reyes,",
+    ]
+    assert "Questions for you, as the mentee" in lines
+
+
+def test_show_renders_html_for_the_mentor(app: typer.Typer, runner: CliRunner) -> None:
+    result = runner.invoke(app, ["prompts", "show", "--week", "16", "--role", "mentor", "--html"])
+    assert result.exit_code == 0
+    assert "<p>Hello Dr. Morgan Ellis,</p>" in result.output
+    assert "What did you learn about yourself as a mentor" in result.output
+
+
+def test_show_an_unknown_track_raises_the_curriculum_error(
+    app: typer.Typer, runner: CliRunner
+) -> None:
+    result = runner.invoke(app, ["prompts", "show", "--week", "1", "--track", "resident"])
+    assert isinstance(result.exception, CurriculumError)
+    assert "no track 'resident'" in str(result.exception)
+
+
+def test_docs_writes_then_checks(app: typer.Typer, runner: CliRunner, tmp_path: Path) -> None:
+    out = tmp_path / "docs" / "curriculum.md"
+    stale = runner.invoke(app, ["prompts", "docs", "--out", str(out), "--check"])
+    assert stale.exit_code == 1
+    assert f"{out} is out of date: run `tandem prompts docs --out {out}`" in stale.output
+    written = runner.invoke(app, ["prompts", "docs", "--out", str(out)])
+    assert (written.exit_code, written.output) == (0, f"Wrote {out}\n")
+    fresh = runner.invoke(app, ["prompts", "docs", "--out", str(out), "--check"])
+    assert (fresh.exit_code, fresh.output) == (0, f"{out} is up to date\n")
+
+
+def test_every_command_has_help(app: typer.Typer, runner: CliRunner) -> None:
+    for command in ("validate", "show", "docs"):
+        result = runner.invoke(app, ["prompts", command, "--help"])
+        assert result.exit_code == 0
+        assert "Usage:" in result.output
