@@ -57,9 +57,10 @@ def _root(
 
 
 def _mount() -> None:
-    from tandem.commands import credentials, program, prompts, roster
+    from tandem.commands import credentials, match, program, prompts, roster
 
     roster.register(app)
+    match.register(app)
     prompts.register(app)
     program.register(app)
     credentials.register(app)

@@ -164,8 +164,7 @@ class _CohortTick:
         self.instants = send_instants(self.cohort)
         self.week = schedule.week_for(now, self.instants)
         self.grace = timedelta(days=self.cohort.grace_days)
-        _name, address = parseaddr(self.cohort.sender)
-        self.domain = address.rpartition("@")[2] or "tandem.invalid"
+        self.domain = sender_domain(self.cohort)
 
     @cached_property
     def curriculum(self) -> Curriculum:
@@ -221,7 +220,7 @@ class _CohortTick:
         if to in (PairState.COMPLETED, PairState.DECLINED, PairState.ENDED):
             values["ended_at"] = self.now
         result = session.execute(
-            update(Pair)
+            _update(Pair)
             .where(and_(col(Pair.pk) == pair.pk, col(Pair.state) == pair.state))
             .values(**values)
         )
@@ -268,7 +267,7 @@ class _CohortTick:
         )
 
     def _key(self, pair_pk: int | None, week: int, kind: str, role: str) -> str:
-        return f"c{self.cohort.pk}/p{pair_pk or 0}/w{week}/{kind}/{role}"
+        return message_key(self.cohort, pair_pk, week, kind, role)
 
     def _existing(self, session: Session, keys: Sequence[str]) -> dict[str, str]:
         if not keys:
@@ -299,36 +298,20 @@ class _CohortTick:
         attachments: Sequence[Attachment] = (),
     ) -> dict[str, Any]:
         name, email = (to.name, to.email) if isinstance(to, _Person) else to
-        key = self._key(pair_pk, week, kind, role)
-        message = build_message(
-            sender=self.cohort.sender,
-            recipient_name=name,
-            recipient_email=email,
-            subject=subject,
-            text=text,
-            html=html,
-            message_key=key,
-            domain=self.domain,
-            date=due,
+        return outbox_row(
+            self.cohort,
+            pair_pk,
+            week,
+            kind,
+            role,
+            (name, email),
+            subject,
+            text,
+            html,
+            due,
+            now=self.now,
             attachments=attachments,
         )
-        return {
-            "key": key,
-            "message_id": str(message["Message-ID"]),
-            "cohort_pk": self.cohort.pk,
-            "pair_pk": pair_pk,
-            "week": week,
-            "kind": kind,
-            "recipient_role": role,
-            "recipient_email": email,
-            "subject": subject,
-            "content": zlib.compress(bytes(message), 6),
-            "status": "pending",
-            "due_at": due,
-            "attempts": 0,
-            "next_attempt_at": due,
-            "created_at": self.now,
-        }
 
     def _token_url(self, pair_pk: int, week: int, role: str, path: str, days: int) -> str:
         token = make_token(
@@ -412,7 +395,7 @@ class _CohortTick:
     def _expire_stale(self, session: Session, pair_pks: Sequence[int]) -> None:
         """Pending weekly messages later than the grace period will not be sent alone."""
         result = session.execute(
-            update(OutboxMessage)
+            _update(OutboxMessage)
             .where(
                 col(OutboxMessage.pair_pk).in_(pair_pks),
                 col(OutboxMessage.kind).in_([Kind.WEEKLY, Kind.REMINDER]),
@@ -637,7 +620,7 @@ class _CohortTick:
                 if reasons and not pair.risk:
                     self.report.flagged += 1
                 session.execute(
-                    update(Pair)
+                    _update(Pair)
                     .where(col(Pair.pk) == pk)
                     .values(
                         risk=reasons, risk_since=(pair.risk_since or self.now) if reasons else None
@@ -691,10 +674,74 @@ class _CohortTick:
                 elif self._transition(session, pair, PairState.COMPLETED, "program completed"):
                     self.report.completed += 1
             session.execute(
-                update(Cohort)
+                _update(Cohort)
                 .where(col(Cohort.pk) == self.cohort.pk, col(Cohort.completed_at).is_(None))
                 .values(completed_at=self.now)
             )
+
+
+def message_key(cohort: Cohort, pair_pk: int | None, week: int, kind: str, role: str) -> str:
+    """The outbox key: unique on (pair, week, kind, recipient) within a cohort."""
+    return f"c{cohort.pk}/p{pair_pk or 0}/w{week}/{kind}/{role}"
+
+
+def sender_domain(cohort: Cohort) -> str:
+    """The right-hand side of Message-IDs: the cohort sender's domain."""
+    return parseaddr(cohort.sender)[1].rpartition("@")[2] or "tandem.invalid"
+
+
+def outbox_row(
+    cohort: Cohort,
+    pair_pk: int | None,
+    week: int,
+    kind: str,
+    role: str,
+    to: tuple[str, str],
+    subject: str,
+    text: str,
+    html: str,
+    due: datetime,
+    *,
+    now: datetime,
+    attachments: Sequence[Attachment] = (),
+) -> dict[str, Any]:
+    """An outbox row (for :func:`insert_ignore`) holding the complete message."""
+    name, email = to
+    key = message_key(cohort, pair_pk, week, kind, role)
+    message = build_message(
+        sender=cohort.sender,
+        recipient_name=name,
+        recipient_email=email,
+        subject=subject,
+        text=text,
+        html=html,
+        message_key=key,
+        domain=sender_domain(cohort),
+        date=due,
+        attachments=attachments,
+    )
+    return {
+        "key": key,
+        "message_id": str(message["Message-ID"]),
+        "cohort_pk": cohort.pk,
+        "pair_pk": pair_pk,
+        "week": week,
+        "kind": kind,
+        "recipient_role": role,
+        "recipient_email": email,
+        "subject": subject,
+        "content": zlib.compress(bytes(message), 6),
+        "status": "pending",
+        "due_at": due,
+        "attempts": 0,
+        "next_attempt_at": due,
+        "created_at": now,
+    }
+
+
+def _update(table: Any) -> Any:
+    """An UPDATE that does not evaluate its WHERE against objects held by the session."""
+    return update(table).execution_options(synchronize_session=False)
 
 
 def insert_ignore(session: Session, rows: list[dict[str, Any]]) -> list[str]:
@@ -784,7 +831,7 @@ def _claim(engine: Engine, now: datetime, claim: str, batch: int) -> list[Outbox
         # The claim conditions are repeated outside the subquery: under concurrent updates
         # PostgreSQL re-checks only the outer WHERE on the newest row version.
         session.execute(
-            update(OutboxMessage)
+            _update(OutboxMessage)
             .where(col(OutboxMessage.pk).in_(candidates), _claimable(now))
             .values(claim=claim, claimed_until=now + LEASE)
             .execution_options(synchronize_session=False)
@@ -842,7 +889,7 @@ def _record(
             values.update(attempts=attempts, next_attempt_at=later, last_error=error)
             report.retrying += 1
     session.execute(
-        update(OutboxMessage)
+        _update(OutboxMessage)
         .where(col(OutboxMessage.pk) == row.pk, col(OutboxMessage.status) == "pending")
         .values(**values)
     )

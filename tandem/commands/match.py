@@ -1,0 +1,241 @@
+"""`tandem match`, `tandem match explain`, `tandem match config show`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from tandem.commands.common import NowOption, console, database, now_from, render_rows
+from tandem.matcher.config import config_to_toml, default_config, load_config
+from tandem.matcher.errors import MatcherError
+from tandem.matcher.result import Objective
+from tandem.matcher.stable import Proposer
+from tandem.program.matching import MatchRequest, Method, explain, run_match, write_result
+
+match_app = typer.Typer(
+    help="Match mentees to mentors: optimal (min-cost flow, with a proof) or stable.",
+    invoke_without_command=True,
+)
+config_app = typer.Typer(help="The matching configuration.", no_args_is_help=True)
+
+
+def _read(path: Path | None) -> tuple[str, str] | None:
+    if path is None:
+        return None
+    try:
+        return path.name, path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise MatcherError(f"{path}: file not found") from None
+    except UnicodeDecodeError:
+        raise MatcherError(f"{path.name}: file is not UTF-8; save it as UTF-8 text") from None
+
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", help="A TOML matching configuration.")
+]
+
+
+@match_app.callback()
+def match(
+    ctx: typer.Context,
+    cycle: Annotated[str | None, typer.Option(help="The matching cycle's name, e.g. 2026.")] = None,
+    config: ConfigOption = None,
+    scores: Annotated[
+        Path | None, typer.Option(help="CSV mentee_id,mentor_id,score: your own compatibility.")
+    ] = None,
+    preferences: Annotated[
+        Path | None, typer.Option(help="CSV participant_id,candidate_id,rank (1 = best).")
+    ] = None,
+    method: Annotated[
+        Method, typer.Option(help="optimal (best total) or stable.")
+    ] = Method.OPTIMAL,
+    optimal: Annotated[
+        Proposer,
+        typer.Option("--optimal", help="For --method stable: whose optimal stable matching."),
+    ] = Proposer.MENTEES,
+    objective: Annotated[
+        Objective | None, typer.Option(help="total, or maximin (best worst pair first).")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Write the pairs to F.csv or F.json.")] = None,
+    now: NowOption = None,
+) -> None:
+    """Run a matching cycle on the stored roster and store it."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if cycle is None:
+        raise typer.BadParameter("name the matching cycle: --cycle NAME", param_hint="--cycle")
+    request = MatchRequest(
+        cycle=cycle,
+        config_text=(_read(config) or (None, None))[1],
+        config_name=config.name if config else "default_config.toml",
+        scores=_read(scores),
+        preferences=_read(preferences),
+        method=method,
+        optimal_side=optimal,
+        objective=objective,
+    )
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        transient=True,
+    )
+    tasks: dict[str, int] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = int(bar.add_task(stage, total=total))
+        bar.update(tasks[stage], completed=done, total=total)  # type: ignore[arg-type]
+
+    with database(ctx) as engine, bar:
+        summary = run_match(engine, request, now=now_from(now), progress=progress)
+    if out is not None:
+        write_result(summary, out)
+    out_console = console()
+    out_console.print(
+        f"Match run {summary.run_id} for cycle {summary.cycle!r} ({summary.method}"
+        + (f", objective {summary.objective}" if summary.objective else "")
+        + f"): {summary.matched} of {summary.mentees} mentees matched; "
+        f"{summary.mentors} mentors with {summary.capacity} places"
+    )
+    if summary.scores:
+        s = summary.scores
+        out_console.print(
+            f"Scores: total {summary.total_score:.2f}; min {s['min']}, q1 {s['q1']}, median {s['median']}, "
+            f"q3 {s['q3']}, max {s['max']}"
+        )
+    kind = summary.proof.get("kind", "")
+    out_console.print(
+        f"Optimality: {kind}; blocking pairs against the preferences: {summary.blocking_pairs}"
+    )
+    render_rows(
+        [{"load/capacity": k, "mentors": v} for k, v in summary.mentor_load.items()],
+        ("load/capacity", "mentors"),
+        _table(),
+        title="Mentor load",
+    )
+    if summary.unmatched:
+        render_rows(summary.unmatched, ("mentee_id", "reason"), _table(), title="Unmatched mentees")
+    if summary.shortfall:
+        out_console.print(
+            f"Capacity shortfall: at least {summary.shortfall} more mentor place(s) would be needed"
+        )
+    if out is not None:
+        out_console.print(f"Pairs written to {out}")
+
+
+def _table():
+    from tandem.commands.common import OutputFormat
+
+    return OutputFormat.TABLE
+
+
+@match_app.command("explain")
+def explain_command(
+    ctx: typer.Context,
+    mentee_id: Annotated[str, typer.Argument(metavar="MENTEE_ID")],
+    mentor: Annotated[str | None, typer.Option(help="Also explain why not this mentor.")] = None,
+    cycle: Annotated[str | None, typer.Option(help="The cycle (default: the latest run).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Why this mentor (score components), why not another, and the top alternatives."""
+    with database(ctx) as engine:
+        result = explain(engine, mentee_id, mentor_id=mentor, cycle=cycle)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "run": result.run_id,
+                    "cycle": result.cycle,
+                    "roster_changed": result.roster_changed,
+                    "mentee": result.mentee.model_dump(mode="json"),
+                    "why_not": result.why_not.model_dump(mode="json") if result.why_not else None,
+                },
+                indent=2,
+            )
+        )
+        return
+    out = console()
+    if result.roster_changed:
+        out.print("Note: the roster changed since this run; the explanation uses today's profiles.")
+    info = result.mentee
+    if info.pair is not None:
+        out.print(
+            f"Mentee {info.mentee_id} is paired with {info.mentor_id} (score {info.pair.score:.2f} of 100)."
+        )
+        render_rows(
+            [
+                {
+                    "criterion": c.name,
+                    "weight": c.weight,
+                    "value": "n/a" if c.value is None else f"{c.value:.2f}",
+                    "reason": c.reason,
+                }
+                for c in info.pair.components
+            ],
+            ("criterion", "weight", "value", "reason"),
+            _table(),
+            title="Why this mentor",
+        )
+    elif info.unmatched is not None:
+        u = info.unmatched
+        if u.rule:
+            out.print(
+                f"Mentee {info.mentee_id} is unmatched: no mentor passes rule {u.rule} "
+                f"({u.eliminated} of {u.mentors} mentors excluded by it)."
+            )
+        else:
+            out.print(
+                f"Mentee {info.mentee_id} is unmatched ({u.cause.value}; {u.allowed} mentors allowed)."
+            )
+    if info.alternatives:
+        render_rows(
+            [
+                {
+                    "mentor_id": a.mentor_id,
+                    "score": f"{a.score:.2f}",
+                    "has room": "yes" if a.spare_capacity else "no",
+                }
+                for a in info.alternatives
+            ],
+            ("mentor_id", "score", "has room"),
+            _table(),
+            title="Top alternatives",
+        )
+    if result.why_not is not None:
+        w = result.why_not
+        if w.forbidden_by:
+            out.print(f"Not {w.mentor_id}: forbidden by hard rule(s) {', '.join(w.forbidden_by)}.")
+        else:
+            diff = f"{w.score_difference:+.2f}" if w.score_difference is not None else "n/a"
+            out.print(
+                f"Not {w.mentor_id}: score {w.score:.2f} ({diff} against the assigned mentor)."
+            )
+            if w.swap is not None:
+                moved = (
+                    f"; {w.swap.displaced_mentee_id} would move to {w.swap.displaced_to or 'no one'}"
+                    if w.swap.displaced_mentee_id
+                    else "; the mentor has room"
+                )
+                out.print(
+                    f"Swapping would change the cohort's total by {w.swap.change:+.2f}{moved}."
+                )
+
+
+@config_app.command("show")
+def config_show(config: ConfigOption = None) -> None:
+    """Print the configuration in force (the default, or --config FILE validated)."""
+    loaded = (
+        load_config(config.read_text(encoding="utf-8"), config.name) if config else default_config()
+    )
+    typer.echo(config_to_toml(loaded), nl=False)
+
+
+def register(app: typer.Typer) -> None:
+    match_app.add_typer(config_app, name="config")
+    app.add_typer(match_app, name="match")

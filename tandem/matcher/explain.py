@@ -1,0 +1,327 @@
+"""Explanations of a match: why this mentor, why not another, alternatives, unmatched.
+
+Pure functions over a :class:`~scoring.ProfileCompatibility` and an assignment (a mapping
+mentee id → mentor id, or None for an unmatched mentee). They return frozen value
+objects; rendering them is the caller's job. Scores are on the 0–100 scale; ``points``
+are the integers the optimizer maximised (``score × SCALE``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from enum import StrEnum
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from tandem.matcher.compat import FORBIDDEN, SCALE
+from tandem.matcher.rules import RULES_BY_LABEL, active_pair_rules
+from tandem.matcher.scoring import ProfileCompatibility
+
+Assignment = Mapping[str, str | None]
+
+
+class _Value(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class ComponentReason(_Value):
+    """One criterion of a pair: its weight, its 0–1 value and a short human reason."""
+
+    name: str
+    weight: float
+    value: float | None
+    """None when the data is missing on either side: the weight is not counted."""
+    counted: bool
+    reason: str
+
+
+class PairExplanation(_Value):
+    """A pair's score, the criteria behind it, and the hard rules that forbid it (if any)."""
+
+    mentee_id: str
+    mentor_id: str
+    score: float
+    points: int
+    forbidden_by: tuple[str, ...]
+    components: tuple[ComponentReason, ...]
+
+    @property
+    def allowed(self) -> bool:
+        return not self.forbidden_by
+
+
+class Alternative(_Value):
+    """An allowed mentor other than the assigned one."""
+
+    mentor_id: str
+    score: float
+    points: int
+    spare_capacity: bool
+
+
+class SwapCost(_Value):
+    """Best-case change in the cohort's total if the mentee took another mentor."""
+
+    change: float
+    change_points: int
+    displaced_mentee_id: str | None
+    """The other mentor's mentee who would have to move (None: the mentor has room)."""
+    displaced_to: str | None
+    """Where the displaced mentee would go (None: they would be unmatched)."""
+
+
+class WhyNot(_Value):
+    """Why a mentee was not paired with a given mentor."""
+
+    mentee_id: str
+    mentor_id: str
+    assigned_mentor_id: str | None
+    forbidden_by: tuple[str, ...]
+    """Labels of the hard rules that forbid the pair; empty when it is allowed."""
+    score: float
+    assigned_score: float | None
+    score_difference: float | None
+    """``score − assigned_score`` (None when the mentee is unmatched or the pair forbidden)."""
+    mentor_has_spare_capacity: bool
+    swap: SwapCost | None
+    """None when a hard rule forbids the pair."""
+
+
+class UnmatchedCause(StrEnum):
+    """Why a mentee has no mentor."""
+
+    RULE = "rule"
+    """No mentor passes the hard rules for this mentee."""
+    FULL = "full"
+    """Every mentor the rules allow is at capacity."""
+    NOT_CHOSEN = "not_chosen"
+    """An allowed mentor had room, but group caps or the objective left the mentee out."""
+
+
+class UnmatchedReason(_Value):
+    """Why a mentee is unmatched; for ``rule``, the rule that eliminates the most mentors."""
+
+    mentee_id: str
+    cause: UnmatchedCause
+    rule: str | None
+    eliminated: int
+    """How many mentors ``rule`` alone eliminates."""
+    mentors: int
+    allowed: int
+    """How many mentors the hard rules allow for this mentee."""
+
+
+class MenteeExplanation(_Value):
+    """Everything about one mentee's result."""
+
+    mentee_id: str
+    mentor_id: str | None
+    pair: PairExplanation | None
+    alternatives: tuple[Alternative, ...]
+    unmatched: UnmatchedReason | None
+
+
+def explain_pair(compat: ProfileCompatibility, mentee_id: str, mentor_id: str) -> PairExplanation:
+    """Score components, weights and reasons of one pair, and the rules that forbid it."""
+    details = compat.component_details(mentee_id, mentor_id)
+    reasons = compat.reasons(mentee_id, mentor_id)
+    forbidden_by = tuple(compat.forbidding_rules(mentee_id, mentor_id))
+    return PairExplanation(
+        mentee_id=mentee_id,
+        mentor_id=mentor_id,
+        score=compat.score(mentee_id, mentor_id),
+        points=compat.points(mentee_id, mentor_id),
+        forbidden_by=forbidden_by,
+        components=tuple(
+            ComponentReason(
+                name=name,
+                weight=weight,
+                value=value,
+                counted=value is not None,
+                reason=reasons[name],
+            )
+            for name, weight, value in details
+        ),
+    )
+
+
+def top_reasons(
+    compat: ProfileCompatibility, mentee_id: str, mentor_id: str, k: int = 3
+) -> list[str]:
+    """The reasons of the ``k`` components that add most to the pair's score."""
+    pair = explain_pair(compat, mentee_id, mentor_id)
+    ranked = sorted(
+        (c for c in pair.components if c.value is not None and c.value > 0),
+        key=lambda c: (-c.weight * (c.value or 0.0), c.name),
+    )
+    return [c.reason for c in ranked[:k]]
+
+
+def _loads(compat: ProfileCompatibility, assignment: Assignment) -> Counter[str]:
+    return Counter(
+        m for m in assignment.values() if m is not None and m in compat.roster.mentor_index
+    )
+
+
+def _spare(compat: ProfileCompatibility, loads: Counter[str], mentor_id: str) -> bool:
+    return loads[mentor_id] < compat.mentor(mentor_id).capacity
+
+
+def alternatives(
+    compat: ProfileCompatibility, assignment: Assignment, mentee_id: str, k: int = 3
+) -> tuple[Alternative, ...]:
+    """The ``k`` highest-scoring allowed mentors other than the assigned one (ties by id)."""
+    row = compat.row(mentee_id)
+    assigned = assignment.get(mentee_id)
+    loads = _loads(compat, assignment)
+    order = np.lexsort((np.arange(len(row)), -row))
+    result: list[Alternative] = []
+    for j in order:
+        if len(result) == k or row[j] == FORBIDDEN:
+            break
+        mentor_id = compat.mentor_ids[j]
+        if mentor_id == assigned:
+            continue
+        result.append(
+            Alternative(
+                mentor_id=mentor_id,
+                score=int(row[j]) / SCALE,
+                points=int(row[j]),
+                spare_capacity=_spare(compat, loads, mentor_id),
+            )
+        )
+    return tuple(result)
+
+
+def why_not(
+    compat: ProfileCompatibility, assignment: Assignment, mentee_id: str, mentor_id: str
+) -> WhyNot:
+    """Why ``mentee_id`` is not with ``mentor_id``: the forbidding rules, or the score
+    difference and the best-case cost to the cohort of the swap.
+
+    The swap cost: the mentee moves to the mentor; if the mentor is full, one of their
+    mentees moves to their best allowed mentor with spare capacity (the mentee's current
+    mentor counts as having a freed place) or becomes unmatched. The best such change in
+    the total score is reported. Group caps are not considered.
+    """
+    assigned = assignment.get(mentee_id)
+    forbidden_by = tuple(compat.forbidding_rules(mentee_id, mentor_id))
+    loads = _loads(compat, assignment)
+    spare = _spare(compat, loads, mentor_id)
+    score = compat.score(mentee_id, mentor_id)
+    assigned_points = compat.points(mentee_id, assigned) if assigned else None
+    assigned_score = assigned_points / SCALE if assigned_points is not None else None
+    swap = None
+    if not forbidden_by:
+        new = compat.points(mentee_id, mentor_id)
+        base = new - (assigned_points or 0)
+        if spare or assigned == mentor_id:
+            swap = SwapCost(
+                change=base / SCALE,
+                change_points=base,
+                displaced_mentee_id=None,
+                displaced_to=None,
+            )
+        else:
+            swap = _best_displacement(compat, assignment, loads, mentor_id, assigned, base)
+    return WhyNot(
+        mentee_id=mentee_id,
+        mentor_id=mentor_id,
+        assigned_mentor_id=assigned,
+        forbidden_by=forbidden_by,
+        score=score,
+        assigned_score=assigned_score,
+        score_difference=(
+            score - assigned_score if assigned_score is not None and not forbidden_by else None
+        ),
+        mentor_has_spare_capacity=spare,
+        swap=swap,
+    )
+
+
+def _best_displacement(
+    compat: ProfileCompatibility,
+    assignment: Assignment,
+    loads: Counter[str],
+    mentor_id: str,
+    freed: str | None,
+    base: int,
+) -> SwapCost:
+    capacities = compat.roster.capacities
+    load = np.array([loads[m] for m in compat.mentor_ids], dtype=np.int64)
+    if freed is not None:
+        load[compat.roster.mentor_index[freed]] -= 1
+    room = load < capacities
+    room[compat.roster.mentor_index[mentor_id]] = False
+    best: tuple[int, str, str | None] | None = None
+    for displaced in sorted(m for m, b in assignment.items() if b == mentor_id):
+        row = compat.row(displaced)
+        options = np.where(room & (row != FORBIDDEN), row, -1)
+        j = int(np.argmax(options))
+        gain = int(options[j]) if options[j] >= 0 else 0
+        target = compat.mentor_ids[j] if options[j] >= 0 else None
+        change = base - int(row[compat.roster.mentor_index[mentor_id]]) + gain
+        if best is None or change > best[0]:
+            best = (change, displaced, target)
+    assert best is not None
+    return SwapCost(
+        change=best[0] / SCALE,
+        change_points=best[0],
+        displaced_mentee_id=best[1],
+        displaced_to=best[2],
+    )
+
+
+def unmatched_reason(
+    compat: ProfileCompatibility, assignment: Assignment, mentee_id: str
+) -> UnmatchedReason:
+    """Why a mentee has no mentor: the rule that eliminates the most mentors (all of them,
+    when one rule alone does), or that every allowed mentor is full."""
+    i = compat.roster.mentee_index[mentee_id]
+    row = compat.row(mentee_id)
+    allowed = row != FORBIDDEN
+    n_mentors = len(row)
+    if allowed.any():
+        loads = _loads(compat, assignment)
+        room = any(_spare(compat, loads, compat.mentor_ids[j]) for j in np.flatnonzero(allowed))
+        return UnmatchedReason(
+            mentee_id=mentee_id,
+            cause=UnmatchedCause.NOT_CHOSEN if room else UnmatchedCause.FULL,
+            rule=None,
+            eliminated=0,
+            mentors=n_mentors,
+            allowed=int(allowed.sum()),
+        )
+    counts = [
+        (int(rule.mask(compat.roster, i, i + 1).sum()), rule.label)
+        for rule in active_pair_rules(compat.config)
+    ]
+    eliminated, label = max(counts, key=lambda c: (c[0], -_order(c[1]))) if counts else (0, None)
+    return UnmatchedReason(
+        mentee_id=mentee_id,
+        cause=UnmatchedCause.RULE,
+        rule=label,
+        eliminated=eliminated,
+        mentors=n_mentors,
+        allowed=0,
+    )
+
+
+def _order(label: str) -> int:
+    return list(RULES_BY_LABEL).index(label)
+
+
+def explain_mentee(
+    compat: ProfileCompatibility, assignment: Assignment, mentee_id: str, k: int = 3
+) -> MenteeExplanation:
+    """The assigned pair explained, the top ``k`` alternatives, or why unmatched."""
+    mentor_id = assignment.get(mentee_id)
+    return MenteeExplanation(
+        mentee_id=mentee_id,
+        mentor_id=mentor_id,
+        pair=explain_pair(compat, mentee_id, mentor_id) if mentor_id else None,
+        alternatives=alternatives(compat, assignment, mentee_id, k),
+        unmatched=None if mentor_id else unmatched_reason(compat, assignment, mentee_id),
+    )

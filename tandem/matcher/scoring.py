@@ -1,0 +1,752 @@
+"""Compatibility scores: a registry of scorers and the dense compatibility source.
+
+Every scorer gives each (mentee, mentor) pair a component in 0–1, or marks it unknown
+when the data it needs is missing on either side. A pair's score is the weighted mean of
+its known components (the weight of an unknown component is left out of that pair's
+mean), scaled to 0–100; a pair with no known component scores 0. Integer points are
+``round(score × SCALE)``; a pair that a hard rule forbids is :data:`~compat.FORBIDDEN`.
+
+Scorers work on blocks of mentee rows against every mentor with sparse incidence
+matrices, matrix products and lookup tables prepared once per cycle, so 20,000 × 5,000
+pairs can be scored block by block in bounded memory.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+
+from tandem.matcher.compat import FORBIDDEN, SCALE, IntArray
+from tandem.matcher.config import ConfigError, CustomCriterion, CustomMatch, MatchConfig
+from tandem.matcher.errors import MatcherError
+from tandem.matcher.rules import (
+    BUILTIN_COLUMNS,
+    STAGES,
+    BoolArray,
+    EqualityFactor,
+    LockedFactor,
+    PairFactor,
+    Roster,
+    TableFactor,
+    active_pair_rules,
+    check_locked_pairs,
+    column_values,
+    flag_table,
+    forbidding_rules,
+    incidence,
+    padded,
+)
+from tandem.matcher.text import TextEmbedder, TfidfEmbedder
+from tandem.matcher.types import Profile, closest_term, normalize_tag
+
+FloatArray = npt.NDArray[np.float64]
+Float32Array = npt.NDArray[np.float32]
+Component = tuple[FloatArray, BoolArray]
+"""A scorer's block: values in 0–1 and where they are known."""
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _format_offset(hours: float) -> str:
+    sign = "+" if hours >= 0 else "-"
+    minutes = round(abs(hours) * 60)
+    return f"UTC{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+@dataclass(frozen=True, eq=False)
+class LinearFactor:
+    """Values as dot products of a mentee row and a mentor column of features.
+
+    ``clip`` caps negative products at 0 (dense embeddings can be anti-correlated).
+    """
+
+    mentee: sp.csr_array | Float32Array
+    mentor_t: sp.csr_array | Float32Array
+    clip: bool = False
+
+    def block(self, start: int, stop: int) -> Float32Array:
+        product: Any = self.mentee[start:stop] @ self.mentor_t
+        dense = product.toarray() if sp.issparse(product) else product
+        values = np.asarray(dense, dtype=np.float32)
+        return np.maximum(values, 0.0) if self.clip else values
+
+
+ValueFactor = TableFactor | EqualityFactor | LinearFactor
+
+
+@dataclass(frozen=True, eq=False)
+class ScorerTerms:
+    """A scorer's vectorised form: its values (0 wherever unknown) and where it is known."""
+
+    values: ValueFactor
+    known: TableFactor
+
+
+def _coverage(
+    mentee_sets: Sequence[Sequence[str]],
+    mentor_sets: Sequence[Sequence[str]],
+    dense: bool = False,
+) -> ScorerTerms:
+    """Fraction of each mentee's terms that the mentor also has, as a linear factor."""
+    vocabulary = sorted({t for ts in (*mentee_sets, *mentor_sets) for t in ts})
+    a, b = incidence(mentee_sets, vocabulary), incidence(mentor_sets, vocabulary)
+    a_size = np.diff(a.indptr)
+    b_size = np.diff(b.indptr)
+    scaled = sp.csr_array(sp.diags_array(1.0 / np.maximum(a_size, 1)).astype(np.float32) @ a)
+    values = (
+        LinearFactor(scaled.toarray(), np.ascontiguousarray(b.T.toarray()))
+        if dense
+        else LinearFactor(scaled, sp.csr_array(b.T))
+    )
+    return ScorerTerms(values, flag_table(a_size > 0, b_size > 0, [[False, False], [False, True]]))
+
+
+class Scorer(ABC):
+    """One criterion of compatibility, prepared once for a roster.
+
+    Subclasses set ``name`` (the key in ``[weights]`` and in the registry), build their
+    :class:`ScorerTerms` in ``__init__`` and implement :meth:`reason`.
+    """
+
+    name: ClassVar[str]
+    terms: ScorerTerms
+
+    def __init__(self, roster: Roster, weight: float) -> None:
+        self.roster = roster
+        self.weight = weight
+
+    @property
+    def component(self) -> str:
+        """The component's name in scores and explanations."""
+        return self.name
+
+    def block(self, start: int, stop: int) -> Component:
+        """Components of mentees ``start:stop`` × every mentor, and where they are known."""
+        known = self.terms.known.block(start, stop).astype(bool)
+        values = np.asarray(self.terms.values.block(start, stop), dtype=np.float64)
+        return np.where(known, values, 0.0), known
+
+    @abstractmethod
+    def reason(self, mentee: Profile, mentor: Profile, value: float | None) -> str:
+        """Why the pair got ``value`` (None: the component is unknown), in a few words."""
+
+
+class ResearchAreas(Scorer):
+    """Fraction of the mentee's research areas (tags) that the mentor shares.
+
+    A mentee with two areas that the mentor both lists scores 1, however many other areas
+    the mentor has (Jaccard would punish broad mentors).
+    """
+
+    name = "research_areas"
+
+    def __init__(self, roster: Roster, weight: float) -> None:
+        super().__init__(roster, weight)
+        self.terms = _coverage(
+            [column_values(p, "research_areas") for p in roster.mentees],
+            [column_values(p, "research_areas") for p in roster.mentors],
+        )
+
+    def reason(self, mentee: Profile, mentor: Profile, value: float | None) -> str:
+        if value is None:
+            return "research areas missing on one side (not counted)"
+        shared = sorted(
+            set(column_values(mentee, "research_areas"))
+            & set(column_values(mentor, "research_areas"))
+        )
+        if not shared:
+            return "no shared research areas"
+        return f"shares {_plural(len(shared), 'research area')}: " + "; ".join(shared)
+
+
+class ResearchInterests(Scorer):
+    """Cosine similarity of the free-text research interests (TF-IDF by default).
+
+    The embedder is fit on the mentees' and mentors' texts of the cycle together; a
+    negative similarity (possible with dense embeddings) counts as 0.
+    """
+
+    name = "research_interests"
+
+    def __init__(self, roster: Roster, weight: float, embedder: TextEmbedder | None = None) -> None:
+        super().__init__(roster, weight)
+        texts = [p.research_interests for p in (*roster.mentees, *roster.mentors)]
+        vectors = (embedder or TfidfEmbedder()).embed(texts)
+        n = len(roster.mentees)
+        values: LinearFactor
+        if sp.issparse(vectors):
+            csr = sp.csr_array(vectors, dtype=np.float32)
+            values = LinearFactor(csr[:n], sp.csr_array(csr[n:].T))
+            present = np.diff(csr.indptr) > 0
+        else:
+            dense = np.asarray(vectors, dtype=np.float32)
+            values = LinearFactor(dense[:n], np.ascontiguousarray(dense[n:].T), clip=True)
+            present = np.abs(dense).sum(axis=1) > 0
+        known = flag_table(present[:n], present[n:], [[False, False], [False, True]])
+        self.terms = ScorerTerms(values, known)
+
+    def reason(self, mentee: Profile, mentor: Profile, value: float | None) -> str:
+        if value is None:
+            return "research interests missing on one side (not counted)"
+        return f"research interests {value:.0%} similar"
+
+
+class Goals(Scorer):
+    """Fraction of the mentee's goals that the mentor lists as expertise."""
+
+    name = "goals"
+
+    def __init__(self, roster: Roster, weight: float) -> None:
+        super().__init__(roster, weight)
+        self.terms = _coverage(
+            [[t.value for t in p.topics] for p in roster.mentees],
+            [[t.value for t in p.topics] for p in roster.mentors],
+            dense=True,
+        )
+
+    def reason(self, mentee: Profile, mentor: Profile, value: float | None) -> str:
+        if value is None:
+            return "goals or expertise missing (not counted)"
+        goals = set(mentee.topics)
+        covered = sorted(t.label for t in goals & set(mentor.topics))
+        if not covered:
+            return f"covers none of the mentee's {_plural(len(goals), 'goal')}"
+        return f"covers {len(covered)} of {_plural(len(goals), 'goal')}: " + "; ".join(covered)
+
+
+class CareerStageGap(Scorer):
+    """1 when the mentor is ``ideal_gap`` stages ahead, falling linearly to 0 at
+    ``tolerance`` stages away from that gap (a mentor behind the mentee scores low)."""
+
+    name = "career_stage"
+
+    def __init__(self, roster: Roster, weight: float) -> None:
+        super().__init__(roster, weight)
+        settings = roster.config.career_stage
+        ranks = np.arange(STAGES)
+        gap = ranks[None, :] - ranks[:, None]
+        table = np.clip(1.0 - np.abs(gap - settings.ideal_gap) / settings.tolerance, 0.0, 1.0)
+        a, b = roster.stage_codes
+        self.terms = ScorerTerms(
+            TableFactor(a, b, padded(table, 0.0)),
+            TableFactor(a, b, padded(np.ones((STAGES, STAGES), dtype=bool), False)),
+        )
+
+    def reason(self, mentee: Profile, mentor: Profile, value: float | None) -> str:
+        if value is None or mentee.career_stage is None or mentor.career_stage is None:
+            return "career stage missing on one side (not counted)"
+        gap = mentor.career_stage.rank - mentee.career_stage.rank
+        ideal = self.roster.config.career_stage.ideal_gap
+        where = (
+            f"{_plural(gap, 'stage')} ahead"
+            if gap > 0
+            else ("at the same stage" if gap == 0 else f"{_plural(-gap, 'stage')} behind")
+        )
+        return (
+            f"mentor is {where} ({mentee.career_stage.label} → {mentor.career_stage.label}; "
+            f"ideal {ideal})"
+        )
+
+
+class TimezoneOverlap(Scorer):
+    """Shared working hours / length of the working day, from UTC offsets read at the
+    reference instant; working hours are the same local hours for everyone."""
+
+    name = "timezone"
+
+    def __init__(self, roster: Roster, weight: float) -> None:
+        super().__init__(roster, weight)
+        settings = roster.config.timezone
+        self.day = settings.working_hours_end - settings.working_hours_start
+        a, b, d = roster.offset_codes
+        overlap = np.maximum(0.0, self.day - d) + np.maximum(0.0, self.day - (24.0 - d))
+        values = np.minimum(overlap, self.day) / self.day
+        self.terms = ScorerTerms(
+            TableFactor(a, b, padded(values, 0.0)),
+            TableFactor(a, b, padded(np.ones(d.shape, dtype=bool), False)),
+        )
+
+    def reason(self, mentee: Profile, mentor: Profile, value: float | None) -> str:
+        a, b = self.roster.offset(mentee), self.roster.offset(mentor)
+        if value is None or a is None or b is None:
+            return "time zone missing on one side (not counted)"
+        hours = value * self.day
+        return (
+            f"{hours:.1f} h of shared working hours ({_format_offset(a)} and {_format_offset(b)})"
+        )
+
+
+class Language(Scorer):
+    """1 when the pair shares at least one language, else 0."""
+
+    name = "language"
+
+    def __init__(self, roster: Roster, weight: float) -> None:
+        super().__init__(roster, weight)
+        a, b, shared, nonempty = roster.language_sets
+        self.terms = ScorerTerms(
+            TableFactor(a, b, shared.astype(np.float64)),
+            TableFactor(a, b, nonempty[:, None] & nonempty[None, :]),
+        )
+
+    def reason(self, mentee: Profile, mentor: Profile, value: float | None) -> str:
+        if value is None:
+            return "languages missing on one side (not counted)"
+        shared = sorted(
+            set(column_values(mentee, "languages")) & set(column_values(mentor, "languages"))
+        )
+        return "shares " + ("a language: " + "; ".join(shared) if shared else "no language")
+
+
+class MeetingModes(Scorer):
+    """Fraction of the mentee's meeting modes that the mentor also accepts."""
+
+    name = "meeting_mode"
+
+    def __init__(self, roster: Roster, weight: float) -> None:
+        super().__init__(roster, weight)
+        self.terms = _coverage(
+            [[m.value for m in p.meeting_modes] for p in roster.mentees],
+            [[m.value for m in p.meeting_modes] for p in roster.mentors],
+            dense=True,
+        )
+
+    def reason(self, mentee: Profile, mentor: Profile, value: float | None) -> str:
+        if value is None:
+            return "meeting modes missing on one side (not counted)"
+        shared = sorted(
+            m.value.replace("_", " ") for m in set(mentee.meeting_modes) & set(mentor.meeting_modes)
+        )
+        if not shared:
+            return "no common way to meet"
+        return "can both meet by " + "; ".join(shared)
+
+
+class Identity(Scorer):
+    """Fraction of the mentee's identity preferences present in the mentor's identity.
+
+    Counted only when both consented to identity matching and both lists are non-empty;
+    otherwise the component is unknown (neutral). Reasons never name identity terms.
+    """
+
+    name = "identity"
+
+    def __init__(self, roster: Roster, weight: float) -> None:
+        super().__init__(roster, weight)
+        self.terms = _coverage(
+            [
+                sorted({normalize_tag(t) for t in p.identity_preferences})
+                if p.identity_consent
+                else []
+                for p in roster.mentees
+            ],
+            [
+                sorted({normalize_tag(t) for t in p.identity}) if p.identity_consent else []
+                for p in roster.mentors
+            ],
+        )
+
+    def reason(self, mentee: Profile, mentor: Profile, value: float | None) -> str:
+        if value is None:
+            return "identity matching not consented on both sides (not counted)"
+        n = len({normalize_tag(t) for t in mentee.identity_preferences})
+        return f"matches {round(value * n)} of {_plural(n, 'identity preference')}"
+
+
+class CustomScorer(Scorer):
+    """An extra column compared by equality (``match = "equal"``) or difference."""
+
+    name = "custom"
+
+    def __init__(self, roster: Roster, criterion: CustomCriterion) -> None:
+        super().__init__(roster, criterion.weight)
+        self.criterion = criterion
+        a, b = roster.value_codes(criterion.column)
+        self.terms = ScorerTerms(
+            EqualityFactor(a, b, when_equal=criterion.match is CustomMatch.EQUAL),
+            flag_table(a >= 0, b >= 0, [[False, False], [False, True]]),
+        )
+
+    @property
+    def component(self) -> str:
+        return self.criterion.name
+
+    def reason(self, mentee: Profile, mentor: Profile, value: float | None) -> str:
+        column = self.criterion.column
+        if value is None:
+            return f"{column} missing on one side (not counted)"
+        a = "; ".join(column_values(mentee, column))
+        b = "; ".join(column_values(mentor, column))
+        return f'same {column}: "{a}"' if a == b else f'different {column}: "{a}" and "{b}"'
+
+
+SCORERS: Mapping[str, type[Scorer]] = {
+    cls.name: cls
+    for cls in (
+        ResearchAreas,
+        ResearchInterests,
+        Goals,
+        CareerStageGap,
+        TimezoneOverlap,
+        Language,
+        MeetingModes,
+        Identity,
+    )
+}
+"""Built-in scorers by name (the keys of ``[weights]``); custom criteria come from the
+configuration's ``[[custom_criteria]]`` and are named ``custom:COLUMN``."""
+
+
+GROUP_ROWS = 1024
+"""Most distinct mentee code combinations fused into one precomputed lookup table."""
+
+
+@dataclass(frozen=True, eq=False)
+class _TablePart:
+    mentee_codes: IntArray
+    mentor_codes: IntArray
+    numerator: FloatArray
+    denominator: FloatArray
+
+
+@dataclass(frozen=True, eq=False)
+class _FusedTable:
+    """Several table factors summed per distinct mentee code combination × every mentor."""
+
+    mentee_rows: IntArray
+    numerator: Float32Array
+    denominator: Float32Array
+
+
+def _fuse(parts: Sequence[_TablePart], n_mentees: int) -> list[_FusedTable]:
+    """Group table factors so that each group has at most GROUP_ROWS mentee combinations;
+    a block then costs two row look-ups per group whatever the number of factors."""
+    ordered = sorted(parts, key=lambda part: part.numerator.shape[0])
+    groups: list[list[_TablePart]] = []
+    joint = np.zeros(n_mentees, dtype=np.int64)
+    for part in ordered:
+        candidate = joint * part.numerator.shape[0] + part.mentee_codes
+        distinct, inverse = np.unique(candidate, return_inverse=True)
+        if groups and len(distinct) > GROUP_ROWS:
+            groups.append([part])
+            distinct, inverse = np.unique(part.mentee_codes, return_inverse=True)
+        elif groups:
+            groups[-1].append(part)
+        else:
+            groups.append([part])
+        joint = inverse.astype(np.int64)
+    fused = []
+    for group in groups:
+        codes = np.stack([part.mentee_codes for part in group], axis=1)
+        combos, rows = np.unique(codes, axis=0, return_inverse=True)
+        n_mentors = len(group[0].mentor_codes)
+        numerator = np.zeros((len(combos), n_mentors), dtype=np.float32)
+        denominator = np.zeros((len(combos), n_mentors), dtype=np.float32)
+        for k, part in enumerate(group):
+            numerator += part.numerator.astype(np.float32)[combos[:, k]][:, part.mentor_codes]
+            denominator += part.denominator.astype(np.float32)[combos[:, k]][:, part.mentor_codes]
+        fused.append(_FusedTable(rows.reshape(-1).astype(np.int64), numerator, denominator))
+    return fused
+
+
+def _check_columns(roster: Roster, config: MatchConfig) -> None:
+    """Every column the configuration names exists in some profile (catches typos)."""
+    if not roster.mentees and not roster.mentors:
+        return
+    known = set(BUILTIN_COLUMNS)
+    for p in (*roster.mentees, *roster.mentors):
+        known.update(column for column, _ in p.custom)
+    named: list[tuple[str, str]] = [
+        (f"rules.eligibility[{i}].column", r.column)
+        for i, r in enumerate(config.rules.eligibility, 1)
+    ]
+    named += [(f"group_caps[{i}].column", c.column) for i, c in enumerate(config.group_caps, 1)]
+    named += [
+        (f"custom_criteria[{i}].column", c.column) for i, c in enumerate(config.custom_criteria, 1)
+    ]
+    for key, column in named:
+        if column not in known:
+            hint = closest_term(column, sorted(known))
+            fix = f'did you mean "{hint}"?' if hint else "check the application file's columns"
+            raise ConfigError(
+                f'config key "{key}": no profile has a column "{column}"; {fix}', key=key
+            )
+
+
+class ProfileCompatibility:
+    """A :class:`~compat.CompatibilitySource` computed from profiles and a configuration.
+
+    Preparation (sorting, encoding, fitting TF-IDF, fusing lookup tables) happens once
+    here; :meth:`block` then scores mentee rows against every mentor. ``reference_instant``
+    (or the configuration's ``timezone.reference_instant``) fixes the UTC offsets; the
+    clock is never read. ``embedder`` replaces TF-IDF for research interests.
+
+    Raises :class:`MatcherError` for inconsistent profiles and
+    :class:`~config.ConfigError` when the configuration names an unknown column or a
+    locked pair that a hard rule forbids.
+    """
+
+    def __init__(
+        self,
+        mentees: Iterable[Profile],
+        mentors: Iterable[Profile],
+        config: MatchConfig,
+        reference_instant: datetime | None = None,
+        *,
+        embedder: TextEmbedder | None = None,
+    ) -> None:
+        self.config = config
+        self.roster = Roster(mentees, mentors, config, reference_instant)
+        _check_columns(self.roster, config)
+        check_locked_pairs(self.roster)
+        scorers: list[Scorer] = []
+        for name, cls in SCORERS.items():
+            weight = float(getattr(config.weights, name))
+            if weight > 0:
+                if cls is ResearchInterests:
+                    scorers.append(ResearchInterests(self.roster, weight, embedder))
+                else:
+                    scorers.append(cls(self.roster, weight))
+        scorers += [CustomScorer(self.roster, c) for c in config.custom_criteria if c.weight > 0]
+        self.scorers: tuple[Scorer, ...] = tuple(scorers)
+        self._mentee_ids = tuple(p.id for p in self.roster.mentees)
+        self._mentor_ids = tuple(p.id for p in self.roster.mentors)
+        self._plan()
+
+    def _plan(self) -> None:
+        """Sort every scorer's and rule's factors into the fused evaluation of a block."""
+        n = len(self._mentee_ids)
+        parts: list[_TablePart] = []
+        dense: list[tuple[float, LinearFactor]] = []
+        sparse: list[tuple[float, LinearFactor]] = []
+        self._clipped: list[tuple[float, LinearFactor]] = []
+        self._equal_values: list[tuple[float, EqualityFactor]] = []
+        self._equal_rules: list[EqualityFactor] = []
+        self._locks: list[LockedFactor] = []
+        pair_matrices: list[sp.csr_array] = []
+        points = 100.0 * SCALE
+        for scorer in self.scorers:
+            w = scorer.weight
+            known = scorer.terms.known
+            values = scorer.terms.values
+            kn = known.table.astype(np.float64)
+            if isinstance(values, TableFactor):
+                numerator = points * w * values.table * kn
+                parts.append(_TablePart(known.mentee_codes, known.mentor_codes, numerator, w * kn))
+                continue
+            parts.append(
+                _TablePart(known.mentee_codes, known.mentor_codes, np.zeros_like(kn), w * kn)
+            )
+            if isinstance(values, EqualityFactor):
+                self._equal_values.append((points * w, values))
+            elif values.clip:
+                self._clipped.append((points * w, values))
+            elif sp.issparse(values.mentee):
+                sparse.append((points * w, values))
+            else:
+                dense.append((points * w, values))
+        for rule in active_pair_rules(self.config):
+            factor = rule.vector(self.roster)
+            if isinstance(factor, TableFactor):
+                blocked = np.where(factor.table, -np.inf, 0.0)
+                parts.append(
+                    _TablePart(
+                        factor.mentee_codes, factor.mentor_codes, np.zeros_like(blocked), blocked
+                    )
+                )
+            elif isinstance(factor, EqualityFactor):
+                self._equal_rules.append(factor)
+            elif isinstance(factor, PairFactor):
+                pair_matrices.append(factor.matrix)
+            elif isinstance(factor, LockedFactor):
+                self._locks.append(factor)
+        self._tables = _fuse(parts, n) if parts and n else []
+        self._dense = (
+            (
+                np.hstack([w * np.asarray(f.mentee, dtype=np.float32) for w, f in dense]),
+                np.vstack([np.asarray(f.mentor_t, dtype=np.float32) for _, f in dense]),
+            )
+            if dense
+            else None
+        )
+        self._sparse = (
+            (
+                sp.csr_array(sp.hstack([w * f.mentee for w, f in sparse], format="csr")),
+                sp.csr_array(sp.vstack([f.mentor_t for _, f in sparse], format="csr")),
+            )
+            if sparse
+            else None
+        )
+        shape = (n, len(self._mentor_ids))
+        self._pairs = (
+            sp.csr_array(sum(pair_matrices[1:], pair_matrices[0]))
+            if pair_matrices
+            else sp.csr_array(shape, dtype=np.int8)
+        )
+
+    # The CompatibilitySource protocol.
+
+    @property
+    def mentee_ids(self) -> tuple[str, ...]:
+        return self._mentee_ids
+
+    @property
+    def mentor_ids(self) -> tuple[str, ...]:
+        return self._mentor_ids
+
+    @property
+    def capacities(self) -> IntArray:
+        return self.roster.capacities.copy()
+
+    def block(self, start: int, stop: int) -> IntArray:
+        """Integer points of mentees ``start:stop`` × every mentor, FORBIDDEN where a hard
+        rule forbids the pair. Blocks of 1,000–2,000 rows keep memory bounded."""
+        start, stop = max(0, start), min(stop, len(self._mentee_ids))
+        points = self._evaluate(start, stop)
+        rows, columns = self._pairs[start:stop].nonzero()
+        points[rows, columns] = FORBIDDEN
+        for lock in self._locks:
+            points[lock.block(start, stop)] = FORBIDDEN
+        return points
+
+    def _evaluate(self, start: int, stop: int) -> IntArray:
+        """Points with the table and equality rules applied (not the pair-list rules).
+
+        Works in float32, in place where it can (a block is memory-bound); the numerator
+        is already in points (× 100 × SCALE), and float32 holds every integer up to
+        100 × SCALE exactly. Where nothing is known, numerator and denominator are both 0.
+        """
+        shape = (stop - start, len(self._mentor_ids))
+        if self._sparse is not None:
+            numerator = (self._sparse[0][start:stop] @ self._sparse[1]).toarray()
+        else:
+            numerator = np.zeros(shape, dtype=np.float32)
+        if self._dense is not None:
+            numerator += self._dense[0][start:stop] @ self._dense[1]
+        for w, linear in self._clipped:
+            numerator += np.float32(w) * linear.block(start, stop)
+        denominator = np.zeros(shape, dtype=np.float32)
+        for table in self._tables:
+            rows = table.mentee_rows[start:stop]
+            numerator += table.numerator[rows]
+            denominator += table.denominator[rows]
+        for w, equal in self._equal_values:
+            np.add(numerator, np.float32(w), out=numerator, where=equal.block(start, stop))
+        forbidden = denominator < 0
+        for equal in self._equal_rules:
+            forbidden |= equal.block(start, stop)
+        np.maximum(denominator, np.float32(1e-30), out=denominator)
+        np.divide(numerator, denominator, out=numerator)
+        np.rint(numerator, out=numerator)
+        np.copyto(numerator, np.float32(FORBIDDEN), where=forbidden)
+        return numerator.astype(np.int64)
+
+    # Detail for explanations and for the optimizer.
+
+    @property
+    def mentees(self) -> tuple[Profile, ...]:
+        return self.roster.mentees
+
+    @property
+    def mentors(self) -> tuple[Profile, ...]:
+        return self.roster.mentors
+
+    def mentee(self, mentee_id: str) -> Profile:
+        return self.roster.mentees[self._mentee_position(mentee_id)]
+
+    def mentor(self, mentor_id: str) -> Profile:
+        return self.roster.mentors[self._mentor_position(mentor_id)]
+
+    def components(self, mentee_id: str, mentor_id: str) -> dict[str, float]:
+        """The known components (0–1) of one pair by name; unknown (neutral) ones are left
+        out, as they are left out of the pair's score."""
+        return {
+            name: value
+            for name, _, value in self.component_details(mentee_id, mentor_id)
+            if value is not None
+        }
+
+    def component_details(
+        self, mentee_id: str, mentor_id: str
+    ) -> list[tuple[str, float, float | None]]:
+        """(name, weight, value or None when unknown) of every scorer with weight > 0."""
+        i, j = self._mentee_position(mentee_id), self._mentor_position(mentor_id)
+        details = []
+        for scorer in self.scorers:
+            values, known = scorer.block(i, i + 1)
+            value = float(values[0, j]) if known[0, j] else None
+            details.append((scorer.component, scorer.weight, value))
+        return details
+
+    def reasons(self, mentee_id: str, mentor_id: str) -> dict[str, str]:
+        """A short phrase per scorer with weight > 0 explaining its component."""
+        mentee, mentor = self.mentee(mentee_id), self.mentor(mentor_id)
+        values = {name: value for name, _, value in self.component_details(mentee_id, mentor_id)}
+        return {
+            scorer.component: scorer.reason(mentee, mentor, values[scorer.component])
+            for scorer in self.scorers
+        }
+
+    def points(self, mentee_id: str, mentor_id: str) -> int:
+        """The pair's integer points (FORBIDDEN when a hard rule forbids it)."""
+        return int(self.row(mentee_id)[self._mentor_position(mentor_id)])
+
+    def score(self, mentee_id: str, mentor_id: str) -> float:
+        """The pair's score on the 0–100 scale (``points / SCALE``). For a pair that a hard
+        rule forbids, the score it would have, from its components."""
+        points = self.points(mentee_id, mentor_id)
+        if points != FORBIDDEN:
+            return points / SCALE
+        details = self.component_details(mentee_id, mentor_id)
+        weight = sum(w for _, w, v in details if v is not None)
+        total = sum(w * v for _, w, v in details if v is not None)
+        return round(100.0 * SCALE * total / weight) / SCALE if weight > 0 else 0.0
+
+    def row(self, mentee_id: str) -> IntArray:
+        """One mentee's points against every mentor (FORBIDDEN where forbidden)."""
+        i = self._mentee_position(mentee_id)
+        return self.block(i, i + 1)[0]
+
+    def forbidding_rules(self, mentee_id: str, mentor_id: str) -> list[str]:
+        """Labels of the hard rules that forbid the pair (empty when it is allowed)."""
+        return forbidding_rules(self.mentee(mentee_id), self.mentor(mentor_id), self.roster)
+
+    def group_codes(self, column: str) -> IntArray:
+        """Per mentee (in ``mentee_ids`` order), a code of their value of ``column`` for a
+        group cap; mentees with the same value share a code; -1 when missing."""
+        return self.roster.group_codes(column)
+
+    def locked_indices(self) -> tuple[tuple[int, int], ...]:
+        """(mentee index, mentor index) of every locked pair, sorted."""
+        return tuple(
+            sorted(
+                (self.roster.mentee_index[a], self.roster.mentor_index[b])
+                for a, b in self.config.rules.locked_pairs
+            )
+        )
+
+    def _mentee_position(self, mentee_id: str) -> int:
+        try:
+            return self.roster.mentee_index[mentee_id]
+        except KeyError:
+            raise MatcherError(f'no mentee has id "{mentee_id}"') from None
+
+    def _mentor_position(self, mentor_id: str) -> int:
+        try:
+            return self.roster.mentor_index[mentor_id]
+        except KeyError:
+            raise MatcherError(f'no mentor has id "{mentor_id}"') from None
+
+
+def scorer_names() -> list[str]:
+    """The registered scorer names (the keys of ``[weights]``), for command-line choices."""
+    return list(SCORERS)
