@@ -57,14 +57,9 @@ from tandem.program.delivery import (
 from tandem.program.mail import Attachment, build_message, calendar_attachment
 from tandem.program.models import CheckIn, Cohort, OutboxMessage, Pair, PairEvent, Participant
 from tandem.program.tokens import checkin_url, make_token
+from tandem.prompts.batch import BatchRenderer
 from tandem.prompts.curriculum import Curriculum
-from tandem.prompts.render import (
-    IntroContext,
-    MessageContext,
-    render_intro,
-    render_reminder,
-    render_weekly,
-)
+from tandem.prompts.render import IntroContext, MessageContext, render_intro
 
 CHUNK = 500
 """Pairs handled per transaction: memory stays flat in the number of pairs."""
@@ -169,6 +164,10 @@ class _CohortTick:
     @cached_property
     def curriculum(self) -> Curriculum:
         return load_curriculum(self.cohort)
+
+    @cached_property
+    def renderer(self) -> BatchRenderer:
+        return BatchRenderer(self.curriculum)
 
     def run(self) -> None:
         if self.week is None:
@@ -453,7 +452,7 @@ class _CohortTick:
                 checkin_url=self._token_url(pair.pk or 0, week, role.value, "checkin", 21),
                 missed_topics=missed,
             )
-            rendered = render_weekly(self.curriculum, week, pair.track, role, context)
+            rendered = self.renderer.weekly(week, pair.track, role, context)
             recipient = mentor if role is Role.MENTOR else mentee
             attachments = self._invitation(pair, week, mentor, mentee)
             rows.append(
@@ -562,7 +561,7 @@ class _CohortTick:
                     week_end=end,
                     checkin_url=self._token_url(pair.pk or 0, week, role.value, "checkin", 21),
                 )
-                rendered = render_reminder(self.curriculum, week, pair.track, role, context)
+                rendered = self.renderer.reminder(week, pair.track, role, context)
                 recipient = mentor if role is Role.MENTOR else mentee
                 rows.append(
                     self._message(

@@ -1,0 +1,141 @@
+"""Rendering the same week for many pairs, fast, with output identical to :mod:`render`.
+
+A weekly message differs between pairs only in the two names and the check-in link. The
+batch renderer renders each (week, track, role, missed topics, name shapes) once with
+placeholder names — words of the same lengths, separated by the same spaces, so that
+word-wrapping lays the text out exactly as it would for the real names — and then puts
+the real names and link in. A result that still holds a placeholder (a template that
+transforms a name, say) is rendered directly instead, so the output never differs from
+:func:`render.render_weekly`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import markupsafe
+
+from tandem.matcher.types import Role
+from tandem.prompts.curriculum import Curriculum
+from tandem.prompts.render import MessageContext, RenderedMessage, render_reminder, render_weekly
+
+_MARK = "\ue000"
+_FILL = "\ue001"
+_LINK = "\ue002"
+_SHORT = {"a": "\ue003", "b": "\ue004"}
+"""One-letter words of the mentor's (a) and the mentee's (b) name."""
+_PLACEHOLDER_CHARS = (_MARK, _LINK, *_SHORT.values())
+
+
+@dataclass(frozen=True)
+class _Placeholder:
+    """Placeholder words for one name, and a pattern that finds them however wrapped."""
+
+    text: str
+    pattern: re.Pattern[str]
+    words: int
+
+
+def _placeholder(kind: str, name: str) -> _Placeholder:
+    lengths = [len(word) for word in name.split(" ")]
+    words = [_MARK + kind + _FILL * (n - 2) if n >= 2 else _SHORT[kind] for n in lengths]
+    # Each word carries its name's kind, so mentor and mentee placeholders never mix; the
+    # pattern anchors on the whole sequence, whatever whitespace wrapping put between.
+    pattern = re.compile(r"(\s+)".join(re.escape(w) for w in words))
+    return _Placeholder(" ".join(words), pattern, len(words))
+
+
+def _shape(name: str) -> tuple[int, ...]:
+    return tuple(len(word) for word in name.split(" "))
+
+
+def _substitute(rendered: str, holder: _Placeholder, name: str, escape: bool) -> str:
+    real = [str(markupsafe.escape(w)) if escape else w for w in name.split(" ")]
+
+    def put(match: re.Match[str]) -> str:
+        spaces = match.groups()
+        out = [real[0]]
+        for space, word in zip(spaces, real[1:], strict=True):
+            out += [space, word]
+        return "".join(out)
+
+    return holder.pattern.sub(put, rendered)
+
+
+Render = Callable[[Curriculum, int, str | None, Role, MessageContext], RenderedMessage]
+
+
+class BatchRenderer:
+    """Weekly topics and reminders for many pairs of one curriculum."""
+
+    def __init__(self, curriculum: Curriculum) -> None:
+        self.curriculum = curriculum
+        self._cache: dict[
+            tuple[object, ...], tuple[RenderedMessage, _Placeholder, _Placeholder, str]
+        ] = {}
+        self.direct = 0
+        """How many messages needed a direct render (placeholders did not survive)."""
+
+    def weekly(
+        self, week: int, track: str | None, role: Role, context: MessageContext
+    ) -> RenderedMessage:
+        return self._render(render_weekly, week, track, role, context)
+
+    def reminder(
+        self, week: int, track: str | None, role: Role, context: MessageContext
+    ) -> RenderedMessage:
+        return self._render(render_reminder, week, track, role, context)
+
+    def _render(
+        self, render: Render, week: int, track: str | None, role: Role, context: MessageContext
+    ) -> RenderedMessage:
+        key = (
+            render.__name__,
+            week,
+            track,
+            role,
+            context.cohort_name,
+            context.week_start,
+            context.week_end,
+            context.missed_topics,
+            _shape(context.mentor_name),
+            _shape(context.mentee_name),
+            len(context.checkin_url),
+        )
+        cached = self._cache.get(key)
+        if cached is None:
+            mentor = _placeholder("a", context.mentor_name)
+            mentee = _placeholder("b", context.mentee_name)
+            link = _LINK * len(context.checkin_url)
+            template = render(
+                self.curriculum,
+                week,
+                track,
+                role,
+                context.model_copy(
+                    update={
+                        "mentor_name": mentor.text,
+                        "mentee_name": mentee.text,
+                        "checkin_url": link,
+                    }
+                ),
+            )
+            cached = (template, mentor, mentee, link)
+            self._cache[key] = cached
+        template, mentor, mentee, link = cached
+        parts = []
+        for text, escape in (
+            (template.subject, False),
+            (template.text, False),
+            (template.html, True),
+        ):
+            text = _substitute(text, mentor, context.mentor_name, escape)
+            text = _substitute(text, mentee, context.mentee_name, escape)
+            url = str(markupsafe.escape(context.checkin_url)) if escape else context.checkin_url
+            parts.append(text.replace(link, url))
+        if any(c in part for part in parts for c in _PLACEHOLDER_CHARS):
+            self.direct += 1
+            return render(self.curriculum, week, track, role, context)
+        return RenderedMessage(subject=parts[0], text=parts[1], html=parts[2])

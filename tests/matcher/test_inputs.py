@@ -1,0 +1,207 @@
+"""Score and preference files: values, exact scaling, and exact error messages."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tandem.matcher import DenseScores, solve
+from tandem.matcher.compat import FORBIDDEN, SCALE
+from tandem.matcher.inputs import MatcherInputError, parse_preferences, parse_scores
+
+MENTEES = ["e1", "e2", "e3"]
+CAPACITIES = {"m1": 1, "m2": 2}
+
+
+def scores(text: str):
+    return parse_scores(text, "scores.csv", mentee_ids=MENTEES, capacities=CAPACITIES)
+
+
+def prefs(text: str):
+    return parse_preferences(text, "prefs.csv", mentee_ids=MENTEES, capacities=CAPACITIES)
+
+
+def test_scores_become_exact_points_and_absent_pairs_are_forbidden() -> None:
+    source = scores("mentee_id,mentor_id,score\ne2,m1,87.5\ne1,m2,100\n e1 , m1 ,0.0001\n")
+    assert source.scale == SCALE
+    rows, cols, points = source.arcs()
+    assert rows.tolist() == [0, 0, 1] and cols.tolist() == [0, 1, 0]
+    assert points.tolist() == [1, 1_000_000, 875_000]
+    assert source.block(0, 3).tolist() == [
+        [1, 1_000_000],
+        [875_000, FORBIDDEN],
+        [FORBIDDEN, FORBIDDEN],
+    ]
+
+
+def test_more_decimals_give_a_finer_common_scale() -> None:
+    source = scores("score,mentor_id,mentee_id\n33.333333,m1,e1\n66.6,m2,e1\n")
+    assert source.scale == 10**6
+    assert source.arcs()[2].tolist() == [33_333_333, 66_600_000]
+    result = solve(source)
+    assert result.scale == 10**6 and result.pairs[0].score == 66.6
+
+
+def test_bad_score_rows_are_all_reported_with_row_column_and_expectation() -> None:
+    text = (
+        "mentee_id,mentor_id,score\n"
+        "e1,m1,50\n"
+        "e9,m1,abc\n"
+        "e2,m7,101\n"
+        "e1,m1,40\n"
+        "e3,m2,-5\n"
+        "e3,m1,1e2\n"
+        "e2\n"
+        "e2,m2,100.01\n"
+    )
+    with pytest.raises(MatcherInputError) as error:
+        scores(text)
+    assert str(error.value) == (
+        "scores.csv has 9 problems:\n"
+        "  row 3, column mentee_id: unknown mentee id 'e9'; use an id from the mentee roster\n"
+        "  row 3, column score: expected a decimal number from 0 to 100, got 'abc'\n"
+        "  row 4, column mentor_id: unknown mentor id 'm7'; use an id from the mentor roster\n"
+        "  row 4, column score: expected a decimal number from 0 to 100, got '101'\n"
+        "  row 5: duplicate pair (e1, m1), first given in row 2; keep one row per pair\n"
+        "  row 6, column score: expected a decimal number from 0 to 100, got '-5'\n"
+        "  row 7, column score: expected a decimal number from 0 to 100, got '1e2'\n"
+        "  row 8: expected 3 fields, found 1\n"
+        "  row 9, column score: expected a decimal number from 0 to 100, got a number above 100"
+    )
+    assert [(p.row, p.column) for p in error.value.problems][:2] == [
+        (3, "mentee_id"),
+        (3, "score"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "",
+            "scores.csv has 1 problem:\n  the file is empty; expected the header "
+            "mentee_id,mentor_id,score and one row per entry",
+        ),
+        (
+            "mentee_id,mentor\ne1,m1\n",
+            "scores.csv has 2 problems:\n"
+            "  row 1, column mentor_id: missing column mentor_id; the header must name "
+            "mentee_id,mentor_id,score\n"
+            "  row 1, column score: missing column score; the header must name "
+            "mentee_id,mentor_id,score",
+        ),
+        (
+            "mentee_id,mentor_id,score\n\n",
+            "scores.csv has 1 problem:\n  the file has a header but no rows; add one row per "
+            "entry (mentee_id,mentor_id,score)",
+        ),
+    ],
+)
+def test_empty_and_headerless_score_files(text: str, message: str) -> None:
+    with pytest.raises(MatcherInputError) as error:
+        scores(text)
+    assert str(error.value) == message
+
+
+def test_long_error_lists_are_cut_with_a_count() -> None:
+    text = "mentee_id,mentor_id,score\n" + "x,m1,1\n" * 60
+    with pytest.raises(MatcherInputError) as error:
+        scores(text)
+    assert len(error.value.problems) == 60
+    assert str(error.value).endswith("… and 10 more")
+
+
+def test_parsed_scores_solve_like_the_dense_matrix() -> None:
+    text = "mentee_id,mentor_id,score\ne1,m1,90\ne1,m2,80\ne2,m1,85\ne3,m2,10.5\n"
+    dense = DenseScores(
+        np.array([[900_000, 800_000], [850_000, -1], [-1, 105_000]]),
+        MENTEES,
+        list(CAPACITIES),
+        list(CAPACITIES.values()),
+    )
+    assert solve(scores(text)).fingerprint() == solve(dense).fingerprint()
+
+
+def test_preferences_for_both_sides_with_gaps_in_ranks() -> None:
+    result = prefs(
+        "participant_id,candidate_id,rank\ne1,m2,1\ne1,m1,5\nm1,e3,2\nm1,e1,1\ne2,m1,1\n"
+    )
+    assert result.mentee_ranking == {"e1": ("m2", "m1"), "e2": ("m1",), "e3": ()}
+    assert result.mentor_ranking == {"m1": ("e1", "e3"), "m2": ()}
+    assert result.capacities == CAPACITIES
+
+
+def test_bad_preference_rows_are_all_reported() -> None:
+    text = (
+        "participant_id,candidate_id,rank\n"
+        "e1,m1,1\n"
+        "e1,m2,1\n"
+        "e1,m1,2\n"
+        "e2,e3,1\n"
+        "x,m1,1\n"
+        "m1,e1,0\n"
+        "m1,e2,first\n"
+        "m2,e1,1.5\n"
+    )
+    with pytest.raises(MatcherInputError) as error:
+        prefs(text)
+    assert str(error.value) == (
+        "prefs.csv has 7 problems:\n"
+        "  row 3, column rank: e1 gives rank 1 twice (first in row 2); ranks must differ\n"
+        "  row 4, column candidate_id: e1 ranks m1 again (first in row 2); keep one row\n"
+        "  row 5, column candidate_id: expected a mentor id (participant e2 is a mentee), "
+        "got 'e3'\n"
+        "  row 6, column participant_id: unknown participant id 'x'; use a mentee or mentor id\n"
+        "  row 7, column rank: expected a positive whole number (1 = most preferred), got '0'\n"
+        "  row 8, column rank: expected a positive whole number (1 = most preferred), "
+        "got 'first'\n"
+        "  row 9, column rank: expected a positive whole number (1 = most preferred), got '1.5'"
+    )
+
+
+def test_preferences_need_distinct_ids_across_roles() -> None:
+    with pytest.raises(MatcherInputError) as error:
+        parse_preferences(
+            "participant_id,candidate_id,rank\nm1,e1,1\n",
+            "prefs.csv",
+            mentee_ids=["e1", "m1"],
+            capacities={"m1": 1},
+        )
+    assert "ids m1 belong to both a mentee and a mentor" in str(error.value)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 100), st.integers(0, 10**12 - 1), st.integers(0, 12)),
+        min_size=1,
+        max_size=3,
+    ),
+    st.booleans(),
+)
+def test_scaling_is_exact_on_both_parsing_paths(
+    numbers: list[tuple[int, int, int]], padded: bool
+) -> None:
+    texts = []
+    for whole, fraction, decimals in numbers:
+        if whole == 100 or decimals == 0:
+            texts.append(str(whole))
+        else:
+            texts.append(f"{whole}.{str(fraction).zfill(12)[:decimals]}")
+    pad = " " if padded else ""  # spaces force the row-by-row path
+    body = "".join(f"e1,{m},{pad}{t}\n" for m, t in zip(["m1", "m2", "m3"], texts, strict=False))
+    source = parse_scores(
+        "mentee_id,mentor_id,score\n" + body,
+        "scores.csv",
+        mentee_ids=MENTEES,
+        capacities={"m1": 1, "m2": 1, "m3": 1},
+    )
+    expected = [int(Decimal(t) * source.scale) for t in texts]
+    assert source.arcs()[2].tolist() == expected
+    assert all(
+        Decimal(p) / source.scale == Decimal(t) for p, t in zip(expected, texts, strict=True)
+    )

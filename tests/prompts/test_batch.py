@@ -1,0 +1,55 @@
+"""The batch renderer gives exactly what the direct renderer gives, for any names."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tandem.matcher.types import Role
+from tandem.prompts.batch import BatchRenderer
+from tandem.prompts.curriculum import load_curriculum
+from tandem.prompts.render import MessageContext, render_reminder, render_weekly
+
+CURRICULUM = load_curriculum()
+RENDERER = BatchRenderer(CURRICULUM)
+
+word = st.text(
+    alphabet=st.characters(
+        codec="utf-8", categories=("Lu", "Ll", "Nd", "Po"), exclude_characters="\ue000\ue001\ue002\ue003\ue004"
+    ),
+    min_size=1,
+    max_size=14,
+)
+names = st.lists(word, min_size=1, max_size=4).map(" ".join)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    mentor=names,
+    mentee=names,
+    week=st.integers(1, CURRICULUM.weeks_total),
+    track=st.sampled_from(CURRICULUM.track_ids),
+    role=st.sampled_from(list(Role)),
+    missed=st.lists(st.sampled_from([w.title for w in CURRICULUM.weeks]), max_size=3).map(tuple),
+    token=st.text(alphabet="abcdefXYZ0123456789-_&<", min_size=10, max_size=70),
+)
+def test_batch_equals_direct(
+    mentor: str, mentee: str, week: int, track: str, role: Role, missed: tuple[str, ...], token: str
+) -> None:
+    context = MessageContext(
+        mentor_name=mentor,
+        mentee_name=mentee,
+        cohort_name="Fall <2026> & co",
+        week_start=date(2026, 9, 7),
+        week_end=date(2026, 9, 13),
+        checkin_url=f"https://mentoring.example.org/checkin/{token}",
+        missed_topics=missed,
+    )
+    assert RENDERER.weekly(week, track, role, context) == render_weekly(
+        CURRICULUM, week, track, role, context
+    )
+    assert RENDERER.reminder(week, track, role, context) == render_reminder(
+        CURRICULUM, week, track, role, context
+    )
