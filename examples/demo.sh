@@ -1,17 +1,55 @@
 #!/usr/bin/env bash
-# The demo: a whole matching cycle on the embedded defaults (SQLite in demo-run/, file outbox).
-# Every step is an ordinary `tandem` command a coordinator would type.
+# The demo: a whole guided program in simulated time on the embedded defaults (SQLite and
+# a file outbox in demo-run/). Every step is an ordinary `tandem` command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TANDEM=${TANDEM:-.venv/bin/tandem}
+PYTHON=${PYTHON:-.venv/bin/python}
 RUN=demo-run
-rm -rf "$RUN" && mkdir -p "$RUN"
+rm -rf "$RUN" && mkdir -p "$RUN/checkins"
 export TANDEM_DB="sqlite:///$RUN/tandem.db"
+export TANDEM_DELIVERY="file:$RUN/outbox"
+COHORT="Spring 2027"
+START=2027-02-01   # a Monday: introductions and the first topic go out together
+tick() { $TANDEM tick --now "$1" | sed 's/^/    /'; }
 
 echo "== 1. Import the sample roster (examples/mentors.csv, examples/mentees.csv)"
 $TANDEM init
 $TANDEM import mentors examples/mentors.csv
 $TANDEM import mentees examples/mentees.csv
-echo "-- importing the same files again changes nothing:"
+echo "-- importing the same file again changes nothing:"
 $TANDEM import mentees examples/mentees.csv
 $TANDEM participants summary
+
+echo
+echo "== 2. Match: optimal (min-cost flow), with the proof recorded"
+$TANDEM match --cycle 2027 --out "$RUN/match.csv" --now 2027-01-20T12:00
+$TANDEM match explain E001 --mentor M002
+
+echo
+echo "== 3. Create the cohort and run 16 weeks in simulated time"
+$TANDEM cohort create "$COHORT" --cycle 2027 --start $START --timezone America/Chicago \
+    --send-day mon --send-time 09:00 --coordinator coordinator@northlake.edu \
+    --sender "Tandem mentoring <mentoring@northlake.edu>" --now 2027-01-25T12:00
+echo "-- week 0/1: introductions and the first topic"
+tick 2027-02-01T16:00
+$TANDEM pair decline "$COHORT" E005 --role mentee --reason "schedule conflict" --now 2027-02-03T12:00
+tick 2027-02-08T16:00
+echo "-- the declined mentee is matched again with a mentor who has room:"
+$TANDEM cohort rematch "$COHORT" --now 2027-02-08T17:00
+for week in $(seq 1 16); do
+    monday=$($PYTHON -c "import datetime as d; print((d.date(2027,2,1)+d.timedelta(weeks=$week-1)).isoformat())")
+    thursday=$($PYTHON -c "import datetime as d; print((d.date(2027,2,1)+d.timedelta(weeks=$week-1, days=3)).isoformat())")
+    echo "-- week $week ($monday)"
+    tick "${monday}T16:00"
+    $PYTHON examples/simulate_checkins.py "$TANDEM_DB" "$COHORT" "$week" "$RUN/checkins/week-$week.csv"
+    $TANDEM checkin import "$COHORT" "$RUN/checkins/week-$week.csv" --now "${thursday}T10:00" | sed 's/^/    /'
+    tick "${thursday}T16:00"
+done
+echo "-- after the final week the program closes:"
+tick 2027-05-31T16:00
+
+echo
+echo "== 4. Cohort status"
+$TANDEM cohort status "$COHORT"
+echo "Messages in $RUN/outbox: $(ls "$RUN/outbox" | wc -l) .eml files"

@@ -116,7 +116,9 @@ def _parse_now(value: str | None) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise typer.BadParameter(f"expected an ISO date and time like 2026-09-07T09:00, got {value!r}") from None
+        raise typer.BadParameter(
+            f"expected an ISO date and time like 2026-09-07T09:00, got {value!r}"
+        ) from None
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 

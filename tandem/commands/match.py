@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from tandem.commands.common import NowOption, console, database, now_from, render_rows
+from tandem.commands.common import NowOption, OutputFormat, console, database, now_from, render_rows
 from tandem.matcher.config import config_to_toml, default_config, load_config
 from tandem.matcher.errors import MatcherError
 from tandem.matcher.result import Objective
@@ -129,9 +129,7 @@ def match(
         out_console.print(f"Pairs written to {out}")
 
 
-def _table():
-    from tandem.commands.common import OutputFormat
-
+def _table() -> OutputFormat:
     return OutputFormat.TABLE
 
 

@@ -25,9 +25,6 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email import message_from_bytes
-from email.message import EmailMessage
-from email.policy import SMTP
 from email.utils import parseaddr
 from functools import cached_property
 from typing import Any
@@ -54,7 +51,7 @@ from tandem.program.delivery import (
     TransientDeliveryError,
     retry_at,
 )
-from tandem.program.mail import Attachment, build_message, calendar_attachment
+from tandem.program.mail import Attachment, build_message, calendar_attachment, message_bytes
 from tandem.program.models import CheckIn, Cohort, OutboxMessage, Pair, PairEvent, Participant
 from tandem.program.tokens import checkin_url, make_token
 from tandem.prompts.batch import BatchRenderer
@@ -729,7 +726,7 @@ def outbox_row(
         "recipient_role": role,
         "recipient_email": email,
         "subject": subject,
-        "content": zlib.compress(bytes(message), 6),
+        "content": zlib.compress(message_bytes(message), 1),
         "status": "pending",
         "due_at": due,
         "attempts": 0,
@@ -765,36 +762,69 @@ def deliver_due(
     channel: DeliveryChannel,
     *,
     report: TickReport | None = None,
-    batch: int = 200,
+    batch: int = 500,
     progress: Progress | None = None,
 ) -> TickReport:
     """Deliver every pending message that is due, claiming each so no one else sends it.
 
-    A message is marked sent only after the channel accepted it. Transient failures are
-    retried with backoff; permanent ones are marked failed for the coordinator to see.
+    A message is marked sent only after the channel accepted it: an SMTP server's "250"
+    is recorded at once, one message at a time; a file outbox's batch is recorded after
+    the batch is on disk. Transient failures are retried with backoff; permanent ones
+    are marked failed for the coordinator to see. A misconfigured channel stops delivery
+    (DeliveryConfigError) and leaves every message pending, its attempts untouched.
     """
     report = report or TickReport()
     claim = uuid.uuid4().hex
     total = _count_due(engine, now)
     done = 0
-    # A file outbox is idempotent by Message-ID, so its rows can be marked in batches; a
-    # server is told each message once, so each acceptance is committed at once.
+    senders: dict[int, str] = {}
+    # A file outbox is idempotent by Message-ID, so a batch is recorded once it is on disk;
+    # a server is told each message once, so each acceptance is committed at once.
     per_message = not isinstance(channel, FileOutbox)
     while True:
         rows = _claim(engine, now, claim, batch)
         if not rows:
             break
-        with channel.batch(), Session(engine) as session:
-            for row in rows:
-                outcome = _deliver_one(channel, row, now)
+        with Session(engine) as session:
+            outcomes: list[tuple[OutboxMessage, tuple[str, str | None]]] = []
+            try:
+                with channel.batch():
+                    for row in rows:
+                        sender = senders.get(row.cohort_pk) or _sender(
+                            session, row.cohort_pk, senders
+                        )
+                        outcome = _deliver_one(channel, row, sender)
+                        if per_message:
+                            _record(session, row, outcome, now, report)
+                            session.commit()
+                        else:
+                            outcomes.append((row, outcome))
+                        done += 1
+                        if progress:
+                            progress("delivering", done, total)
+            except DeliveryConfigError:
+                _release(session, claim)
+                session.commit()
+                raise
+            for row, outcome in outcomes:
                 _record(session, row, outcome, now, report)
-                if per_message:
-                    session.commit()
-                done += 1
-                if progress:
-                    progress("delivering", done, total)
             session.commit()
     return report
+
+
+def _sender(session: Session, cohort_pk: int, senders: dict[int, str]) -> str:
+    cohort = session.get(Cohort, cohort_pk)
+    assert cohort is not None
+    senders[cohort_pk] = parseaddr(cohort.sender)[1]
+    return senders[cohort_pk]
+
+
+def _release(session: Session, claim: str) -> None:
+    session.execute(
+        _update(OutboxMessage)
+        .where(col(OutboxMessage.claim) == claim, col(OutboxMessage.status) == "pending")
+        .values(claim=None, claimed_until=None)
+    )
 
 
 def _count_due(engine: Engine, now: datetime) -> int:
@@ -846,15 +876,13 @@ def _claim(engine: Engine, now: datetime, claim: str, batch: int) -> list[Outbox
 
 
 def _deliver_one(
-    channel: DeliveryChannel, row: OutboxMessage, now: datetime
+    channel: DeliveryChannel, row: OutboxMessage, sender: str
 ) -> tuple[str, str | None]:
-    message = message_from_bytes(zlib.decompress(row.content), policy=SMTP)
-    assert isinstance(message, EmailMessage)
     try:
-        channel.deliver(message)
+        channel.send_raw(row.message_id, zlib.decompress(row.content), sender, row.recipient_email)
     except PermanentDeliveryError as error:
         return "failed", str(error)
-    except (TransientDeliveryError, DeliveryConfigError) as error:
+    except TransientDeliveryError as error:
         return "retry", str(error)
     return "sent", None
 

@@ -190,7 +190,7 @@ def run_match(
     else:
         result = solve(
             source,
-            objective=config.optimizer.objective,
+            objective=Objective(config.optimizer.objective.value),
             group_caps=_group_cap(config, mentees),
             locked_pairs=list(config.rules.locked_pairs),
             candidates_per_mentee=config.optimizer.candidates_per_mentee,
@@ -211,12 +211,9 @@ def run_match(
                 + "; ".join(str(v) for v in violations)
             )
     assignment = {p.mentee_id: p.mentor_id for p in result.pairs}
+    from_file = [f"score from {request.scores[0]}"] if request.scores else []
     reasons = {
-        p.mentee_id: (
-            top_reasons(compat, p.mentee_id, p.mentor_id)
-            if compat
-            else [f"score from {request.scores[0]}"]
-        )  # type: ignore[index]
+        p.mentee_id: top_reasons(compat, p.mentee_id, p.mentor_id) if compat else from_file
         for p in result.pairs
     }
     unmatched = [_unmatched(compat, assignment, m) for m in result.unmatched_mentee_ids]
@@ -507,7 +504,7 @@ def match_subset(
     compat = ProfileCompatibility(mentees, mentors, config, run.created_at)
     result = solve(
         compat,
-        objective=config.optimizer.objective,
+        objective=Objective(config.optimizer.objective.value),
         candidates_per_mentee=config.optimizer.candidates_per_mentee,
         candidates_per_mentor=config.optimizer.candidates_per_mentor,
     )

@@ -44,7 +44,11 @@ def build_scheduler(db_url: str, delivery_url: str, every_minutes: int = 5) -> B
     scheduler = BlockingScheduler(
         jobstores={"default": SQLAlchemyJobStore(url=db_url, tablename="apscheduler_jobs")},
         executors={"default": ThreadPoolExecutor(1)},
-        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE_SECONDS},
+        job_defaults={
+            "coalesce": True,
+            "max_instances": 1,
+            "misfire_grace_time": MISFIRE_GRACE_SECONDS,
+        },
         timezone="UTC",
     )
     scheduler.add_job(

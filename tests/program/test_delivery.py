@@ -429,6 +429,16 @@ def test_file_outbox_is_idempotent(tmp_path):
     assert outbox.path_for(message()["Message-ID"]).stat().st_mtime_ns == before.st_mtime_ns
 
 
+def test_file_outbox_write_stores_stored_bytes_as_they_are(tmp_path):
+    outbox = FileOutbox(tmp_path, durable=False)
+    sent = message()
+    stored = message_bytes(sent)
+    outbox.write(sent["Message-ID"], stored)
+    outbox.deliver(sent)  # already there: nothing happens
+    (written,) = tmp_path.iterdir()
+    assert written.read_bytes() == stored
+
+
 def test_file_outbox_leaves_no_partial_file_when_writing_fails(tmp_path, monkeypatch):
     outbox = FileOutbox(tmp_path)
 

@@ -23,7 +23,9 @@ def run_migrations() -> None:
     _configure_and_run(connection)
 
 
-def _include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+def _include_object(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
     # The scheduler's job store lives in the same database but is APScheduler's own table.
     return not (type_ == "table" and name == "apscheduler_jobs")
 

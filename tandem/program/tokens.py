@@ -1,0 +1,253 @@
+"""Signed check-in tokens: the per-person, per-week link in every weekly message.
+
+A token is 64 URL-safe base64 characters encoding 48 bytes::
+
+    version (1) | pair id (8) | week (2) | role (1) | expires, POSIX seconds (8)
+    | nonce (12) | HMAC-SHA256 tag, first 16 bytes (16)
+
+The tag covers ``"tandem-checkin"`` and every byte before it, under the program's secret
+key, so no claim can be changed without the key; the 96-bit nonce from :mod:`secrets`
+makes every token unguessable even when its claims are known. Verification compares tags
+in constant time, then checks the expiry. A verified token says *who* may record *what*:
+the page that records a check-in must record exactly the claims' pair, week and role
+(:func:`verify_token_for` checks that for it), so a token for pair A, week 3 cannot record
+for pair B or week 4.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+import struct
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+from tandem.program.errors import ProgramError
+
+__all__ = [
+    "CheckinRole",
+    "ExpiredTokenError",
+    "MalformedTokenError",
+    "MismatchedTokenError",
+    "TamperedTokenError",
+    "TokenClaims",
+    "TokenError",
+    "TokenFailure",
+    "checkin_url",
+    "make_token",
+    "new_secret",
+    "verify_token",
+    "verify_token_for",
+]
+
+_VERSION = 1
+_CONTEXT = b"tandem-checkin"
+_LAYOUT = struct.Struct(">BQHBq12s")  # version, pair, week, role, expires, nonce
+_TAG_BYTES = 16
+_TOKEN_BYTES = _LAYOUT.size + _TAG_BYTES  # 48 -> 64 base64 characters, no padding
+_TOKEN_CHARS = 64
+_ALPHABET = re.compile(r"^[A-Za-z0-9_-]*$")
+MIN_SECRET_BYTES = 16
+SECRET_BYTES = 32
+
+
+class CheckinRole(StrEnum):
+    """Whose check-in a token records."""
+
+    MENTOR = "mentor"
+    MENTEE = "mentee"
+
+
+_ROLE_CODES = {CheckinRole.MENTOR: 1, CheckinRole.MENTEE: 2}
+_ROLES_BY_CODE = {code: role for role, code in _ROLE_CODES.items()}
+
+
+class TokenFailure(StrEnum):
+    """Why a token was rejected."""
+
+    MALFORMED = "malformed"
+    TAMPERED = "tampered"
+    EXPIRED = "expired"
+    MISMATCH = "mismatch"
+
+
+class TokenError(ProgramError):
+    """A check-in token was rejected; ``reason`` says why."""
+
+    reason: TokenFailure
+
+
+class MalformedTokenError(TokenError):
+    """Not a token at all: wrong length, characters or version."""
+
+    reason = TokenFailure.MALFORMED
+
+
+class TamperedTokenError(TokenError):
+    """Well-formed, but not signed with this secret: altered, forged or from elsewhere."""
+
+    reason = TokenFailure.TAMPERED
+
+
+class ExpiredTokenError(TokenError):
+    """Genuine, but past its expiry."""
+
+    reason = TokenFailure.EXPIRED
+
+
+class MismatchedTokenError(TokenError):
+    """Genuine, but for another pair, week or person than the one being recorded."""
+
+    reason = TokenFailure.MISMATCH
+
+
+class TokenClaims(BaseModel):
+    """What a verified token allows: recording ``role``'s check-in for ``pair_id``, ``week``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    pair_id: int
+    week: int
+    role: CheckinRole
+    expires: datetime
+
+
+def new_secret() -> bytes:
+    """Return a fresh random 256-bit signing key (keep it out of the repository)."""
+    return secrets.token_bytes(SECRET_BYTES)
+
+
+def _check_secret(secret: bytes) -> None:
+    if len(secret) < MIN_SECRET_BYTES:
+        raise ValueError(
+            f"the check-in secret has {len(secret)} bytes; use at least {MIN_SECRET_BYTES} "
+            "(new_secret() makes one of 32)"
+        )
+
+
+def _tag(secret: bytes, body: bytes) -> bytes:
+    return hmac.new(secret, _CONTEXT + body, hashlib.sha256).digest()[:_TAG_BYTES]
+
+
+def make_token(
+    secret: bytes, *, pair_id: int, week: int, role: CheckinRole | str, expires: datetime
+) -> str:
+    """Return a new check-in token for ``role`` of pair ``pair_id`` in ``week``.
+
+    Each call gives a different token (random nonce); all verify to the same claims.
+    ``expires`` is stored in whole seconds (rounded down).
+
+    Raises:
+        ValueError: a short secret, a naive ``expires``, an unknown role, or a pair id or
+            week outside 0..2**63-1 and 0..65535.
+    """
+    _check_secret(secret)
+    if expires.tzinfo is None or expires.utcoffset() is None:
+        raise ValueError(f"token expiry {expires.isoformat()} must be time-zone aware")
+    if not 0 <= pair_id < 2**63:
+        raise ValueError(f"pair id {pair_id} is out of range for a token")
+    if not 0 <= week < 2**16:
+        raise ValueError(f"week {week} is out of range for a token")
+    code = _ROLE_CODES[CheckinRole(role)]
+    body = _LAYOUT.pack(
+        _VERSION,
+        pair_id,
+        week,
+        code,
+        int(expires.timestamp() // 1),
+        secrets.token_bytes(12),
+    )
+    return base64.urlsafe_b64encode(body + _tag(secret, body)).decode("ascii")
+
+
+def verify_token(secret: bytes, token: str, *, now: datetime) -> TokenClaims:
+    """Return the claims of a genuine, unexpired ``token``.
+
+    Raises:
+        MalformedTokenError: not 64 URL-safe base64 characters, or an unknown version.
+        TamperedTokenError: the tag does not match (changed, forged, other secret).
+        ExpiredTokenError: ``now`` is at or after the expiry.
+        ValueError: a short secret or a naive ``now``.
+    """
+    _check_secret(secret)
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError(f"'now' ({now.isoformat()}) must be time-zone aware")
+    # Check the alphabet ourselves: the decoder would silently skip stray characters and
+    # accept '+' and '/' in place of '-' and '_', letting two spellings verify.
+    if len(token) != _TOKEN_CHARS or not _ALPHABET.fullmatch(token):
+        raise MalformedTokenError(
+            "this check-in link is incomplete or damaged: open the link from the e-mail "
+            "again, or copy all of it"
+        )
+    raw = base64.urlsafe_b64decode(token)
+    body, tag = raw[: _LAYOUT.size], raw[_LAYOUT.size :]
+    version, pair_id, week, code, expires_at, _nonce = _LAYOUT.unpack(body)
+    if version != _VERSION:
+        raise MalformedTokenError(
+            "this check-in link is not one Tandem made: open the link from the e-mail again"
+        )
+    if not hmac.compare_digest(tag, _tag(secret, body)):
+        raise TamperedTokenError(
+            "this check-in link is not valid: it was changed or belongs to another program; "
+            "open the link from the e-mail again"
+        )
+    role = _ROLES_BY_CODE.get(code)
+    if role is None:  # only reachable with a token signed by a newer version
+        raise MalformedTokenError("this check-in link names an unknown role")
+    expires = datetime.fromtimestamp(expires_at, UTC)
+    if now >= expires:
+        raise ExpiredTokenError(
+            f"this check-in link expired on {expires:%Y-%m-%d %H:%M} UTC: ask the program "
+            "coordinator for a new one"
+        )
+    return TokenClaims(pair_id=pair_id, week=week, role=role, expires=expires)
+
+
+def verify_token_for(
+    secret: bytes,
+    token: str,
+    *,
+    now: datetime,
+    pair_id: int,
+    week: int,
+    role: CheckinRole | str | None = None,
+) -> TokenClaims:
+    """Verify ``token`` and check it is for ``pair_id``, ``week`` (and ``role`` if given).
+
+    Raises:
+        MismatchedTokenError: genuine, but for another pair, week or role.
+        (and everything :func:`verify_token` raises)
+    """
+    claims = verify_token(secret, token, now=now)
+    if (
+        claims.pair_id != pair_id
+        or claims.week != week
+        or (role is not None and claims.role != CheckinRole(role))
+    ):
+        raise MismatchedTokenError(
+            "this check-in link belongs to another pair, week or person: use the link "
+            f"from your own e-mail for week {week}"
+        )
+    return claims
+
+
+def checkin_url(base_url: str, token: str) -> str:
+    """Return the check-in link: ``base_url`` with the token as its last path segment.
+
+    ``https://mentoring.example.org/checkin`` gives
+    ``https://mentoring.example.org/checkin/<token>``.
+
+    Raises:
+        ValueError: ``base_url`` is not an http(s) URL, or has a query or fragment.
+    """
+    if not re.match(r"^https?://[^/?#\s]+", base_url) or any(c in base_url for c in "?# "):
+        raise ValueError(
+            f"check-in base URL {base_url!r} must be an http(s) URL without query or "
+            "fragment, e.g. https://mentoring.example.org/checkin"
+        )
+    return f"{base_url.rstrip('/')}/{token}"
