@@ -53,3 +53,22 @@ echo
 echo "== 4. Cohort status"
 $TANDEM cohort status "$COHORT"
 echo "Messages in $RUN/outbox: $(ls "$RUN/outbox" | wc -l) .eml files"
+
+# ---------------------------------------------------------------------------------------
+# Certification (kept as the final section): issuer keys, certificates, delivery, checking.
+echo
+echo "== 5. Certify the mentors, deliver the certificates, verify one offline"
+export TANDEM_KEYS="$RUN/issuer-keys.json"
+export TANDEM_ISSUER_NAME="Northlake University Research Mentoring Program"
+export TANDEM_ISSUER_URL="https://mentoring.northlake.edu"
+$TANDEM keys init --now 2027-06-01T09:00
+$TANDEM keys export-jwks --out "$RUN/jwks.json"
+$TANDEM certify "$COHORT" --out "$RUN/certificates" --actor coordinator --now 2027-06-01T10:00
+echo "-- certifying again issues nothing new:"
+$TANDEM certify "$COHORT" --out "$RUN/certificates" --actor coordinator \
+    --now 2027-06-01T10:05 | tail -n 1
+echo "-- the next tick delivers each certificate by message (PDF and signed credential attached):"
+tick 2027-06-01T10:10
+certificate=$(ls "$RUN/certificates"/*.jwt | head -n 1)
+echo "-- anyone can check a certificate offline with the published key set:"
+$TANDEM verify "$certificate" --jwks "$RUN/jwks.json" --now 2027-06-01T10:15

@@ -57,13 +57,14 @@ def _root(
 
 
 def _mount() -> None:
-    from tandem.commands import credentials, match, program, prompts, roster
+    from tandem.commands import certs, credentials, match, program, prompts, roster
 
     roster.register(app)
     match.register(app)
     prompts.register(app)
     program.register(app)
     credentials.register(app)
+    certs.register(app)
 
 
 _mount()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import getpass
 import json
-import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -50,9 +49,9 @@ class _DefaultToRun(TyperGroup):
 certify_app = typer.Typer(
     cls=_DefaultToRun,
     no_args_is_help=True,
-    help="Certify mentors: `tandem certify COHORT [--dry-run]` evaluates every mentor and "
-    "issues each eligible mentor's certificate once; grant and withhold record a "
-    "coordinator's decision with its reason.",
+    help="Certify mentors: `tandem certify COHORT [--dry-run]` (short for `tandem certify run "
+    "COHORT`) evaluates every mentor and issues each eligible mentor's certificate once; "
+    "grant and withhold record a coordinator's decision with its reason.",
 )
 certs_app = typer.Typer(
     no_args_is_help=True,
@@ -82,10 +81,6 @@ RulesOption = Annotated[
     Path | None,
     typer.Option("--rules", help="Certification rules (TOML); default: the shipped rules."),
 ]
-
-
-def _env(value: str | None, name: str) -> str | None:
-    return value if value is not None else (os.environ.get(name) or None)
 
 
 def _evidence(mentor: MentorEvaluation) -> list[str]:

@@ -30,7 +30,7 @@ import os
 import re
 import smtplib
 import ssl
-import tempfile
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
@@ -259,8 +259,11 @@ class FileOutbox:
         logger.debug("wrote %s to %s", message_id, target)
 
     def _write_atomically(self, target: Path, data: bytes) -> None:
-        descriptor, temporary = tempfile.mkstemp(dir=self.folder, prefix=".tmp-", suffix=".part")
+        # The temporary name is unique to this process and thread, so concurrent writers
+        # never share one; a leftover from a killed writer is simply overwritten.
+        temporary = self.folder / f".tmp-{target.name}.{os.getpid()}.{threading.get_ident()}.part"
         try:
+            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             with os.fdopen(descriptor, "wb") as handle:
                 handle.write(data)
                 handle.flush()

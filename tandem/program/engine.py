@@ -23,10 +23,11 @@ import uuid
 import zlib
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import parseaddr
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 from sqlalchemy import Engine, and_, or_, update
@@ -683,7 +684,12 @@ def message_key(cohort: Cohort, pair_pk: int | None, week: int, kind: str, role:
 
 def sender_domain(cohort: Cohort) -> str:
     """The right-hand side of Message-IDs: the cohort sender's domain."""
-    return parseaddr(cohort.sender)[1].rpartition("@")[2] or "tandem.invalid"
+    return _domain_of(cohort.sender)
+
+
+@lru_cache(maxsize=64)
+def _domain_of(sender: str) -> str:
+    return parseaddr(sender)[1].rpartition("@")[2] or "tandem.invalid"
 
 
 def outbox_row(
@@ -744,13 +750,9 @@ def insert_ignore(session: Session, rows: list[dict[str, Any]]) -> list[str]:
     """Insert outbox rows, skipping any whose key exists; returns the kinds inserted."""
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = (
-        insert(OutboxMessage)
-        .values(rows)
-        .on_conflict_do_nothing(index_elements=["key"])
-        .returning(col(OutboxMessage.kind))
-    )
-    return [kind for (kind,) in session.execute(statement).all()]
+    table: Any = OutboxMessage.__table__  # type: ignore[attr-defined]  # Core, not ORM: fast executemany
+    statement = insert(table).on_conflict_do_nothing(index_elements=["key"]).returning(table.c.kind)
+    return [kind for (kind,) in session.connection().execute(statement, rows).all()]
 
 
 # --------------------------------------------------------------------------- delivery
@@ -787,27 +789,47 @@ def deliver_due(
             break
         with Session(engine) as session:
             outcomes: list[tuple[OutboxMessage, tuple[str, str | None]]] = []
+            for row in rows:
+                if row.cohort_pk not in senders:
+                    _sender(session, row.cohort_pk, senders)
             try:
                 with channel.batch():
-                    for row in rows:
-                        sender = senders.get(row.cohort_pk) or _sender(
-                            session, row.cohort_pk, senders
-                        )
-                        outcome = _deliver_one(channel, row, sender)
-                        if per_message:
+                    if per_message:
+                        for row in rows:
+                            outcome = _deliver_one(channel, row, senders[row.cohort_pk])
                             _record(session, row, outcome, now, report)
                             session.commit()
-                        else:
-                            outcomes.append((row, outcome))
-                        done += 1
+                            done += 1
+                            if progress:
+                                progress("delivering", done, total)
+                    else:
+                        # Writing files is system calls, which run outside the GIL: a few
+                        # threads keep both cores busy.
+                        with ThreadPoolExecutor(max_workers=4) as pool:
+                            results = pool.map(
+                                lambda r: _deliver_one(channel, r, senders[r.cohort_pk]), rows
+                            )
+                            outcomes = list(zip(rows, results, strict=True))
+                        done += len(rows)
                         if progress:
                             progress("delivering", done, total)
             except DeliveryConfigError:
                 _release(session, claim)
                 session.commit()
                 raise
+            sent = [row.pk for row, outcome in outcomes if outcome[0] == "sent"]
+            if sent:
+                session.execute(
+                    _update(OutboxMessage)
+                    .where(col(OutboxMessage.pk).in_(sent), col(OutboxMessage.status) == "pending")
+                    .values(
+                        status="sent", sent_at=now, last_error=None, claim=None, claimed_until=None
+                    )
+                )
+                report.delivered += len(sent)
             for row, outcome in outcomes:
-                _record(session, row, outcome, now, report)
+                if outcome[0] != "sent":
+                    _record(session, row, outcome, now, report)
             session.commit()
     return report
 

@@ -57,7 +57,6 @@ _ADDRESS = re.compile(
 )
 _NEWLINES = re.compile(r"\r\n|\r|\n")
 _MAX_7BIT_LINE = 998
-_LONG_LINE = re.compile(rf"[^\r\n]{{{_MAX_7BIT_LINE + 1}}}")
 # Only the quoted form that build_message writes; anything else takes the generator.
 _BOUNDARY = re.compile(r'^multipart/[a-z]+; boundary="([^"\\]+)"$')
 
@@ -190,7 +189,7 @@ def _part(
 
 def _text_part(text: str, subtype: str) -> Message:
     content_type = f'text/{subtype}; charset="utf-8"'
-    if text.isascii() and not _LONG_LINE.search(text):
+    if text.isascii() and max(map(len, _NEWLINES.split(text)), default=0) <= _MAX_7BIT_LINE:
         return _part(content_type, "7bit", text)
     data = _NEWLINES.sub("\r\n", text).encode("utf-8")
     return _part(content_type, "base64", base64.encodebytes(data).decode("ascii"))

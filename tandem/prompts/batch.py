@@ -51,20 +51,54 @@ def _shape(name: str) -> tuple[int, ...]:
     return tuple(len(word) for word in name.split(" "))
 
 
-def _substitute(rendered: str, holder: _Placeholder, name: str, escape: bool) -> str:
-    real = [str(markupsafe.escape(w)) if escape else w for w in name.split(" ")]
-
-    def put(match: re.Match[str]) -> str:
-        spaces = match.groups()
-        out = [real[0]]
-        for space, word in zip(spaces, real[1:], strict=True):
-            out += [space, word]
-        return "".join(out)
-
-    return holder.pattern.sub(put, rendered)
-
-
 Render = Callable[[Curriculum, int, str | None, Role, MessageContext], RenderedMessage]
+
+_Slot = tuple[str, tuple[str, ...]]
+"""A place for a name: ("a" mentor / "b" mentee / "link", the whitespace between its words)."""
+
+
+def _segments(
+    rendered: str, mentor: _Placeholder, mentee: _Placeholder, link: str
+) -> list[str | _Slot]:
+    """Split a placeholder rendering into literal text and slots, once per cache entry."""
+    finder = re.compile(
+        "|".join(
+            [
+                f"(?P<a>{mentor.pattern.pattern})",
+                f"(?P<b>{mentee.pattern.pattern})",
+                f"(?P<link>{re.escape(link)})",
+            ]
+        )
+    )
+    out: list[str | _Slot] = []
+    position = 0
+    for match in finder.finditer(rendered):
+        out.append(rendered[position : match.start()])
+        kind = match.lastgroup or ""
+        spaces = tuple(re.findall(r"\s+", match.group(0))) if kind != "link" else ()
+        out.append((kind, spaces))
+        position = match.end()
+    out.append(rendered[position:])
+    return out
+
+
+def _fill(segments: list[str | _Slot], values: dict[str, list[str]], link: str) -> str:
+    out: list[str] = []
+    for segment in segments:
+        if isinstance(segment, str):
+            out.append(segment)
+            continue
+        kind, spaces = segment
+        if kind == "link":
+            out.append(link)
+            continue
+        words = values[kind]
+        if len(spaces) != len(words) - 1:  # pragma: no cover - guarded by the cache key
+            raise ValueError("name shape changed")
+        out.append(words[0])
+        for space, word in zip(spaces, words[1:], strict=True):
+            out += [space, word]
+    return "".join(out)
 
 
 class BatchRenderer:
@@ -72,9 +106,7 @@ class BatchRenderer:
 
     def __init__(self, curriculum: Curriculum) -> None:
         self.curriculum = curriculum
-        self._cache: dict[
-            tuple[object, ...], tuple[RenderedMessage, _Placeholder, _Placeholder, str]
-        ] = {}
+        self._cache: dict[tuple[object, ...], tuple[tuple[list[str | _Slot], ...], bool]] = {}
         self.direct = 0
         """How many messages needed a direct render (placeholders did not survive)."""
 
@@ -122,20 +154,29 @@ class BatchRenderer:
                     }
                 ),
             )
-            cached = (template, mentor, mentee, link)
+            pieces = tuple(
+                _segments(t, mentor, mentee, link)
+                for t in (template.subject, template.text, template.html)
+            )
+            left = any(
+                c in str(piece)
+                for part in pieces
+                for piece in part
+                if isinstance(piece, str)
+                for c in _PLACEHOLDER_CHARS
+            )
+            cached = (pieces, left)
             self._cache[key] = cached
-        template, mentor, mentee, link = cached
-        parts = []
-        for text, escape in (
-            (template.subject, False),
-            (template.text, False),
-            (template.html, True),
-        ):
-            text = _substitute(text, mentor, context.mentor_name, escape)
-            text = _substitute(text, mentee, context.mentee_name, escape)
-            url = str(markupsafe.escape(context.checkin_url)) if escape else context.checkin_url
-            parts.append(text.replace(link, url))
-        if any(c in part for part in parts for c in _PLACEHOLDER_CHARS):
+        pieces, left = cached
+        if left:
             self.direct += 1
             return render(self.curriculum, week, track, role, context)
+        plain = {"a": context.mentor_name.split(" "), "b": context.mentee_name.split(" ")}
+        escaped = {k: [str(markupsafe.escape(w)) for w in v] for k, v in plain.items()}
+        url = context.checkin_url
+        parts = [
+            _fill(pieces[0], plain, url),
+            _fill(pieces[1], plain, url),
+            _fill(pieces[2], escaped, str(markupsafe.escape(url))),
+        ]
         return RenderedMessage(subject=parts[0], text=parts[1], html=parts[2])

@@ -51,6 +51,7 @@ from tandem.program.models import AuditEntry, Certificate, CheckIn, OutboxMessag
 from tandem.program.revocations import read_revocations
 from tests.program.helpers import Program, day, make_program, outbox
 
+DOCS = Path(__file__).parents[2] / "docs" / "certification.md"
 ISSUER = issuer_settings(name="Example Mentoring", url="https://mentoring.example.edu")
 
 
@@ -739,14 +740,14 @@ def test_cli_certify_output_for_a_small_cohort(
     dry = runner.invoke(app, [*base, "Fall 2026", "--dry-run", "--now", now])
     assert dry.exit_code == 0, dry.output
     assert [line.rstrip() for line in dry.output.splitlines()] == [
-        " " * 74 + 'Fall 2026: certification (any_pair)',
-        '┏━━━━━━━━━━━┳━━━━━━━━━━┳━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━┳━━━━━━━━━━━━━┓',
-        '┃ mentor_id ┃ mentor   ┃ eligible ┃ unmet                                                    ┃ evidence                                                      ┃ decision ┃ certificate ┃',
-        '┡━━━━━━━━━━━╇━━━━━━━━━━╇━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━╇━━━━━━━━━━━━━┩',
-        '│ M001      │ Mentor 1 │ yes      │                                                          │ E001: met 12 of 16 weeks (needs 12), 2026-09-07 to 2026-12-27 │          │ would issue │',
-        '│ M002      │ Mentor 2 │ no       │ E002: min_meeting_weeks: met in 11 of 16 weeks, needs 12 │ E002: met 11 of 16 weeks (needs 12), 2026-09-07 to 2026-12-27 │          │             │',
-        '└───────────┴──────────┴──────────┴──────────────────────────────────────────────────────────┴───────────────────────────────────────────────────────────────┴──────────┴─────────────┘',
-        'Dry run: 1 certificate would be issued; 0 already issued, 1 not eligible. Nothing was stored.',
+        " " * 74 + "Fall 2026: certification (any_pair)",
+        "┏━━━━━━━━━━━┳━━━━━━━━━━┳━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━┳━━━━━━━━━━━━━┓",
+        "┃ mentor_id ┃ mentor   ┃ eligible ┃ unmet                                                    ┃ evidence                                                      ┃ decision ┃ certificate ┃",
+        "┡━━━━━━━━━━━╇━━━━━━━━━━╇━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━╇━━━━━━━━━━━━━┩",
+        "│ M001      │ Mentor 1 │ yes      │                                                          │ E001: met 12 of 16 weeks (needs 12), 2026-09-07 to 2026-12-27 │          │ would issue │",
+        "│ M002      │ Mentor 2 │ no       │ E002: min_meeting_weeks: met in 11 of 16 weeks, needs 12 │ E002: met 11 of 16 weeks (needs 12), 2026-09-07 to 2026-12-27 │          │             │",
+        "└───────────┴──────────┴──────────┴──────────────────────────────────────────────────────────┴───────────────────────────────────────────────────────────────┴──────────┴─────────────┘",
+        "Dry run: 1 certificate would be issued; 0 already issued, 1 not eligible. Nothing was stored.",
     ]
 
     granted = runner.invoke(
@@ -906,3 +907,5 @@ def test_every_command_has_help(app: typer.Typer) -> None:
         result = runner.invoke(app, [*args, "--help"])
         assert result.exit_code == 0, args
         assert "Usage:" in result.output
+        # ... and is documented.
+        assert f"tandem {' '.join(args)}" in DOCS.read_text(encoding="utf-8"), args

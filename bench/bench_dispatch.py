@@ -1,0 +1,118 @@
+"""Benchmark: one week's dispatch for N active pairs into the file outbox, on SQLite.
+
+    python -m bench.bench_dispatch [PAIRS ...]      (default: 10000 100000)
+
+Each size runs in its own process: set-up (roster, match run, cohort — not timed), then one
+`run_due` at the send instant of week 2, which renders, enqueues and delivers one topic to
+every mentor and mentee (2 × PAIRS .eml files, fsynced in batches). Prints wall time,
+messages per second and the peak RSS of the dispatch process. Target: 100,000 pairs in
+≤ 60 s on 2 cores, with memory flat in the number of pairs.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+
+def setup(folder: Path, pairs: int) -> str:
+    from sqlalchemy import insert, update
+
+    from tandem.program.cohorts import CohortSettings, create_cohort
+    from tandem.program.db import open_database, transaction
+    from tandem.program.models import MatchPair, MatchRun, Pair, Participant
+
+    url = f"sqlite:///{folder / 'bench.db'}"
+    engine = open_database(url)
+    now = datetime(2026, 8, 1, tzinfo=UTC)
+    stages = ["graduate_student", "postdoc", "early_career_faculty"]
+    with transaction(engine) as session:
+        people = []
+        for n in range(pairs):
+            people.append(
+                {"role": "mentor", "external_id": f"M{n:06d}", "name": f"Mentor Number {n}",
+                 "email": f"mentor{n}@bench.example.org", "email_key": f"mentor{n}@bench.example.org",
+                 "capacity": 1, "career_stage": "senior_faculty"}
+            )
+            people.append(
+                {"role": "mentee", "external_id": f"E{n:06d}", "name": f"Mentee Number {n}",
+                 "email": f"mentee{n}@bench.example.org", "email_key": f"mentee{n}@bench.example.org",
+                 "career_stage": stages[n % 3]}
+            )
+        defaults = {
+            "research_areas": [], "research_interests": "", "topics": [], "languages": [],
+            "meeting_modes": [], "excluded": [], "identity_consent": False, "identity": [],
+            "identity_preferences": [], "custom": {}, "created_at": now, "updated_at": now,
+        }
+        for start in range(0, len(people), 5000):
+            session.execute(insert(Participant), [{**defaults, **p} for p in people[start : start + 5000]])
+        run = MatchRun(cycle="bench", created_at=now, tandem_version="bench", method="optimal",
+                       objective="total", config_toml="", mentees_total=pairs, matched=pairs,
+                       total_score=0.0)
+        session.add(run)
+        session.flush()
+        rows = [{"run_pk": run.pk, "mentee_id": f"E{n:06d}", "mentor_id": f"M{n:06d}", "score": 50.0,
+                 "reasons": []} for n in range(pairs)]
+        for start in range(0, len(rows), 5000):
+            session.execute(insert(MatchPair), rows[start : start + 5000])
+    settings = CohortSettings(name="Bench", cycle="bench", start=date(2026, 9, 6), timezone="UTC",
+                              send_day="mon", sender="Tandem <mentoring@bench.example.org>")
+    create_cohort(engine, settings, now=now)
+    with transaction(engine) as session:
+        session.execute(update(Pair).values(state="active", activated_at=now))
+    engine.dispose()
+    return url
+
+
+def dispatch(url: str, outbox: Path) -> dict[str, float]:
+    from tandem.program.cohorts import send_instants
+    from tandem.program.db import open_database
+    from tandem.program.delivery import FileOutbox
+    from tandem.program.engine import run_due
+    from tandem.program.models import Cohort
+    from sqlmodel import Session, select
+
+    engine = open_database(url)
+    with Session(engine) as session:
+        cohort = session.exec(select(Cohort)).one()
+        instants = send_instants(cohort)
+    started = time.perf_counter()
+    report = run_due(engine, instants[2] + timedelta(hours=1), FileOutbox(outbox))
+    seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"seconds": seconds, "delivered": report.delivered, "peak_mib": peak}
+
+
+def child(pairs: int) -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        started = time.perf_counter()
+        url = setup(folder, pairs)
+        setup_seconds = time.perf_counter() - started
+        result = dispatch(url, folder / "outbox")
+        files = sum(1 for _ in (folder / "outbox").glob("*.eml"))
+        print(json.dumps({"pairs": pairs, "setup_seconds": setup_seconds, "files": files, **result}))
+
+
+def main() -> None:
+    sizes = [int(a) for a in sys.argv[1:]] or [10_000, 100_000]
+    print(f"{'pairs':>8} {'messages':>9} {'dispatch s':>11} {'msg/s':>8} {'peak RSS MiB':>13} {'set-up s':>9}")
+    for pairs in sizes:
+        out = subprocess.run(
+            [sys.executable, "-c", f"from bench.bench_dispatch import child; child({pairs})"],
+            check=True, capture_output=True, text=True,
+        )
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        assert r["files"] == r["delivered"] == 2 * pairs, r
+        print(f"{pairs:>8} {r['delivered']:>9} {r['seconds']:>11.1f} {r['delivered'] / r['seconds']:>8.0f} "
+              f"{r['peak_mib']:>13.0f} {r['setup_seconds']:>9.1f}")
+
+
+if __name__ == "__main__":
+    main()
