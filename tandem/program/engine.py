@@ -31,6 +31,7 @@ from functools import cached_property, lru_cache
 from typing import Any
 
 from sqlalchemy import Engine, and_, or_, update
+from sqlalchemy import select as core_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
@@ -122,7 +123,7 @@ def run_due(
         ).all()
     for cohort_pk in cohorts:
         assert cohort_pk is not None
-        _CohortTick(engine, cohort_pk, now, report, progress).run()
+        _CohortTick(engine, cohort_pk, now, report, progress, channel).run()
     deliver_due(engine, now, channel, report=report, progress=progress)
     return report
 
@@ -145,8 +146,12 @@ class _CohortTick:
         now: datetime,
         report: TickReport,
         progress: Progress | None,
+        channel: DeliveryChannel | None = None,
     ) -> None:
         self.engine = engine
+        self.channel = channel
+        self.claim = uuid.uuid4().hex
+        self._fresh: list[_Item] = []
         self.now = now
         self.report = report
         self.progress = progress
@@ -178,8 +183,23 @@ class _CohortTick:
                 self._intros(session, pairs, people)
                 self._weekly(session, pairs, people)
                 self._reminders(session, pairs, people)
+            self._deliver_fresh()
         self._digest()
+        self._deliver_fresh()
         self._close()
+
+    def _deliver_fresh(self) -> None:
+        """Deliver what this tick just enqueued, straight from memory.
+
+        The rows are committed first (the outbox pattern) and claimed by this tick when
+        inserted, so no other process can deliver them; a row another process inserted
+        first was not inserted here and is not ours.
+        """
+        if self.channel is not None and self._fresh:
+            deliver_items(self.engine, self.channel, self._fresh, self.now, self.report, self.claim)
+            if self.progress:
+                self.progress("delivering", self.report.delivered, self.report.delivered)
+        self._fresh = []
 
     # -- helpers
 
@@ -277,9 +297,25 @@ class _CohortTick:
     def _enqueue(self, session: Session, rows: list[dict[str, Any]]) -> None:
         if not rows:
             return
-        inserted = insert_ignore(session, rows)
-        for kind in inserted:
+        data = {row["key"]: row["data"] for row in rows}
+        if self.channel is not None:
+            for row in rows:
+                row.update(claim=self.claim, claimed_until=self.now + LEASE)
+        by_key = {row["key"]: row for row in rows}
+        for pk, key, kind in insert_ignore(session, rows):
             self.report.enqueued[kind] += 1
+            row = by_key[key]
+            self._fresh.append(
+                _Item(
+                    pk,
+                    row["message_id"],
+                    row["recipient_email"],
+                    row["cohort_pk"],
+                    row["due_at"],
+                    0,
+                    data[key],
+                )
+            )
 
     def _message(
         self,
@@ -707,7 +743,10 @@ def outbox_row(
     now: datetime,
     attachments: Sequence[Attachment] = (),
 ) -> dict[str, Any]:
-    """An outbox row (for :func:`insert_ignore`) holding the complete message."""
+    """An outbox row (for :func:`insert_ignore`) holding the complete message.
+
+    ``data`` is the message's uncompressed bytes, for immediate delivery; it is not a column.
+    """
     name, email = to
     key = message_key(cohort, pair_pk, week, kind, role)
     message = build_message(
@@ -732,7 +771,8 @@ def outbox_row(
         "recipient_role": role,
         "recipient_email": email,
         "subject": subject,
-        "content": zlib.compress(message_bytes(message), 1),
+        "content": zlib.compress(data := message_bytes(message), 1),
+        "data": data,
         "status": "pending",
         "due_at": due,
         "attempts": 0,
@@ -746,16 +786,39 @@ def _update(table: Any) -> Any:
     return update(table).execution_options(synchronize_session=False)
 
 
-def insert_ignore(session: Session, rows: list[dict[str, Any]]) -> list[str]:
-    """Insert outbox rows, skipping any whose key exists; returns the kinds inserted."""
+def insert_ignore(session: Session, rows: list[dict[str, Any]]) -> list[tuple[int, str, str]]:
+    """Insert outbox rows, skipping any whose key exists; returns (pk, key, kind) inserted.
+
+    A row's ``data`` entry (the uncompressed message, see :func:`outbox_row`) is not stored.
+    """
+    rows = [{k: v for k, v in row.items() if k != "data"} for row in rows]
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     table: Any = OutboxMessage.__table__  # type: ignore[attr-defined]  # Core, not ORM: fast executemany
-    statement = insert(table).on_conflict_do_nothing(index_elements=["key"]).returning(table.c.kind)
-    return [kind for (kind,) in session.connection().execute(statement, rows).all()]
+    statement = (
+        insert(table)
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(table.c.pk, table.c.key, table.c.kind)
+    )
+    return [
+        (pk, key, kind) for pk, key, kind in session.connection().execute(statement, rows).all()
+    ]
 
 
 # --------------------------------------------------------------------------- delivery
+
+
+@dataclass(frozen=True)
+class _Item:
+    """A claimed message ready to hand to the channel."""
+
+    pk: int
+    message_id: str
+    recipient: str
+    cohort_pk: int
+    due_at: datetime
+    attempts: int
+    data: bytes
 
 
 def deliver_due(
@@ -779,59 +842,70 @@ def deliver_due(
     claim = uuid.uuid4().hex
     total = _count_due(engine, now)
     done = 0
-    senders: dict[int, str] = {}
-    # A file outbox is idempotent by Message-ID, so a batch is recorded once it is on disk;
-    # a server is told each message once, so each acceptance is committed at once.
-    per_message = not isinstance(channel, FileOutbox)
     while True:
-        rows = _claim(engine, now, claim, batch)
-        if not rows:
+        items = _claim(engine, now, claim, batch)
+        if not items:
             break
-        with Session(engine) as session:
-            outcomes: list[tuple[OutboxMessage, tuple[str, str | None]]] = []
-            for row in rows:
-                if row.cohort_pk not in senders:
-                    _sender(session, row.cohort_pk, senders)
-            try:
-                with channel.batch():
-                    if per_message:
-                        for row in rows:
-                            outcome = _deliver_one(channel, row, senders[row.cohort_pk])
-                            _record(session, row, outcome, now, report)
-                            session.commit()
-                            done += 1
-                            if progress:
-                                progress("delivering", done, total)
-                    else:
-                        # Writing files is system calls, which run outside the GIL: a few
-                        # threads keep both cores busy.
-                        with ThreadPoolExecutor(max_workers=4) as pool:
-                            results = pool.map(
-                                lambda r: _deliver_one(channel, r, senders[r.cohort_pk]), rows
-                            )
-                            outcomes = list(zip(rows, results, strict=True))
-                        done += len(rows)
-                        if progress:
-                            progress("delivering", done, total)
-            except DeliveryConfigError:
-                _release(session, claim)
-                session.commit()
-                raise
-            sent = [row.pk for row, outcome in outcomes if outcome[0] == "sent"]
-            if sent:
-                session.execute(
-                    _update(OutboxMessage)
-                    .where(col(OutboxMessage.pk).in_(sent), col(OutboxMessage.status) == "pending")
-                    .values(
-                        status="sent", sent_at=now, last_error=None, claim=None, claimed_until=None
-                    )
-                )
-                report.delivered += len(sent)
-            for row, outcome in outcomes:
-                if outcome[0] != "sent":
-                    _record(session, row, outcome, now, report)
-            session.commit()
+        deliver_items(engine, channel, items, now, report, claim)
+        done += len(items)
+        if progress:
+            progress("delivering", done, total)
     return report
+
+
+def deliver_items(
+    engine: Engine,
+    channel: DeliveryChannel,
+    items: Sequence[_Item],
+    now: datetime,
+    report: TickReport,
+    claim: str,
+) -> None:
+    """Hand claimed messages to the channel and record each outcome (see deliver_due)."""
+    senders: dict[int, str] = {}
+    with Session(engine) as session:
+        for item in items:
+            if item.cohort_pk not in senders:
+                _sender(session, item.cohort_pk, senders)
+        outcomes: list[tuple[_Item, tuple[str, str | None]]] = []
+        try:
+            with channel.batch():
+                if isinstance(channel, FileOutbox):
+                    # A file outbox is idempotent by Message-ID: the batch is recorded once it
+                    # is on disk. Writing files is system calls, outside the GIL: a few
+                    # threads keep both cores busy.
+                    with ThreadPoolExecutor(max_workers=4) as pool:
+                        results = pool.map(
+                            lambda i: _deliver_one(channel, i, senders[i.cohort_pk]), items
+                        )
+                        outcomes = list(zip(items, results, strict=True))
+                else:
+                    # A server is told each message once: each acceptance is committed at once.
+                    for item in items:
+                        _record(
+                            session,
+                            item,
+                            _deliver_one(channel, item, senders[item.cohort_pk]),
+                            now,
+                            report,
+                        )
+                        session.commit()
+        except DeliveryConfigError:
+            _release(session, claim)
+            session.commit()
+            raise
+        sent = [item.pk for item, outcome in outcomes if outcome[0] == "sent"]
+        if sent:
+            session.execute(
+                _update(OutboxMessage)
+                .where(col(OutboxMessage.pk).in_(sent), col(OutboxMessage.status) == "pending")
+                .values(status="sent", sent_at=now, last_error=None, claim=None, claimed_until=None)
+            )
+            report.delivered += len(sent)
+        for item, outcome in outcomes:
+            if outcome[0] != "sent":
+                _record(session, item, outcome, now, report)
+        session.commit()
 
 
 def _sender(session: Session, cohort_pk: int, senders: dict[int, str]) -> str:
@@ -870,7 +944,7 @@ def _claimable(now: datetime) -> Any:
     )
 
 
-def _claim(engine: Engine, now: datetime, claim: str, batch: int) -> list[OutboxMessage]:
+def _claim(engine: Engine, now: datetime, claim: str, batch: int) -> list[_Item]:
     with transaction(engine) as session:
         candidates = (
             select(OutboxMessage.pk)
@@ -887,21 +961,32 @@ def _claim(engine: Engine, now: datetime, claim: str, batch: int) -> list[Outbox
             .values(claim=claim, claimed_until=now + LEASE)
             .execution_options(synchronize_session=False)
         )
-    with Session(engine) as session:
-        return list(
-            session.exec(
-                select(OutboxMessage)
-                .where(OutboxMessage.claim == claim, OutboxMessage.status == "pending")
-                .order_by(col(OutboxMessage.pk))
-            ).all()
+    table: Any = OutboxMessage.__table__  # type: ignore[attr-defined]
+    query = (
+        core_select(
+            table.c.pk,
+            table.c.message_id,
+            table.c.recipient_email,
+            table.c.cohort_pk,
+            table.c.due_at,
+            table.c.attempts,
+            table.c.content,
         )
+        .where(table.c.claim == claim, table.c.status == "pending")
+        .order_by(table.c.pk)
+    )
+    with engine.connect() as connection:
+        return [
+            _Item(pk, message_id, recipient, cohort_pk, due_at, attempts, zlib.decompress(content))
+            for pk, message_id, recipient, cohort_pk, due_at, attempts, content in connection.execute(
+                query
+            )
+        ]
 
 
-def _deliver_one(
-    channel: DeliveryChannel, row: OutboxMessage, sender: str
-) -> tuple[str, str | None]:
+def _deliver_one(channel: DeliveryChannel, item: _Item, sender: str) -> tuple[str, str | None]:
     try:
-        channel.send_raw(row.message_id, zlib.decompress(row.content), sender, row.recipient_email)
+        channel.send_raw(item.message_id, item.data, sender, item.recipient)
     except PermanentDeliveryError as error:
         return "failed", str(error)
     except TransientDeliveryError as error:
@@ -911,7 +996,7 @@ def _deliver_one(
 
 def _record(
     session: Session,
-    row: OutboxMessage,
+    row: _Item,
     outcome: tuple[str, str | None],
     now: datetime,
     report: TickReport,
