@@ -51,7 +51,7 @@ tick 2027-05-31T16:00
 
 echo
 echo "== 4. Cohort status"
-$TANDEM cohort status "$COHORT"
+$TANDEM cohort status "$COHORT" --now 2027-05-31T17:00
 echo "Messages in $RUN/outbox: $(ls "$RUN/outbox" | wc -l) .eml files"
 
 # ---------------------------------------------------------------------------------------

@@ -48,7 +48,7 @@ def main() -> None:
                         "minutes": rng.choice([30, 45, 60, 60, 90]) if met else "",
                         "mode": rng.choice(["video", "video", "in_person", "phone"]) if met else "",
                         "topic": "this week's topic" if met else "",
-                        "rating": rng.choice([3, 4, 4, 5, 5, 2]) if met else "",
+                        "rating": rng.choices([2, 3, 4, 5], weights=[1, 6, 12, 12])[0] if met else "",
                     }
                 )
     engine.dispose()

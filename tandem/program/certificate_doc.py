@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import unicodedata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jinja2
-from fpdf import FPDF
 from pydantic import BaseModel, ConfigDict, Field
 
 from tandem.program.credentials import CertificateFacts, IssuerProfile, credential_filename
 from tandem.program.errors import ProgramError
+
+if TYPE_CHECKING:
+    from fpdf import FPDF
 
 
 class CertificateDocumentError(ProgramError):
@@ -137,6 +140,8 @@ def _layout(
     scale: float,
     font_path: Path | None,
 ) -> FPDF:
+    from fpdf import FPDF  # imported here: fpdf takes a second to load, and few commands need it
+
     pdf = FPDF(orientation="portrait", unit="mm", format="A4")
     pdf.set_title(f"{facts.achievement_name}: {facts.mentor_name}")
     pdf.set_author(issuer.name)

@@ -62,6 +62,8 @@ class PairStatus:
 def weeks_due(cohort: Cohort, pair: Pair, now: datetime) -> int:
     """How many program weeks this pair has been sent so far (its first week on)."""
     current = schedule.week_for(now, send_instants(cohort)) or 0
+    if pair.state == PairState.COMPLETED.value or cohort.completed_at is not None:
+        current = cohort.weeks
     return max(0, min(current, cohort.weeks) - pair.first_week + 1)
 
 

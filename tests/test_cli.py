@@ -1,0 +1,127 @@
+"""The command as a whole: every command documented, and a matching cycle end to end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from tandem.cli import app
+from tandem.program.roster import COMMON_COLUMNS, ROLE_COLUMNS
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+EXAMPLES = ROOT / "examples"
+
+
+def _commands(group: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    found = []
+    for name, command in sorted(getattr(group, "commands", {}).items()):
+        found.append(((*path, name), command))
+        found.extend(_commands(command, (*path, name)))
+    return found
+
+
+COMMANDS = _commands(typer.main.get_command(app))
+
+
+def command_reference() -> str:
+    """The README's command table, generated from the command itself."""
+    lines = ["| command | what it does |", "| --- | --- |"]
+    for path, command in COMMANDS:
+        if hasattr(command, "commands") and not command.invoke_without_command:
+            continue
+        summary = (command.help or "").strip().splitlines()[0]
+        lines.append(f"| `tandem {' '.join(path)}` | {summary} |")
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize(("path", "command"), COMMANDS, ids=[" ".join(p) for p, _ in COMMANDS])
+def test_every_command_has_help(path: tuple[str, ...], command: Any) -> None:
+    assert (command.help or "").strip(), f"tandem {' '.join(path)} has no help text"
+
+
+def test_the_readme_lists_every_command() -> None:
+    start, end = "<!-- commands:start -->\n", "\n<!-- commands:end -->"
+    documented = README[README.index(start) + len(start) : README.index(end)]
+    assert documented == command_reference(), "regenerate with: .venv/bin/python -m tests.test_cli"
+
+
+def test_every_profile_column_is_documented() -> None:
+    for column in (*COMMON_COLUMNS, *ROLE_COLUMNS["mentor"], *ROLE_COLUMNS["mentee"]):  # type: ignore[index]
+        assert f"| `{column}` |" in README
+
+
+def test_the_readme_starts_with_the_two_set_up_commands() -> None:
+    block = README.split("```")[1]
+    assert [line.split("#")[0].strip() for line in block.strip().splitlines()] == [
+        "make demo",
+        "make test",
+    ]
+
+
+def _run(*args: str, db_url: str) -> str:
+    result = CliRunner().invoke(app, ["--db", db_url, *args])
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def test_a_matching_cycle_end_to_end_is_deterministic(db_url: str, tmp_path: Path) -> None:
+    _run("import", "mentors", str(EXAMPLES / "mentors.csv"), db_url=db_url)
+    _run("import", "mentees", str(EXAMPLES / "mentees.csv"), db_url=db_url)
+    first, second = tmp_path / "first.csv", tmp_path / "second.json"
+    out = _run(
+        "match", "--cycle", "2027", "--out", str(first), "--now", "2027-01-20T12:00", db_url=db_url
+    )
+    assert "125 of 146 mentees matched" in out
+    assert "Capacity shortfall: at least 21 more mentor place(s)" in out
+    _run(
+        "match",
+        "--cycle",
+        "2027",
+        "--out",
+        str(tmp_path / "again.csv"),
+        "--now",
+        "2027-01-20T12:00",
+        db_url=db_url,
+    )
+    assert first.read_bytes() == (tmp_path / "again.csv").read_bytes()
+    header, *rows = first.read_text(encoding="utf-8").splitlines()
+    assert header == "mentee_id,mentor_id,score,points,locked,reasons"
+    assert len(rows) == 146
+    _run(
+        "match", "--cycle", "2027", "--out", str(second), "--now", "2027-01-20T12:00", db_url=db_url
+    )
+    explained = _run("match", "explain", "E001", "--mentor", "M002", db_url=db_url)
+    assert (
+        "Why this mentor" in explained
+        and "Top alternatives" in explained
+        and "Not M002" in explained
+    )
+
+
+def test_a_bad_config_is_reported_with_file_and_key(db_url: str, tmp_path: Path) -> None:
+    _run("import", "mentors", str(EXAMPLES / "mentors.csv"), db_url=db_url)
+    _run("import", "mentees", str(EXAMPLES / "mentees.csv"), db_url=db_url)
+    config = tmp_path / "match.toml"
+    config.write_text('[weights]\nresearch_areas = "high"\n', encoding="utf-8")
+    result = CliRunner().invoke(
+        app, ["--db", db_url, "match", "--cycle", "x", "--config", str(config)]
+    )
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        'Error: match.toml: config key "weights.research_areas": expected'
+    )
+
+
+if __name__ == "__main__":
+    start, end = "<!-- commands:start -->\n", "\n<!-- commands:end -->"
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    head, rest = text.split(start)
+    _, tail = rest.split(end)
+    (ROOT / "README.md").write_text(
+        head + start + command_reference() + end + tail, encoding="utf-8"
+    )
