@@ -36,33 +36,77 @@ def setup(folder: Path, pairs: int) -> str:
         people = []
         for n in range(pairs):
             people.append(
-                {"role": "mentor", "external_id": f"M{n:06d}", "name": f"Mentor Number {n}",
-                 "email": f"mentor{n}@bench.example.org", "email_key": f"mentor{n}@bench.example.org",
-                 "capacity": 1, "career_stage": "senior_faculty"}
+                {
+                    "role": "mentor",
+                    "external_id": f"M{n:06d}",
+                    "name": f"Mentor Number {n}",
+                    "email": f"mentor{n}@bench.example.org",
+                    "email_key": f"mentor{n}@bench.example.org",
+                    "capacity": 1,
+                    "career_stage": "senior_faculty",
+                }
             )
             people.append(
-                {"role": "mentee", "external_id": f"E{n:06d}", "name": f"Mentee Number {n}",
-                 "email": f"mentee{n}@bench.example.org", "email_key": f"mentee{n}@bench.example.org",
-                 "career_stage": stages[n % 3]}
+                {
+                    "role": "mentee",
+                    "external_id": f"E{n:06d}",
+                    "name": f"Mentee Number {n}",
+                    "email": f"mentee{n}@bench.example.org",
+                    "email_key": f"mentee{n}@bench.example.org",
+                    "career_stage": stages[n % 3],
+                }
             )
         defaults = {
-            "research_areas": [], "research_interests": "", "topics": [], "languages": [],
-            "meeting_modes": [], "excluded": [], "identity_consent": False, "identity": [],
-            "identity_preferences": [], "custom": {}, "created_at": now, "updated_at": now,
+            "research_areas": [],
+            "research_interests": "",
+            "topics": [],
+            "languages": [],
+            "meeting_modes": [],
+            "excluded": [],
+            "identity_consent": False,
+            "identity": [],
+            "identity_preferences": [],
+            "custom": {},
+            "created_at": now,
+            "updated_at": now,
         }
         for start in range(0, len(people), 5000):
-            session.execute(insert(Participant), [{**defaults, **p} for p in people[start : start + 5000]])
-        run = MatchRun(cycle="bench", created_at=now, tandem_version="bench", method="optimal",
-                       objective="total", config_toml="", mentees_total=pairs, matched=pairs,
-                       total_score=0.0)
+            session.execute(
+                insert(Participant), [{**defaults, **p} for p in people[start : start + 5000]]
+            )
+        run = MatchRun(
+            cycle="bench",
+            created_at=now,
+            tandem_version="bench",
+            method="optimal",
+            objective="total",
+            config_toml="",
+            mentees_total=pairs,
+            matched=pairs,
+            total_score=0.0,
+        )
         session.add(run)
         session.flush()
-        rows = [{"run_pk": run.pk, "mentee_id": f"E{n:06d}", "mentor_id": f"M{n:06d}", "score": 50.0,
-                 "reasons": []} for n in range(pairs)]
+        rows: list[dict[str, object]] = [
+            {
+                "run_pk": run.pk,
+                "mentee_id": f"E{n:06d}",
+                "mentor_id": f"M{n:06d}",
+                "score": 50.0,
+                "reasons": [],
+            }
+            for n in range(pairs)
+        ]
         for start in range(0, len(rows), 5000):
             session.execute(insert(MatchPair), rows[start : start + 5000])
-    settings = CohortSettings(name="Bench", cycle="bench", start=date(2026, 9, 6), timezone="UTC",
-                              send_day="mon", sender="Tandem <mentoring@bench.example.org>")
+    settings = CohortSettings(
+        name="Bench",
+        cycle="bench",
+        start=date(2026, 9, 6),
+        timezone="UTC",
+        send_day="mon",
+        sender="Tandem <mentoring@bench.example.org>",
+    )
     create_cohort(engine, settings, now=now)
     with transaction(engine) as session:
         session.execute(update(Pair).values(state="active", activated_at=now))
@@ -71,12 +115,13 @@ def setup(folder: Path, pairs: int) -> str:
 
 
 def dispatch(url: str, outbox: Path) -> dict[str, float]:
+    from sqlmodel import Session, select
+
     from tandem.program.cohorts import send_instants
     from tandem.program.db import open_database
     from tandem.program.delivery import FileOutbox
     from tandem.program.engine import run_due
     from tandem.program.models import Cohort
-    from sqlmodel import Session, select
 
     engine = open_database(url)
     with Session(engine) as session:
@@ -97,21 +142,29 @@ def child(pairs: int) -> None:
         setup_seconds = time.perf_counter() - started
         result = dispatch(url, folder / "outbox")
         files = sum(1 for _ in (folder / "outbox").glob("*.eml"))
-        print(json.dumps({"pairs": pairs, "setup_seconds": setup_seconds, "files": files, **result}))
+        print(
+            json.dumps({"pairs": pairs, "setup_seconds": setup_seconds, "files": files, **result})
+        )
 
 
 def main() -> None:
     sizes = [int(a) for a in sys.argv[1:]] or [10_000, 100_000]
-    print(f"{'pairs':>8} {'messages':>9} {'dispatch s':>11} {'msg/s':>8} {'peak RSS MiB':>13} {'set-up s':>9}")
+    print(
+        f"{'pairs':>8} {'messages':>9} {'dispatch s':>11} {'msg/s':>8} {'peak RSS MiB':>13} {'set-up s':>9}"
+    )
     for pairs in sizes:
         out = subprocess.run(
             [sys.executable, "-c", f"from bench.bench_dispatch import child; child({pairs})"],
-            check=True, capture_output=True, text=True,
+            check=True,
+            capture_output=True,
+            text=True,
         )
         r = json.loads(out.stdout.strip().splitlines()[-1])
         assert r["files"] == r["delivered"] == 2 * pairs, r
-        print(f"{pairs:>8} {r['delivered']:>9} {r['seconds']:>11.1f} {r['delivered'] / r['seconds']:>8.0f} "
-              f"{r['peak_mib']:>13.0f} {r['setup_seconds']:>9.1f}")
+        print(
+            f"{pairs:>8} {r['delivered']:>9} {r['seconds']:>11.1f} {r['delivered'] / r['seconds']:>8.0f} "
+            f"{r['peak_mib']:>13.0f} {r['setup_seconds']:>9.1f}"
+        )
 
 
 if __name__ == "__main__":

@@ -58,6 +58,9 @@ def build_scheduler(db_url: str, delivery_url: str, every_minutes: int = 5) -> B
         id=JOB_ID,
         name="Tandem: do all due work",
         replace_existing=True,
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=MISFIRE_GRACE_SECONDS,
         next_run_time=utcnow(),
     )
     return scheduler

@@ -299,3 +299,22 @@ def test_checkin_after_the_grace_is_still_recorded(engine: Engine, tmp_path: Pat
         now=day(program.instants, 5),
     )
     assert (outcome, again) == ("added", "unchanged")
+
+
+def test_a_pair_with_an_agreed_slot_gets_a_calendar_invitation(engine: Engine, tmp_path: Path) -> None:
+    from datetime import time
+
+    from tandem.program.cohorts import set_meeting_slot
+
+    program = make_program(engine, tmp_path, pairs=2, coordinator=None)
+    set_meeting_slot(engine, "Fall 2026", "E001", weekday=3, at=time(15, 0), minutes=45)
+    run_due(engine, day(program.instants, 2, hours=1), FileOutbox(tmp_path / "outbox"))
+    for message in outbox(engine, kind="weekly", week=2):
+        parsed = message_from_bytes(zlib.decompress(message.content), policy=default)
+        calendars = [p for p in parsed.walk() if p.get_content_type() == "text/calendar"]
+        if message.recipient_email.endswith(("1@uni.edu",)):
+            ics = calendars[0].get_payload(decode=True)
+            assert b"DTSTART;TZID=America/New_York:20260917T150000" in ics
+            assert b"METHOD:REQUEST" in ics
+        else:
+            assert calendars == []

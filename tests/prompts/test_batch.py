@@ -17,7 +17,9 @@ RENDERER = BatchRenderer(CURRICULUM)
 
 word = st.text(
     alphabet=st.characters(
-        codec="utf-8", categories=("Lu", "Ll", "Nd", "Po"), exclude_characters="\ue000\ue001\ue002\ue003\ue004"
+        codec="utf-8",
+        categories=("Lu", "Ll", "Nd", "Po"),
+        exclude_characters="\ue000\ue001\ue002\ue003\ue004",
     ),
     min_size=1,
     max_size=14,
