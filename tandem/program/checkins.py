@@ -74,6 +74,8 @@ class CheckinAnswers(BaseModel):
     topic: str | None = Field(default=None, max_length=500)
     rating: Annotated[int | None, BeforeValidator(_whole), Field(ge=1, le=5)] = None
     note: str | None = Field(default=None, max_length=4000)
+    answers: dict[str, str | int | bool] = Field(default_factory=dict)
+    """Answers to the week's own check-in questions, by question id (see the curriculum)."""
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,7 @@ def _store(
         "topic": answers.topic,
         "rating": answers.rating,
         "note": answers.note,
+        "answers": dict(sorted(answers.answers.items())),
     }
     existing = session.exec(
         select(CheckIn).where(
@@ -186,6 +189,9 @@ def record_from_link(
     )
 
 
+ANSWER_PREFIX = "q_"
+"""A column ``q_<question id>`` holds the answer to that check-in question of the week."""
+
 IMPORT_COLUMNS = (
     "email",
     "week",
@@ -209,7 +215,8 @@ def import_checkins(
     Columns: ``email``, ``week``, ``met`` (required); ``minutes``, ``mode``, ``topic``,
     ``rating``, ``note``, ``role`` (needed only for someone who is both mentor and mentee
     in the cohort), ``mentee_id`` (needed only for a mentor with several mentees),
-    ``timestamp`` (ignored). Every problem is reported with its row and
+    ``timestamp`` (ignored), and ``q_<question id>`` for answers to the week's own
+    check-in questions (e.g. the closing reflection). Every problem is reported with its row and
     column. Re-importing the same file changes nothing.
     """
     table = read_table(path)
@@ -218,7 +225,9 @@ def import_checkins(
     for column in ("email", "week", "met"):
         if column not in table.columns:
             problems.append(Problem(file, "required column is missing", 1, column))
-    unknown = [c for c in table.columns if c not in IMPORT_COLUMNS]
+    unknown = [
+        c for c in table.columns if c not in IMPORT_COLUMNS and not c.startswith(ANSWER_PREFIX)
+    ]
     for column in unknown:
         problems.append(
             Problem(file, f"unknown column; expected {', '.join(IMPORT_COLUMNS)}", 1, column)
@@ -241,7 +250,16 @@ def import_checkins(
                 continue
             try:
                 answers = CheckinAnswers(
-                    **{k: v for k, v in cells.items() if k in CheckinAnswers.model_fields}
+                    **{
+                        k: v
+                        for k, v in cells.items()
+                        if k in CheckinAnswers.model_fields and k != "answers"
+                    },
+                    answers={
+                        k.removeprefix(ANSWER_PREFIX): v
+                        for k, v in cells.items()
+                        if k.startswith(ANSWER_PREFIX)
+                    },
                 )
             except ValidationError as error:
                 for item in error.errors():
