@@ -38,6 +38,8 @@ from tandem.matcher.types import CareerStage, Profile, Role, normalize_tag, norm
 
 BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.int64]
+Rows = slice | IntArray
+"""A selection of mentee rows: a slice ``start:stop`` or an array of row indices."""
 
 STAGES = len(CareerStage)
 """Number of career stages; the code of a missing stage in lookup tables."""
@@ -149,7 +151,15 @@ class TableFactor:
     table: npt.NDArray[Any]
 
     def block(self, start: int, stop: int) -> npt.NDArray[Any]:
-        return self.table[self.mentee_codes[start:stop]][:, self.mentor_codes]
+        return self.take(slice(start, stop))
+
+    def take(self, rows: Rows) -> npt.NDArray[Any]:
+        """The values of the selected mentee rows × every mentor."""
+        return self.table[self.mentee_codes[rows]][:, self.mentor_codes]
+
+    def pairs(self, rows: IntArray, cols: IntArray) -> npt.NDArray[Any]:
+        """The values of the pairs ``(rows[k], cols[k])``."""
+        return self.table[self.mentee_codes[rows], self.mentor_codes[cols]]
 
 
 @dataclass(frozen=True, eq=False)
@@ -161,8 +171,17 @@ class EqualityFactor:
     when_equal: bool
 
     def block(self, start: int, stop: int) -> BoolArray:
-        a = self.mentee_codes[start:stop, None]
-        b = self.mentor_codes[None, :]
+        return self.take(slice(start, stop))
+
+    def take(self, rows: Rows) -> BoolArray:
+        """The values of the selected mentee rows × every mentor."""
+        return self._compare(self.mentee_codes[rows][:, None], self.mentor_codes[None, :])
+
+    def pairs(self, rows: IntArray, cols: IntArray) -> BoolArray:
+        """The values of the pairs ``(rows[k], cols[k])``."""
+        return self._compare(self.mentee_codes[rows], self.mentor_codes[cols])
+
+    def _compare(self, a: IntArray, b: IntArray) -> BoolArray:
         same = a == b
         result: BoolArray = (same if self.when_equal else ~same) & (a >= 0) & (b >= 0)
         return result
@@ -175,7 +194,11 @@ class PairFactor:
     matrix: sp.csr_array
 
     def block(self, start: int, stop: int) -> BoolArray:
-        return self.matrix[start:stop].toarray().astype(bool)
+        return self.take(slice(start, stop))
+
+    def take(self, rows: Rows) -> BoolArray:
+        """The values of the selected mentee rows × every mentor."""
+        return self.matrix[rows].toarray().astype(bool)
 
 
 @dataclass(frozen=True, eq=False)
@@ -186,7 +209,11 @@ class LockedFactor:
     n_mentors: int
 
     def block(self, start: int, stop: int) -> BoolArray:
-        locked = self.locked_columns[start:stop, None]
+        return self.take(slice(start, stop))
+
+    def take(self, rows: Rows) -> BoolArray:
+        """The values of the selected mentee rows × every mentor."""
+        locked = self.locked_columns[rows][:, None]
         columns = np.arange(self.n_mentors)[None, :]
         result: BoolArray = (locked >= 0) & (locked != columns)
         return result

@@ -16,6 +16,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -34,6 +35,7 @@ from tandem.matcher.rules import (
     LockedFactor,
     PairFactor,
     Roster,
+    Rows,
     TableFactor,
     active_pair_rules,
     check_locked_pairs,
@@ -74,9 +76,30 @@ class LinearFactor:
     clip: bool = False
 
     def block(self, start: int, stop: int) -> Float32Array:
-        product: Any = self.mentee[start:stop] @ self.mentor_t
+        return self.take(slice(start, stop))
+
+    def take(self, rows: Rows) -> Float32Array:
+        """The values of the selected mentee rows × every mentor."""
+        product: Any = self.mentee[rows] @ self.mentor_t
         dense = product.toarray() if sp.issparse(product) else product
         values = np.asarray(dense, dtype=np.float32)
+        return np.maximum(values, 0.0) if self.clip else values
+
+    @cached_property
+    def _mentor_rows(self) -> sp.csr_array:
+        """The mentor features one row per mentor, for per-pair products."""
+        return sp.csr_array(sp.csr_array(self.mentor_t).T)
+
+    def pairs(self, rows: IntArray, cols: IntArray) -> Float32Array:
+        """The values of the pairs ``(rows[k], cols[k])``: one dot product each."""
+        if sp.issparse(self.mentee):
+            left = sp.csr_array(self.mentee[rows])
+            right = self._mentor_rows[cols]
+            values = np.asarray(left.multiply(right).sum(axis=1), dtype=np.float32).reshape(-1)
+        else:
+            mentee = np.asarray(self.mentee, dtype=np.float32)[rows]
+            mentor = np.asarray(self.mentor_t, dtype=np.float32)[:, cols].T
+            values = np.einsum("ij,ij->i", mentee, mentor)
         return np.maximum(values, 0.0) if self.clip else values
 
 
@@ -133,6 +156,13 @@ class Scorer(ABC):
         """Components of mentees ``start:stop`` × every mentor, and where they are known."""
         known = self.terms.known.block(start, stop).astype(bool)
         values = np.asarray(self.terms.values.block(start, stop), dtype=np.float64)
+        return np.where(known, values, 0.0), known
+
+    def pairs(self, rows: IntArray, cols: IntArray) -> Component:
+        """Components of the pairs ``(rows[k], cols[k])`` (mentee and mentor indices), and
+        where they are known; one value per pair, without scoring whole rows."""
+        known = self.terms.known.pairs(rows, cols).astype(bool)
+        values = np.asarray(self.terms.values.pairs(rows, cols), dtype=np.float64)
         return np.where(known, values, 0.0), known
 
     @abstractmethod
@@ -611,39 +641,48 @@ class ProfileCompatibility:
         """Integer points of mentees ``start:stop`` × every mentor, FORBIDDEN where a hard
         rule forbids the pair. Blocks of 1,000–2,000 rows keep memory bounded."""
         start, stop = max(0, start), min(stop, len(self._mentee_ids))
-        points = self._evaluate(start, stop)
-        rows, columns = self._pairs[start:stop].nonzero()
-        points[rows, columns] = FORBIDDEN
+        return self._points(slice(start, stop), max(stop - start, 0))
+
+    def rows(self, indices: IntArray) -> IntArray:
+        """:meth:`block` for any mentee rows (indices in ``mentee_ids`` order), in the
+        order given; a few thousand rows at a time keep memory bounded."""
+        indices = np.asarray(indices, dtype=np.int64)
+        return self._points(indices, int(indices.size))
+
+    def _points(self, rows: Rows, n_rows: int) -> IntArray:
+        points = self._evaluate(rows, n_rows)
+        hit_rows, columns = self._pairs[rows].nonzero()
+        points[hit_rows, columns] = FORBIDDEN
         for lock in self._locks:
-            points[lock.block(start, stop)] = FORBIDDEN
+            points[lock.take(rows)] = FORBIDDEN
         return points
 
-    def _evaluate(self, start: int, stop: int) -> IntArray:
+    def _evaluate(self, rows: Rows, n_rows: int) -> IntArray:
         """Points with the table and equality rules applied (not the pair-list rules).
 
         Works in float32, in place where it can (a block is memory-bound); the numerator
         is already in points (× 100 × SCALE), and float32 holds every integer up to
         100 × SCALE exactly. Where nothing is known, numerator and denominator are both 0.
         """
-        shape = (stop - start, len(self._mentor_ids))
+        shape = (n_rows, len(self._mentor_ids))
         if self._sparse is not None:
-            numerator = (self._sparse[0][start:stop] @ self._sparse[1]).toarray()
+            numerator = (self._sparse[0][rows] @ self._sparse[1]).toarray()
         else:
             numerator = np.zeros(shape, dtype=np.float32)
         if self._dense is not None:
-            numerator += self._dense[0][start:stop] @ self._dense[1]
+            numerator += self._dense[0][rows] @ self._dense[1]
         for w, linear in self._clipped:
-            numerator += np.float32(w) * linear.block(start, stop)
+            numerator += np.float32(w) * linear.take(rows)
         denominator = np.zeros(shape, dtype=np.float32)
         for table in self._tables:
-            rows = table.mentee_rows[start:stop]
-            numerator += table.numerator[rows]
-            denominator += table.denominator[rows]
+            codes = table.mentee_rows[rows]
+            numerator += table.numerator[codes]
+            denominator += table.denominator[codes]
         for w, equal in self._equal_values:
-            np.add(numerator, np.float32(w), out=numerator, where=equal.block(start, stop))
+            np.add(numerator, np.float32(w), out=numerator, where=equal.take(rows))
         forbidden = denominator < 0
         for equal in self._equal_rules:
-            forbidden |= equal.block(start, stop)
+            forbidden |= equal.take(rows)
         np.maximum(denominator, np.float32(1e-30), out=denominator)
         np.divide(numerator, denominator, out=numerator)
         np.rint(numerator, out=numerator)
@@ -680,12 +719,23 @@ class ProfileCompatibility:
     ) -> list[tuple[str, float, float | None]]:
         """(name, weight, value or None when unknown) of every scorer with weight > 0."""
         i, j = self._mentee_position(mentee_id), self._mentor_position(mentor_id)
-        details = []
-        for scorer in self.scorers:
-            values, known = scorer.block(i, i + 1)
-            value = float(values[0, j]) if known[0, j] else None
-            details.append((scorer.component, scorer.weight, value))
-        return details
+        values, known = self.pair_components(np.array([i]), np.array([j]))
+        return [
+            (scorer.component, scorer.weight, float(values[0, k]) if known[0, k] else None)
+            for k, scorer in enumerate(self.scorers)
+        ]
+
+    def pair_components(self, rows: IntArray, cols: IntArray) -> tuple[FloatArray, BoolArray]:
+        """Every scorer's component (0–1) for the pairs ``(rows[k], cols[k])`` (mentee and
+        mentor indices): values and where they are known, one column per scorer in
+        :attr:`scorers` order. Computed per pair, without scoring whole rows."""
+        rows = np.asarray(rows, dtype=np.int64)
+        cols = np.asarray(cols, dtype=np.int64)
+        values = np.zeros((rows.size, len(self.scorers)), dtype=np.float64)
+        known = np.zeros((rows.size, len(self.scorers)), dtype=bool)
+        for k, scorer in enumerate(self.scorers):
+            values[:, k], known[:, k] = scorer.pairs(rows, cols)
+        return values, known
 
     def reasons(self, mentee_id: str, mentor_id: str) -> dict[str, str]:
         """A short phrase per scorer with weight > 0 explaining its component."""

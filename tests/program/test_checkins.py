@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from tandem.program.checkins import CheckinAnswers, CheckinError, import_checkins, record_from_link
 from tandem.program.models import CheckIn, Cohort, Pair
@@ -20,7 +20,7 @@ def stored(engine: Engine) -> list[dict[str, object]]:
     with Session(engine) as session:
         return [
             c.model_dump(exclude={"pk", "recorded_at"})
-            for c in session.exec(select(CheckIn).order_by(CheckIn.pk)).all()
+            for c in session.exec(select(CheckIn).order_by(col(CheckIn.pk))).all()
         ]
 
 
@@ -65,7 +65,7 @@ def test_a_link_records_for_its_own_pair_week_and_person_only(
     program = make_program(engine, tmp_path, pairs=2)
     with Session(engine) as session:
         cohort = session.exec(select(Cohort)).one()
-        pair = session.exec(select(Pair).order_by(Pair.pk)).first()
+        pair = session.exec(select(Pair).order_by(col(Pair.pk))).first()
         assert pair is not None and pair.pk is not None
         secret = bytes.fromhex(cohort.secret)
     now = day(program.instants, 3, days=1)
