@@ -1,20 +1,31 @@
-"""Matching benchmarks: solve from a dense source, and the ``--scores`` path vs a baseline.
+"""Matching benchmarks: end to end (`tandem match`), solve from a dense source, and the
+``--scores`` path vs a baseline.
 
 Not part of the test suite. Every case runs as a command line in its own process, through
 a small wrapper process that reports the command's wall time and peak RSS
 (``getrusage(RUSAGE_CHILDREN).ru_maxrss`` of its only child), so cases never share memory
-figures. Later cases (``tandem match …``) only need to add a :class:`Case` with a command.
+figures.
 
-    python -m bench.bench_match                # every size and kind
+The end-to-end suite (``match``) generates mentor and mentee application files
+(:mod:`bench.rosters`), imports them with ``tandem import`` into a fresh SQLite database
+(not timed), then measures ``tandem --db URL match --cycle bench --out pairs.csv``, and
+``tandem match --scores scores.csv`` against ``bench/minimal_flow.py`` on the same scores
+file. Generated data goes to a temporary folder unless ``--data DIR`` names one to keep
+(and reuse: rosters and databases that exist are not made again).
+
+    python -m bench.bench_match                          # end to end, every size and kind
     python -m bench.bench_match --sizes small,medium --kinds popular
+    python -m bench.bench_match --suites dense,scores    # the solver-only suites
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -166,9 +177,146 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join([line, "  ".join("-" * w for w in widths), *body])
 
 
+def tandem_command() -> list[str]:
+    """The ``tandem`` console script of this Python (or the CLI run through ``-c``)."""
+    script = Path(sys.executable).parent / "tandem"
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "import sys; from tandem.cli import main; main()"]
+
+
+def _pairs_total(path: Path) -> tuple[int, int]:
+    """(pairs, total points) of a pairs CSV with a ``points`` column."""
+    with path.open(encoding="utf-8") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("mentor_id")]
+    return len(rows), sum(int(r["points"]) for r in rows)
+
+
+def prepare_roster(folder: Path, n_e: int, n_m: int, kind: str, per_mentee: int) -> Path:
+    """Rosters, scores file and an imported database in ``folder``; returns the database.
+
+    Skips whatever already exists, so a kept ``--data`` folder is reused.
+    """
+    from bench.gen import Kind, write_score_files
+    from bench.rosters import write_rosters
+
+    database = folder / "roster.sqlite"
+    if database.exists():
+        return database
+    write_rosters(folder / "roster", n_e, n_m, Kind(kind))
+    write_score_files(folder / "scores", n_e, n_m, per_mentee, Kind(kind))
+    partial = folder / "importing.sqlite"
+    partial.unlink(missing_ok=True)
+    for role in ("mentors", "mentees"):
+        subprocess.run(
+            [
+                *tandem_command(),
+                "--db",
+                f"sqlite:///{partial}",
+                "import",
+                role,
+                str(folder / "roster" / f"{role}.csv"),
+            ],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
+    partial.rename(database)
+    return database
+
+
+def run_end_to_end(sizes: list[str], kinds: list[str], data: Path) -> None:
+    """`tandem match` from profiles, and with ``--scores`` against the minimal script."""
+    python, tandem = sys.executable, tandem_command()
+    rows = []
+    for size in sizes:
+        n_e, n_m = SIZES[size]
+        for kind in kinds:
+            folder = data / f"{size}-{kind}"
+            folder.mkdir(parents=True, exist_ok=True)
+            started = time.perf_counter()
+            database = prepare_roster(folder, n_e, n_m, kind, PER_MENTEE_IN_FILE[size])
+            prepared = time.perf_counter() - started
+            run_db = folder / "run.sqlite"
+            shutil.copyfile(database, run_db)
+            url = f"sqlite:///{run_db}"
+            profiles = measure(
+                [
+                    *tandem,
+                    "--db",
+                    url,
+                    "match",
+                    "--cycle",
+                    "bench",
+                    "--out",
+                    str(folder / "pairs.csv"),
+                ]
+            )
+            matched, _ = _pairs_total(folder / "pairs.csv") if profiles.returncode == 0 else (0, 0)
+            shutil.copyfile(database, run_db)
+            ours = measure(
+                [
+                    *tandem,
+                    "--db",
+                    url,
+                    "match",
+                    "--cycle",
+                    "bench",
+                    "--scores",
+                    str(folder / "scores" / "scores.csv"),
+                    "--out",
+                    str(folder / "pairs-scores.csv"),
+                ]
+            )
+            base = measure(
+                [python, "bench/minimal_flow.py", str(folder / "scores"), str(folder / "base.csv")]
+            )
+            same = (
+                ours.returncode == 0
+                and base.returncode == 0
+                and _pairs_total(folder / "pairs-scores.csv") == _pairs_total(folder / "base.csv")
+            )
+            rows.append(
+                [
+                    f"{n_e:,}×{n_m:,} {kind}",
+                    f"{profiles.wall_seconds:.1f}"
+                    + ("" if profiles.returncode == 0 else " (failed)"),
+                    f"{profiles.peak_rss_mib:.0f}",
+                    f"{matched:,}",
+                    f"{ours.wall_seconds:.1f}",
+                    f"{ours.peak_rss_mib:.0f}",
+                    f"{base.wall_seconds:.1f}",
+                    f"{ours.wall_seconds / base.wall_seconds:.2f}",
+                    "yes" if same else "NO",
+                ]
+            )
+            print(
+                f"{rows[-1][0]}: from profiles {profiles.wall_seconds:.1f} s, "
+                f"--scores {ours.wall_seconds:.1f} s vs {base.wall_seconds:.1f} s "
+                f"(data ready in {prepared:.0f} s)",
+                flush=True,
+            )
+    print()
+    print(
+        table(
+            [
+                "roster",
+                "match s",
+                "match MiB",
+                "matched",
+                "--scores s",
+                "--scores MiB",
+                "minimal s",
+                "ratio",
+                "same optimum",
+            ],
+            rows,
+        )
+    )
+
+
 def run(sizes: list[str], kinds: list[str], trace: bool) -> None:
     python = sys.executable
-    print(machine())
     dense_rows = []
     for size in sizes:
         n_e, n_m = SIZES[size]
@@ -277,8 +425,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", default="small,medium,large")
     parser.add_argument("--kinds", default="independent,popular")
     parser.add_argument("--trace", action="store_true", help="also record tracemalloc peaks")
+    parser.add_argument(
+        "--suites", default="match", help="match (end to end), dense and scores (solver only)"
+    )
+    parser.add_argument("--data", type=Path, help="keep generated rosters here (and reuse them)")
     options = parser.parse_args(args)
-    run(options.sizes.split(","), options.kinds.split(","), options.trace)
+    sizes, kinds = options.sizes.split(","), options.kinds.split(",")
+    suites = options.suites.split(",")
+    print(machine(), flush=True)
+    if "match" in suites:
+        if options.data is not None:
+            run_end_to_end(sizes, kinds, options.data)
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                run_end_to_end(sizes, kinds, Path(tmp))
+    if "dense" in suites or "scores" in suites:
+        run(sizes, kinds, options.trace)
 
 
 if __name__ == "__main__":

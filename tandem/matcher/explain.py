@@ -9,7 +9,7 @@ are the integers the optimizer maximised (``score × SCALE``).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
 
 import numpy as np
@@ -151,12 +151,38 @@ def top_reasons(
     compat: ProfileCompatibility, mentee_id: str, mentor_id: str, k: int = 3
 ) -> list[str]:
     """The reasons of the ``k`` components that add most to the pair's score."""
-    pair = explain_pair(compat, mentee_id, mentor_id)
-    ranked = sorted(
-        (c for c in pair.components if c.value is not None and c.value > 0),
-        key=lambda c: (-c.weight * (c.value or 0.0), c.name),
-    )
-    return [c.reason for c in ranked[:k]]
+    return top_reasons_for_pairs(compat, [(mentee_id, mentor_id)], k)[0]
+
+
+def top_reasons_for_pairs(
+    compat: ProfileCompatibility, pairs: Sequence[tuple[str, str]], k: int = 3
+) -> list[list[str]]:
+    """:func:`top_reasons` of many (mentee id, mentor id) pairs, in the order given.
+
+    The components of all pairs are computed at once, per pair (no whole rows are
+    scored); only the ``k`` reasons kept are phrased. Raises :class:`MatcherError` for
+    an unknown id.
+    """
+    if not pairs:
+        return []
+    rows = np.array([compat.mentee_position(a) for a, _ in pairs], dtype=np.int64)
+    cols = np.array([compat.mentor_position(b) for _, b in pairs], dtype=np.int64)
+    values, known = compat.pair_components(rows, cols)
+    scorers = compat.scorers
+    weights = [s.weight for s in scorers]
+    names = [s.component for s in scorers]
+    counted = (known & (values > 0)).tolist()
+    value_rows = values.tolist()
+    mentees, mentors = compat.roster.mentees, compat.roster.mentors
+    result: list[list[str]] = []
+    for n, (i, j) in enumerate(zip(rows.tolist(), cols.tolist(), strict=True)):
+        row = value_rows[n]
+        ranked = sorted(
+            (c for c, keep in enumerate(counted[n]) if keep),
+            key=lambda c: (-weights[c] * row[c], names[c]),
+        )
+        result.append([scorers[c].reason(mentees[i], mentors[j], row[c]) for c in ranked[:k]])
+    return result
 
 
 def _loads(compat: ProfileCompatibility, assignment: Assignment) -> Counter[str]:
@@ -279,34 +305,69 @@ def unmatched_reason(
 ) -> UnmatchedReason:
     """Why a mentee has no mentor: the rule that eliminates the most mentors (all of them,
     when one rule alone does), or that every allowed mentor is full."""
-    i = compat.roster.mentee_index[mentee_id]
-    row = compat.row(mentee_id)
-    allowed = row != FORBIDDEN
-    n_mentors = len(row)
-    if allowed.any():
-        loads = _loads(compat, assignment)
-        room = any(_spare(compat, loads, compat.mentor_ids[j]) for j in np.flatnonzero(allowed))
-        return UnmatchedReason(
-            mentee_id=mentee_id,
-            cause=UnmatchedCause.NOT_CHOSEN if room else UnmatchedCause.FULL,
-            rule=None,
-            eliminated=0,
-            mentors=n_mentors,
-            allowed=int(allowed.sum()),
-        )
-    counts = [
-        (int(rule.mask(compat.roster, i, i + 1).sum()), rule.label)
-        for rule in active_pair_rules(compat.config)
-    ]
-    eliminated, label = max(counts, key=lambda c: (c[0], -_order(c[1]))) if counts else (0, None)
-    return UnmatchedReason(
-        mentee_id=mentee_id,
-        cause=UnmatchedCause.RULE,
-        rule=label,
-        eliminated=eliminated,
-        mentors=n_mentors,
-        allowed=0,
+    return unmatched_reasons(compat, assignment, [mentee_id])[0]
+
+
+UNMATCHED_BLOCK_CELLS = 2_000_000
+"""Scores read at once when explaining unmatched mentees (rows × mentors)."""
+
+
+def unmatched_reasons(
+    compat: ProfileCompatibility, assignment: Assignment, mentee_ids: Sequence[str]
+) -> list[UnmatchedReason]:
+    """:func:`unmatched_reason` of many mentees, in the order given.
+
+    Mentor loads are counted once and only these mentees' rows are scored, a block of
+    rows at a time. Raises :class:`MatcherError` for an unknown id.
+    """
+    positions = np.array([compat.mentee_position(m) for m in mentee_ids], dtype=np.int64)
+    n_mentors = len(compat.mentor_ids)
+    loads = _loads(compat, assignment)
+    room = np.array([loads[p.id] < p.capacity for p in compat.mentors], dtype=bool).reshape(
+        n_mentors
     )
+    allowed_counts = np.zeros(positions.size, dtype=np.int64)
+    with_room = np.zeros(positions.size, dtype=bool)
+    step = max(1, UNMATCHED_BLOCK_CELLS // max(n_mentors, 1))
+    for start in range(0, positions.size, step):
+        chosen = positions[start : start + step]
+        allowed = compat.rows(chosen) != FORBIDDEN
+        allowed_counts[start : start + step] = allowed.sum(axis=1)
+        with_room[start : start + step] = (allowed & room[None, :]).any(axis=1)
+    result = []
+    for mentee_id, i, allowed_count, spare in zip(
+        mentee_ids, positions.tolist(), allowed_counts.tolist(), with_room.tolist(), strict=True
+    ):
+        if allowed_count:
+            result.append(
+                UnmatchedReason(
+                    mentee_id=mentee_id,
+                    cause=UnmatchedCause.NOT_CHOSEN if spare else UnmatchedCause.FULL,
+                    rule=None,
+                    eliminated=0,
+                    mentors=n_mentors,
+                    allowed=allowed_count,
+                )
+            )
+            continue
+        counts = [
+            (int(rule.mask(compat.roster, i, i + 1).sum()), rule.label)
+            for rule in active_pair_rules(compat.config)
+        ]
+        eliminated, label = (
+            max(counts, key=lambda c: (c[0], -_order(c[1]))) if counts else (0, None)
+        )
+        result.append(
+            UnmatchedReason(
+                mentee_id=mentee_id,
+                cause=UnmatchedCause.RULE,
+                rule=label,
+                eliminated=eliminated,
+                mentors=n_mentors,
+                allowed=0,
+            )
+        )
+    return result
 
 
 def _order(label: str) -> int:

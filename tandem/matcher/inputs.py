@@ -124,35 +124,74 @@ _TWO_DOTS = re.compile(r"\.[0-9]*\.")
 _EMPTY_ITEM = re.compile(r"(?:^|\n)\.?(?:\n|$)")
 _NOT_DECIMAL = re.compile(r"[^0-9.\n]")
 _DECIMALS = re.compile(r"\.([0-9]*)")
+_FINER_THAN_SCALE = re.compile(r"\.[0-9]{" + str(_SCALE_DIGITS + 1) + ",}")
 _FLOAT_EXACT_DIGITS = 9
 """Up to this many decimals, ``rint(float(s) × 10**d)`` is exact for 0 ≤ s ≤ 999 (below)."""
 
 
+def _simple_columns(text: str, columns: tuple[str, ...]) -> list[list[str]] | None:
+    """The named columns of a plain CSV (no quotes, no carriage returns, no blank lines,
+    every row as wide as the header), split in C; None for anything else."""
+    body = text.removeprefix("\ufeff").removesuffix("\n")
+    if '"' in body or "\r" in body or not body:
+        return None
+    header, _, rest = body.partition("\n")
+    names = [name.strip().lower() for name in header.split(",")]
+    if not rest or any(c not in names for c in columns):
+        return None
+    n_fields = len(names)
+    n_lines = rest.count("\n") + 1
+    fields = rest.replace("\n", ",").split(",")
+    if len(fields) != n_fields * n_lines:
+        return None
+    # Same count of fields overall; each line as wide as the header means the separators
+    # run "," × (fields − 1) then "\n", line after line.
+    raw = np.frombuffer(rest.encode("utf-8") + b"\n", dtype=np.uint8)
+    is_newline = raw == ord("\n")
+    separators = is_newline | (raw == ord(","))
+    kinds = is_newline[separators].reshape(n_lines, n_fields)
+    if not bool(kinds[:, -1].all()) or bool(kinds[:, :-1].any()):
+        return None
+    return [fields[names.index(c) :: n_fields] for c in columns]
+
+
+def _indices(values: list[str], ids: Sequence[str]) -> np.ndarray | None:
+    """Positions of ``values`` in the sorted ``ids``; None when one is not there."""
+    if not ids:
+        return None
+    table = np.array(ids)
+    wanted = np.array(values)
+    at = np.minimum(np.searchsorted(table, wanted), len(ids) - 1)
+    if wanted.size and not bool((table[at] == wanted).all()):
+        return None
+    return at.astype(np.int64)
+
+
 def _scores_fast(
-    data: list[tuple[int, list[str]]],
-    positions: tuple[int, int, int],
-    width: int,
-    mentee_at: Mapping[str, int],
-    mentor_at: Mapping[str, int],
+    mentee_column: list[str],
+    mentor_column: list[str],
+    score_column: list[str],
+    mentees: Sequence[str],
+    mentors: Sequence[str],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int] | None:
     """Whole-column parsing for a well-formed file; None when any row needs a closer look.
 
-    Scores are checked to be plain decimals (digits and at most one point) on the joined
-    column, then converted in C: a double holds any such score ≤ 999 to within 2⁻⁴³, so
-    after multiplying by ``10**d`` (d ≤ 9 decimals) the error stays below 10⁻³ and rounding
-    to the nearest integer gives the exact points. Finer scores take the digit-by-digit path.
+    Ids are looked up in the sorted id lists with one vectorised search. Scores are
+    checked to be plain decimals (digits and at most one point) on the joined column, then
+    converted in C: a double holds any such score ≤ 999 to within 2⁻⁴³, so after
+    multiplying by ``10**d`` (d ≤ 9 decimals) the error stays below 10⁻³ and rounding to
+    the nearest integer gives the exact points. Finer scores take the digit-by-digit path.
     """
-    a, b, c = positions
-    if any(len(row) < width for _, row in data):
+    rows = _indices(mentee_column, mentees)
+    cols = _indices(mentor_column, mentors)
+    if rows is None or cols is None:
         return None
-    rows = np.fromiter((mentee_at.get(r[a], -1) for _, r in data), np.int64, len(data))
-    cols = np.fromiter((mentor_at.get(r[b], -1) for _, r in data), np.int64, len(data))
-    if (rows < 0).any() or (cols < 0).any():
-        return None
-    column = "\n".join([r[c] for _, r in data])
+    column = "\n".join(score_column)
     if _NOT_DECIMAL.search(column) or _TWO_DOTS.search(column) or _EMPTY_ITEM.search(column):
         return None
-    digits = max(_SCALE_DIGITS, max((len(d) for d in _DECIMALS.findall(column)), default=0))
+    digits = _SCALE_DIGITS
+    if _FINER_THAN_SCALE.search(column):
+        digits = max(len(d) for d in _DECIMALS.findall(column))
     if digits > _FLOAT_EXACT_DIGITS:
         return None
     values = np.array(column.split("\n"), dtype=np.float64)
@@ -160,7 +199,7 @@ def _scores_fast(
         return None
     scale = 10**digits
     points = np.rint(values * scale).astype(np.int64)
-    codes = np.sort(rows * max(len(mentor_at), 1) + cols)
+    codes = np.sort(rows * max(len(mentors), 1) + cols)
     if bool((codes[1:] == codes[:-1]).any()):
         return None
     return rows, cols, points, scale
@@ -177,17 +216,30 @@ def parse_scores(
         MatcherInputError: empty file, missing column, unknown mentee or mentor id,
             duplicate pair, or a score that is not a decimal number from 0 to 100.
     """
-    positions, data = _records(text, file_name, SCORE_COLUMNS)
     mentees, mentors = sorted(mentee_ids), sorted(capacities)
+    caps = [capacities[m] for m in mentors]
+    simple = _simple_columns(text, SCORE_COLUMNS)
+    if simple is not None:
+        fast = _scores_fast(simple[0], simple[1], simple[2], mentees, mentors)
+        if fast is not None:
+            rows_a, cols_a, points_a, scale_a = fast
+            return SparseScores(mentees, mentors, caps, rows_a, cols_a, points_a, scale=scale_a)
+    positions, data = _records(text, file_name, SCORE_COLUMNS)
     mentee_at = {m: i for i, m in enumerate(mentees)}
     mentor_at = {m: j for j, m in enumerate(mentors)}
     a, b, c = positions["mentee_id"], positions["mentor_id"], positions["score"]
     width = max(a, b, c) + 1
-    caps = [capacities[m] for m in mentors]
-    fast = _scores_fast(data, (a, b, c), width, mentee_at, mentor_at)
-    if fast is not None:
-        rows_a, cols_a, points_a, scale_a = fast
-        return SparseScores(mentees, mentors, caps, rows_a, cols_a, points_a, scale=scale_a)
+    if all(len(row) >= width for _, row in data):
+        fast = _scores_fast(
+            [r[a] for _, r in data],
+            [r[b] for _, r in data],
+            [r[c] for _, r in data],
+            mentees,
+            mentors,
+        )
+        if fast is not None:
+            rows_a, cols_a, points_a, scale_a = fast
+            return SparseScores(mentees, mentors, caps, rows_a, cols_a, points_a, scale=scale_a)
     problems: list[InputProblem] = []
     rows: list[int] = []
     cols: list[int] = []

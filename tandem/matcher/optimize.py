@@ -26,7 +26,7 @@ import numpy.typing as npt
 from ortools.graph.python import max_flow, min_cost_flow
 from pydantic import BaseModel, ConfigDict, Field
 
-from tandem.matcher.compat import CompatibilitySource, IntArray, SparseSource
+from tandem.matcher.compat import SCALE, CompatibilitySource, IntArray, SparseSource
 from tandem.matcher.errors import MatcherError
 from tandem.matcher.proof import (
     MentorBest,
@@ -60,6 +60,14 @@ DEFAULT_PRUNE_ABOVE = 4_000_000
 """Dense sources with more pairs than this are solved on candidate arcs plus a proof."""
 DEFAULT_ADD_PER_MENTEE = 5
 """Pairs with a positive reduced cost added per mentee before the next round."""
+ADD_PER_MENTOR = 5
+"""Pairs with a positive reduced cost added per mentor before the next round."""
+KEEP_SLACK_POINTS = 20_000
+"""After a round whose pricing found positive pairs, candidate arcs whose reduced cost is
+below −KEEP_SLACK_POINTS (in points at :data:`SCALE`: 2 on the 0–100 scale) leave the
+network; pricing checks them again like every pruned pair."""
+KEEP_SCORES_BYTES = 1 << 30
+"""Pruned solves keep the scores they read in memory up to this size (then read again)."""
 BLOCK_CELLS = 2_000_000
 """Scores read per block (rows × mentors): about 16 MB of int64."""
 
@@ -105,6 +113,49 @@ class _Problem:
         block[~self.free[start:stop]] = -1
         block[:, self.capacities <= 0] = -1
         return block
+
+
+class _KeptScores:
+    """A source that keeps every block the first time it is read (as int32, about 400 MB
+    at 20,000 × 5,000), so that pricing rounds and the blocking-pair count read the
+    scores back instead of computing them again. Values and ids are the source's own."""
+
+    def __init__(self, source: CompatibilitySource, dtype: type[np.signedinteger]) -> None:
+        self.inner = source
+        self.scale = source_scale(source)
+        self._matrix = np.empty((len(source.mentee_ids), len(source.mentor_ids)), dtype=dtype)
+        self._kept = np.zeros(len(source.mentee_ids), dtype=bool)
+
+    @property
+    def mentee_ids(self) -> tuple[str, ...]:
+        return tuple(self.inner.mentee_ids)
+
+    @property
+    def mentor_ids(self) -> tuple[str, ...]:
+        return tuple(self.inner.mentor_ids)
+
+    @property
+    def capacities(self) -> IntArray:
+        return self.inner.capacities
+
+    def block(self, start: int, stop: int) -> IntArray:
+        if self._kept[start:stop].all():
+            return self._matrix[start:stop].astype(np.int64)
+        block = self.inner.block(start, stop)
+        self._matrix[start:stop] = block
+        self._kept[start:stop] = True
+        return block
+
+
+def _keep_scores(source: CompatibilitySource) -> CompatibilitySource:
+    """The source wrapped in :class:`_KeptScores` when its scores fit in KEEP_SCORES_BYTES."""
+    cells = len(source.mentee_ids) * len(source.mentor_ids)
+    dtype: type[np.signedinteger] = (
+        np.int32 if 100 * source_scale(source) < np.iinfo(np.int32).max else np.int64
+    )
+    if cells * np.dtype(dtype).itemsize > KEEP_SCORES_BYTES:
+        return source
+    return _KeptScores(source, dtype)
 
 
 def _timed(problem: _Problem, phase: str, started: float) -> float:
@@ -350,6 +401,7 @@ def _pruned_solve(
             big,
             add_per_mentee,
             progress,
+            add_per_mentor=ADD_PER_MENTOR,
         )
         started = _timed(problem, f"pricing round {len(rounds) + 1}", started)
         rounds.append(
@@ -366,6 +418,14 @@ def _pruned_solve(
             progress("proof rounds", len(rounds), len(rounds) + (pricing.positive_pairs > 0))
         if pricing.positive_pairs == 0:
             break
+        # The next round keeps only the arcs that are (nearly) tight under these duals:
+        # the others are pruned pairs like any other and are priced again, so the proof
+        # stays exact, but the re-solve is on a far smaller network.
+        keep = (
+            weights - duals.u[rows] - duals.v[cols]
+            >= -KEEP_SLACK_POINTS * source_scale(problem.source) // SCALE
+        )
+        rows, cols, pts = rows[keep], cols[keep], pts[keep]
         codes = np.concatenate([rows, pricing.add_rows]) * problem.n_mentors + np.concatenate(
             [cols, pricing.add_cols]
         )
@@ -447,6 +507,7 @@ def solve_source(
         and problem.n_mentees * problem.n_mentors > prune_above
     )
     if prune:
+        problem.source = _keep_scores(source)
         rows, cols, pts, proof = _pruned_solve(
             problem, candidates_per_mentee, candidates_per_mentor, add_per_mentee, progress
         )
@@ -516,7 +577,9 @@ def build_result(
     if preferences is not None:
         blocking = count_blocking_pairs(assignment, preferences)
     else:
-        blocking = count_blocking_pairs_by_scores(assignment, source)
+        blocking = count_blocking_pairs_by_scores(
+            assignment, source, {mentees[i]: p for i, _, p, _ in triples}
+        )
     _timed(problem, "result", started)
     return MatchResult(
         pairs=pairs,

@@ -252,12 +252,16 @@ def price_pruned(
     big: int,
     add_per_mentee: int,
     progress: Callable[[str, int, int], None] | None = None,
+    add_per_mentor: int = 0,
 ) -> Pricing:
     """Reduced cost ``big + points − u_i − v_j`` of every allowed pair not in the candidates.
 
     ``rows``/``cols`` (the candidates) must be sorted by mentee. For each mentee with a
     positive reduced cost, its ``add_per_mentee`` best such pairs (ties: lower index) are
-    returned for the next round.
+    returned for the next round, and so are each mentor's ``add_per_mentor`` best such
+    pairs (ties: lower mentee index). The mentor side matters when many mentees are
+    unmatched: a mentor whose candidates reach no unmatched mentee keeps a low price, and
+    adding a few pairs per mentee would take many rounds to reach every such mentor.
     """
     floor = np.iinfo(np.int64).min
     priced = positive = 0
@@ -265,6 +269,8 @@ def price_pruned(
     add_r: list[IntArray] = []
     add_c: list[IntArray] = []
     add_p: list[IntArray] = []
+    n_mentors = duals.v.size
+    mentor_best = MentorBest(n_mentees, n_mentors, add_per_mentor)
     for start in range(0, n_mentees, block_rows):
         stop = min(start + block_rows, n_mentees)
         block = read_block(start, stop)
@@ -295,9 +301,17 @@ def price_pruned(
             add_r.append(r + start)
             add_c.append(c)
             add_p.append(block[r, c])
+            if add_per_mentor:
+                mentor_best.add(np.where(hits, reduced, -1), start)
         if progress:
             progress("pricing", stop, n_mentees)
     empty = np.zeros(0, np.int64)
+    if add_per_mentor and positive:
+        mentor_rows, mentor_cols, mentor_reduced = mentor_best.pairs()
+        add_r.append(mentor_rows)
+        add_c.append(mentor_cols)
+        # points = reduced cost − big + u + v, exactly (no second read of the scores).
+        add_p.append(mentor_reduced - big + duals.u[mentor_rows] + duals.v[mentor_cols])
     return Pricing(
         pairs_priced=priced,
         positive_pairs=positive,

@@ -16,8 +16,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cached_property
 from datetime import datetime
+from functools import cached_property
 from typing import Any, ClassVar
 
 import numpy as np
@@ -783,6 +783,14 @@ class ProfileCompatibility:
                 for a, b in self.config.rules.locked_pairs
             )
         )
+
+    def mentee_position(self, mentee_id: str) -> int:
+        """The index of a mentee in :attr:`mentee_ids`; MatcherError for an unknown id."""
+        return self._mentee_position(mentee_id)
+
+    def mentor_position(self, mentor_id: str) -> int:
+        """The index of a mentor in :attr:`mentor_ids`; MatcherError for an unknown id."""
+        return self._mentor_position(mentor_id)
 
     def _mentee_position(self, mentee_id: str) -> int:
         try:

@@ -184,11 +184,15 @@ def count_blocking_pairs(assignment: Mapping[str, str], prefs: Preferences) -> i
 
 
 def count_blocking_pairs_by_scores(
-    assignment: Mapping[str, str], source: CompatibilitySource
+    assignment: Mapping[str, str],
+    source: CompatibilitySource,
+    pair_points: Mapping[str, int] | None = None,
 ) -> int:
     """:func:`count_blocking_pairs` with :func:`preferences_from_scores`, vectorised.
 
     Reads ``source`` block by block, so it works on the largest rosters.
+    ``pair_points`` (mentee id → the points of their assigned pair, as the source gives
+    them), when the caller has them, saves one pass over the source.
     """
     mentees, mentors = source.mentee_ids, source.mentor_ids
     n_e, n_m = len(mentees), len(mentors)
@@ -205,12 +209,16 @@ def count_blocking_pairs_by_scores(
     worst = np.full(n_m, np.iinfo(np.int64).max, dtype=np.int64)
     current_points = np.full(n_e, -1, dtype=np.int64)
     matched = np.flatnonzero(partner >= 0)
-    step = max(1, 1_000_000 // n_m)
-    for start in range(0, n_e, step):
-        stop = min(start + step, n_e)
-        block = source.block(start, stop)
-        rows = matched[(matched >= start) & (matched < stop)]
-        current_points[rows] = block[rows - start, partner[rows]]
+    step = max(1, 2_000_000 // n_m)
+    if pair_points is not None:
+        for mentee, points in pair_points.items():
+            current_points[mentee_at[mentee]] = points
+    else:
+        for start in range(0, n_e, step):
+            stop = min(start + step, n_e)
+            block = source.block(start, stop)
+            rows = matched[(matched >= start) & (matched < stop)]
+            current_points[rows] = block[rows - start, partner[rows]]
     keys = current_points[matched] * n_e + (n_e - 1 - matched)
     np.minimum.at(worst, partner[matched], keys)
     worst[load < caps] = -1

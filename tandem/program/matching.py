@@ -18,7 +18,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine
+from pydantic import TypeAdapter
+from sqlalchemy import Engine, insert
 from sqlmodel import Session, col, select
 
 import tandem
@@ -30,8 +31,8 @@ from tandem.matcher.explain import (
     UnmatchedCause,
     WhyNot,
     explain_mentee,
-    top_reasons,
-    unmatched_reason,
+    top_reasons_for_pairs,
+    unmatched_reasons,
     why_not,
 )
 from tandem.matcher.inputs import parse_preferences, parse_scores
@@ -104,8 +105,12 @@ def _sha(data: str | bytes) -> str:
     return hashlib.sha256(data.encode("utf-8") if isinstance(data, str) else data).hexdigest()
 
 
+_PROFILE_LIST = TypeAdapter(list[Profile])
+
+
 def _profiles_hash(profiles: Sequence[Profile]) -> str:
-    return _sha(json.dumps([p.model_dump(mode="json") for p in profiles], sort_keys=True))
+    # One serialiser call for the whole list: the same JSON as dumping each profile.
+    return _sha(json.dumps(_PROFILE_LIST.dump_python(list(profiles), mode="json"), sort_keys=True))
 
 
 def _config(request: MatchRequest) -> MatchConfig:
@@ -211,12 +216,19 @@ def run_match(
                 + "; ".join(str(v) for v in violations)
             )
     assignment = {p.mentee_id: p.mentor_id for p in result.pairs}
-    from_file = [f"score from {request.scores[0]}"] if request.scores else []
-    reasons = {
-        p.mentee_id: top_reasons(compat, p.mentee_id, p.mentor_id) if compat else from_file
-        for p in result.pairs
-    }
-    unmatched = [_unmatched(compat, assignment, m) for m in result.unmatched_mentee_ids]
+    if compat is not None:
+        pair_ids = [(p.mentee_id, p.mentor_id) for p in result.pairs]
+        reasons = dict(
+            zip(
+                (p.mentee_id for p in result.pairs),
+                top_reasons_for_pairs(compat, pair_ids),
+                strict=True,
+            )
+        )
+    else:
+        from_file = [f"score from {request.scores[0]}"] if request.scores else []
+        reasons = {p.mentee_id: from_file for p in result.pairs}
+    unmatched = _unmatched(compat, assignment, result.unmatched_mentee_ids)
     explained = time.perf_counter()
     timings = {
         "load": round(loaded - started, 3),
@@ -259,35 +271,45 @@ def run_match(
         session.add(run)
         session.flush()
         assert run.pk is not None
-        session.add_all(
-            MatchPair(
-                run_pk=run.pk,
-                mentee_id=p.mentee_id,
-                mentor_id=p.mentor_id,
-                score=p.score,
-                reasons=reasons[p.mentee_id],
+        if result.pairs:
+            # One multi-row statement instead of an ORM object per pair.
+            session.execute(
+                insert(MatchPair),
+                [
+                    {
+                        "run_pk": run.pk,
+                        "mentee_id": p.mentee_id,
+                        "mentor_id": p.mentor_id,
+                        "score": p.score,
+                        "reasons": reasons[p.mentee_id],
+                    }
+                    for p in result.pairs
+                ],
             )
-            for p in result.pairs
-        )
         run_id = run.pk
     return _summary(run_id, request, result, mentees, mentors, reasons, unmatched, proof, timings)
 
 
 def _unmatched(
-    compat: ProfileCompatibility | None, assignment: dict[str, str], mentee_id: str
-) -> dict[str, Any]:
+    compat: ProfileCompatibility | None, assignment: dict[str, str], mentee_ids: Sequence[str]
+) -> list[dict[str, Any]]:
     if compat is None:
-        return {"mentee_id": mentee_id, "reason": "no allowed pair in the scores file had room"}
-    why = unmatched_reason(compat, assignment, mentee_id)
-    if why.cause is UnmatchedCause.RULE:
-        text = f"no mentor passes rule {why.rule} ({why.eliminated} of {why.mentors} mentors excluded by it)"
-    elif why.cause is UnmatchedCause.FULL:
-        text = f"all {why.allowed} feasible mentors are full"
-    else:
-        text = (
-            f"{why.allowed} feasible mentors, but the objective or group caps left this mentee out"
+        return [
+            {"mentee_id": m, "reason": "no allowed pair in the scores file had room"}
+            for m in mentee_ids
+        ]
+    result = []
+    for why in unmatched_reasons(compat, assignment, mentee_ids):
+        if why.cause is UnmatchedCause.RULE:
+            text = f"no mentor passes rule {why.rule} ({why.eliminated} of {why.mentors} mentors excluded by it)"
+        elif why.cause is UnmatchedCause.FULL:
+            text = f"all {why.allowed} feasible mentors are full"
+        else:
+            text = f"{why.allowed} feasible mentors, but the objective or group caps left this mentee out"
+        result.append(
+            {"mentee_id": why.mentee_id, "reason": text, "cause": why.cause.value, "rule": why.rule}
         )
-    return {"mentee_id": mentee_id, "reason": text, "cause": why.cause.value, "rule": why.rule}
+    return result
 
 
 def _summary(

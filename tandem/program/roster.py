@@ -21,7 +21,7 @@ from typing import Annotated, Any, Self
 
 from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
-from sqlalchemy import Engine, func
+from sqlalchemy import Engine, Row, func
 from sqlmodel import Session, col, select
 
 from tandem.matcher.types import (
@@ -329,8 +329,9 @@ class ParticipantInput(BaseModel):
         }
 
 
-def participant_profile(row: Participant) -> Profile:
-    """The one place stored rows become matcher profiles."""
+def participant_profile(row: Participant | Row[Any]) -> Profile:
+    """The one place stored rows become matcher profiles (from a table object or a plain
+    row of the participant table)."""
     role = Role(row.role)
     return Profile(
         id=row.external_id,
@@ -615,7 +616,12 @@ def get_participant(
 
 def load_profiles(engine: Engine) -> tuple[list[Profile], list[Profile]]:
     """(mentees, mentors) as matcher profiles, sorted by id."""
-    rows = list_participants(engine)
+    # Plain rows rather than ORM objects: the same columns at a fraction of the cost on
+    # large rosters (no identity map, no per-object instrumentation).
+    table = Participant.__table__  # type: ignore[attr-defined]
+    with Session(engine) as session:
+        query = select(table).order_by(table.c.role.desc(), table.c.external_id)
+        rows = list(session.execute(query).all())
     mentees = [participant_profile(r) for r in rows if r.role == Role.MENTEE.value]
     mentors = [participant_profile(r) for r in rows if r.role == Role.MENTOR.value]
     return mentees, mentors

@@ -205,3 +205,34 @@ def test_scaling_is_exact_on_both_parsing_paths(
     assert all(
         Decimal(p) / source.scale == Decimal(t) for p, t in zip(expected, texts, strict=True)
     )
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(MENTEES), st.sampled_from(sorted(CAPACITIES)), st.integers(0, 10**6)
+        ),
+        min_size=1,
+        max_size=6,
+        unique_by=lambda t: t[:2],
+    ),
+    st.booleans(),
+)
+def test_plain_quoted_and_reordered_files_parse_alike(
+    rows: list[tuple[str, str, int]], extra_column: bool
+) -> None:
+    """The whole-file split (plain CSV), the CSV reader (quotes) and any column order agree."""
+    values = [(a, b, f"{p // 10_000}.{p % 10_000:04d}") for a, b, p in rows]
+    plain = "mentee_id,mentor_id,score\n" + "".join(f"{a},{b},{s}\n" for a, b, s in values)
+    quoted = "mentee_id,mentor_id,score\n" + "".join(f'"{a}",{b},"{s}"\n' for a, b, s in values)
+    note = ",note" if extra_column else ""
+    reordered = f"score,mentee_id{note},mentor_id\n" + "".join(
+        f"{s},{a}{',x' if extra_column else ''},{b}\n" for a, b, s in values
+    )
+    parsed = [scores(text) for text in (plain, quoted, reordered, plain.rstrip("\n"))]
+    expected = sorted((MENTEES.index(a), sorted(CAPACITIES).index(b), p) for a, b, p in rows)
+    for source in parsed:
+        arcs = source.arcs()
+        assert list(zip(*(x.tolist() for x in arcs), strict=True)) == expected
+        assert source.scale == SCALE
