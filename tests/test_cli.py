@@ -125,3 +125,24 @@ if __name__ == "__main__":
     (ROOT / "README.md").write_text(
         head + start + command_reference() + end + tail, encoding="utf-8"
     )
+
+
+def test_scores_file_cannot_override_conflicts_or_self_pairs(db_url: str, tmp_path: Path) -> None:
+    mentors = tmp_path / "mentors.csv"
+    mentees = tmp_path / "mentees.csv"
+    mentors.write_text(
+        "id,name,email,capacity,excluded\nM1,Ada,ada@u.edu,1,\nM2,Bo,bo@u.edu,1,E2\n",
+        encoding="utf-8",
+    )
+    mentees.write_text("id,name,email\nE1,Ada,ADA@u.edu\nE2,Cy,cy@u.edu\n", encoding="utf-8")
+    scores = tmp_path / "scores.csv"
+    scores.write_text(
+        "mentee_id,mentor_id,score\nE1,M1,99\nE1,M2,10\nE2,M1,20\nE2,M2,90\n", encoding="utf-8"
+    )
+    _run("import", "mentors", str(mentors), db_url=db_url)
+    _run("import", "mentees", str(mentees), db_url=db_url)
+    out = tmp_path / "pairs.csv"
+    _run("match", "--cycle", "s", "--scores", str(scores), "--out", str(out), db_url=db_url)
+    rows = out.read_text(encoding="utf-8").splitlines()[1:]
+    # E1 is Ada herself (same e-mail) and M2 excludes E2: only E1–M2 and E2–M1 remain.
+    assert [row.split(",")[:3] for row in rows] == [["E1", "M2", "10.0"], ["E2", "M1", "20.0"]]

@@ -20,6 +20,9 @@ match_app = typer.Typer(
     help="Match mentees to mentors: optimal (min-cost flow, with a proof) or stable.",
     invoke_without_command=True,
 )
+UNMATCHED_SHOWN = 25
+"""Unmatched mentees listed on screen; the output file has every one."""
+
 config_app = typer.Typer(help="The matching configuration.", no_args_is_help=True)
 
 
@@ -120,7 +123,12 @@ def match(
         title="Mentor load",
     )
     if summary.unmatched:
-        render_rows(summary.unmatched, ("mentee_id", "reason"), _table(), title="Unmatched mentees")
+        shown = summary.unmatched[:UNMATCHED_SHOWN]
+        render_rows(shown, ("mentee_id", "reason"), _table(), title="Unmatched mentees")
+        if len(summary.unmatched) > len(shown):
+            more = len(summary.unmatched) - len(shown)
+            where = f" (all in {out})" if out else "; use --out FILE for all of them"
+            out_console.print(f"… and {more} more unmatched mentees{where}")
     if summary.shortfall:
         out_console.print(
             f"Capacity shortfall: at least {summary.shortfall} more mentor place(s) would be needed"

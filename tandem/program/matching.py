@@ -147,12 +147,58 @@ def _group_cap(config: MatchConfig, mentees: Sequence[Profile]) -> GroupCap | No
 
 
 def _scores_source(
-    request: MatchRequest, mentees: Sequence[Profile], mentors: Sequence[Profile]
+    request: MatchRequest,
+    mentees: Sequence[Profile],
+    mentors: Sequence[Profile],
+    config: MatchConfig,
 ) -> SparseScores:
+    """A coordinator's scores, less the pairs that no score may override.
+
+    The file decides which pairs are allowed and how good they are; the rules about people
+    still hold: nobody is paired with themself, ``excluded`` conflicts of interest, and the
+    configuration's forbidden pairs.
+    """
+    import numpy as np
+
     assert request.scores is not None
     name, text = request.scores
     capacities = {m.id: m.capacity for m in mentors}
-    return parse_scores(text, name, mentee_ids=[m.id for m in mentees], capacities=capacities)
+    source = parse_scores(text, name, mentee_ids=[m.id for m in mentees], capacities=capacities)
+    mentee_at = {m: i for i, m in enumerate(source.mentee_ids)}
+    mentor_at = {m: j for j, m in enumerate(source.mentor_ids)}
+    by_key: dict[str, list[int]] = {}
+    for mentor in mentors:
+        by_key.setdefault(mentor.person_key, []).append(mentor_at[mentor.id])
+    forbidden: set[tuple[int, int]] = set()
+    for mentee in mentees:
+        i = mentee_at[mentee.id]
+        forbidden.update((i, j) for j in by_key.get(mentee.person_key, []))
+        if mentee.id in mentor_at:
+            forbidden.add((i, mentor_at[mentee.id]))
+        forbidden.update((i, mentor_at[o]) for o in mentee.excluded if o in mentor_at)
+    for mentor in mentors:
+        j = mentor_at[mentor.id]
+        forbidden.update((mentee_at[o], j) for o in mentor.excluded if o in mentee_at)
+    forbidden.update(
+        (mentee_at[a], mentor_at[b])
+        for a, b in config.rules.forbidden_pairs
+        if a in mentee_at and b in mentor_at
+    )
+    if not forbidden:
+        return source
+    rows, cols, points = source.arcs()
+    width = len(source.mentor_ids)
+    codes = np.array(sorted(i * width + j for i, j in forbidden), dtype=np.int64)
+    keep = ~np.isin(rows.astype(np.int64) * width + cols, codes)
+    return SparseScores(
+        source.mentee_ids,
+        source.mentor_ids,
+        source.capacities,
+        rows[keep],
+        cols[keep],
+        points[keep],
+        scale=source.scale,
+    )
 
 
 def run_match(
@@ -174,7 +220,7 @@ def run_match(
     compat: ProfileCompatibility | None = None
     source: Any
     if request.scores is not None:
-        source = _scores_source(request, mentees, mentors)
+        source = _scores_source(request, mentees, mentors, config)
     else:
         compat = ProfileCompatibility(mentees, mentors, config, now)
         source = compat

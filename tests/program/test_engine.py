@@ -301,7 +301,9 @@ def test_checkin_after_the_grace_is_still_recorded(engine: Engine, tmp_path: Pat
     assert (outcome, again) == ("added", "unchanged")
 
 
-def test_a_pair_with_an_agreed_slot_gets_a_calendar_invitation(engine: Engine, tmp_path: Path) -> None:
+def test_a_pair_with_an_agreed_slot_gets_a_calendar_invitation(
+    engine: Engine, tmp_path: Path
+) -> None:
     from datetime import time
 
     from tandem.program.cohorts import set_meeting_slot
