@@ -7,9 +7,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from tandem.commands.common import NowOption, OutputFormat, console, database, now_from, render_rows
+from tandem.commands.common import (
+    NowOption,
+    OutputFormat,
+    console,
+    database,
+    now_from,
+    progress_bar,
+    render_rows,
+)
 from tandem.matcher.config import config_to_toml, default_config, load_config
 from tandem.matcher.errors import MatcherError
 from tandem.matcher.result import Objective
@@ -81,19 +88,7 @@ def match(
         optimal_side=optimal,
         objective=objective,
     )
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        transient=True,
-    )
-    tasks: dict[str, int] = {}
-
-    def progress(stage: str, done: int, total: int) -> None:
-        if stage not in tasks:
-            tasks[stage] = int(bar.add_task(stage, total=total))
-        bar.update(tasks[stage], completed=done, total=total)  # type: ignore[arg-type]
+    bar, progress = progress_bar()
 
     with database(ctx) as engine, bar:
         summary = run_match(engine, request, now=now_from(now), progress=progress)

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from tandem.commands.common import (
     DEFAULT_DELIVERY,
@@ -19,6 +18,7 @@ from tandem.commands.common import (
     database,
     echo_lines,
     now_from,
+    progress_bar,
     render_rows,
     settings,
 )
@@ -261,30 +261,12 @@ def slot(
     typer.echo(f"Meeting slot set: {day.value} {at} for {minutes} minutes")
 
 
-def _progress() -> tuple[Progress, engine.Progress]:
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        transient=True,
-    )
-    tasks: dict[str, int] = {}
-
-    def update(stage: str, done: int, total: int) -> None:
-        if stage not in tasks:
-            tasks[stage] = int(bar.add_task(stage, total=total))
-        bar.update(tasks[stage], completed=done, total=total)  # type: ignore[arg-type]
-
-    return bar, update
-
-
 def tick(
     ctx: typer.Context, now: NowOption = None, delivery: DeliveryOption = DEFAULT_DELIVERY
 ) -> None:
     """Do all due work once: lifecycle, risk flags, messages, reminders, digests, delivery."""
     channel = channel_from_url(delivery)
-    bar, update = _progress()
+    bar, update = progress_bar()
     with database(ctx) as db, bar:
         report = engine.run_due(db, now_from(now), channel, progress=update)
     echo_lines(report.lines())

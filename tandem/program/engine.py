@@ -71,6 +71,9 @@ RETRY_LIMIT = timedelta(days=7)
 CLOSE_AFTER = timedelta(days=7)
 """A program closes this long after its final week's message."""
 
+CHECKIN_DAYS = 21
+"""How long a weekly check-in link stays valid: the week itself and two more."""
+
 
 class Kind:
     INTRO = "intro"
@@ -345,6 +348,27 @@ class _CohortTick:
             attachments=attachments,
         )
 
+    def _context(
+        self,
+        pair: Pair,
+        role: Role,
+        week: int,
+        mentor: _Person,
+        mentee: _Person,
+        missed: tuple[str, ...] = (),
+    ) -> MessageContext:
+        """What a weekly topic or reminder says to ``role`` of ``pair`` in ``week``."""
+        start, end = schedule.week_window(self.cohort.start_date, self.cohort.send_weekday, week)
+        return MessageContext(
+            mentor_name=mentor.name,
+            mentee_name=mentee.name,
+            cohort_name=self.cohort.name,
+            week_start=start,
+            week_end=end,
+            checkin_url=self._token_url(pair.pk or 0, week, role.value, "checkin", CHECKIN_DAYS),
+            missed_topics=missed,
+        )
+
     def _token_url(self, pair_pk: int, week: int, role: str, path: str, days: int) -> str:
         token = make_token(
             bytes.fromhex(self.cohort.secret),
@@ -467,7 +491,6 @@ class _CohortTick:
             )
         ).all():
             sent[(pair_pk or 0, role)].add(sent_week)
-        start, end = schedule.week_window(self.cohort.start_date, self.cohort.send_weekday, week)
         rows = []
         for pair, role in todo:
             mentor, mentee = people[pair.mentor_pk], people[pair.mentee_pk]
@@ -476,15 +499,7 @@ class _CohortTick:
                 for w in range(pair.first_week, week)
                 if w not in sent[(pair.pk or 0, role.value)]
             )
-            context = MessageContext(
-                mentor_name=mentor.name,
-                mentee_name=mentee.name,
-                cohort_name=self.cohort.name,
-                week_start=start,
-                week_end=end,
-                checkin_url=self._token_url(pair.pk or 0, week, role.value, "checkin", 21),
-                missed_topics=missed,
-            )
+            context = self._context(pair, role, week, mentor, mentee, missed)
             rendered = self.renderer.weekly(week, pair.track, role, context)
             recipient = mentor if role is Role.MENTOR else mentee
             attachments = self._invitation(pair, week, mentor, mentee)
@@ -577,7 +592,6 @@ class _CohortTick:
         }
         keys = [self._key(p.pk, week, Kind.REMINDER, r.value) for p in due for r in Role]
         existing = self._existing(session, keys)
-        start, end = schedule.week_window(self.cohort.start_date, self.cohort.send_weekday, week)
         rows = []
         for pair in due:
             mentor, mentee = people[pair.mentor_pk], people[pair.mentee_pk]
@@ -586,14 +600,7 @@ class _CohortTick:
                     continue
                 if self._key(pair.pk, week, Kind.REMINDER, role.value) in existing:
                     continue
-                context = MessageContext(
-                    mentor_name=mentor.name,
-                    mentee_name=mentee.name,
-                    cohort_name=self.cohort.name,
-                    week_start=start,
-                    week_end=end,
-                    checkin_url=self._token_url(pair.pk or 0, week, role.value, "checkin", 21),
-                )
+                context = self._context(pair, role, week, mentor, mentee)
                 rendered = self.renderer.reminder(week, pair.track, role, context)
                 recipient = mentor if role is Role.MENTOR else mentee
                 rows.append(
