@@ -35,7 +35,7 @@ echo "-- week 0/1: introductions and the first topic"
 tick 2027-02-01T16:00
 $TANDEM pair decline "$COHORT" E005 --role mentee --reason "schedule conflict" --now 2027-02-03T12:00
 tick 2027-02-08T16:00
-echo "-- the declined mentee is matched again with a mentor who has room:"
+echo "-- rematch looks for a mentor with room for the freed mentee (here every other mentor is full, and it says so):"
 $TANDEM cohort rematch "$COHORT" --now 2027-02-08T17:00
 for week in $(seq 1 16); do
     monday=$($PYTHON -c "import datetime as d; print((d.date(2027,2,1)+d.timedelta(weeks=$week-1)).isoformat())")

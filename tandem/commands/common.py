@@ -161,12 +161,15 @@ DEFAULT_DELIVERY = "file:outbox"
 def progress_bar() -> tuple[Progress, Callable[[str, int, int], None]]:
     """A transient Rich progress display and the ``progress(stage, done, total)`` callback
     that library functions take; one bar per stage."""
+    err = Console(stderr=True)
     bar = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         transient=True,
+        console=err,
+        disable=not err.is_terminal,
     )
     tasks: dict[str, TaskID] = {}
 
