@@ -11,7 +11,7 @@ from __future__ import annotations
 import getpass
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from typer.core import TyperGroup
@@ -22,19 +22,23 @@ from tandem.commands.common import (
     OutputFormat,
     database,
     echo_lines,
+    lazy_module,
     now_from,
     render_rows,
 )
 from tandem.commands.credentials import KeysOption
-from tandem.program import certification
-from tandem.program.certification import (
-    CertifyReport,
-    DecisionKind,
-    MentorEvaluation,
-)
+
+if TYPE_CHECKING:
+    from tandem.program import certification
+    from tandem.program.certification import CertifyReport, DecisionKind, MentorEvaluation
+else:
+    certification = lazy_module("tandem.program.certification")
+
 from tandem.program.issuer_keys import DEFAULT_KEYS_FILE, load_keyring
 
 DEFAULT_COMMAND = "run"
+DEFAULT_OUT_DIR = "certificates"
+"""Where `tandem certify` writes certificate files unless told otherwise (--out)."""
 
 
 class _DefaultToRun(TyperGroup):
@@ -156,7 +160,7 @@ def certify_run(
     keys: KeysOption = Path(DEFAULT_KEYS_FILE),
     out: Annotated[
         Path, typer.Option("--out", help="Folder for each certificate's .jwt, .html and .pdf.")
-    ] = Path(certification.DEFAULT_OUT_DIR),
+    ] = Path(DEFAULT_OUT_DIR),
     issuer_name: Annotated[
         str | None,
         typer.Option("--issuer-name", envvar="TANDEM_ISSUER_NAME", help="The program's name."),
@@ -251,7 +255,7 @@ def _decide(
             actor=actor or _actor(),
             now=now_from(now),
         )
-    done = "Granted" if decision is DecisionKind.GRANT else "Withheld"
+    done = "Granted" if decision is certification.DecisionKind.GRANT else "Withheld"
     replaced = f" (replacing an earlier {result.replaced.value})" if result.replaced else ""
     typer.echo(f'{done} certification of {mentor_id} in "{cohort}"{replaced}: {reason.strip()}')
     if result.warning:
@@ -268,7 +272,7 @@ def certify_grant(
     now: NowOption = None,
 ) -> None:
     """Certify a mentor whatever the criteria say (the reason is recorded)."""
-    _decide(ctx, DecisionKind.GRANT, cohort, mentor_id, reason, actor, now)
+    _decide(ctx, certification.DecisionKind.GRANT, cohort, mentor_id, reason, actor, now)
 
 
 @certify_app.command("withhold")
@@ -281,7 +285,7 @@ def certify_withhold(
     now: NowOption = None,
 ) -> None:
     """Do not certify a mentor even if they meet the criteria (the reason is recorded)."""
-    _decide(ctx, DecisionKind.WITHHOLD, cohort, mentor_id, reason, actor, now)
+    _decide(ctx, certification.DecisionKind.WITHHOLD, cohort, mentor_id, reason, actor, now)
 
 
 LIST_COLUMNS = ("credential_id", "cohort", "mentor_id", "mentor", "issued", "status", "reason")

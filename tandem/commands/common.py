@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
 import sys
@@ -10,7 +11,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -23,7 +25,9 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
-from sqlalchemy import Engine
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 DEFAULT_DB = "sqlite:///tandem.db"
 
@@ -179,3 +183,19 @@ def progress_bar() -> tuple[Progress, Callable[[str, int, int], None]]:
         bar.update(tasks[stage], completed=done, total=total)
 
     return bar, update
+
+
+def lazy_module(name: str) -> ModuleType:
+    """``name``, imported on first attribute access: command modules use it for library
+    modules that take long to import, so that ``tandem --help`` and every other command
+    start fast."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.find_spec(name)
+    assert spec is not None and spec.loader is not None, name
+    loader = importlib.util.LazyLoader(spec.loader)
+    spec.loader = loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    loader.exec_module(module)
+    return module

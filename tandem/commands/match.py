@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -13,6 +14,7 @@ from tandem.commands.common import (
     OutputFormat,
     console,
     database,
+    lazy_module,
     now_from,
     progress_bar,
     render_rows,
@@ -20,8 +22,22 @@ from tandem.commands.common import (
 from tandem.matcher.config import config_to_toml, default_config, load_config
 from tandem.matcher.errors import MatcherError
 from tandem.matcher.result import Objective
-from tandem.matcher.stable import Proposer
-from tandem.program.matching import MatchRequest, Method, explain, run_match, write_result
+
+if TYPE_CHECKING:
+    from tandem.program import matching
+else:
+    matching = lazy_module("tandem.program.matching")
+
+
+class MethodChoice(StrEnum):
+    OPTIMAL = "optimal"
+    STABLE = "stable"
+
+
+class Side(StrEnum):
+    MENTEE = "mentee"
+    MENTOR = "mentor"
+
 
 match_app = typer.Typer(
     help="Match mentees to mentors: optimal (min-cost flow, with a proof) or stable.",
@@ -61,12 +77,12 @@ def match(
         Path | None, typer.Option(help="CSV participant_id,candidate_id,rank (1 = best).")
     ] = None,
     method: Annotated[
-        Method, typer.Option(help="optimal (best total) or stable.")
-    ] = Method.OPTIMAL,
+        MethodChoice, typer.Option(help="optimal (best total) or stable.")
+    ] = MethodChoice.OPTIMAL,
     optimal: Annotated[
-        Proposer,
+        Side,
         typer.Option("--optimal", help="For --method stable: whose optimal stable matching."),
-    ] = Proposer.MENTEES,
+    ] = Side.MENTEE,
     objective: Annotated[
         Objective | None, typer.Option(help="total, or maximin (best worst pair first).")
     ] = None,
@@ -78,22 +94,24 @@ def match(
         return
     if cycle is None:
         raise typer.BadParameter("name the matching cycle: --cycle NAME", param_hint="--cycle")
-    request = MatchRequest(
+    from tandem.matcher.stable import Proposer
+
+    request = matching.MatchRequest(
         cycle=cycle,
         config_text=(_read(config) or (None, None))[1],
         config_name=config.name if config else "default_config.toml",
         scores=_read(scores),
         preferences=_read(preferences),
-        method=method,
-        optimal_side=optimal,
+        method=matching.Method(method.value),
+        optimal_side=Proposer.MENTEES if optimal is Side.MENTEE else Proposer.MENTORS,
         objective=objective,
     )
     bar, progress = progress_bar()
 
     with database(ctx) as engine, bar:
-        summary = run_match(engine, request, now=now_from(now), progress=progress)
+        summary = matching.run_match(engine, request, now=now_from(now), progress=progress)
     if out is not None:
-        write_result(summary, out)
+        matching.write_result(summary, out)
     out_console = console()
     out_console.print(
         f"Match run {summary.run_id} for cycle {summary.cycle!r} ({summary.method}"
@@ -146,7 +164,7 @@ def explain_command(
 ) -> None:
     """Why this mentor (score components), why not another, and the top alternatives."""
     with database(ctx) as engine:
-        result = explain(engine, mentee_id, mentor_id=mentor, cycle=cycle)
+        result = matching.explain(engine, mentee_id, mentor_id=mentor, cycle=cycle)
     if as_json:
         typer.echo(
             json.dumps(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, time
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -17,14 +17,21 @@ from tandem.commands.common import (
     OutputFormat,
     database,
     echo_lines,
+    lazy_module,
     now_from,
     progress_bar,
     render_rows,
     settings,
 )
 from tandem.matcher.types import Role
-from tandem.program import checkins, cohorts, engine, reports
-from tandem.program.delivery import channel_from_url
+
+if TYPE_CHECKING:
+    from tandem.program import checkins, cohorts, engine, reports
+else:
+    checkins = lazy_module("tandem.program.checkins")
+    cohorts = lazy_module("tandem.program.cohorts")
+    engine = lazy_module("tandem.program.engine")
+    reports = lazy_module("tandem.program.reports")
 
 cohort_app = typer.Typer(
     help="Run guided programs: create cohorts, see how pairs are doing.", no_args_is_help=True
@@ -195,7 +202,17 @@ def rematch(ctx: typer.Context, name: str, now: NowOption = None) -> None:
         typer.echo(f"still without a mentor: {', '.join(result.still_unmatched)}")
 
 
-def _pair_command(action: cohorts.PairAction, needs_reason: bool) -> None:
+PAIR_ACTIONS = {
+    "accept": "Record acceptance of a proposed match.",
+    "decline": "Decline a proposed match (frees the mentee for rematch). Needs --reason.",
+    "pause": "Pause a pair: no messages until resumed.",
+    "resume": "Resume a paused pair.",
+    "end": "End a pair early. Needs --reason.",
+}
+"""One command per pair action (``cohorts.PairAction``), with its help."""
+
+
+def _pair_command(action: str) -> None:
     def command(
         ctx: typer.Context,
         cohort: Annotated[str, typer.Argument(help="The cohort's name.")],
@@ -213,7 +230,7 @@ def _pair_command(action: cohorts.PairAction, needs_reason: bool) -> None:
                 db,
                 cohort,
                 mentee_id,
-                action,
+                cohorts.PairAction(action),
                 actor=role.value if role else "coordinator",
                 now=now_from(now),
                 reason=reason,
@@ -221,18 +238,12 @@ def _pair_command(action: cohorts.PairAction, needs_reason: bool) -> None:
             )
         typer.echo(f"Pair of mentee {mentee_id} in {cohort!r} is {pair.state}")
 
-    command.__doc__ = {
-        cohorts.PairAction.ACCEPT: "Record acceptance of a proposed match.",
-        cohorts.PairAction.DECLINE: "Decline a proposed match (frees the mentee for rematch). Needs --reason.",
-        cohorts.PairAction.PAUSE: "Pause a pair: no messages until resumed.",
-        cohorts.PairAction.RESUME: "Resume a paused pair.",
-        cohorts.PairAction.END: "End a pair early. Needs --reason.",
-    }[action]
-    pair_app.command(action.value)(command)
+    command.__doc__ = PAIR_ACTIONS[action]
+    pair_app.command(action)(command)
 
 
-for _action in cohorts.PairAction:
-    _pair_command(_action, _action in (cohorts.PairAction.DECLINE, cohorts.PairAction.END))
+for _action in PAIR_ACTIONS:
+    _pair_command(_action)
 
 
 @pair_app.command("slot")
@@ -265,6 +276,8 @@ def tick(
     ctx: typer.Context, now: NowOption = None, delivery: DeliveryOption = DEFAULT_DELIVERY
 ) -> None:
     """Do all due work once: lifecycle, risk flags, messages, reminders, digests, delivery."""
+    from tandem.program.delivery import channel_from_url
+
     channel = channel_from_url(delivery)
     bar, update = progress_bar()
     with database(ctx) as db, bar:
@@ -285,6 +298,8 @@ def scheduler_run(
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    from tandem.program.delivery import channel_from_url
+
     channel_from_url(delivery)  # fail fast on a bad URL
     run_scheduler(settings(ctx).db_url, delivery, every)
 

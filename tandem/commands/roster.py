@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -16,11 +16,17 @@ from tandem.commands.common import (
     console,
     database,
     echo_lines,
+    lazy_module,
     render_rows,
     settings,
 )
 from tandem.matcher.types import Role
-from tandem.program import db, roster
+
+if TYPE_CHECKING:
+    from tandem.program import db, roster
+else:
+    db = lazy_module("tandem.program.db")
+    roster = lazy_module("tandem.program.roster")
 
 
 class RoleChoice(StrEnum):

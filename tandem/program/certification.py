@@ -84,8 +84,6 @@ from tandem.program.revocations import Revocation, RevocationList, sign_revocati
 DEFAULT_RULES = "certification_rules.toml"
 """The rules that ship with Tandem, in the ``tandem.program`` package."""
 
-DEFAULT_OUT_DIR = "certificates"
-
 
 class CertificationError(ProgramError):
     """A certification operation cannot be carried out as asked."""
