@@ -146,3 +146,14 @@ def test_scores_file_cannot_override_conflicts_or_self_pairs(db_url: str, tmp_pa
     rows = out.read_text(encoding="utf-8").splitlines()[1:]
     # E1 is Ada herself (same e-mail) and M2 excludes E2: only E1–M2 and E2–M1 remain.
     assert [row.split(",")[:3] for row in rows] == [["E1", "M2", "10.0"], ["E2", "M1", "20.0"]]
+
+
+@pytest.mark.parametrize("side", ["mentee", "mentor"])
+def test_stable_matching_from_the_command_has_no_blocking_pairs(
+    db_url: str, tmp_path: Path, side: str
+) -> None:
+    _run("import", "mentors", str(EXAMPLES / "mentors.csv"), db_url=db_url)
+    _run("import", "mentees", str(EXAMPLES / "mentees.csv"), db_url=db_url)
+    out = _run("match", "--cycle", "s", "--method", "stable", "--optimal", side, db_url=db_url)
+    assert "(stable)" in out
+    assert "blocking pairs against the preferences: 0" in out
