@@ -157,3 +157,25 @@ def test_stable_matching_from_the_command_has_no_blocking_pairs(
     out = _run("match", "--cycle", "s", "--method", "stable", "--optimal", side, db_url=db_url)
     assert "(stable)" in out
     assert "blocking pairs against the preferences: 0" in out
+
+
+def test_a_fresh_process_creates_the_database_and_imports(tmp_path: Path) -> None:
+    """The command as a person runs it: a new process on a new database file."""
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    for args in (
+        ["init"],
+        ["import", "mentors", str(EXAMPLES / "mentors.csv")],
+        ["participants", "summary"],
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "tandem.cli", "--db", url, *args],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+    assert "48 mentors" in done.stdout

@@ -197,5 +197,9 @@ def lazy_module(name: str) -> ModuleType:
     spec.loader = loader
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
+    parent, _, child = name.rpartition(".")
+    if parent:
+        # As a normal import would: ``import a.b`` then ``a.b.x`` must find ``b`` on ``a``.
+        setattr(importlib.import_module(parent), child, module)
     loader.exec_module(module)
     return module
