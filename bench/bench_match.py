@@ -192,6 +192,26 @@ def _pairs_total(path: Path) -> tuple[int, int]:
     return len(rows), sum(int(r["points"]) for r in rows)
 
 
+def _drop_excluded_pairs(roster: Path, scores: Path) -> None:
+    """A coordinator's scores file lists no pair that a conflict of interest rules out:
+    `tandem match --scores` enforces ``excluded`` anyway, and the minimal script must solve
+    the same problem for the comparison to mean anything."""
+    import csv
+
+    excluded = set()
+    for role in ("mentees", "mentors"):
+        with (roster / f"{role}.csv").open(encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                for other in filter(None, (row.get("excluded") or "").split(";")):
+                    pair = (row["id"], other) if role == "mentees" else (other, row["id"])
+                    excluded.add(pair)
+    if not excluded:
+        return
+    lines = scores.read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = [lines[0]] + [line for line in lines[1:] if tuple(line.split(",")[:2]) not in excluded]
+    scores.write_text("".join(kept), encoding="utf-8")
+
+
 def prepare_roster(folder: Path, n_e: int, n_m: int, kind: str, per_mentee: int) -> Path:
     """Rosters, scores file and an imported database in ``folder``; returns the database.
 
@@ -205,6 +225,7 @@ def prepare_roster(folder: Path, n_e: int, n_m: int, kind: str, per_mentee: int)
         return database
     write_rosters(folder / "roster", n_e, n_m, Kind(kind))
     write_score_files(folder / "scores", n_e, n_m, per_mentee, Kind(kind))
+    _drop_excluded_pairs(folder / "roster", folder / "scores" / "scores.csv")
     partial = folder / "importing.sqlite"
     partial.unlink(missing_ok=True)
     for role in ("mentors", "mentees"):
