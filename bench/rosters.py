@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.gen import Kind, capacities, mentee_ids, mentor_ids
+from tandem.matcher.types import MentoringTopic
 
 DEPARTMENTS = {
     "Biology": ["genomics", "cell biology", "ecology", "neuroscience", "microbiology"],
@@ -92,26 +93,7 @@ WORDS = [
     "behavior",
     "systems",
 ]
-GOALS = [
-    "career_planning",
-    "grant_writing",
-    "publishing",
-    "scientific_writing",
-    "research_methods",
-    "work_life_integration",
-    "networking",
-    "teaching",
-    "leadership",
-    "lab_management",
-    "job_search",
-    "promotion_and_tenure",
-    "research_ethics",
-    "science_communication",
-    "collaboration",
-    "equity_and_inclusion",
-    "careers_beyond_academia",
-    "time_management",
-]
+GOALS = [topic.value for topic in MentoringTopic]
 HOT_GOALS = ["grant_writing", "publishing", "career_planning"]
 LANGUAGES = ["english", "spanish", "german", "mandarin", "french", "japanese", "hindi"]
 MODES = ["video", "phone", "in_person", "async"]

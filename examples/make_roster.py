@@ -1,6 +1,6 @@
 """Generate the invented sample roster in examples/ (deterministic: same files every run).
 
-    python examples/make_roster.py [MENTORS MENTEES [OUT_DIR]]
+    .venv/bin/python examples/make_roster.py [MENTORS MENTEES [OUT_DIR]]
 
 Every person, institution and e-mail address is invented. The files use every profile
 column, so the demo and the docs exercise the whole data contract.
@@ -12,6 +12,8 @@ import csv
 import random
 import sys
 from pathlib import Path
+
+from tandem.matcher.types import MentoringTopic
 
 FIRST = [
     "Amara",
@@ -153,26 +155,7 @@ PHRASES = {
     "biochemistry": "protein folding and the enzymes that assist it",
 }
 
-GOALS = [
-    "career_planning",
-    "grant_writing",
-    "publishing",
-    "scientific_writing",
-    "research_methods",
-    "work_life_integration",
-    "networking",
-    "teaching",
-    "leadership",
-    "lab_management",
-    "job_search",
-    "promotion_and_tenure",
-    "research_ethics",
-    "science_communication",
-    "collaboration",
-    "equity_and_inclusion",
-    "careers_beyond_academia",
-    "time_management",
-]
+GOALS = [topic.value for topic in MentoringTopic]
 LANGUAGES = ["english", "spanish", "german", "mandarin", "french", "japanese", "hindi", "arabic"]
 MODES = ["video", "phone", "in_person", "async"]
 IDENTITY = ["first-generation", "woman in stem", "lgbtq+", "parent", "international", "veteran"]

@@ -13,7 +13,7 @@ import random
 import sys
 from pathlib import Path
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from tandem.program.cohorts import LIVE_STATES, get_cohort
 from tandem.program.db import open_database
@@ -27,7 +27,9 @@ def main() -> None:
     with Session(engine) as session:
         cohort = get_cohort(session, cohort_name)
         people = {p.pk: p for p in session.exec(select(Participant)).all()}
-        pairs = session.exec(select(Pair).where(Pair.cohort_pk == cohort.pk).order_by(Pair.pk)).all()
+        pairs = session.exec(
+            select(Pair).where(Pair.cohort_pk == cohort.pk).order_by(col(Pair.pk))
+        ).all()
         for pair in pairs:
             if pair.state not in LIVE_STATES or pair.first_week > week:
                 continue
@@ -48,12 +50,25 @@ def main() -> None:
                         "minutes": rng.choice([30, 45, 60, 60, 90]) if met else "",
                         "mode": rng.choice(["video", "video", "in_person", "phone"]) if met else "",
                         "topic": "this week's topic" if met else "",
-                        "rating": rng.choices([2, 3, 4, 5], weights=[1, 6, 12, 12])[0] if met else "",
+                        "rating": rng.choices([2, 3, 4, 5], weights=[1, 6, 12, 12])[0]
+                        if met
+                        else "",
                     }
                 )
     engine.dispose()
     with out.open("w", encoding="utf-8", newline="") as handle:
-        columns = ["timestamp", "email", "role", "mentee_id", "week", "met", "minutes", "mode", "topic", "rating"]
+        columns = [
+            "timestamp",
+            "email",
+            "role",
+            "mentee_id",
+            "week",
+            "met",
+            "minutes",
+            "mode",
+            "topic",
+            "rating",
+        ]
         writer = csv.DictWriter(handle, columns, lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)

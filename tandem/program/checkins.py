@@ -23,6 +23,7 @@ from tandem.program.cohorts import LIVE_STATES, PairState, find_pair, get_cohort
 from tandem.program.db import transaction
 from tandem.program.errors import ProgramError
 from tandem.program.models import CheckIn, Cohort, Pair, Participant
+from tandem.program.roster import meeting_mode_key
 from tandem.program.tabular import InputFileError, Problem, read_table
 
 
@@ -42,9 +43,7 @@ def _yes_no(value: Any) -> Any:
 
 
 def _mode(value: Any) -> Any:
-    text = str(value).strip().lower().replace(" ", "_").replace("-", "_")
-    aliases = {"zoom": "video", "online": "video", "in_person": "in_person", "email": "async"}
-    text = aliases.get(text, text)
+    text = meeting_mode_key(str(value))
     if text not in {m.value for m in MeetingMode}:
         raise ValueError(
             f"expected one of {', '.join(m.value for m in MeetingMode)}, got {str(value)!r}"

@@ -59,9 +59,9 @@ class PairStatus:
         }
 
 
-def weeks_due(cohort: Cohort, pair: Pair, now: datetime) -> int:
-    """How many program weeks this pair has been sent so far (its first week on)."""
-    current = schedule.week_for(now, send_instants(cohort)) or 0
+def weeks_due(cohort: Cohort, pair: Pair, current: int) -> int:
+    """How many program weeks this pair has been sent so far (its first week on), when
+    the cohort is in week ``current``."""
     if pair.state == PairState.COMPLETED.value or cohort.completed_at is not None:
         current = cohort.weeks
     return max(0, min(current, cohort.weeks) - pair.first_week + 1)
@@ -86,6 +86,7 @@ def cohort_status(engine: Engine, cohort_name: str, now: datetime) -> list[PairS
         pairs = session.exec(select(Pair).where(Pair.cohort_pk == cohort.pk)).all()
         people = {p.pk: p for p in session.exec(select(Participant)).all()}
         pks = [p.pk or 0 for p in pairs]
+        current = schedule.week_for(now, send_instants(cohort)) or 0
         met = meeting_weeks(session, pks)
         last: dict[int, datetime] = {}
         for pair_pk, at in session.exec(
@@ -95,7 +96,7 @@ def cohort_status(engine: Engine, cohort_name: str, now: datetime) -> list[PairS
         rows = []
         for pair in pairs:
             mentee, mentor = people[pair.mentee_pk], people[pair.mentor_pk]
-            due = weeks_due(cohort, pair, now) if pair.state != PairState.DECLINED.value else 0
+            due = weeks_due(cohort, pair, current) if pair.state != PairState.DECLINED.value else 0
             rows.append(
                 PairStatus(
                     mentee_id=mentee.external_id,

@@ -163,11 +163,20 @@ def _parse_topics(value: Any) -> tuple[MentoringTopic, ...]:
     return tuple(dict.fromkeys(topics))
 
 
+MEETING_MODE_ALIASES = {"zoom": "video", "online": "video", "email": "async"}
+"""Everyday words for a meeting mode, folded as :func:`normalize_term` folds them."""
+
+
+def meeting_mode_key(text: str) -> str:
+    """The canonical spelling of a meeting mode (not checked against the vocabulary)."""
+    key = normalize_term(text)
+    return MEETING_MODE_ALIASES.get(key, key)
+
+
 def _parse_modes(value: Any) -> tuple[MeetingMode, ...]:
-    aliases = {"zoom": "video", "online": "video", "in_person": "in_person", "email": "async"}
     modes = []
     for item in _split(value):
-        key = aliases.get(normalize_term(item), normalize_term(item))
+        key = meeting_mode_key(item)
         if key not in MeetingMode.__members__.values():
             raise _vocabulary_error("meeting mode", item, [m.value for m in MeetingMode])
         modes.append(MeetingMode(key))
