@@ -273,7 +273,17 @@ def slot(
 
 
 def tick(
-    ctx: typer.Context, now: NowOption = None, delivery: DeliveryOption = DEFAULT_DELIVERY
+    ctx: typer.Context,
+    now: NowOption = None,
+    delivery: DeliveryOption = DEFAULT_DELIVERY,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Processes that share a cohort's pairs (default: one per core for cohorts "
+            "of 4,000 pairs or more, else 1).",
+        ),
+    ] = None,
 ) -> None:
     """Do all due work once: lifecycle, risk flags, messages, reminders, digests, delivery."""
     from tandem.program.delivery import channel_from_url
@@ -281,7 +291,7 @@ def tick(
     channel = channel_from_url(delivery)
     bar, update = progress_bar()
     with database(ctx) as db, bar:
-        report = engine.run_due(db, now_from(now), channel, progress=update)
+        report = engine.run_due(db, now_from(now), channel, progress=update, workers=workers)
     echo_lines(report.lines())
 
 

@@ -44,7 +44,9 @@ class CompatibilitySource(Protocol):
     def block(self, start: int, stop: int) -> IntArray:
         """Scores of mentees ``start:stop`` against every mentor: shape (stop-start, n_mentors).
 
-        Values are ``score × SCALE`` (0 … 100 × SCALE) or :data:`FORBIDDEN`.
+        Values are ``score × SCALE`` (0 … 100 × SCALE) or :data:`FORBIDDEN`. The optimizer
+        may call this from two threads at once (for different rows): it must not mutate
+        shared state.
         """
         ...
 

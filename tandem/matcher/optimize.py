@@ -11,7 +11,11 @@ sorted order and the solver is single-threaded, so a run repeats byte for byte.
 Large dense sources are solved on candidate arcs (each mentee's best ∪ each mentor's best)
 and then *proved* optimal for the complete graph by integer duals (see :mod:`proof`);
 pruned pairs with a positive reduced cost are added and the solve repeats until none is
-left. Maximin and group caps are solved on the complete graph of allowed pairs.
+left. When the whole score matrix fits in KEEP_SCORES_BYTES it is scored once into memory
+(:class:`~matrix.ScoreMatrix`) and candidates and pricing read it back in parallel chunks;
+otherwise blocks are scored again for each pass. The duals are the greatest mentor prices
+of the solved flow (:func:`~proof.recover_greatest_duals`), which keep the pruned pairs of
+unmatched mentees from pricing positive when the candidates already match the most. Maximin and group caps are solved on the complete graph of allowed pairs.
 """
 
 from __future__ import annotations
@@ -28,13 +32,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tandem.matcher.compat import SCALE, CompatibilitySource, IntArray, SparseSource
 from tandem.matcher.errors import MatcherError
+from tandem.matcher.matrix import ScoreMatrix, candidate_arcs, price_matrix
 from tandem.matcher.proof import (
     MentorBest,
     big_m_weight,
     check_duals,
     mentee_candidates,
     price_pruned,
-    recover_duals,
+    recover_greatest_duals,
 )
 from tandem.matcher.result import (
     MatchedPair,
@@ -115,47 +120,15 @@ class _Problem:
         return block
 
 
-class _KeptScores:
-    """A source that keeps every block the first time it is read (as int32, about 400 MB
-    at 20,000 × 5,000), so that pricing rounds and the blocking-pair count read the
-    scores back instead of computing them again. Values and ids are the source's own."""
-
-    def __init__(self, source: CompatibilitySource, dtype: type[np.signedinteger]) -> None:
-        self.inner = source
-        self.scale = source_scale(source)
-        self._matrix = np.empty((len(source.mentee_ids), len(source.mentor_ids)), dtype=dtype)
-        self._kept = np.zeros(len(source.mentee_ids), dtype=bool)
-
-    @property
-    def mentee_ids(self) -> tuple[str, ...]:
-        return tuple(self.inner.mentee_ids)
-
-    @property
-    def mentor_ids(self) -> tuple[str, ...]:
-        return tuple(self.inner.mentor_ids)
-
-    @property
-    def capacities(self) -> IntArray:
-        return self.inner.capacities
-
-    def block(self, start: int, stop: int) -> IntArray:
-        if self._kept[start:stop].all():
-            return self._matrix[start:stop].astype(np.int64)
-        block = self.inner.block(start, stop)
-        self._matrix[start:stop] = block
-        self._kept[start:stop] = True
-        return block
-
-
 def _keep_scores(source: CompatibilitySource) -> CompatibilitySource:
-    """The source wrapped in :class:`_KeptScores` when its scores fit in KEEP_SCORES_BYTES."""
+    """A :class:`ScoreMatrix` of the source when its scores fit in KEEP_SCORES_BYTES."""
     cells = len(source.mentee_ids) * len(source.mentor_ids)
     dtype: type[np.signedinteger] = (
         np.int32 if 100 * source_scale(source) < np.iinfo(np.int32).max else np.int64
     )
     if cells * np.dtype(dtype).itemsize > KEEP_SCORES_BYTES:
         return source
-    return _KeptScores(source, dtype)
+    return ScoreMatrix(source, dtype)
 
 
 def _timed(problem: _Problem, phase: str, started: float) -> float:
@@ -377,7 +350,17 @@ def _pruned_solve(
     progress: Progress | None,
 ) -> tuple[IntArray, IntArray, IntArray, OptimalityProof]:
     started = time.perf_counter()
-    rows, cols, pts, max_points = _candidates(problem, per_mentee, per_mentor, progress)
+    kept = problem.source if isinstance(problem.source, ScoreMatrix) else None
+    if kept is not None:
+        kept.fill(progress)
+        started = _timed(problem, "scoring", started)
+        rows, cols, pts = candidate_arcs(
+            kept.matrix, problem.free, problem.capacities, per_mentee, per_mentor
+        )
+        # Every free mentee's best allowed pair is a candidate: this is the largest score.
+        max_points = int(pts.max()) if pts.size else 0
+    else:
+        rows, cols, pts, max_points = _candidates(problem, per_mentee, per_mentor, progress)
     started = _timed(problem, "candidates", started)
     upper = int(min(problem.free.sum(), problem.capacities.sum()))
     big = big_m_weight(max_points, upper, max(problem.n_mentees, problem.n_mentors))
@@ -386,22 +369,38 @@ def _pruned_solve(
         chosen = solve_arcs(problem, rows, cols, pts)
         started = _timed(problem, f"solve round {len(rounds) + 1}", started)
         weights = pts + big
-        duals = recover_duals(rows, cols, weights, chosen, problem.capacities, problem.n_mentees)
+        duals = recover_greatest_duals(
+            rows, cols, weights, chosen, problem.capacities, problem.n_mentees
+        )
         primal, dual = check_duals(
             rows, cols, weights, chosen, problem.capacities, problem.free, duals
         )
         started = _timed(problem, f"duals round {len(rounds) + 1}", started)
-        pricing = price_pruned(
-            problem.masked_block,
-            problem.n_mentees,
-            problem.block_rows(),
-            rows,
-            cols,
-            duals,
-            big,
-            add_per_mentee,
-            progress,
-            add_per_mentor=ADD_PER_MENTOR,
+        pricing = (
+            price_matrix(
+                kept.matrix,
+                problem.free,
+                problem.capacities,
+                rows,
+                cols,
+                duals,
+                big,
+                add_per_mentee,
+                ADD_PER_MENTOR,
+            )
+            if kept is not None
+            else price_pruned(
+                problem.masked_block,
+                problem.n_mentees,
+                problem.block_rows(),
+                rows,
+                cols,
+                duals,
+                big,
+                add_per_mentee,
+                progress,
+                add_per_mentor=ADD_PER_MENTOR,
+            )
         )
         started = _timed(problem, f"pricing round {len(rounds) + 1}", started)
         rounds.append(
@@ -425,13 +424,15 @@ def _pruned_solve(
             weights - duals.u[rows] - duals.v[cols]
             >= -KEEP_SLACK_POINTS * source_scale(problem.source) // SCALE
         )
-        rows, cols, pts = rows[keep], cols[keep], pts[keep]
-        codes = np.concatenate([rows, pricing.add_rows]) * problem.n_mentors + np.concatenate(
-            [cols, pricing.add_cols]
+        rows, cols, pts = _merge_arcs(
+            problem,
+            rows[keep],
+            cols[keep],
+            pts[keep],
+            pricing.add_rows,
+            pricing.add_cols,
+            pricing.add_points,
         )
-        all_pts = np.concatenate([pts, pricing.add_points])
-        codes, first = np.unique(codes, return_index=True)
-        rows, cols, pts = codes // problem.n_mentors, codes % problem.n_mentors, all_pts[first]
     proof = OptimalityProof(
         kind=ProofKind.DUAL_CERTIFICATE,
         statement=(
@@ -446,6 +447,23 @@ def _pruned_solve(
         dual_objective=dual,
     )
     return rows[chosen], cols[chosen], pts[chosen], proof
+
+
+def _merge_arcs(
+    problem: _Problem,
+    rows: IntArray,
+    cols: IntArray,
+    pts: IntArray,
+    add_rows: IntArray,
+    add_cols: IntArray,
+    add_pts: IntArray,
+) -> tuple[IntArray, IntArray, IntArray]:
+    """The union of two arc lists, sorted by (mentee, mentor), each pair once."""
+    n_m = problem.n_mentors
+    codes = np.concatenate([rows, add_rows]) * n_m + np.concatenate([cols, add_cols])
+    all_pts = np.concatenate([pts, add_pts])
+    codes, first = np.unique(codes, return_index=True)
+    return codes // n_m, codes % n_m, all_pts[first]
 
 
 def _candidates(

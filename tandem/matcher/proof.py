@@ -191,6 +191,68 @@ def recover_duals(
     raise MatcherError("the duals did not converge: the flow was not optimal (a matcher bug).")
 
 
+def recover_greatest_duals(
+    rows: IntArray,
+    cols: IntArray,
+    weights: IntArray,
+    chosen: np.ndarray,
+    capacities: IntArray,
+    n_mentees: int,
+) -> Duals:
+    """Greatest mentor prices for an optimal flow (the least mentee prices), by Jacobi
+    Bellman–Ford from above.
+
+    A full mentor's price starts at the smallest weight of its matched arcs (so that no
+    mentee price is negative), a mentor with room stays at 0, and every matched mentee
+    ``i`` at ``m`` with a candidate arc to ``k`` bounds ``v_m ≤ v_k + W_im − W_ik``, until
+    nothing changes. Unmatched mentees keep ``u = 0``; high mentor prices keep their
+    pruned pairs from pricing positive, which the least prices of :func:`recover_duals`
+    do whenever a mentor's candidates reach no unmatched mentee. Correctness does not
+    depend on the choice: :func:`check_duals` checks whichever duals are used.
+
+    Raises:
+        MatcherError: no fixed point within ``mentors + 2`` sweeps (the flow was not
+            optimal: a bug).
+    """
+    n_m = capacities.size
+    mentor_of = np.full(n_mentees, -1, dtype=np.int64)
+    mentor_of[rows[chosen]] = cols[chosen]
+    weight_of = np.zeros(n_mentees, dtype=np.int64)
+    weight_of[rows[chosen]] = weights[chosen]
+    load = np.bincount(cols[chosen], minlength=n_m)
+    full = (load >= capacities) & (load > 0)
+    top = np.iinfo(np.int64).max
+    v = np.full(n_m, top, dtype=np.int64)
+    if chosen.any():
+        np.minimum.at(v, cols[chosen], weights[chosen])
+    v[~full] = 0
+    # Arcs of matched mentees, grouped by the mentor each such mentee is matched to.
+    own = mentor_of[rows]
+    keep = own >= 0
+    a_own, a_other = own[keep], cols[keep]
+    a_gain = weight_of[rows[keep]] - weights[keep]
+    order = np.argsort(a_own, kind="stable")
+    a_own, a_other, a_gain = a_own[order], a_other[order], a_gain[order]
+    if a_own.size:
+        starts = np.flatnonzero(np.r_[True, a_own[1:] != a_own[:-1]])
+    else:
+        starts = np.zeros(0, np.int64)
+    groups = a_own[starts]
+    matched = np.flatnonzero(mentor_of >= 0)
+    for sweep in range(1, n_m + 3):
+        new_v = v.copy()
+        if starts.size:
+            bound = np.minimum.reduceat(v[a_other] + a_gain, starts)
+            new_v[groups] = np.minimum(v[groups], bound)
+        new_v[~full] = 0
+        if np.array_equal(new_v, v):
+            u = np.zeros(n_mentees, dtype=np.int64)
+            u[matched] = weight_of[matched] - v[mentor_of[matched]]
+            return Duals(u=u, v=v, sweeps=sweep)
+        v = new_v
+    raise MatcherError("the duals did not converge: the flow was not optimal (a matcher bug).")
+
+
 def check_duals(
     rows: IntArray,
     cols: IntArray,

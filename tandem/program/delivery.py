@@ -159,6 +159,9 @@ def _message_id(message: EmailMessage) -> str:
 
 # --------------------------------------------------------------------------- file outbox
 
+TMP_FOLDER = ".tmp"
+"""The file outbox's subfolder for messages being written."""
+
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,199}$")
 _TRANSIENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EAGAIN, errno.EINTR})
 
@@ -168,11 +171,12 @@ class FileOutbox:
 
     The file name is the Message-ID without its angle brackets (or the SHA-256 of the
     Message-ID when that is not a safe file name). Writing is atomic: a temporary file in
-    the same folder is written, flushed and fsynced, then renamed into place, and with
+    the folder's ``.tmp`` subfolder is written, flushed and fsynced, then renamed into place, and with
     ``durable=True`` (the default) the folder is fsynced too, so a crash never leaves a
     partial ``.eml`` and a delivered message survives a power cut. Delivering the same
-    Message-ID again leaves the existing file alone (idempotent). Temporary files start
-    with ``.tmp-`` and never end in ``.eml``.
+    Message-ID again leaves the existing file alone (idempotent). As in a Maildir, the
+    temporary files live in their own subfolder (``.tmp``), so a program that picks up
+    ``*.eml`` files never sees a partial one, and the big folder changes once per message.
     """
 
     def __init__(self, folder: str | os.PathLike[str], *, durable: bool = True) -> None:
@@ -187,27 +191,38 @@ class FileOutbox:
 
     def path_for(self, message_id: str) -> Path:
         """Return the file that holds (or will hold) the message with ``message_id``."""
+        return self.folder / self._file_name(message_id)
+
+    @staticmethod
+    def _file_name(message_id: str) -> str:
         name = message_id.strip().removeprefix("<").removesuffix(">")
         if not _SAFE_NAME.fullmatch(name):
             name = hashlib.sha256(message_id.encode("utf-8")).hexdigest()
-        return self.folder / f"{name}.eml"
+        return f"{name}.eml"
 
     @contextlib.contextmanager
-    def batch(self) -> Iterator[None]:
+    def batch(self, *, sync: bool = True) -> Iterator[None]:
         """Write several messages and make them durable together when the batch ends.
 
         Inside a batch, files are written and renamed into place without an fsync each;
-        leaving the batch flushes them all to disk at once (``os.sync``). A caller that
-        records messages as delivered only after the batch ends keeps the guarantee of
-        one fsync per file at a fraction of the cost.
+        leaving the batch flushes them all to disk at once (``os.sync``), or, with
+        ``sync=False``, leaves that to a later :meth:`sync`. A caller that records
+        messages as delivered only after that keeps the guarantee of one fsync per file
+        at a fraction of the cost.
         """
-        self._in_batch, self._batch_writes = True, 0
+        self._in_batch = True
         try:
             yield
         finally:
             self._in_batch = False
-            if self.durable and self._batch_writes:
-                os.sync()
+            if sync:
+                self.sync()
+
+    def sync(self) -> None:
+        """Make every file written in batches so far durable (one ``os.sync``)."""
+        if self.durable and self._batch_writes:
+            self._batch_writes = 0
+            os.sync()
 
     def send_raw(self, message_id: str, data: bytes, sender: str, recipient: str) -> None:
         """Store a message kept as bytes (the envelope is not needed for a file)."""
@@ -227,23 +242,26 @@ class FileOutbox:
             return
         self.write(message_id, message_bytes(message))
 
-    def write(self, message_id: str, data: bytes) -> None:
+    def write(self, message_id: str, data: bytes, *, replace: bool = False) -> None:
         """Store ``data``, a message's exact wire bytes, under ``message_id`` if not there.
 
         For messages already kept as bytes (an outbox row) this skips parsing and
         serialising altogether: the fastest way to fill the outbox from stored messages.
+        With ``replace=True`` an existing file of that name is replaced (atomically)
+        instead of kept: for a message known never to have been delivered before.
 
         Raises:
             TransientDeliveryError: as for :meth:`deliver`.
         """
-        target = self.path_for(message_id)
+        folder, name = os.fspath(self.folder), self._file_name(message_id)
+        target = os.path.join(folder, name)
         try:
             if not self._folder_ready:
-                self.folder.mkdir(parents=True, exist_ok=True)
+                os.makedirs(os.path.join(folder, TMP_FOLDER), exist_ok=True)
                 self._folder_ready = True
-            if target.exists():
+            if not replace and os.path.exists(target):
                 return
-            self._write_atomically(target, data)
+            self._write_atomically(folder, name, data)
         except OSError as exc:
             reason = os.strerror(exc.errno) if exc.errno else str(exc)
             fix = (
@@ -253,34 +271,39 @@ class FileOutbox:
             )
             raise TransientDeliveryError(
                 f"cannot write message {message_id} to the outbox folder "
-                f"{str(self.folder)!r}: {reason}; {fix}, and it is tried again",
+                f"{folder!r}: {reason}; {fix}, and it is tried again",
                 message_id=message_id,
             ) from exc
         logger.debug("wrote %s to %s", message_id, target)
 
-    def _write_atomically(self, target: Path, data: bytes) -> None:
+    def _write_atomically(self, folder: str, name: str, data: bytes) -> None:
         # The temporary name is unique to this process and thread, so concurrent writers
         # never share one; a leftover from a killed writer is simply overwritten.
-        temporary = self.folder / f".tmp-{target.name}.{os.getpid()}.{threading.get_ident()}.part"
+        temporary = os.path.join(
+            folder, TMP_FOLDER, f"{name}.{os.getpid()}.{threading.get_ident()}"
+        )
         try:
             descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            with os.fdopen(descriptor, "wb") as handle:
-                handle.write(data)
-                handle.flush()
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(descriptor, view) :]
                 if self.durable and not self._in_batch:
-                    os.fsync(handle.fileno())
-            os.replace(temporary, target)
+                    os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
+            os.replace(temporary, os.path.join(folder, name))
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(temporary)
             raise
         self._batch_writes += 1
         if self.durable and not self._in_batch:
-            folder = os.open(self.folder, os.O_RDONLY | os.O_DIRECTORY)
+            handle = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
             try:
-                os.fsync(folder)
+                os.fsync(handle)
             finally:
-                os.close(folder)
+                os.close(handle)
 
 
 # --------------------------------------------------------------------------- SMTP

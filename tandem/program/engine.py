@@ -19,19 +19,24 @@ weekly message lists the topics they missed.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import gc
+import os
+import threading
 import uuid
 import zlib
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from email.utils import parseaddr
 from functools import cached_property, lru_cache
 from typing import Any
 
-from sqlalchemy import Engine, and_, or_, update
+from sqlalchemy import Engine, and_, func, or_, update
 from sqlalchemy import select as core_select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlmodel import Session, col, select
 
 from tandem.matcher.types import Role
@@ -52,7 +57,13 @@ from tandem.program.delivery import (
     TransientDeliveryError,
     retry_at,
 )
-from tandem.program.mail import Attachment, build_message, calendar_attachment, message_bytes
+from tandem.program.mail import (
+    Attachment,
+    build_message,
+    calendar_attachment,
+    message_bytes,
+    message_wire,
+)
 from tandem.program.models import CheckIn, Cohort, OutboxMessage, Pair, PairEvent, Participant
 from tandem.program.tokens import checkin_url, make_token
 from tandem.prompts.batch import BatchRenderer
@@ -73,6 +84,17 @@ CLOSE_AFTER = timedelta(days=7)
 
 CHECKIN_DAYS = 21
 """How long a weekly check-in link stays valid: the week itself and two more."""
+
+_OUTBOX: Any = OutboxMessage.__table__  # type: ignore[attr-defined]  # Core statements
+
+PARALLEL_PAIRS = 4000
+"""From this many pairs in a cohort, a tick spreads the cohort's pairs over processes."""
+
+SYNC_EVERY = 1000
+"""Messages written to a file outbox between two syncs (and sent-markings)."""
+
+TASK_CHUNKS = 8
+"""Chunks handed to a worker process at a time."""
 
 
 class Kind:
@@ -97,6 +119,13 @@ class TickReport:
     retrying: int = 0
     failed: int = 0
 
+    def merge(self, other: TickReport) -> None:
+        """Add the counts of ``other`` (a worker's part of the same tick) to these."""
+        counts = ("activated", "freed", "completed", "flagged", "expired")
+        for name in (*counts, "delivered", "retrying", "failed"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.enqueued.update(other.enqueued)
+
     def lines(self) -> list[str]:
         queued = ", ".join(f"{n} {k}" for k, n in sorted(self.enqueued.items())) or "none"
         return [
@@ -116,18 +145,134 @@ def run_due(
     channel: DeliveryChannel,
     *,
     progress: Progress | None = None,
+    workers: int | None = None,
 ) -> TickReport:
-    """Do all the work due at ``now`` once (see the module docstring)."""
+    """Do all the work due at ``now`` once (see the module docstring).
+
+    ``workers`` is how many processes share a cohort's pairs (rendering and building
+    messages is CPU work): ``None`` picks one per available core for cohorts of at least
+    :data:`PARALLEL_PAIRS` pairs on a database that other processes can open, and one
+    process otherwise. Each worker handles whole chunks of pairs exactly as a single
+    process would; with a file outbox it also writes the messages it enqueued, and with
+    any other channel the messages are delivered by this process afterwards. The outcome
+    is the same with any number of workers (the database decides what is sent).
+    """
     report = TickReport()
     with Session(engine) as session:
         cohorts = session.exec(
-            select(Cohort.pk).where(col(Cohort.completed_at).is_(None)).order_by(col(Cohort.pk))
+            select(Cohort.pk, func.count(col(Pair.pk)))
+            .join(Pair, col(Pair.cohort_pk) == col(Cohort.pk), isouter=True)
+            .where(col(Cohort.completed_at).is_(None))
+            .group_by(col(Cohort.pk))
+            .order_by(col(Cohort.pk))
         ).all()
-    for cohort_pk in cohorts:
+    for cohort_pk, pairs in cohorts:
         assert cohort_pk is not None
-        _CohortTick(engine, cohort_pk, now, report, progress, channel).run()
+        count = _workers(engine, pairs) if workers is None else workers
+        _CohortTick(engine, cohort_pk, now, report, progress, channel).run(count, pairs)
     deliver_due(engine, now, channel, report=report, progress=progress)
     return report
+
+
+def _workers(engine: Engine, pairs: int) -> int:
+    """How many processes a tick uses for a cohort of ``pairs`` pairs by default."""
+    if pairs < PARALLEL_PAIRS or not _reopenable(engine):
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(cores or 1, 8))
+
+
+def _reopenable(engine: Engine) -> bool:
+    """Whether another process can open the same database (not an in-memory SQLite)."""
+    database = engine.url.database
+    return engine.dialect.name != "sqlite" or bool(database and database != ":memory:")
+
+
+# --------------------------------------------------------------------------- workers
+
+_worker: _CohortTick | None = None
+
+
+def _init_worker(
+    url: str, cohort_pk: int, now: datetime, channel: FileOutbox | None, claim: str
+) -> None:
+    """Set up a worker process of a tick: its own engine and the cohort's state."""
+    from tandem.program.db import create_db_engine
+
+    global _worker
+    _worker = _CohortTick(
+        create_db_engine(url), cohort_pk, now, TickReport(), None, channel, claim=claim
+    )
+
+
+def _work(ranges: list[tuple[int, int]]) -> tuple[int, TickReport]:
+    """In a worker: do some chunks (pairs after ``low`` up to ``high``); their counts."""
+    assert _worker is not None, "the worker was not initialised"
+    _worker.report = TickReport()
+    done = 0
+    for low, high in ranges:
+        pairs = _worker.pairs_between(low, high)
+        _worker.chunk(pairs)
+        done += len(pairs)
+    _worker.settle()
+    return done, _worker.report
+
+
+def _span(column: Any, pks: Sequence[int]) -> Any:
+    """``column`` between the least and the greatest of ``pks``: a chunk's pairs are
+    consecutive in the cohort, so this selects them (and possibly pairs of other cohorts
+    in between, which callers ignore or exclude) without one parameter per pair."""
+    return and_(column >= min(pks), column <= max(pks))
+
+
+@contextlib.contextmanager
+def _no_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector: building a chunk's messages makes many
+    short-lived objects that reference counting frees, and collections during it only
+    cost time. It runs again (and catches up) when the chunk is built."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+_PAIR: Any = Pair.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class PairRow:
+    """A pair as the per-chunk work reads it: the row's values, no ORM bookkeeping."""
+
+    pk: int
+    cohort_pk: int
+    mentee_pk: int
+    mentor_pk: int
+    score: float | None
+    track: str
+    state: str
+    state_reason: str | None
+    proposed_at: datetime
+    respond_by: datetime
+    mentor_response: str | None
+    mentee_response: str | None
+    activated_at: datetime | None
+    ended_at: datetime | None
+    first_week: int
+    meeting_slot: dict[str, Any] | None
+    risk: list[str]
+    risk_since: datetime | None
+
+
+@dataclass
+class _Plan:
+    """What a chunk will write, gathered while reading and rendering."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    risk: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    expire: list[int] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- per cohort
@@ -149,10 +294,17 @@ class _CohortTick:
         report: TickReport,
         progress: Progress | None,
         channel: DeliveryChannel | None = None,
+        *,
+        claim: str | None = None,
     ) -> None:
         self.engine = engine
         self.channel = channel
-        self.claim = uuid.uuid4().hex
+        self.claim = claim or uuid.uuid4().hex
+        self._windows: dict[int, tuple[date, date]] = {}
+        self._settling: threading.Thread | None = None
+        self._unsynced: list[tuple[_Item, tuple[str, str | None]]] = []
+        self._settle_error: BaseException | None = None
+        self._titles: dict[tuple[int, str | None], str] = {}
         self._fresh: list[_Item] = []
         self.now = now
         self.report = report
@@ -174,21 +326,112 @@ class _CohortTick:
     def renderer(self) -> BatchRenderer:
         return BatchRenderer(self.curriculum)
 
-    def run(self) -> None:
+    def run(self, workers: int = 1, total: int = 0) -> None:
+        """Do the cohort's due work, its pairs (``total`` of them) in ``workers`` processes."""
         if self.week is None:
             return
         self._lifecycle()
-        for pairs in self._chunks():
-            with transaction(self.engine) as session:
-                people = self._people(session, pairs)
-                self._risk(session, pairs)
-                self._intros(session, pairs, people)
-                self._weekly(session, pairs, people)
-                self._reminders(session, pairs, people)
-            self._deliver_fresh()
+        if workers > 1:
+            self._run_parallel(workers)
+        else:
+            done = 0
+            for pairs in self._chunks():
+                self.chunk(pairs)
+                done += len(pairs)
+                if self.progress:
+                    self.progress("pairs", done, max(done, total))
         self._digest()
         self._deliver_fresh()
+        self.settle()
         self._close()
+
+    def chunk(self, pairs: Sequence[PairRow]) -> None:
+        """Do the per-pair work for ``pairs``: read and render first, then write briefly.
+
+        Everything that takes time (reading state, rendering and building messages) happens
+        before the write transaction, which only applies risk flags, expires stale messages
+        and inserts the new outbox rows; another process ticking at the same time waits
+        for the database's write lock only that long.
+        """
+        plan = _Plan()
+        with _no_gc(), Session(self.engine) as session:
+            people = self._people(session, pairs)
+            self._risk(session, pairs, plan)
+            self._intros(session, pairs, people, plan)
+            self._weekly(session, pairs, people, plan)
+            self._reminders(session, pairs, people, plan)
+        with transaction(self.engine) as session:
+            for pk, values in plan.risk:
+                session.execute(_update(Pair).where(col(Pair.pk) == pk).values(**values))
+            if plan.expire:
+                self._expire_stale(session, plan.expire)
+            self._enqueue(session, plan.rows)
+        self._deliver_fresh()
+
+    def _run_parallel(self, workers: int) -> None:
+        """Hand ranges of pairs to worker processes (see :func:`run_due`)."""
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        bounds = self._bounds()
+        if not bounds:
+            return
+        url = self.engine.url.render_as_string(hide_password=False)
+        channel = self.channel if isinstance(self.channel, FileOutbox) else None
+        # A fresh copy of this process (fork) starts at once; a new interpreter (spawn)
+        # imports everything again. Fork is safe only while no other thread runs here.
+        forkable = "fork" in multiprocessing.get_all_start_methods()
+        method = "fork" if forkable and threading.active_count() == 1 else "spawn"
+        context = multiprocessing.get_context(method)
+        pool = ProcessPoolExecutor(
+            max_workers=min(workers, len(bounds)),
+            mp_context=context,
+            initializer=_init_worker,
+            initargs=(url, self.cohort.pk or 0, self.now, channel, self.claim),
+        )
+        try:
+            ranges = [(low, high) for low, high, _ in bounds]
+            futures = [
+                pool.submit(_work, ranges[start : start + TASK_CHUNKS])
+                for start in range(0, len(ranges), TASK_CHUNKS)
+            ]
+            pairs = 0
+            for future in as_completed(futures):
+                done, report = future.result()
+                self.report.merge(report)
+                pairs += done
+                if self.progress:
+                    self.progress("pairs", pairs, bounds[-1][2] if bounds else 0)
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
+
+    def _bounds(self) -> list[tuple[int, int, int]]:
+        """(after pk, up to pk, pairs so far) for each chunk of the cohort's pairs."""
+        with Session(self.engine) as session:
+            pks = session.exec(
+                select(Pair.pk).where(Pair.cohort_pk == self.cohort.pk).order_by(col(Pair.pk))
+            ).all()
+        bounds = []
+        for start in range(0, len(pks), CHUNK):
+            part = pks[start : start + CHUNK]
+            bounds.append(((pks[start - 1] or 0) if start else 0, part[-1] or 0, start + len(part)))
+        return bounds
+
+    def pairs_between(self, low: int, high: int) -> list[PairRow]:
+        """The cohort's pairs after ``low`` up to ``high`` (primary keys), as plain rows."""
+        return self._pair_rows((_PAIR.c.pk > low) & (_PAIR.c.pk <= high))
+
+    def _pair_rows(self, condition: Any, limit: int | None = None) -> list[PairRow]:
+        query = (
+            core_select(_PAIR)
+            .where(_PAIR.c.cohort_pk == self.cohort.pk, condition)
+            .order_by(_PAIR.c.pk)
+            .limit(limit)
+        )
+        with self.engine.connect() as connection:
+            return [PairRow(**row._mapping) for row in connection.execute(query)]
 
     def _deliver_fresh(self) -> None:
         """Deliver what this tick just enqueued, straight from memory.
@@ -198,31 +441,76 @@ class _CohortTick:
         first was not inserted here and is not ours.
         """
         if self.channel is not None and self._fresh:
-            deliver_items(self.engine, self.channel, self._fresh, self.now, self.report, self.claim)
+            if isinstance(self.channel, FileOutbox):
+                self._write_files(self.channel, self._fresh)
+            else:
+                deliver_items(
+                    self.engine, self.channel, self._fresh, self.now, self.report, self.claim
+                )
             if self.progress:
                 self.progress("delivering", self.report.delivered, self.report.delivered)
         self._fresh = []
 
+    def _write_files(self, outbox: FileOutbox, items: list[_Item]) -> None:
+        """Write a chunk's messages to the file outbox; record them once they are on disk.
+
+        Making the files durable (one ``sync`` for up to :data:`SYNC_EVERY` messages) and
+        recording them as sent happen in a background thread while this one goes on
+        building messages; :meth:`settle` waits for it. A message is still marked sent
+        only after its file is on disk.
+        """
+        with outbox.batch(sync=False):
+            # These rows were inserted by this tick: no earlier delivery of them exists, and
+            # a file of the same name is from another database's run (replaced).
+            self._unsynced += [
+                (dataclasses.replace(item, data=b""), _write_fresh(outbox, item)) for item in items
+            ]
+        if len(self._unsynced) >= SYNC_EVERY:
+            self._record_in_background(outbox)
+
+    def _record_in_background(self, outbox: FileOutbox) -> None:
+        self._join_settling()
+        outcomes, self._unsynced = self._unsynced, []
+        self._settling = threading.Thread(
+            target=self._record_durable, args=(outbox, outcomes), daemon=True
+        )
+        self._settling.start()
+
+    def _record_durable(
+        self, outbox: FileOutbox, outcomes: list[tuple[_Item, tuple[str, str | None]]]
+    ) -> None:
+        try:
+            outbox.sync()
+            record_outcomes(self.engine, outcomes, self.now, self.report)
+        except BaseException as error:  # handed to the tick's thread by settle()
+            self._settle_error = error
+
+    def settle(self) -> None:
+        """Wait until the messages written so far are on disk and recorded."""
+        if self._unsynced and isinstance(self.channel, FileOutbox):
+            self._record_in_background(self.channel)
+        self._join_settling()
+
+    def _join_settling(self) -> None:
+        if self._settling is not None:
+            self._settling.join()
+            self._settling = None
+        if self._settle_error is not None:
+            error, self._settle_error = self._settle_error, None
+            raise error
+
     # -- helpers
 
-    def _chunks(self) -> Iterator[list[Pair]]:
+    def _chunks(self) -> Iterator[list[PairRow]]:
         last = 0
         while True:
-            with Session(self.engine) as session:
-                pairs = list(
-                    session.exec(
-                        select(Pair)
-                        .where(Pair.cohort_pk == self.cohort.pk, col(Pair.pk) > last)
-                        .order_by(col(Pair.pk))
-                        .limit(CHUNK)
-                    ).all()
-                )
+            pairs = self._pair_rows(_PAIR.c.pk > last, CHUNK)
             if not pairs:
                 return
             yield pairs
-            last = pairs[-1].pk or 0
+            last = pairs[-1].pk
 
-    def _people(self, session: Session, pairs: Sequence[Pair]) -> dict[int, _Person]:
+    def _people(self, session: Session, pairs: Sequence[PairRow]) -> dict[int, _Person]:
         pks = {p.mentee_pk for p in pairs} | {p.mentor_pk for p in pairs}
         rows = session.exec(
             select(Participant.pk, Participant.name, Participant.email).where(
@@ -277,7 +565,7 @@ class _CohortTick:
                 elif self._transition(session, pair, PairState.ACTIVE, "response window closed"):
                     self.report.activated += 1
 
-    def _receives_weekly(self, pair: Pair) -> bool:
+    def _receives_weekly(self, pair: Pair | PairRow) -> bool:
         if pair.state == PairState.ACTIVE.value:
             return True
         return (
@@ -286,7 +574,17 @@ class _CohortTick:
         )
 
     def _key(self, pair_pk: int | None, week: int, kind: str, role: str) -> str:
-        return message_key(self.cohort, pair_pk, week, kind, role)
+        # message_key(self.cohort, ...), without reading the cohort's pk for every message
+        return f"{self._key_prefix}{pair_pk or 0}/w{week}/{kind}/{role}"
+
+    @cached_property
+    def _key_prefix(self) -> str:
+        return message_key(self.cohort, 0, 0, "", "").removesuffix("0/w0//")
+
+    def _title(self, week: int, track: str | None) -> str:
+        if (week, track) not in self._titles:
+            self._titles[week, track] = self.curriculum.week(week, track).title
+        return self._titles[week, track]
 
     def _existing(self, session: Session, keys: Sequence[str]) -> dict[str, str]:
         if not keys:
@@ -350,7 +648,7 @@ class _CohortTick:
 
     def _context(
         self,
-        pair: Pair,
+        pair: PairRow,
         role: Role,
         week: int,
         mentor: _Person,
@@ -358,7 +656,7 @@ class _CohortTick:
         missed: tuple[str, ...] = (),
     ) -> MessageContext:
         """What a weekly topic or reminder says to ``role`` of ``pair`` in ``week``."""
-        start, end = schedule.week_window(self.cohort.start_date, self.cohort.send_weekday, week)
+        start, end = self._window(week)
         return MessageContext(
             mentor_name=mentor.name,
             mentee_name=mentee.name,
@@ -369,9 +667,20 @@ class _CohortTick:
             missed_topics=missed,
         )
 
+    def _window(self, week: int) -> tuple[date, date]:
+        if week not in self._windows:
+            self._windows[week] = schedule.week_window(
+                self.cohort.start_date, self.cohort.send_weekday, week
+            )
+        return self._windows[week]
+
+    @cached_property
+    def _secret(self) -> bytes:
+        return bytes.fromhex(self.cohort.secret)
+
     def _token_url(self, pair_pk: int, week: int, role: str, path: str, days: int) -> str:
         token = make_token(
-            bytes.fromhex(self.cohort.secret),
+            self._secret,
             pair_id=pair_pk,
             week=week,
             role=role,
@@ -381,13 +690,14 @@ class _CohortTick:
 
     # -- introductions
 
-    def _intros(self, session: Session, pairs: Sequence[Pair], people: dict[int, _Person]) -> None:
+    def _intros(
+        self, session: Session, pairs: Sequence[PairRow], people: dict[int, _Person], plan: _Plan
+    ) -> None:
         due = [
             p for p in pairs if p.state == PairState.PROPOSED.value and p.proposed_at <= self.now
         ]
         keys = [self._key(p.pk, 0, Kind.INTRO, r.value) for p in due for r in Role]
         existing = self._existing(session, keys)
-        rows = []
         for pair in due:
             mentor, mentee = people[pair.mentor_pk], people[pair.mentee_pk]
             for role in (Role.MENTOR, Role.MENTEE):
@@ -410,7 +720,7 @@ class _CohortTick:
                 )
                 rendered = render_intro(self.curriculum, role, context)
                 recipient = mentor if role is Role.MENTOR else mentee
-                rows.append(
+                plan.rows.append(
                     self._message(
                         pair.pk,
                         0,
@@ -423,7 +733,6 @@ class _CohortTick:
                         max(pair.proposed_at, self.instants[0]),
                     )
                 )
-        self._enqueue(session, rows)
 
     def _shared_profile(self, session: Session, person_pk: int) -> tuple[tuple[str, str], ...]:
         """What a person chose to share about themselves (never identity attributes)."""
@@ -453,7 +762,8 @@ class _CohortTick:
         result = session.execute(
             _update(OutboxMessage)
             .where(
-                col(OutboxMessage.pair_pk).in_(pair_pks),
+                _span(col(OutboxMessage.pair_pk), pair_pks),
+                col(OutboxMessage.cohort_pk) == self.cohort.pk,
                 col(OutboxMessage.kind).in_([Kind.WEEKLY, Kind.REMINDER]),
                 col(OutboxMessage.status) == "pending",
                 col(OutboxMessage.due_at) < self.now - self.grace,
@@ -465,10 +775,11 @@ class _CohortTick:
         )
         self.report.expired += result.rowcount  # type: ignore[attr-defined]
 
-    def _weekly(self, session: Session, pairs: Sequence[Pair], people: dict[int, _Person]) -> None:
+    def _weekly(
+        self, session: Session, pairs: Sequence[PairRow], people: dict[int, _Person], plan: _Plan
+    ) -> None:
         week = self.week or 0
-        pair_pks = [p.pk or 0 for p in pairs]
-        self._expire_stale(session, pair_pks)
+        plan.expire = [p.pk or 0 for p in pairs]
         if week < 1 or self.now - self.instants[week] > self.grace:
             return
         due = [p for p in pairs if self._receives_weekly(p) and p.first_week <= week]
@@ -483,19 +794,25 @@ class _CohortTick:
         if not todo:
             return
         sent: dict[tuple[int, str], set[int]] = defaultdict(set)
-        for pair_pk, sent_week, role in session.exec(
-            select(OutboxMessage.pair_pk, OutboxMessage.week, OutboxMessage.recipient_role).where(
-                col(OutboxMessage.pair_pk).in_([p.pk for p, _ in todo]),
+        # The status is checked here, not in SQL: a condition on it would let SQLite pick
+        # the status index and read every message ever sent, for every chunk.
+        for pair_pk, sent_week, role, status in session.exec(
+            select(
+                OutboxMessage.pair_pk,
+                OutboxMessage.week,
+                OutboxMessage.recipient_role,
+                OutboxMessage.status,
+            ).where(
+                _span(col(OutboxMessage.pair_pk), [p.pk or 0 for p, _ in todo]),
                 OutboxMessage.kind == Kind.WEEKLY,
-                OutboxMessage.status == "sent",
             )
         ).all():
-            sent[(pair_pk or 0, role)].add(sent_week)
-        rows = []
+            if status == "sent":
+                sent[(pair_pk or 0, role)].add(sent_week)
         for pair, role in todo:
             mentor, mentee = people[pair.mentor_pk], people[pair.mentee_pk]
             missed = tuple(
-                self.curriculum.week(w, pair.track).title
+                self._title(w, pair.track)
                 for w in range(pair.first_week, week)
                 if w not in sent[(pair.pk or 0, role.value)]
             )
@@ -503,7 +820,7 @@ class _CohortTick:
             rendered = self.renderer.weekly(week, pair.track, role, context)
             recipient = mentor if role is Role.MENTOR else mentee
             attachments = self._invitation(pair, week, mentor, mentee)
-            rows.append(
+            plan.rows.append(
                 self._message(
                     pair.pk,
                     week,
@@ -517,10 +834,9 @@ class _CohortTick:
                     attachments,
                 )
             )
-        self._enqueue(session, rows)
 
     def _invitation(
-        self, pair: Pair, week: int, mentor: _Person, mentee: _Person
+        self, pair: PairRow, week: int, mentor: _Person, mentee: _Person
     ) -> tuple[Attachment, ...]:
         """An .ics invitation for the pair's agreed meeting slot in this week, if any."""
         slot = pair.meeting_slot
@@ -554,7 +870,7 @@ class _CohortTick:
     # -- reminders
 
     def _reminders(
-        self, session: Session, pairs: Sequence[Pair], people: dict[int, _Person]
+        self, session: Session, pairs: Sequence[PairRow], people: dict[int, _Person], plan: _Plan
     ) -> None:
         week = self.week or 0
         if week < 1:
@@ -568,31 +884,32 @@ class _CohortTick:
         if not remind_at <= self.now < next_week:
             return
         due = [p for p in pairs if p.state == PairState.ACTIVE.value or self._receives_weekly(p)]
-        pair_pks = [p.pk for p in due]
+        pair_pks = [p.pk or 0 for p in due]
         if not pair_pks:
             return
         got_topic = {
             (pk, role)
-            for pk, role in session.exec(
-                select(OutboxMessage.pair_pk, OutboxMessage.recipient_role).where(
-                    col(OutboxMessage.pair_pk).in_(pair_pks),
+            for pk, role, status in session.exec(
+                select(
+                    OutboxMessage.pair_pk, OutboxMessage.recipient_role, OutboxMessage.status
+                ).where(
+                    _span(col(OutboxMessage.pair_pk), pair_pks),
                     OutboxMessage.kind == Kind.WEEKLY,
                     OutboxMessage.week == week,
-                    OutboxMessage.status == "sent",
                 )
             ).all()
+            if status == "sent"  # not in SQL: see _weekly
         }
         checked_in = {
             (pk, role)
             for pk, role in session.exec(
                 select(CheckIn.pair_pk, CheckIn.role).where(
-                    col(CheckIn.pair_pk).in_(pair_pks), CheckIn.week == week
+                    _span(col(CheckIn.pair_pk), pair_pks), CheckIn.week == week
                 )
             ).all()
         }
         keys = [self._key(p.pk, week, Kind.REMINDER, r.value) for p in due for r in Role]
         existing = self._existing(session, keys)
-        rows = []
         for pair in due:
             mentor, mentee = people[pair.mentor_pk], people[pair.mentee_pk]
             for role in Role:
@@ -603,7 +920,7 @@ class _CohortTick:
                 context = self._context(pair, role, week, mentor, mentee)
                 rendered = self.renderer.reminder(week, pair.track, role, context)
                 recipient = mentor if role is Role.MENTOR else mentee
-                rows.append(
+                plan.rows.append(
                     self._message(
                         pair.pk,
                         week,
@@ -616,11 +933,10 @@ class _CohortTick:
                         remind_at,
                     )
                 )
-        self._enqueue(session, rows)
 
     # -- risk
 
-    def _risk(self, session: Session, pairs: Sequence[Pair]) -> None:
+    def _risk(self, session: Session, pairs: Sequence[PairRow], plan: _Plan) -> None:
         week = self.week or 0
         watched = [
             p for p in pairs if p.state in (PairState.ACTIVE.value, PairState.PROPOSED.value)
@@ -631,7 +947,7 @@ class _CohortTick:
         low: dict[int, list[tuple[int, int]]] = defaultdict(list)
         for pair_pk, w, did_meet, rating in session.exec(
             select(CheckIn.pair_pk, CheckIn.week, CheckIn.met, CheckIn.rating).where(
-                col(CheckIn.pair_pk).in_([p.pk for p in watched])
+                _span(col(CheckIn.pair_pk), [p.pk or 0 for p in watched])
             )
         ).all():
             if did_meet:
@@ -658,11 +974,13 @@ class _CohortTick:
             if reasons != list(pair.risk):
                 if reasons and not pair.risk:
                     self.report.flagged += 1
-                session.execute(
-                    _update(Pair)
-                    .where(col(Pair.pk) == pk)
-                    .values(
-                        risk=reasons, risk_since=(pair.risk_since or self.now) if reasons else None
+                plan.risk.append(
+                    (
+                        pk,
+                        {
+                            "risk": reasons,
+                            "risk_since": (pair.risk_since or self.now) if reasons else None,
+                        },
                     )
                 )
 
@@ -755,21 +1073,25 @@ def outbox_row(
     """
     name, email = to
     key = message_key(cohort, pair_pk, week, kind, role)
-    message = build_message(
-        sender=cohort.sender,
-        recipient_name=name,
-        recipient_email=email,
-        subject=subject,
-        text=text,
-        html=html,
-        message_key=key,
-        domain=sender_domain(cohort),
-        date=due,
-        attachments=attachments,
-    )
+    values: dict[str, Any] = {
+        "sender": cohort.sender,
+        "recipient_name": name,
+        "recipient_email": email,
+        "subject": subject,
+        "text": text,
+        "html": html,
+        "message_key": key,
+        "domain": sender_domain(cohort),
+        "date": due,
+    }
+    if attachments:
+        message = build_message(**values, attachments=attachments)
+        message_id, data = str(message["Message-ID"]), message_bytes(message)
+    else:
+        message_id, data = message_wire(**values)
     return {
         "key": key,
-        "message_id": str(message["Message-ID"]),
+        "message_id": message_id,
         "cohort_pk": cohort.pk,
         "pair_pk": pair_pk,
         "week": week,
@@ -777,7 +1099,7 @@ def outbox_row(
         "recipient_role": role,
         "recipient_email": email,
         "subject": subject,
-        "content": zlib.compress(data := message_bytes(message), 1),
+        "content": pack(data),
         "data": data,
         "status": "pending",
         "due_at": due,
@@ -785,6 +1107,39 @@ def outbox_row(
         "next_attempt_at": due,
         "created_at": now,
     }
+
+
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+def pack(data: bytes) -> bytes:
+    """The stored form of a message: a Zstandard frame (level 1)."""
+    return _compressor().compress(data)
+
+
+def unpack(content: bytes) -> bytes:
+    """A stored message's bytes: Zstandard, or zlib as rows written by earlier versions."""
+    if content.startswith(_ZSTD_MAGIC):
+        return _decompressor().decompress(content)
+    return zlib.decompress(content)
+
+
+_codecs = threading.local()
+
+
+def _compressor() -> Any:
+    """This thread's Zstandard compressor (one object must not serve two threads)."""
+    if not hasattr(_codecs, "compressor"):
+        import zstandard
+
+        _codecs.compressor = zstandard.ZstdCompressor(level=1)
+        _codecs.decompressor = zstandard.ZstdDecompressor()
+    return _codecs.compressor
+
+
+def _decompressor() -> Any:
+    _compressor()
+    return _codecs.decompressor
 
 
 def _update(table: Any) -> Any:
@@ -797,18 +1152,79 @@ def insert_ignore(session: Session, rows: list[dict[str, Any]]) -> list[tuple[in
 
     A row's ``data`` entry (the uncompressed message, see :func:`outbox_row`) is not stored.
     """
+    if not rows:
+        return []
+    connection = session.connection()
+    table: Any = OutboxMessage.__table__  # type: ignore[attr-defined]  # Core, not ORM
+    if connection.dialect.name == "sqlite":
+        return _sqlite_insert_ignore(connection, table, rows)
     rows = [{k: v for k, v in row.items() if k != "data"} for row in rows]
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    table: Any = OutboxMessage.__table__  # type: ignore[attr-defined]  # Core, not ORM: fast executemany
     statement = (
-        insert(table)
+        postgresql.insert(table)
         .on_conflict_do_nothing(index_elements=["key"])
         .returning(table.c.pk, table.c.key, table.c.kind)
     )
-    return [
-        (pk, key, kind) for pk, key, kind in session.connection().execute(statement, rows).all()
+    return [(pk, key, kind) for pk, key, kind in connection.execute(statement, rows).all()]
+
+
+_SQLITE_BATCH = 500
+"""Rows per multi-row INSERT on SQLite (its limit is 32,766 parameters a statement)."""
+
+
+def _sqlite_insert_ignore(
+    connection: Any, table: Any, rows: list[dict[str, Any]]
+) -> list[tuple[int, str, str]]:
+    """SQLite: multi-row ``INSERT … ON CONFLICT DO NOTHING RETURNING`` on the driver.
+
+    The same statement SQLAlchemy would send, with each value converted by the column's
+    own bind processor (so datetimes are stored exactly as the ORM stores them), minus
+    SQLAlchemy's per-parameter bookkeeping, which dominated enqueueing a large week.
+    """
+    names = [name for name in rows[0] if name != "data"]
+    for row in rows:
+        if row.keys() - {"data"} != set(names):
+            raise ValueError("outbox rows of one insert must have the same columns")
+    processors = []
+    for name in names:
+        processor = table.c[name].type._cached_bind_processor(connection.dialect)
+        processors.append(_memoised(processor) if processor is not None else None)
+    values = [
+        [
+            value if convert is None else convert(value)
+            for value, convert in zip(row, processors, strict=True)
+        ]
+        for row in ([row[name] for name in names] for row in rows)
     ]
+    columns = ", ".join(f'"{name}"' for name in names)
+    one = "(" + ", ".join("?" * len(names)) + ")"
+    cursor = connection.connection.driver_connection.cursor()
+    inserted: list[tuple[int, str, str]] = []
+    try:
+        for start in range(0, len(values), _SQLITE_BATCH):
+            batch = values[start : start + _SQLITE_BATCH]
+            cursor.execute(
+                f"INSERT INTO {table.name} ({columns}) VALUES {', '.join([one] * len(batch))} "
+                'ON CONFLICT ("key") DO NOTHING RETURNING pk, "key", kind',
+                [value for row in batch for value in row],
+            )
+            inserted.extend(cursor.fetchall())
+    finally:
+        cursor.close()
+    return inserted
+
+
+def _memoised(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``convert`` remembering its results: a chunk's rows share a few datetimes."""
+    seen: dict[Any, Any] = {}
+
+    def call(value: Any) -> Any:
+        if value is None or not isinstance(value, datetime):
+            return convert(value)
+        if value not in seen:
+            seen[value] = convert(value)
+        return seen[value]
+
+    return call
 
 
 # --------------------------------------------------------------------------- delivery
@@ -895,18 +1311,30 @@ def deliver_items(
             _release(session, claim)
             session.commit()
             raise
+    record_outcomes(engine, outcomes, now, report)
+
+
+def record_outcomes(
+    engine: Engine,
+    outcomes: Sequence[tuple[_Item, tuple[str, str | None]]],
+    now: datetime,
+    report: TickReport,
+) -> None:
+    """Record a batch's delivery outcomes: sent, retry later, or failed."""
+    if not outcomes:
+        return
+    with transaction(engine) as session:
         sent = [item.pk for item, outcome in outcomes if outcome[0] == "sent"]
         if sent:
-            session.execute(
-                _update(OutboxMessage)
-                .where(col(OutboxMessage.pk).in_(sent), col(OutboxMessage.status) == "pending")
+            session.connection().execute(
+                update(_OUTBOX)
+                .where(_OUTBOX.c.pk.in_(sent), _OUTBOX.c.status == "pending")
                 .values(status="sent", sent_at=now, last_error=None, claim=None, claimed_until=None)
             )
-            report.delivered += len(sent)
         for item, outcome in outcomes:
             if outcome[0] != "sent":
                 _record(session, item, outcome, now, report)
-        session.commit()
+    report.delivered += len(sent)
 
 
 def _sender(session: Session, cohort_pk: int, senders: dict[int, str]) -> str:
@@ -925,8 +1353,6 @@ def _release(session: Session, claim: str) -> None:
 
 
 def _count_due(engine: Engine, now: datetime) -> int:
-    from sqlalchemy import func
-
     with Session(engine) as session:
         return int(
             session.exec(
@@ -978,11 +1404,19 @@ def _claim(engine: Engine, now: datetime, claim: str, batch: int) -> list[_Item]
     )
     with engine.connect() as connection:
         return [
-            _Item(pk, message_id, recipient, cohort_pk, due_at, attempts, zlib.decompress(content))
+            _Item(pk, message_id, recipient, cohort_pk, due_at, attempts, unpack(content))
             for pk, message_id, recipient, cohort_pk, due_at, attempts, content in connection.execute(
                 query
             )
         ]
+
+
+def _write_fresh(outbox: FileOutbox, item: _Item) -> tuple[str, str | None]:
+    try:
+        outbox.write(item.message_id, item.data, replace=True)
+    except TransientDeliveryError as error:
+        return "retry", str(error)
+    return "sent", None
 
 
 def _deliver_one(channel: DeliveryChannel, item: _Item, sender: str) -> tuple[str, str | None]:

@@ -43,6 +43,7 @@ __all__ = [
     "calendar_attachment",
     "message_bytes",
     "message_id_for",
+    "message_wire",
 ]
 
 #: The policy of built messages: stored header values are the literal wire text.
@@ -129,6 +130,11 @@ def message_id_for(message_key: str, domain: str) -> str:
     Raises:
         MailError: the key is empty or the domain is not a host name.
     """
+    return _identify(message_key, domain)[0]
+
+
+def _identify(message_key: str, domain: str) -> tuple[str, str]:
+    """(Message-ID, SHA-256 hex digest of the key): see :func:`message_id_for`."""
     if not message_key:
         raise MailError("the message key is empty: give each message a unique, stable key")
     if not _DOMAIN.fullmatch(domain):
@@ -136,7 +142,8 @@ def message_id_for(message_key: str, domain: str) -> str:
             f"Message-ID domain {domain!r} is not a host name: use the sending domain, "
             "for example 'mentoring.example.org'"
         )
-    return f"<{_digest(message_key)[:32]}@{domain}>"
+    digest = _digest(message_key)
+    return f"<{digest[:32]}@{domain}>", digest
 
 
 def _one_line(field: str, value: str) -> str:
@@ -187,12 +194,35 @@ def _part(
     return part
 
 
+def _body(text: str) -> tuple[str, str]:
+    """(Content-Transfer-Encoding, payload) of a text body: 7bit if it can be, else base64."""
+    if text.isascii() and (
+        len(text) <= _MAX_7BIT_LINE or max(map(len, _lf(text).split("\n"))) <= _MAX_7BIT_LINE
+    ):
+        return "7bit", text
+    data = _crlf(text).encode("utf-8")
+    return "base64", base64.encodebytes(data).decode("ascii")
+
+
+def _lf(text: str) -> str:
+    """``text`` with every line break (CR LF, CR or LF) as LF."""
+    if "\r" not in text:
+        return text
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _crlf(text: str) -> str:
+    """``text`` with every line break (CR LF, CR or LF) as CR LF."""
+    return _lf(text).replace("\n", "\r\n")
+
+
+@functools.lru_cache(maxsize=64)  # a week's messages share their Date
+def _date_header(date: datetime) -> str:
+    return format_datetime(date)
+
+
 def _text_part(text: str, subtype: str) -> Message:
-    content_type = f'text/{subtype}; charset="utf-8"'
-    if text.isascii() and max(map(len, _NEWLINES.split(text)), default=0) <= _MAX_7BIT_LINE:
-        return _part(content_type, "7bit", text)
-    data = _NEWLINES.sub("\r\n", text).encode("utf-8")
-    return _part(content_type, "base64", base64.encodebytes(data).decode("ascii"))
+    return _part(f'text/{subtype}; charset="utf-8"', *_body(text))
 
 
 def _attachment_part(attachment: Attachment) -> Message:
@@ -274,6 +304,75 @@ def build_message(
     return message
 
 
+def message_wire(
+    *,
+    sender: str,
+    recipient_name: str,
+    recipient_email: str,
+    subject: str,
+    text: str,
+    html: str,
+    message_key: str,
+    domain: str,
+    date: datetime,
+) -> tuple[str, bytes]:
+    """Return the Message-ID and the wire bytes of a message without attachments.
+
+    The same as ``message_bytes(build_message(...))`` for the same arguments (and the same
+    errors), written straight from strings without building the message objects: the
+    fast path for filling the outbox. Anything the direct writer does not handle (a
+    header that must be folded or is not ASCII after encoding) goes the long way.
+    """
+    message_id, digest = _identify(message_key, domain)
+    if date.tzinfo is None or date.utcoffset() is None:
+        raise MailError(
+            f"message date {date.isoformat()} must be time-zone aware: pass an aware UTC datetime"
+        )
+    boundary = f"=_alt_{digest[:40]}"
+    headers = (
+        ("From", _parsed_mailbox("sender", sender)),
+        ("To", _mailbox("recipient address", recipient_name, recipient_email)),
+        ("Subject", _text_header("subject", subject, "Subject")),
+        ("Date", _date_header(date)),
+        ("Message-ID", message_id),
+        ("Auto-Submitted", "auto-generated"),
+        ("MIME-Version", "1.0"),
+        ("Content-Type", f'multipart/alternative; boundary="{boundary}"'),
+    )
+    out: list[str] = []
+    for name, value in headers:
+        if (
+            not value.isascii()
+            or "\n" in value
+            or "\r" in value
+            or len(value) > _MAX_7BIT_LINE - 80
+        ):
+            message = build_message(
+                sender=sender,
+                recipient_name=recipient_name,
+                recipient_email=recipient_email,
+                subject=subject,
+                text=text,
+                html=html,
+                message_key=message_key,
+                domain=domain,
+                date=date,
+            )
+            return message_id, message_bytes(message)
+        out.append(f"{name}: {value}\r\n")
+    out.append("\r\n")
+    for index, (body, subtype) in enumerate(((text, "plain"), (html, "html"))):
+        encoding, payload = _body(body)
+        out.append(f"--{boundary}\r\n" if index == 0 else f"\r\n--{boundary}\r\n")
+        out.append(
+            f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
+            f"Content-Transfer-Encoding: {encoding}\r\n\r\n"
+        )
+        out.append(_crlf(payload))
+    out.append(f"\r\n--{boundary}--\r\n")
+    return message_id, "".join(out).encode("ascii")
+
+
 def message_bytes(message: Message) -> bytes:
     """Return the wire form of ``message`` with CRLF line endings.
 
@@ -319,5 +418,5 @@ def _write_wire(part: Message, out: list[str]) -> bool:
         return True
     if not isinstance(payload, str) or not payload.isascii():
         return False
-    out.append(_NEWLINES.sub("\r\n", payload))
+    out.append(_crlf(payload))
     return True

@@ -17,8 +17,8 @@ for pair B or week 4.
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
+import os
 import re
 import secrets
 import struct
@@ -131,7 +131,7 @@ def _check_secret(secret: bytes) -> None:
 
 
 def _tag(secret: bytes, body: bytes) -> bytes:
-    return hmac.new(secret, _CONTEXT + body, hashlib.sha256).digest()[:_TAG_BYTES]
+    return hmac.digest(secret, _CONTEXT + body, "sha256")[:_TAG_BYTES]
 
 
 def make_token(
@@ -160,7 +160,7 @@ def make_token(
         week,
         code,
         int(expires.timestamp() // 1),
-        secrets.token_bytes(12),
+        os.urandom(12),  # as secrets.token_bytes, without its wrapper
     )
     return base64.urlsafe_b64encode(body + _tag(secret, body)).decode("ascii")
 

@@ -84,6 +84,7 @@ def _segments(
 
 def _fill(segments: list[str | _Slot], values: dict[str, list[str]], link: str) -> str:
     out: list[str] = []
+    names: dict[_Slot, str] = {}  # a name with the same line breaks is filled in once
     for segment in segments:
         if isinstance(segment, str):
             out.append(segment)
@@ -92,12 +93,16 @@ def _fill(segments: list[str | _Slot], values: dict[str, list[str]], link: str) 
         if kind == "link":
             out.append(link)
             continue
-        words = values[kind]
-        if len(spaces) != len(words) - 1:  # pragma: no cover - guarded by the cache key
-            raise ValueError("name shape changed")
-        out.append(words[0])
-        for space, word in zip(spaces, words[1:], strict=True):
-            out += [space, word]
+        name = names.get(segment)
+        if name is None:
+            words = values[kind]
+            if len(spaces) != len(words) - 1:  # pragma: no cover - guarded by the cache key
+                raise ValueError("name shape changed")
+            parts = [words[0]]
+            for space, word in zip(spaces, words[1:], strict=True):
+                parts += [space, word]
+            name = names[segment] = "".join(parts)
+        out.append(name)
     return "".join(out)
 
 

@@ -6,7 +6,6 @@ import email
 import email.policy
 import json
 import tomllib
-import zlib
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from importlib import resources
@@ -45,7 +44,7 @@ from tandem.program.cohorts import PairAction, PairState, change_pair
 from tandem.program.credentials import VerificationOutcome, verify_credential
 from tandem.program.db import transaction
 from tandem.program.delivery import FileOutbox
-from tandem.program.engine import run_due
+from tandem.program.engine import run_due, unpack
 from tandem.program.issuer_keys import KeyAlgorithm, KeyRing, export_jwks, init_keyring
 from tandem.program.models import AuditEntry, Certificate, CheckIn, OutboxMessage, Pair, Participant
 from tandem.program.revocations import read_revocations
@@ -534,7 +533,7 @@ def test_certify_issues_once_queues_the_message_and_writes_files(
     report = run_due(engine, now, FileOutbox(tmp_path / "delivered"))
     assert report.delivered == 1
     (message,) = outbox(engine, kind="certificate")
-    parsed = email.message_from_bytes(zlib.decompress(message.content), policy=email.policy.default)
+    parsed = email.message_from_bytes(unpack(message.content), policy=email.policy.default)
     assert parsed["To"] == "Mentor 1 <mentor1@uni.edu>"
     assert parsed["Subject"] == "Your certificate: Certified Research Mentor (Fall 2026)"
     attachments = {

@@ -411,7 +411,9 @@ def test_file_outbox_writes_one_eml_named_from_the_message_id(tmp_path):
     outbox.deliver(sent)
     files = sorted((tmp_path / "outbox").iterdir())
     message_id = sent["Message-ID"]
-    assert [f.name for f in files] == [message_id.strip("<>") + ".eml"]
+    assert [f.name for f in files] == [".tmp", message_id.strip("<>") + ".eml"]
+    assert list((tmp_path / "outbox" / ".tmp").iterdir()) == []  # nothing left half-written
+    files = files[1:]
     assert outbox.path_for(message_id) == files[0]
     data = files[0].read_bytes()
     assert data == message_bytes(sent)
@@ -425,7 +427,7 @@ def test_file_outbox_is_idempotent(tmp_path):
     with outbox.batch():
         outbox.deliver(message())
         outbox.deliver(message("other"))
-    assert len(list(tmp_path.iterdir())) == 2
+    assert len(list(tmp_path.glob("*.eml"))) == 2
     assert outbox.path_for(message()["Message-ID"]).stat().st_mtime_ns == before.st_mtime_ns
 
 
@@ -435,7 +437,7 @@ def test_file_outbox_write_stores_stored_bytes_as_they_are(tmp_path):
     stored = message_bytes(sent)
     outbox.write(sent["Message-ID"], stored)
     outbox.deliver(sent)  # already there: nothing happens
-    (written,) = tmp_path.iterdir()
+    (written,) = tmp_path.glob("*.eml")
     assert written.read_bytes() == stored
 
 
@@ -448,7 +450,7 @@ def test_file_outbox_leaves_no_partial_file_when_writing_fails(tmp_path, monkeyp
     monkeypatch.setattr(os, "replace", fail)
     with pytest.raises(TransientDeliveryError, match="No space left on device; free some"):
         outbox.deliver(message())
-    assert list(tmp_path.iterdir()) == []
+    assert [p.name for p in tmp_path.rglob("*")] == [".tmp"]
 
 
 def test_file_outbox_unusable_folder_is_transient(tmp_path):
@@ -551,3 +553,14 @@ def test_bad_urls(url, message):
     with pytest.raises(DeliveryConfigError, match=message) as caught:
         channel_from_url(url)
     assert "hunter2" not in str(caught.value)
+
+
+def test_file_outbox_replace_overwrites_a_file_of_the_same_name(tmp_path):
+    outbox = FileOutbox(tmp_path, durable=False)
+    sent = message()
+    outbox.write(sent["Message-ID"], b"stale")
+    outbox.write(sent["Message-ID"], b"kept")  # already there: left alone
+    assert outbox.path_for(sent["Message-ID"]).read_bytes() == b"stale"
+    outbox.write(sent["Message-ID"], b"fresh", replace=True)
+    assert outbox.path_for(sent["Message-ID"]).read_bytes() == b"fresh"
+    assert list((tmp_path / ".tmp").iterdir()) == []

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import zlib
 from collections import Counter
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
@@ -16,7 +16,7 @@ from tandem.matcher.types import Role
 from tandem.program.checkins import CheckinAnswers, add_checkin
 from tandem.program.cohorts import Confirmation, PairAction, change_pair
 from tandem.program.delivery import FileOutbox
-from tandem.program.engine import run_due
+from tandem.program.engine import run_due, unpack
 from tandem.program.models import OutboxMessage, Pair
 from tandem.program.reports import cohort_status
 from tandem.prompts.curriculum import load_curriculum
@@ -24,7 +24,7 @@ from tests.program.helpers import day, eml_headers, make_program, outbox
 
 
 def body(message_row: OutboxMessage) -> str:
-    parsed = message_from_bytes(zlib.decompress(message_row.content), policy=default)
+    parsed = message_from_bytes(unpack(message_row.content), policy=default)
     assert isinstance(parsed, EmailMessage)
     part = parsed.get_body(("plain",))
     assert part is not None
@@ -312,7 +312,7 @@ def test_a_pair_with_an_agreed_slot_gets_a_calendar_invitation(
     set_meeting_slot(engine, "Fall 2026", "E001", weekday=3, at=time(15, 0), minutes=45)
     run_due(engine, day(program.instants, 2, hours=1), FileOutbox(tmp_path / "outbox"))
     for message in outbox(engine, kind="weekly", week=2):
-        parsed = message_from_bytes(zlib.decompress(message.content), policy=default)
+        parsed = message_from_bytes(unpack(message.content), policy=default)
         calendars = [p for p in parsed.walk() if p.get_content_type() == "text/calendar"]
         if message.recipient_email.endswith(("1@uni.edu",)):
             ics = calendars[0].get_payload(decode=True)
@@ -320,3 +320,38 @@ def test_a_pair_with_an_agreed_slot_gets_a_calendar_invitation(
             assert b"METHOD:REQUEST" in ics
         else:
             assert calendars == []
+
+
+@pytest.mark.parametrize("threads", [1, 2], ids=["fork", "spawn"])
+def test_worker_processes_send_what_one_process_would(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threads: int
+) -> None:
+    """A tick that spreads the pairs over worker processes sends each message once
+    (workers forked when this process runs one thread, started afresh otherwise)."""
+    import threading
+
+    import tandem.program.engine as engine_module
+
+    monkeypatch.setattr(threading, "active_count", lambda: threads)
+    monkeypatch.setattr(engine_module, "CHUNK", 2)  # 5 pairs: three chunks
+    monkeypatch.setattr(engine_module, "TASK_CHUNKS", 1)  # one chunk per task
+    program = make_program(engine, tmp_path, pairs=5)
+    channel = FileOutbox(tmp_path / "outbox")
+    reports = [
+        run_due(engine, day(program.instants, week, hours=1), channel, workers=2)
+        for week in range(0, 4)
+    ]
+    again = run_due(engine, day(program.instants, 3, hours=1), channel, workers=2)
+
+    weekly = outbox(engine, kind="weekly")
+    per_person_week = Counter((m.recipient_email, m.week) for m in weekly)
+    people = {f"mentor{n}@uni.edu" for n in range(1, 6)} | {
+        f"mentee{n}@uni.edu" for n in range(1, 6)
+    }
+    assert per_person_week == Counter({(p, w): 1 for p in people for w in range(1, 4)})
+    assert all(m.status == "sent" and m.claim is None for m in outbox(engine))
+    assert sum(r.delivered for r in reports) == len(outbox(engine))
+    assert sum(reports[3].enqueued.values()) == 10 + 1  # week 3's topics and the digest
+    assert (sum(again.enqueued.values()), again.delivered) == (0, 0)
+    files = eml_headers(tmp_path / "outbox")
+    assert sorted(f["Message-ID"] for f in files) == sorted(m.message_id for m in outbox(engine))

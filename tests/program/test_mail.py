@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import UTC, datetime, timedelta, timezone
 from email import message_from_bytes
 from email.policy import default
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tandem.program.mail import (
     Attachment,
@@ -15,6 +18,7 @@ from tandem.program.mail import (
     calendar_attachment,
     message_bytes,
     message_id_for,
+    message_wire,
 )
 
 DATE = datetime(2025, 3, 10, 7, 0, tzinfo=UTC)
@@ -132,7 +136,7 @@ def summary(data: bytes) -> list[object]:
     return seen
 
 
-VARIANTS = [
+VARIANTS: list[dict[str, Any]] = [
     {},
     {"attachments": [calendar_attachment(ICS)]},
     {"subject": ("A plain subject that is long enough to need folding " * 3).strip()},
@@ -169,3 +173,53 @@ def test_other_messages_use_the_standard_generator():
     other["Subject"] = "Grüße"
     other.set_content("Hallo")
     assert message_bytes(other) == other.as_bytes()
+
+
+def wire(**overrides):
+    values: dict[str, Any] = {
+        "sender": "Tandem Mentoring <mentoring@example.org>",
+        "recipient_name": "Zoë Ångström",
+        "recipient_email": "zoe@example.org",
+        "subject": "Week 3 — Writing your first paper",
+        "text": "Hello Zoë,\n\nthis week: writing.\n",
+        "html": "<p>Hello Zoë,</p><p>this week: writing.</p>",
+        "message_key": "cohort-1/pair-17/week-3/weekly/mentee",
+        "domain": "mentoring.example.org",
+        "date": DATE,
+    }
+    return message_wire(**(values | overrides))
+
+
+# message_wire has neither attachments nor Reply-To: the outbox uses build_message for those
+DIRECT = [v for v in VARIANTS if not {"attachments", "reply_to"} & set(v)]
+
+
+@pytest.mark.parametrize("overrides", DIRECT)
+def test_direct_writer_gives_the_same_bytes(overrides):
+    built = build(**overrides)
+    assert wire(**overrides) == (str(built["Message-ID"]), message_bytes(built))
+
+
+TEXT = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=60)
+LINES = st.lists(
+    st.one_of(TEXT, st.sampled_from(["", "x" * 998, "y" * 999, "ü" * 500])), max_size=5
+).flatmap(lambda lines: st.sampled_from(["\n", "\r\n", "\r"]).map(lambda nl: nl.join(lines)))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    name=st.one_of(st.sampled_from(["Ana", 'Doe, "Jay"', "Zoë"]), TEXT),
+    subject=st.one_of(TEXT, st.text(max_size=300)),
+    text=LINES,
+    html=LINES,
+)
+def test_direct_writer_agrees_with_building_the_message(name, subject, text, html):
+    """For any input, the fast path gives exactly the bytes (or the error) of the long way."""
+    values = {"recipient_name": name, "subject": subject, "text": text, "html": html}
+    try:
+        built = build(**values)
+    except MailError as error:
+        with pytest.raises(MailError, match="^" + re.escape(str(error)) + "$"):
+            wire(**values)
+        return
+    assert wire(**values) == (str(built["Message-ID"]), message_bytes(built))
