@@ -187,7 +187,7 @@ class OutboxMessage(SQLModel, table=True):
 
     pk: int | None = Field(default=None, primary_key=True)
     key: str = Field(unique=True)
-    message_id: str = Field(unique=True)
+    message_id: str = Field(description="derived from key (unique), so unique too; not indexed")
     cohort_pk: int = Field(foreign_key="cohort.pk", index=True)
     pair_pk: int | None = Field(default=None, foreign_key="pair.pk", index=True)
     week: int
