@@ -25,19 +25,21 @@ DATE = datetime(2025, 3, 10, 7, 0, tzinfo=UTC)
 ICS = b"BEGIN:VCALENDAR\r\nMETHOD:REQUEST\r\nEND:VCALENDAR\r\n"
 
 
+VALUES: dict[str, Any] = {
+    "sender": "Tandem Mentoring <mentoring@example.org>",
+    "recipient_name": "Zoë Ångström",
+    "recipient_email": "zoe@example.org",
+    "subject": "Week 3 — Writing your first paper",
+    "text": "Hello Zoë,\n\nthis week: writing.\n",
+    "html": "<p>Hello Zoë,</p><p>this week: writing.</p>",
+    "message_key": "cohort-1/pair-17/week-3/weekly/mentee",
+    "domain": "mentoring.example.org",
+    "date": DATE,
+}
+
+
 def build(**overrides):
-    values: dict[str, Any] = {
-        "sender": "Tandem Mentoring <mentoring@example.org>",
-        "recipient_name": "Zoë Ångström",
-        "recipient_email": "zoe@example.org",
-        "subject": "Week 3 — Writing your first paper",
-        "text": "Hello Zoë,\n\nthis week: writing.\n",
-        "html": "<p>Hello Zoë,</p><p>this week: writing.</p>",
-        "message_key": "cohort-1/pair-17/week-3/weekly/mentee",
-        "domain": "mentoring.example.org",
-        "date": DATE,
-    }
-    return build_message(**(values | overrides))
+    return build_message(**(VALUES | overrides))
 
 
 def parse(data: bytes):
@@ -176,18 +178,7 @@ def test_other_messages_use_the_standard_generator():
 
 
 def wire(**overrides):
-    values: dict[str, Any] = {
-        "sender": "Tandem Mentoring <mentoring@example.org>",
-        "recipient_name": "Zoë Ångström",
-        "recipient_email": "zoe@example.org",
-        "subject": "Week 3 — Writing your first paper",
-        "text": "Hello Zoë,\n\nthis week: writing.\n",
-        "html": "<p>Hello Zoë,</p><p>this week: writing.</p>",
-        "message_key": "cohort-1/pair-17/week-3/weekly/mentee",
-        "domain": "mentoring.example.org",
-        "date": DATE,
-    }
-    return message_wire(**(values | overrides))
+    return message_wire(**(VALUES | overrides))
 
 
 # message_wire has neither attachments nor Reply-To: the outbox uses build_message for those
