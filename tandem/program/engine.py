@@ -155,7 +155,11 @@ def run_due(
     process otherwise. Each worker handles whole chunks of pairs exactly as a single
     process would; with a file outbox it also writes the messages it enqueued, and with
     any other channel the messages are delivered by this process afterwards. The outcome
-    is the same with any number of workers (the database decides what is sent).
+    is the same with any number of workers (the database decides what is sent). Workers
+    are forked while the calling process runs a single thread and started afresh
+    (``spawn``) otherwise; as with any use of :mod:`multiprocessing`, a script that calls
+    this with more than one worker guards its entry point with
+    ``if __name__ == "__main__":``.
     """
     report = TickReport()
     with Session(engine) as session:
