@@ -133,8 +133,9 @@ def message_id_for(message_key: str, domain: str) -> str:
     return _identify(message_key, domain)[0]
 
 
-def _identify(message_key: str, domain: str) -> tuple[str, str]:
-    """(Message-ID, SHA-256 hex digest of the key): see :func:`message_id_for`."""
+def _identify(message_key: str, domain: str, date: datetime | None = None) -> tuple[str, str]:
+    """(Message-ID, SHA-256 hex digest of the key): see :func:`message_id_for`; checks
+    that ``date``, when given, is aware."""
     if not message_key:
         raise MailError("the message key is empty: give each message a unique, stable key")
     if not _DOMAIN.fullmatch(domain):
@@ -142,8 +143,38 @@ def _identify(message_key: str, domain: str) -> tuple[str, str]:
             f"Message-ID domain {domain!r} is not a host name: use the sending domain, "
             "for example 'mentoring.example.org'"
         )
+    if date is not None and (date.tzinfo is None or date.utcoffset() is None):
+        raise MailError(
+            f"message date {date.isoformat()} must be time-zone aware: pass an aware UTC datetime"
+        )
     digest = _digest(message_key)
     return f"<{digest[:32]}@{domain}>", digest
+
+
+def _headers(
+    sender: str,
+    recipient_name: str,
+    recipient_email: str,
+    subject: str,
+    date: datetime,
+    message_id: str,
+    reply_to: str | None = None,
+) -> list[tuple[str, str]]:
+    """The headers of every message, in order, as wire text (Content-Type excepted)."""
+    headers = [
+        ("From", _parsed_mailbox("sender", sender)),
+        ("To", _mailbox("recipient address", recipient_name, recipient_email)),
+    ]
+    if reply_to is not None:
+        headers.append(("Reply-To", _parsed_mailbox("reply-to address", reply_to)))
+    return [
+        *headers,
+        ("Subject", _text_header("subject", subject, "Subject")),
+        ("Date", _date_header(date)),
+        ("Message-ID", message_id),
+        ("Auto-Submitted", "auto-generated"),
+        ("MIME-Version", "1.0"),
+    ]
 
 
 def _one_line(field: str, value: str) -> str:
@@ -216,8 +247,14 @@ def _crlf(text: str) -> str:
     return _lf(text).replace("\n", "\r\n")
 
 
-@functools.lru_cache(maxsize=64)  # a week's messages share their Date
 def _date_header(date: datetime) -> str:
+    # Keyed on the offset too: equal instants in two time zones are equal datetimes.
+    return _format_date(date, date.utcoffset())
+
+
+@functools.lru_cache(maxsize=64)  # a week's messages share their Date
+def _format_date(date: datetime, offset: object) -> str:
+    del offset
     return format_datetime(date)
 
 
@@ -270,22 +307,12 @@ def build_message(
         MailError: a header value has a line break, an address or the domain is invalid,
             the key is empty, or ``date`` is naive.
     """
-    message_id = message_id_for(message_key, domain)
-    if date.tzinfo is None or date.utcoffset() is None:
-        raise MailError(
-            f"message date {date.isoformat()} must be time-zone aware: pass an aware UTC datetime"
-        )
-    digest = _digest(message_key)
+    message_id, digest = _identify(message_key, domain, date)
     message = EmailMessage(policy=WIRE_POLICY)
-    message["From"] = _parsed_mailbox("sender", sender)
-    message["To"] = _mailbox("recipient address", recipient_name, recipient_email)
-    if reply_to is not None:
-        message["Reply-To"] = _parsed_mailbox("reply-to address", reply_to)
-    message["Subject"] = _text_header("subject", subject, "Subject")
-    message["Date"] = format_datetime(date)
-    message["Message-ID"] = message_id
-    message["Auto-Submitted"] = "auto-generated"
-    message["MIME-Version"] = "1.0"
+    for name, value in _headers(
+        sender, recipient_name, recipient_email, subject, date, message_id, reply_to
+    ):
+        message[name] = value
     # Fixed boundaries derived from the key keep the bytes reproducible (the generator's
     # default is random). A body cannot contain them by chance: 7bit bodies would need to
     # contain this very digest, and base64 never contains '_'.
@@ -323,22 +350,12 @@ def message_wire(
     fast path for filling the outbox. Anything the direct writer does not handle (a
     header that must be folded or is not ASCII after encoding) goes the long way.
     """
-    message_id, digest = _identify(message_key, domain)
-    if date.tzinfo is None or date.utcoffset() is None:
-        raise MailError(
-            f"message date {date.isoformat()} must be time-zone aware: pass an aware UTC datetime"
-        )
+    message_id, digest = _identify(message_key, domain, date)
     boundary = f"=_alt_{digest[:40]}"
-    headers = (
-        ("From", _parsed_mailbox("sender", sender)),
-        ("To", _mailbox("recipient address", recipient_name, recipient_email)),
-        ("Subject", _text_header("subject", subject, "Subject")),
-        ("Date", _date_header(date)),
-        ("Message-ID", message_id),
-        ("Auto-Submitted", "auto-generated"),
-        ("MIME-Version", "1.0"),
+    headers = [
+        *_headers(sender, recipient_name, recipient_email, subject, date, message_id),
         ("Content-Type", f'multipart/alternative; boundary="{boundary}"'),
-    )
+    ]
     out: list[str] = []
     for name, value in headers:
         if (
