@@ -173,7 +173,7 @@ def run_due(
     for cohort_pk, pairs in cohorts:
         assert cohort_pk is not None
         count = _workers(engine, pairs) if workers is None else workers
-        _CohortTick(engine, cohort_pk, now, report, progress, channel).run(count, pairs)
+        _CohortTick(engine, cohort_pk, now, report, progress, channel).run(count)
     deliver_due(engine, now, channel, report=report, progress=progress)
     return report
 
@@ -317,6 +317,7 @@ class _CohortTick:
             cohort = session.get(Cohort, cohort_pk)
             assert cohort is not None
             self.cohort = cohort
+            self._cohort_pk = cohort.pk  # read once: an ORM attribute is slow per message
         self.instants = send_instants(self.cohort)
         self.week = schedule.week_for(now, self.instants)
         self.grace = timedelta(days=self.cohort.grace_days)
@@ -330,20 +331,19 @@ class _CohortTick:
     def renderer(self) -> BatchRenderer:
         return BatchRenderer(self.curriculum)
 
-    def run(self, workers: int = 1, total: int = 0) -> None:
-        """Do the cohort's due work, its pairs (``total`` of them) in ``workers`` processes."""
+    def run(self, workers: int = 1) -> None:
+        """Do the cohort's due work, its pairs spread over ``workers`` processes."""
         if self.week is None:
             return
         self._lifecycle()
         if workers > 1:
             self._run_parallel(workers)
         else:
-            done = 0
-            for pairs in self._chunks():
-                self.chunk(pairs)
-                done += len(pairs)
+            bounds = self._bounds()
+            for low, high, done in bounds:
+                self.chunk(self.pairs_between(low, high))
                 if self.progress:
-                    self.progress("pairs", done, max(done, total))
+                    self.progress("pairs", done, bounds[-1][2])
         self._digest()
         self._deliver_fresh()
         self.settle()
@@ -505,15 +505,6 @@ class _CohortTick:
 
     # -- helpers
 
-    def _chunks(self) -> Iterator[list[PairRow]]:
-        last = 0
-        while True:
-            pairs = self._pair_rows(_PAIR.c.pk > last, CHUNK)
-            if not pairs:
-                return
-            yield pairs
-            last = pairs[-1].pk
-
     def _people(self, session: Session, pairs: Sequence[PairRow]) -> dict[int, _Person]:
         pks = {p.mentee_pk for p in pairs} | {p.mentor_pk for p in pairs}
         rows = session.exec(
@@ -578,12 +569,7 @@ class _CohortTick:
         )
 
     def _key(self, pair_pk: int | None, week: int, kind: str, role: str) -> str:
-        # message_key(self.cohort, ...), without reading the cohort's pk for every message
-        return f"{self._key_prefix}{pair_pk or 0}/w{week}/{kind}/{role}"
-
-    @cached_property
-    def _key_prefix(self) -> str:
-        return message_key(self.cohort, 0, 0, "", "").removesuffix("0/w0//")
+        return message_key(self._cohort_pk, pair_pk, week, kind, role)
 
     def _title(self, week: int, track: str | None) -> str:
         if (week, track) not in self._titles:
@@ -1041,9 +1027,9 @@ class _CohortTick:
             )
 
 
-def message_key(cohort: Cohort, pair_pk: int | None, week: int, kind: str, role: str) -> str:
+def message_key(cohort_pk: int | None, pair_pk: int | None, week: int, kind: str, role: str) -> str:
     """The outbox key: unique on (pair, week, kind, recipient) within a cohort."""
-    return f"c{cohort.pk}/p{pair_pk or 0}/w{week}/{kind}/{role}"
+    return f"c{cohort_pk}/p{pair_pk or 0}/w{week}/{kind}/{role}"
 
 
 def sender_domain(cohort: Cohort) -> str:
@@ -1076,7 +1062,7 @@ def outbox_row(
     ``data`` is the message's uncompressed bytes, for immediate delivery; it is not a column.
     """
     name, email = to
-    key = message_key(cohort, pair_pk, week, kind, role)
+    key = message_key(cohort.pk, pair_pk, week, kind, role)
     values: dict[str, Any] = {
         "sender": cohort.sender,
         "recipient_name": name,
@@ -1416,16 +1402,17 @@ def _claim(engine: Engine, now: datetime, claim: str, batch: int) -> list[_Item]
 
 
 def _write_fresh(outbox: FileOutbox, item: _Item) -> tuple[str, str | None]:
-    try:
-        outbox.write(item.message_id, item.data, replace=True)
-    except TransientDeliveryError as error:
-        return "retry", str(error)
-    return "sent", None
+    return _attempt(lambda: outbox.write(item.message_id, item.data, replace=True))
 
 
 def _deliver_one(channel: DeliveryChannel, item: _Item, sender: str) -> tuple[str, str | None]:
+    return _attempt(lambda: channel.send_raw(item.message_id, item.data, sender, item.recipient))
+
+
+def _attempt(send: Callable[[], None]) -> tuple[str, str | None]:
+    """One delivery attempt's outcome: sent, failed (permanently) or retry (later)."""
     try:
-        channel.send_raw(item.message_id, item.data, sender, item.recipient)
+        send()
     except PermanentDeliveryError as error:
         return "failed", str(error)
     except TransientDeliveryError as error:
