@@ -23,6 +23,7 @@ import numpy as np
 
 from bench.gen import Kind, capacities, mentee_ids, mentor_ids
 from tandem.matcher.types import MentoringTopic
+from tandem.program.roster import COMMON_COLUMNS, IDENTITY_COLUMNS
 
 DEPARTMENTS = {
     "Biology": ["genomics", "cell biology", "ecology", "neuroscience", "microbiology"],
@@ -116,20 +117,8 @@ STAR_SHARE = 0.02
 """Share of mentors who are "stars" in the popular kind."""
 HOT_MENTEE_SHARE = 0.8
 
-COMMON = [
-    "id",
-    "name",
-    "email",
-    "career_stage",
-    "institution",
-    "department",
-    "research_areas",
-    "research_interests",
-    "timezone",
-    "languages",
-    "meeting_modes",
-    "excluded",
-]
+COMMON = [c for c in COMMON_COLUMNS if c not in ("identity_consent", *IDENTITY_COLUMNS)]
+"""The roster columns without the opt-in identity ones (the benchmark has none)."""
 MENTOR_COLUMNS = [*COMMON[:3], "capacity", *COMMON[3:], "expertise"]
 MENTEE_COLUMNS = [*COMMON, "goals"]
 

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from tandem.matcher.types import MentoringTopic
+from tandem.program.roster import COMMON_COLUMNS
 
 FIRST = [
     "Amara",
@@ -176,23 +177,7 @@ MENTOR_STAGES = [
     "senior_faculty",
 ]
 
-COMMON = [
-    "id",
-    "name",
-    "email",
-    "career_stage",
-    "institution",
-    "department",
-    "research_areas",
-    "research_interests",
-    "timezone",
-    "languages",
-    "meeting_modes",
-    "excluded",
-    "identity_consent",
-    "identity",
-    "identity_preferences",
-]
+COMMON = list(COMMON_COLUMNS)
 
 
 def _person(rng: random.Random, used: set[str], stage: str) -> dict[str, str]:
