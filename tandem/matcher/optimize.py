@@ -34,12 +34,14 @@ from tandem.matcher.compat import SCALE, CompatibilitySource, IntArray, SparseSo
 from tandem.matcher.errors import MatcherError
 from tandem.matcher.matrix import ScoreMatrix, candidate_arcs, price_matrix
 from tandem.matcher.proof import (
+    Duals,
     MentorBest,
     big_m_weight,
     check_duals,
     mentee_candidates,
     price_pruned,
     recover_greatest_duals,
+    reuse_flow,
 )
 from tandem.matcher.result import (
     MatchedPair,
@@ -71,6 +73,10 @@ KEEP_SLACK_POINTS = 20_000
 """After a round whose pricing found positive pairs, candidate arcs whose reduced cost is
 below −KEEP_SLACK_POINTS (in points at :data:`SCALE`: 2 on the 0–100 scale) leave the
 network; pricing checks them again like every pruned pair."""
+REUSE_SWEEPS_FACTOR = 3
+REUSE_SWEEPS_EXTRA = 20
+"""Before re-solving with added arcs, the previous flow is re-checked with at most
+``REUSE_SWEEPS_FACTOR × (the previous round's sweeps) + REUSE_SWEEPS_EXTRA`` sweeps."""
 KEEP_SCORES_BYTES = 1 << 30
 """Pruned solves keep the scores they read in memory up to this size (then read again)."""
 BLOCK_CELLS = 2_000_000
@@ -365,13 +371,19 @@ def _pruned_solve(
     upper = int(min(problem.free.sum(), problem.capacities.sum()))
     big = big_m_weight(max_points, upper, max(problem.n_mentees, problem.n_mentors))
     rounds: list[ProofRound] = []
+    reused: tuple[BoolArray, Duals] | None = None
+    solves = 0
     while True:
-        chosen = solve_arcs(problem, rows, cols, pts)
-        started = _timed(problem, f"solve round {len(rounds) + 1}", started)
         weights = pts + big
-        duals = recover_greatest_duals(
-            rows, cols, weights, chosen, problem.capacities, problem.n_mentees
-        )
+        if reused is None:
+            chosen = solve_arcs(problem, rows, cols, pts)
+            solves += 1
+            started = _timed(problem, f"solve round {len(rounds) + 1}", started)
+            duals = recover_greatest_duals(
+                rows, cols, weights, chosen, problem.capacities, problem.n_mentees
+            )
+        else:
+            chosen, duals = reused
         primal, dual = check_duals(
             rows, cols, weights, chosen, problem.capacities, problem.free, duals
         )
@@ -424,6 +436,7 @@ def _pruned_solve(
             weights - duals.u[rows] - duals.v[cols]
             >= -KEEP_SLACK_POINTS * source_scale(problem.source) // SCALE
         )
+        flow = rows[chosen] * problem.n_mentors + cols[chosen]
         rows, cols, pts = _merge_arcs(
             problem,
             rows[keep],
@@ -433,10 +446,25 @@ def _pruned_solve(
             pricing.add_cols,
             pricing.add_points,
         )
+        # The flow often stays optimal with the added arcs: then prices that prove it come
+        # from a few sweeps, and the next round needs no solve.
+        chosen = np.isin(rows * problem.n_mentors + cols, flow, assume_unique=True)
+        found = reuse_flow(
+            rows,
+            cols,
+            pts + big,
+            chosen,
+            problem.capacities,
+            problem.free,
+            max_sweeps=REUSE_SWEEPS_FACTOR * duals.sweeps + REUSE_SWEEPS_EXTRA,
+        )
+        reused = None if found is None else (chosen, found)
+        started = _timed(problem, f"reuse round {len(rounds) + 1}", started)
     proof = OptimalityProof(
         kind=ProofKind.DUAL_CERTIFICATE,
         statement=(
-            f"optimal: {len(rounds)} round(s); the final solve used {rows.size} candidate arcs; "
+            f"optimal: {len(rounds)} round(s), {solves} solve(s); the final round used "
+            f"{rows.size} candidate arcs; "
             f"integer duals checked exactly (dual objective {dual} == primal objective "
             f"{primal}); {rounds[-1].pairs_priced} pruned pairs priced, none with a positive "
             "reduced cost"

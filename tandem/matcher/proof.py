@@ -214,6 +214,54 @@ def recover_greatest_duals(
         MatcherError: no fixed point within ``mentors + 2`` sweeps (the flow was not
             optimal: a bug).
     """
+    duals = _greatest_duals(rows, cols, weights, chosen, capacities, n_mentees, None)
+    if duals is None:
+        raise MatcherError("the duals did not converge: the flow was not optimal (a matcher bug).")
+    return duals
+
+
+def reuse_flow(
+    rows: IntArray,
+    cols: IntArray,
+    weights: IntArray,
+    chosen: np.ndarray,
+    capacities: IntArray,
+    free: np.ndarray,
+    max_sweeps: int,
+) -> Duals | None:
+    """Duals proving that a flow found on fewer arcs is still optimal on these arcs, or
+    None if that could not be shown.
+
+    After arcs are added, the previous round's flow often stays optimal (the added pairs
+    priced positive only against one choice of prices among several). Then the greatest
+    prices of :func:`recover_greatest_duals` on the larger arc set are feasible, and no
+    re-solve is needed. Prices only decrease from sweep to sweep, so the search stops as
+    soon as one falls below a bound it must respect (an unmatched mentee's arc, or zero),
+    or after ``max_sweeps`` sweeps; None means the caller solves again. Duals that are
+    returned pass every condition of :func:`check_duals`.
+    """
+    duals = _greatest_duals(
+        rows, cols, weights, chosen, capacities, free.size, max_sweeps, free=free
+    )
+    if duals is None or _failures(rows, cols, weights, chosen, capacities, free, duals):
+        return None
+    return duals
+
+
+def _greatest_duals(
+    rows: IntArray,
+    cols: IntArray,
+    weights: IntArray,
+    chosen: np.ndarray,
+    capacities: IntArray,
+    n_mentees: int,
+    max_sweeps: int | None,
+    *,
+    free: np.ndarray | None = None,
+) -> Duals | None:
+    """The fixed point of :func:`recover_greatest_duals`, or None if there is none within
+    ``max_sweeps`` (default ``mentors + 2``) or, given ``free``, once a price is below
+    the least value any feasible price could have."""
     n_m = capacities.size
     mentor_of = np.full(n_mentees, -1, dtype=np.int64)
     mentor_of[rows[chosen]] = cols[chosen]
@@ -226,6 +274,15 @@ def recover_greatest_duals(
     if chosen.any():
         np.minimum.at(v, cols[chosen], weights[chosen])
     v[~full] = 0
+    floor: IntArray | None = None
+    if free is not None:
+        # Prices only decrease: one below an unmatched mentee's arc (u = 0 there) can
+        # never become feasible again.
+        floor = np.zeros(n_m, dtype=np.int64)
+        loose = free[rows] & (mentor_of[rows] < 0)
+        np.maximum.at(floor, cols[loose], weights[loose])
+        if (v < floor).any():
+            return None
     # Arcs of matched mentees, grouped by the mentor each such mentee is matched to.
     own = mentor_of[rows]
     keep = own >= 0
@@ -239,7 +296,8 @@ def recover_greatest_duals(
         starts = np.zeros(0, np.int64)
     groups = a_own[starts]
     matched = np.flatnonzero(mentor_of >= 0)
-    for sweep in range(1, n_m + 3):
+    limit = n_m + 2 if max_sweeps is None else max_sweeps
+    for sweep in range(1, limit + 1):
         new_v = v.copy()
         if starts.size:
             bound = np.minimum.reduceat(v[a_other] + a_gain, starts)
@@ -249,8 +307,10 @@ def recover_greatest_duals(
             u = np.zeros(n_mentees, dtype=np.int64)
             u[matched] = weight_of[matched] - v[mentor_of[matched]]
             return Duals(u=u, v=v, sweeps=sweep)
+        if floor is not None and (new_v < floor).any():
+            return None
         v = new_v
-    raise MatcherError("the duals did not converge: the flow was not optimal (a matcher bug).")
+    return None
 
 
 def check_duals(
@@ -267,6 +327,23 @@ def check_duals(
     Raises:
         MatcherError: a condition fails (which would be a matcher bug).
     """
+    failures = _failures(rows, cols, weights, chosen, capacities, free, duals)
+    if failures:
+        raise MatcherError("optimality check failed: " + "; ".join(failures) + " (a matcher bug).")
+    dual = int(duals.u.sum()) + int((capacities * duals.v).sum())
+    return int(weights[chosen].sum()), dual
+
+
+def _failures(
+    rows: IntArray,
+    cols: IntArray,
+    weights: IntArray,
+    chosen: np.ndarray,
+    capacities: IntArray,
+    free: np.ndarray,
+    duals: Duals,
+) -> list[str]:
+    """The optimality conditions that fail, in words (none: the flow is optimal)."""
     u, v = duals.u, duals.v
     slack = weights - u[rows] - v[cols]
     matched = np.zeros(u.size, dtype=bool)
@@ -287,9 +364,7 @@ def check_duals(
     dual = int(u.sum()) + int((capacities * v).sum())
     if primal != dual:
         failures.append(f"dual objective {dual} ≠ primal objective {primal}")
-    if failures:
-        raise MatcherError("optimality check failed: " + "; ".join(failures) + " (a matcher bug).")
-    return primal, dual
+    return failures
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from tandem.matcher.proof import (
     price_pruned,
     recover_duals,
     recover_greatest_duals,
+    reuse_flow,
 )
 from tests.matcher.test_optimize import popular_mentors
 
@@ -176,3 +177,52 @@ def test_score_matrix_gives_back_the_source_scores() -> None:
     assert kept.block(0, 1).dtype == np.int64
     assert stages[-1] == 50
     assert kept.mentee_ids == source.mentee_ids and kept.mentor_ids == source.mentor_ids
+
+
+@FAST
+@given(values=matrices(max_rows=30, max_cols=12), seed=st.integers(0, 2**32 - 1))
+def test_a_flow_is_reused_exactly_when_it_stays_optimal_with_the_added_arcs(
+    values: np.ndarray, seed: int
+) -> None:
+    """Solve on each mentee's best pair, add every allowed pair: :func:`reuse_flow` gives
+    duals (which pass every check) if and only if that flow is optimal on all pairs."""
+    rng = np.random.default_rng(seed)
+    n_e, n_m = values.shape
+    caps: np.ndarray = np.asarray(rng.integers(0, 4, n_m), dtype=np.int64)
+    values = np.where(caps[None, :] > 0, values, -1)  # no arcs to a mentor without places
+    free = np.ones(n_e, dtype=bool)
+    problem = _Problem(None, n_e, n_m, caps, free, [])  # type: ignore[arg-type]
+    few_rows, few_cols, few_pts = candidate_arcs(values.astype(np.int32), free, caps, 1, 0)
+    chosen_few = solve_arcs(problem, few_rows, few_cols, few_pts)
+    rows, cols = np.nonzero(values >= 0)
+    pts = values[rows, cols].astype(np.int64)
+    if pts.size == 0:
+        return
+    big = big_m_weight(int(pts.max()), int(min(n_e, caps.sum())), max(n_e, n_m))
+    flow = few_rows[chosen_few] * n_m + few_cols[chosen_few]
+    chosen = np.isin(rows * n_m + cols, flow)
+    weights = pts + big
+    best = int(weights[solve_arcs(problem, rows, cols, pts)].sum())
+    duals = reuse_flow(rows, cols, weights, chosen, caps, free, max_sweeps=n_m + 2)
+    if duals is None:
+        assert int(weights[chosen].sum()) < best
+    else:
+        assert check_duals(rows, cols, weights, chosen, caps, free, duals) == (best, best)
+
+
+def test_reusing_a_flow_stops_at_the_sweep_limit() -> None:
+    """A chain of improving swaps needs many sweeps; a low limit gives up (None) and a
+    generous one still finds that the flow is not optimal."""
+    values = np.array([[10, 0, -1], [-1, 10, 0], [0, -1, 10]], dtype=np.int64)
+    caps = np.ones(3, dtype=np.int64)
+    free = np.ones(3, dtype=bool)
+    rows, cols = np.nonzero(values >= 0)
+    pts = values[rows, cols]
+    weights = pts + big_m_weight(10, 3, 3)
+    worst = (rows - cols) % 3 == 2  # every mentee at its 0-point mentor
+    assert reuse_flow(rows, cols, weights, worst, caps, free, max_sweeps=1) is None
+    assert reuse_flow(rows, cols, weights, worst, caps, free, max_sweeps=50) is None
+    best = rows == cols
+    duals = reuse_flow(rows, cols, weights, best, caps, free, max_sweeps=50)
+    assert duals is not None
+    assert check_duals(rows, cols, weights, best, caps, free, duals)[0] == int(weights[best].sum())
