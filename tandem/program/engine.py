@@ -277,6 +277,7 @@ class _Plan:
     rows: list[dict[str, Any]] = field(default_factory=list)
     risk: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     expire: list[int] = field(default_factory=list)
+    """Outbox rows (pks) found pending and late past the grace period."""
 
 
 # --------------------------------------------------------------------------- per cohort
@@ -360,6 +361,7 @@ class _CohortTick:
         plan = _Plan()
         with _no_gc(), Session(self.engine) as session:
             people = self._people(session, pairs)
+            plan.expire = self._stale(session, pairs)
             self._risk(session, pairs, plan)
             self._intros(session, pairs, people, plan)
             self._weekly(session, pairs, people, plan)
@@ -747,17 +749,28 @@ class _CohortTick:
 
     # -- weekly topics
 
-    def _expire_stale(self, session: Session, pair_pks: Sequence[int]) -> None:
+    def _stale(self, session: Session, pairs: Sequence[PairRow]) -> list[int]:
+        """Pending weekly messages and reminders of ``pairs`` later than the grace period."""
+        # The status is checked here, not in SQL: a condition on it would let SQLite pick
+        # the status index and read every pending message (a whole week's while it is
+        # being sent), for every chunk.
+        return [
+            pk
+            for pk, cohort_pk, status in session.execute(
+                core_select(_OUTBOX.c.pk, _OUTBOX.c.cohort_pk, _OUTBOX.c.status).where(
+                    _span(_OUTBOX.c.pair_pk, [p.pk or 0 for p in pairs]),
+                    _OUTBOX.c.kind.in_([Kind.WEEKLY, Kind.REMINDER]),
+                    _OUTBOX.c.due_at < self.now - self.grace,
+                )
+            )
+            if status == "pending" and cohort_pk == self.cohort.pk
+        ]
+
+    def _expire_stale(self, session: Session, pks: Sequence[int]) -> None:
         """Pending weekly messages later than the grace period will not be sent alone."""
         result = session.execute(
             _update(OutboxMessage)
-            .where(
-                _span(col(OutboxMessage.pair_pk), pair_pks),
-                col(OutboxMessage.cohort_pk) == self.cohort.pk,
-                col(OutboxMessage.kind).in_([Kind.WEEKLY, Kind.REMINDER]),
-                col(OutboxMessage.status) == "pending",
-                col(OutboxMessage.due_at) < self.now - self.grace,
-            )
+            .where(col(OutboxMessage.pk).in_(pks), col(OutboxMessage.status) == "pending")
             .values(
                 status="expired",
                 last_error="late past the grace period; listed in the next message",
@@ -769,7 +782,6 @@ class _CohortTick:
         self, session: Session, pairs: Sequence[PairRow], people: dict[int, _Person], plan: _Plan
     ) -> None:
         week = self.week or 0
-        plan.expire = [p.pk or 0 for p in pairs]
         if week < 1 or self.now - self.instants[week] > self.grace:
             return
         due = [p for p in pairs if self._receives_weekly(p) and p.first_week <= week]

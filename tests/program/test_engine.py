@@ -81,6 +81,23 @@ def test_a_three_week_outage_gives_one_catch_up_message_per_person(
     assert [m for m in outbox(engine, kind="weekly") if m.week in (3, 4, 5)] == []
 
 
+def test_a_message_still_pending_past_the_grace_period_expires_and_is_caught_up(
+    engine: Engine, tmp_path: Path
+) -> None:
+    program = make_program(engine, tmp_path, pairs=2)
+    not_a_folder = tmp_path / "not-a-folder"
+    not_a_folder.write_text("")
+    run_due(engine, day(program.instants, 1, hours=1), FileOutbox(not_a_folder / "outbox"))
+    assert {m.status for m in outbox(engine, kind="weekly", week=1)} == {"pending"}
+    channel = FileOutbox(tmp_path / "outbox")
+    late = run_due(engine, day(program.instants, 1, days=3), channel)
+    assert late.expired == 4
+    assert {m.status for m in outbox(engine, kind="weekly", week=1)} == {"expired"}
+    run_due(engine, day(program.instants, 2, hours=1), channel)
+    text = body(outbox(engine, kind="weekly", week=2, recipient_email="mentee1@uni.edu")[0])
+    assert f"- {load_curriculum().week(1, 'postdoc').title}" in text
+
+
 def test_a_late_tick_within_the_grace_period_still_sends_that_week(
     engine: Engine, tmp_path: Path
 ) -> None:
