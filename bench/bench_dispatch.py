@@ -23,6 +23,8 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from bench.host import machine, speed_line
+
 
 def setup(folder: Path, pairs: int) -> str:
     from sqlalchemy import insert, update
@@ -197,6 +199,8 @@ def _run(code: str) -> dict[str, object]:
 
 def main() -> None:
     sizes = [int(a) for a in sys.argv[1:]] or [10_000, 100_000]
+    print(machine(), flush=True)
+    print(speed_line("before"), flush=True)
     print(
         f"{'pairs':>8} {'messages':>9} {'workers':>8} {'dispatch s':>11} {'CPU s':>7} "
         f"{'msg/s':>8} {'peak RSS MiB':>13} {'worker MiB':>11} {'set-up s':>9}"
@@ -219,6 +223,7 @@ def main() -> None:
             f"{float(str(r['peak_mib'])):>13.0f} {float(str(r['worker_peak_mib'])):>11.0f} "
             f"{float(str(r['setup_seconds'])):>9.1f}"
         )
+    print(speed_line("after"), flush=True)
 
 
 if __name__ == "__main__":

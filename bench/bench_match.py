@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import resource
 import shutil
 import subprocess
@@ -34,6 +33,8 @@ import tracemalloc
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from bench.host import machine, speed_line
 
 SIZES = {"small": (1_000, 250), "medium": (5_000, 1_250), "large": (20_000, 5_000)}
 PER_MENTEE_IN_FILE = {"small": 250, "medium": 200, "large": 100}
@@ -158,16 +159,6 @@ def _solve_scores(folder: Path, out: Path) -> None:
 def _total(path: Path) -> tuple[int, int]:
     rows = path.read_text(encoding="utf-8").splitlines()[1:]
     return len(rows), sum(int(r.rsplit(",", 1)[1]) for r in rows)
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            model = line.split(":", 1)[1].strip()
-            break
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{os.cpu_count()} cores, {memory:.1f} GiB RAM, {model}, Python {sys.version.split()[0]}"
 
 
 def table(headers: list[str], rows: list[list[str]]) -> str:
@@ -454,6 +445,7 @@ def main(argv: list[str] | None = None) -> None:
     sizes, kinds = options.sizes.split(","), options.kinds.split(",")
     suites = options.suites.split(",")
     print(machine(), flush=True)
+    print(speed_line("before"), flush=True)
     if "match" in suites:
         if options.data is not None:
             run_end_to_end(sizes, kinds, options.data)
@@ -462,6 +454,7 @@ def main(argv: list[str] | None = None) -> None:
                 run_end_to_end(sizes, kinds, Path(tmp))
     if "dense" in suites or "scores" in suites:
         run(sizes, kinds, options.trace)
+    print(speed_line("after"), flush=True)
 
 
 if __name__ == "__main__":

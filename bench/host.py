@@ -1,0 +1,44 @@
+"""The machine a benchmark ran on, and how fast it was running at the time.
+
+This development machine is virtual and shares its host: the same benchmark has taken
+twice as long at one hour as at another, with nothing changed in the code. Each benchmark
+therefore times a fixed reference workload before and after its cases, so that a figure
+can be read against the speed the machine had while it was taken.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+REFERENCE_LOOP = 10_000_000
+
+
+def machine() -> str:
+    """Cores, memory, CPU model and Python version."""
+    model = "unknown CPU"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{os.cpu_count()} cores, {memory:.1f} GiB RAM, {model}, Python {sys.version.split()[0]}"
+
+
+def reference_seconds() -> float:
+    """Seconds for a fixed single-threaded loop (10 M integer additions in Python): about
+    0.9 s when this machine is quiet, up to 1.8 s when its host is busy. Lower is faster."""
+    started = time.perf_counter()
+    total = 0
+    for value in range(REFERENCE_LOOP):
+        total += value
+    return time.perf_counter() - started
+
+
+def speed_line(when: str) -> str:
+    """One line for a benchmark's output: the reference loop's time now."""
+    return f"host speed {when}: reference loop {reference_seconds():.2f} s (lower is faster)"
