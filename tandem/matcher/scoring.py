@@ -14,7 +14,7 @@ pairs can be scored block by block in bounded memory.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -114,14 +114,43 @@ class ScorerTerms:
     known: TableFactor
 
 
-def _coverage(
-    mentee_sets: Sequence[Sequence[str]],
-    mentor_sets: Sequence[Sequence[str]],
-    dense: bool = False,
-) -> ScorerTerms:
+Terms = tuple[list[Sequence[str]], IntArray]
+"""Distinct term lists and, per profile, the index of its own among them."""
+
+
+def _terms(
+    profiles: Sequence[Profile],
+    key: Callable[[Profile], object],
+    terms: Callable[[Profile], Sequence[str]],
+) -> Terms:
+    """``terms`` of every profile, computed once per distinct ``key`` object.
+
+    ``terms(p)`` must depend only on ``key(p)``. Objects are told apart by identity, which
+    costs nothing to compare: profiles loaded from storage share their equal tuples, so a
+    large roster has a few hundred distinct values where it has thousands of profiles
+    (equal values that are separate objects are merely computed again).
+    """
+    at: dict[int, int] = {}
+    distinct: list[Sequence[str]] = []
+    index: list[int] = []
+    for profile in profiles:
+        # The profiles hold every key object, so no id is reused while this runs.
+        ident = id(key(profile))
+        position = at.get(ident)
+        if position is None:
+            position = at[ident] = len(distinct)
+            distinct.append(terms(profile))
+        index.append(position)
+    return distinct, np.array(index, dtype=np.int64)
+
+
+def _coverage(mentee_terms: Terms, mentor_terms: Terms, dense: bool = False) -> ScorerTerms:
     """Fraction of each mentee's terms that the mentor also has, as a linear factor."""
-    vocabulary = sorted({t for ts in (*mentee_sets, *mentor_sets) for t in ts})
-    a, b = incidence(mentee_sets, vocabulary), incidence(mentor_sets, vocabulary)
+    (a_sets, a_at), (b_sets, b_at) = mentee_terms, mentor_terms
+    vocabulary = sorted({t for ts in (*a_sets, *b_sets) for t in ts})
+    # The incidence of the distinct term lists, one row per profile by row look-up.
+    a = sp.csr_array(incidence(a_sets, vocabulary)[a_at])
+    b = sp.csr_array(incidence(b_sets, vocabulary)[b_at])
     a_size = np.diff(a.indptr)
     b_size = np.diff(b.indptr)
     scaled = sp.csr_array(sp.diags_array(1.0 / np.maximum(a_size, 1)).astype(np.float32) @ a)
@@ -131,6 +160,18 @@ def _coverage(
         else LinearFactor(scaled, sp.csr_array(b.T))
     )
     return ScorerTerms(values, flag_table(a_size > 0, b_size > 0, [[False, False], [False, True]]))
+
+
+def _research_areas(profile: Profile) -> object:
+    return profile.research_areas
+
+
+def _topics(profile: Profile) -> object:
+    return profile.topics
+
+
+def _meeting_modes(profile: Profile) -> object:
+    return profile.meeting_modes
 
 
 class Scorer(ABC):
@@ -181,9 +222,13 @@ class ResearchAreas(Scorer):
 
     def __init__(self, roster: Roster, weight: float) -> None:
         super().__init__(roster, weight)
+
+        def areas(profile: Profile) -> Sequence[str]:
+            return column_values(profile, "research_areas")
+
         self.terms = _coverage(
-            [column_values(p, "research_areas") for p in roster.mentees],
-            [column_values(p, "research_areas") for p in roster.mentors],
+            _terms(roster.mentees, _research_areas, areas),
+            _terms(roster.mentors, _research_areas, areas),
         )
 
     def reason(self, mentee: Profile, mentor: Profile, value: float | None) -> str:
@@ -237,9 +282,13 @@ class Goals(Scorer):
 
     def __init__(self, roster: Roster, weight: float) -> None:
         super().__init__(roster, weight)
+
+        def topics(profile: Profile) -> Sequence[str]:
+            return [t.value for t in profile.topics]
+
         self.terms = _coverage(
-            [[t.value for t in p.topics] for p in roster.mentees],
-            [[t.value for t in p.topics] for p in roster.mentors],
+            _terms(roster.mentees, _topics, topics),
+            _terms(roster.mentors, _topics, topics),
             dense=True,
         )
 
@@ -344,9 +393,13 @@ class MeetingModes(Scorer):
 
     def __init__(self, roster: Roster, weight: float) -> None:
         super().__init__(roster, weight)
+
+        def modes(profile: Profile) -> Sequence[str]:
+            return [m.value for m in profile.meeting_modes]
+
         self.terms = _coverage(
-            [[m.value for m in p.meeting_modes] for p in roster.mentees],
-            [[m.value for m in p.meeting_modes] for p in roster.mentors],
+            _terms(roster.mentees, _meeting_modes, modes),
+            _terms(roster.mentors, _meeting_modes, modes),
             dense=True,
         )
 
@@ -372,17 +425,24 @@ class Identity(Scorer):
 
     def __init__(self, roster: Roster, weight: float) -> None:
         super().__init__(roster, weight)
+
+        def wanted(profile: Profile) -> object:
+            return profile.identity_preferences if profile.identity_consent else None
+
+        def has(profile: Profile) -> object:
+            return profile.identity if profile.identity_consent else None
+
+        def wanted_terms(profile: Profile) -> Sequence[str]:
+            preferences = profile.identity_preferences if profile.identity_consent else ()
+            return sorted({normalize_tag(t) for t in preferences})
+
+        def has_terms(profile: Profile) -> Sequence[str]:
+            identity = profile.identity if profile.identity_consent else ()
+            return sorted({normalize_tag(t) for t in identity})
+
         self.terms = _coverage(
-            [
-                sorted({normalize_tag(t) for t in p.identity_preferences})
-                if p.identity_consent
-                else []
-                for p in roster.mentees
-            ],
-            [
-                sorted({normalize_tag(t) for t in p.identity}) if p.identity_consent else []
-                for p in roster.mentors
-            ],
+            _terms(roster.mentees, wanted, wanted_terms),
+            _terms(roster.mentors, has, has_terms),
         )
 
     def reason(self, mentee: Profile, mentor: Profile, value: float | None) -> str:
@@ -478,13 +538,25 @@ def _fuse(parts: Sequence[_TablePart], n_mentees: int) -> list[_FusedTable]:
     for group in groups:
         codes = np.stack([part.mentee_codes for part in group], axis=1)
         combos, rows = np.unique(codes, axis=0, return_inverse=True)
-        n_mentors = len(group[0].mentor_codes)
-        numerator = np.zeros((len(combos), n_mentors), dtype=np.float32)
-        denominator = np.zeros((len(combos), n_mentors), dtype=np.float32)
+        # Mentors too share a few hundred code combinations: sum the tables there, then
+        # spread the sums to every mentor once (the same float32 additions, in the same
+        # order, as summing every mentor's column).
+        mentor_codes = np.stack([part.mentor_codes for part in group], axis=1)
+        mentor_combos, columns = np.unique(mentor_codes, axis=0, return_inverse=True)
+        columns = columns.reshape(-1)
+        numerator = np.zeros((len(combos), len(mentor_combos)), dtype=np.float32)
+        denominator = np.zeros((len(combos), len(mentor_combos)), dtype=np.float32)
         for k, part in enumerate(group):
-            numerator += part.numerator.astype(np.float32)[combos[:, k]][:, part.mentor_codes]
-            denominator += part.denominator.astype(np.float32)[combos[:, k]][:, part.mentor_codes]
-        fused.append(_FusedTable(rows.reshape(-1).astype(np.int64), numerator, denominator))
+            numerator += part.numerator.astype(np.float32)[combos[:, k]][:, mentor_combos[:, k]]
+            denominator += part.denominator.astype(np.float32)[combos[:, k]][:, mentor_combos[:, k]]
+        # Row look-ups of a block read these tables: keep each row contiguous.
+        fused.append(
+            _FusedTable(
+                rows.reshape(-1).astype(np.int64),
+                np.ascontiguousarray(numerator[:, columns]),
+                np.ascontiguousarray(denominator[:, columns]),
+            )
+        )
     return fused
 
 

@@ -18,6 +18,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from tandem.matcher.compat import CompatibilitySource
+from tandem.matcher.matrix import in_chunks
 
 
 class Proposer(StrEnum):
@@ -183,6 +184,10 @@ def count_blocking_pairs(assignment: Mapping[str, str], prefs: Preferences) -> i
     return count
 
 
+BLOCKING_CHUNK_CELLS = 250_000
+"""Pairs per chunk when counting blocking pairs from scores (about 2 MB of int64)."""
+
+
 def count_blocking_pairs_by_scores(
     assignment: Mapping[str, str],
     source: CompatibilitySource,
@@ -190,9 +195,10 @@ def count_blocking_pairs_by_scores(
 ) -> int:
     """:func:`count_blocking_pairs` with :func:`preferences_from_scores`, vectorised.
 
-    Reads ``source`` block by block, so it works on the largest rosters.
-    ``pair_points`` (mentee id → the points of their assigned pair, as the source gives
-    them), when the caller has them, saves one pass over the source.
+    Reads ``source`` a chunk of rows at a time (two threads, as the optimizer does), so it
+    works on the largest rosters. ``pair_points`` (mentee id → the points of their
+    assigned pair, as the source gives them), when the caller has them, saves one pass
+    over the source.
     """
     mentees, mentors = source.mentee_ids, source.mentor_ids
     n_e, n_m = len(mentees), len(mentors)
@@ -205,11 +211,12 @@ def count_blocking_pairs_by_scores(
         partner[mentee_at[mentee]] = mentor_at[mentor]
     caps = np.asarray(source.capacities, dtype=np.int64)
     load = np.bincount(partner[partner >= 0], minlength=n_m)
-    # Mentor side: key = points × n_e + (n_e − 1 − mentee); higher is preferred.
+    # Preferences as keys, higher preferred, ties by lower index: a mentee ranks mentor j
+    # by points × n_m + (n_m − 1 − j), a mentor ranks mentee i by points × n_e + (n_e − 1 − i).
     worst = np.full(n_m, np.iinfo(np.int64).max, dtype=np.int64)
     current_points = np.full(n_e, -1, dtype=np.int64)
     matched = np.flatnonzero(partner >= 0)
-    step = max(1, 2_000_000 // n_m)
+    step = max(1, BLOCKING_CHUNK_CELLS // n_m)
     if pair_points is not None:
         for mentee, points in pair_points.items():
             current_points[mentee_at[mentee]] = points
@@ -223,17 +230,21 @@ def count_blocking_pairs_by_scores(
     np.minimum.at(worst, partner[matched], keys)
     worst[load < caps] = -1
     mentee_keys = np.where(partner >= 0, current_points * n_m + (n_m - 1 - partner), -1)
-    column = n_m - 1 - np.arange(n_m, dtype=np.int64)
-    count = 0
-    for start in range(0, n_e, step):
-        stop = min(start + step, n_e)
+    # A pair can only block where its points reach both partners' (allowed pairs only):
+    # those few cells are found with two comparisons per pair, then checked with the keys.
+    mentee_floor = np.maximum(current_points, 0)
+    mentor_floor = np.maximum(worst // n_e, 0)
+
+    def blocking(start: int, stop: int) -> int:
         block = source.block(start, stop)
-        keys = block * n_m
-        keys += column
-        wanted = keys > mentee_keys[start:stop, None]
-        np.multiply(block, n_e, out=keys)
-        keys += (n_e - 1 - np.arange(start, stop, dtype=np.int64))[:, None]
-        wanted &= keys > worst[None, :]
-        wanted &= block >= 0
-        count += int(np.count_nonzero(wanted))
-    return count
+        maybe = block >= mentee_floor[start:stop, None]
+        maybe &= block >= mentor_floor[None, :]
+        cells = np.flatnonzero(maybe)
+        rows, cols = np.divmod(cells, n_m)
+        rows += start
+        points = block.reshape(-1)[cells]
+        wanted = points * n_m + (n_m - 1 - cols) > mentee_keys[rows]
+        wanted &= points * n_e + (n_e - 1 - rows) > worst[cols]
+        return int(np.count_nonzero(wanted))
+
+    return sum(in_chunks(blocking, n_e, step))

@@ -18,7 +18,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pydantic import TypeAdapter
 from sqlalchemy import Engine, insert
 from sqlmodel import Session, col, select
 
@@ -105,12 +104,13 @@ def _sha(data: str | bytes) -> str:
     return hashlib.sha256(data.encode("utf-8") if isinstance(data, str) else data).hexdigest()
 
 
-_PROFILE_LIST = TypeAdapter(list[Profile])
-
-
 def _profiles_hash(profiles: Sequence[Profile]) -> str:
-    # One serialiser call for the whole list: the same JSON as dumping each profile.
-    return _sha(json.dumps(_PROFILE_LIST.dump_python(list(profiles), mode="json"), sort_keys=True))
+    """sha256 of the profiles as one JSON list of their fields, keys sorted: the text of
+    ``json.dumps(TypeAdapter(list[Profile]).dump_python(profiles, mode="json"),
+    sort_keys=True)``, which stored runs hold."""
+    # The fields as they are: json.dumps writes enum members (str enums) as their values
+    # and tuples as arrays, exactly as the JSON-mode dump gives them, without its copies.
+    return _sha(json.dumps([vars(p) for p in profiles], sort_keys=True))
 
 
 def _config(request: MatchRequest) -> MatchConfig:
@@ -318,9 +318,9 @@ def run_match(
         session.flush()
         assert run.pk is not None
         if result.pairs:
-            # One multi-row statement instead of an ORM object per pair.
+            # One executemany on the table: no ORM object, nor ORM bulk bookkeeping, per pair.
             session.execute(
-                insert(MatchPair),
+                insert(MatchPair.__table__),  # type: ignore[attr-defined]
                 [
                     {
                         "run_pk": run.pk,

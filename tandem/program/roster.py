@@ -9,10 +9,11 @@ changed (keyed by ``id``).
 
 from __future__ import annotations
 
+import json
 import re
 import zoneinfo
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -21,7 +22,8 @@ from typing import Annotated, Any, Self
 
 from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
-from sqlalchemy import Engine, Row, func
+from sqlalchemy import Engine, Row, cast, func
+from sqlalchemy import Text as SqlText
 from sqlmodel import Session, col, select
 
 from tandem.matcher.types import (
@@ -338,31 +340,205 @@ class ParticipantInput(BaseModel):
         }
 
 
+# --- stored rows → matcher profiles ---
+
+_SCALAR_COLUMNS = (
+    "external_id",
+    "name",
+    "email",
+    "capacity",
+    "career_stage",
+    "institution",
+    "department",
+    "research_interests",
+    "timezone",
+    "identity_consent",
+)
+"""The participant columns a profile reads as they are (after ``role``)."""
+
+
+def _strings(value: Any) -> tuple[tuple[Any, ...], bool]:
+    items = tuple(value)
+    return items, all(type(item) is str for item in items)
+
+
+_TOPICS = {t.value: t for t in MentoringTopic}
+_MODES = {m.value: m for m in MeetingMode}
+
+
+def _topics(value: Any) -> tuple[tuple[Any, ...], bool]:
+    # The look-up first (calling the enum is slow); the call for what it does not hold.
+    return tuple(_TOPICS.get(t) or MentoringTopic(t) for t in value), True
+
+
+def _modes(value: Any) -> tuple[tuple[Any, ...], bool]:
+    return tuple(_MODES.get(m) or MeetingMode(m) for m in value), True
+
+
+def _custom(value: Any) -> tuple[tuple[Any, ...], bool]:
+    items = tuple(sorted(value.items()))
+    return items, all(type(k) is str and type(v) is str for k, v in items)
+
+
+_LIST_COLUMNS: tuple[tuple[str, Callable[[Any], tuple[tuple[Any, ...], bool]]], ...] = (
+    ("research_areas", _strings),
+    ("topics", _topics),
+    ("languages", _strings),
+    ("meeting_modes", _modes),
+    ("excluded", _strings),
+    ("identity", _strings),
+    ("identity_preferences", _strings),
+    ("custom", _custom),
+)
+"""The JSON columns a profile reads, in table order, each with its conversion: the
+profile's tuple, and whether that tuple is exactly what validating it would give."""
+_IDENTITY_AT = frozenset(k for k, (name, _) in enumerate(_LIST_COLUMNS) if name in IDENTITY_COLUMNS)
+_NOT_CONSENTED: tuple[tuple[Any, ...], bool] = ((), True)
+_PROFILE_FIELDS = frozenset(Profile.model_fields)
+
+
 def participant_profile(row: Participant | Row[Any]) -> Profile:
     """The one place stored rows become matcher profiles (from a table object or a plain
-    row of the participant table)."""
+    row of the participant table).
+
+    Raises ValueError for a role, career stage, topic or meeting mode outside the
+    vocabularies and pydantic's ValidationError for a value that :class:`Profile` refuses.
+    """
     role = Role(row.role)
-    return Profile(
-        id=row.external_id,
-        role=role,
-        name=row.name,
-        email=row.email,
-        capacity=row.capacity or 0,
-        career_stage=CareerStage(row.career_stage) if row.career_stage else None,
-        institution=row.institution,
-        department=row.department,
-        research_areas=tuple(row.research_areas),
-        research_interests=row.research_interests,
-        topics=tuple(MentoringTopic(t) for t in row.topics),
-        timezone=row.timezone,
-        languages=tuple(row.languages),
-        meeting_modes=tuple(MeetingMode(m) for m in row.meeting_modes),
-        excluded=tuple(row.excluded),
-        identity_consent=row.identity_consent,
-        identity=tuple(row.identity) if row.identity_consent else (),
-        identity_preferences=tuple(row.identity_preferences) if row.identity_consent else (),
-        custom=tuple(sorted(row.custom.items())),
+    stage = CareerStage(row.career_stage) if row.career_stage else None
+    consent = row.identity_consent
+    lists = [
+        _NOT_CONSENTED if k in _IDENTITY_AT and not consent else convert(getattr(row, name))
+        for k, (name, convert) in enumerate(_LIST_COLUMNS)
+    ]
+    scalars = tuple(getattr(row, c) for c in _SCALAR_COLUMNS)
+    return _profile(role, stage, scalars, lists, all(plain for _, plain in lists))
+
+
+def _profile(
+    role: Role,
+    career_stage: CareerStage | None,
+    scalars: Sequence[Any],
+    lists: Sequence[tuple[tuple[Any, ...], bool]],
+    lists_plain: bool,
+) -> Profile:
+    """The profile of one stored row: ``scalars`` in :data:`_SCALAR_COLUMNS` order,
+    ``lists`` converted in :data:`_LIST_COLUMNS` order (identity ones emptied without
+    consent); ``lists_plain`` when every one of them is plain.
+
+    Stored rows were validated when they were imported, so nearly every row is already
+    exactly what validating :class:`Profile` would give (same types, same values, within
+    its constraints): such rows skip the validation, which is most of the cost of loading
+    a large roster. Any other row is validated, and refused with the same error as ever.
+    """
+    external_id, name, email, capacity, _, institution, department, interests, zone, consent = (
+        scalars
     )
+    capacity = capacity or 0
+    values = {
+        "id": external_id,
+        "role": role,
+        "name": name,
+        "email": email,
+        "capacity": capacity,
+        "career_stage": career_stage,
+        "institution": institution,
+        "department": department,
+        "research_areas": lists[0][0],
+        "research_interests": interests,
+        "topics": lists[1][0],
+        "timezone": zone,
+        "languages": lists[2][0],
+        "meeting_modes": lists[3][0],
+        "excluded": lists[4][0],
+        "identity_consent": consent,
+        "identity": lists[5][0],
+        "identity_preferences": lists[6][0],
+        "custom": lists[7][0],
+    }
+    if (
+        type(external_id) is str
+        and external_id
+        and type(name) is str
+        and name
+        and type(email) is str
+        and len(email) >= 3
+        and type(capacity) is int
+        and capacity >= 0
+        and (institution is None or type(institution) is str)
+        and (department is None or type(department) is str)
+        and type(interests) is str
+        and (zone is None or type(zone) is str)
+        and type(consent) is bool
+        and (consent or not (values["identity"] or values["identity_preferences"]))
+        and lists_plain
+    ):
+        return _unvalidated(values)
+    return Profile(**values)
+
+
+def _unvalidated(values: dict[str, Any]) -> Profile:
+    """``Profile.model_construct(**values)`` for a complete set of field values (in field
+    order), without its per-field alias and default look-ups."""
+    profile = Profile.__new__(Profile)
+    object.__setattr__(profile, "__dict__", values)
+    object.__setattr__(profile, "__pydantic_fields_set__", set(_PROFILE_FIELDS))
+    object.__setattr__(profile, "__pydantic_extra__", None)
+    object.__setattr__(profile, "__pydantic_private__", None)
+    return profile
+
+
+_STAGE_AT = 1 + _SCALAR_COLUMNS.index("career_stage")
+_FIRST_LIST = 1 + len(_SCALAR_COLUMNS)
+"""Where the career stage and the JSON texts are in a row of :func:`load_profiles`' query."""
+
+
+def _decode_lists(rows: Sequence[Sequence[Any]]) -> dict[str, Any]:
+    """Each distinct JSON text of ``rows``, decoded once, in row order (as the database
+    driver would decode every cell, so a broken text is reported first, as ever)."""
+    decoded: dict[str, Any] = {}
+    for row in rows:
+        for text in row[_FIRST_LIST:]:
+            if text is not None and text not in decoded:
+                decoded[text] = json.loads(text)
+    return decoded
+
+
+def _stored_profiles(
+    rows: Sequence[Sequence[Any]], role: Role, decoded: dict[str, Any]
+) -> list[Profile]:
+    """:func:`participant_profile` of the rows of ``role`` among ``rows`` (role, then
+    :data:`_SCALAR_COLUMNS`, then the JSON texts of :data:`_LIST_COLUMNS`), in order.
+
+    Each distinct text is converted once: most values repeat (empty lists, a few
+    languages and meeting modes), and frozen profiles can share equal tuples.
+    """
+    first = _FIRST_LIST
+    wanted = role.value
+    stages = {s.value: s for s in CareerStage}
+    converted: list[dict[str | None, tuple[tuple[Any, ...], bool]]] = [{} for _ in _LIST_COLUMNS]
+    conversions = [convert for _, convert in _LIST_COLUMNS]
+    profiles = []
+    for row in rows:
+        if row[0] != wanted:
+            continue
+        stage_text = row[_STAGE_AT]
+        stage = (stages.get(stage_text) or CareerStage(stage_text)) if stage_text else None
+        consent = row[first - 1]
+        lists = []
+        plain = True
+        for k, text in enumerate(row[first:]):
+            if k in _IDENTITY_AT and not consent:
+                lists.append(_NOT_CONSENTED)
+                continue
+            done = converted[k].get(text)
+            if done is None:
+                done = conversions[k](None if text is None else decoded[text])
+                converted[k][text] = done
+            lists.append(done)
+            plain = plain and done[1]
+        profiles.append(_profile(role, stage, row[1:first], lists, plain))
+    return profiles
 
 
 # --- validating a whole file ---
@@ -624,16 +800,24 @@ def get_participant(
 
 
 def load_profiles(engine: Engine) -> tuple[list[Profile], list[Profile]]:
-    """(mentees, mentors) as matcher profiles, sorted by id."""
-    # Plain rows rather than ORM objects: the same columns at a fraction of the cost on
-    # large rosters (no identity map, no per-object instrumentation).
+    """(mentees, mentors) as matcher profiles, sorted by id: :func:`participant_profile`
+    of every stored row, with the same errors for a row it refuses."""
+    # Only the columns a profile needs, as plain rows (no ORM objects), and the JSON
+    # columns as their text: decoding each distinct text once is several times faster
+    # than the driver decoding every cell.
     table = Participant.__table__  # type: ignore[attr-defined]
-    with Session(engine) as session:
-        query = select(table).order_by(table.c.role.desc(), table.c.external_id)
-        rows = list(session.execute(query).all())
-    mentees = [participant_profile(r) for r in rows if r.role == Role.MENTEE.value]
-    mentors = [participant_profile(r) for r in rows if r.role == Role.MENTOR.value]
-    return mentees, mentors
+    query = select(
+        table.c.role,
+        *(table.c[c] for c in _SCALAR_COLUMNS),
+        *(cast(table.c[c], SqlText) for c, _ in _LIST_COLUMNS),
+    ).order_by(table.c.role.desc(), table.c.external_id)
+    with engine.connect() as connection:
+        rows = connection.execute(query).all()
+    decoded = _decode_lists(rows)
+    return (
+        _stored_profiles(rows, Role.MENTEE, decoded),
+        _stored_profiles(rows, Role.MENTOR, decoded),
+    )
 
 
 @dataclass(frozen=True)
