@@ -59,15 +59,21 @@ def normalize_value(column: str, value: str) -> str:
 
 def column_values(profile: Profile, column: str) -> tuple[str, ...]:
     """The normalised values of a built-in field or extra column (empty when missing)."""
-    raw: Sequence[str]
+    raw: tuple[str, ...]
     if column in _LIST_COLUMNS:
-        raw = getattr(profile, column)
+        raw = tuple(getattr(profile, column))
     elif column in _SCALAR_COLUMNS:
         value = getattr(profile, column)
         raw = () if value is None else (str(value),)
     else:
         value = profile.custom_value(column)
         raw = () if value is None else (value,)
+    return _normalized(column, raw)
+
+
+@lru_cache(maxsize=1 << 16)
+def _normalized(column: str, raw: tuple[str, ...]) -> tuple[str, ...]:
+    """:func:`column_values` of raw values: most rosters repeat a few hundred of them."""
     values = (normalize_value(column, v) for v in raw)
     return tuple(sorted({v for v in values if v}))
 
@@ -794,6 +800,8 @@ def validate_assignment(
     mentors: Iterable[Profile],
     config: MatchConfig,
     reference_instant: datetime | None = None,
+    *,
+    roster: Roster | None = None,
 ) -> list[Violation]:
     """Every hard rule that an assignment breaks (empty when it is valid).
 
@@ -801,9 +809,11 @@ def validate_assignment(
     unmatched). Pair rules are checked per pair (except capacity, checked on the whole),
     then capacity, group caps, locked pairs present and one mentor per mentee. Violations
     come in :data:`HARD_RULES` order, then by ids. Raises :class:`MatcherError` for an id
-    that is not in the roster.
+    that is not in the roster. ``roster``, when the caller already built it from the same
+    profiles, config and instant (for scoring), saves encoding them again.
     """
-    roster = Roster(mentees, mentors, config, reference_instant)
+    if roster is None:
+        roster = Roster(mentees, mentors, config, reference_instant)
     items = (
         [(a, b) for a, b in pairs.items() if b is not None]
         if isinstance(pairs, Mapping)

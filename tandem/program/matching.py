@@ -254,7 +254,12 @@ def run_match(
         from tandem.matcher.rules import validate_assignment
 
         violations = validate_assignment(
-            [(p.mentee_id, p.mentor_id) for p in result.pairs], mentees, mentors, config, now
+            [(p.mentee_id, p.mentor_id) for p in result.pairs],
+            mentees,
+            mentors,
+            config,
+            now,
+            roster=compat.roster,
         )
         if violations:
             raise MatcherError(
