@@ -27,14 +27,14 @@ from tandem.commands.common import (
     render_rows,
 )
 from tandem.commands.credentials import KeysOption
+from tandem.program.key_names import DEFAULT_KEYS_FILE
 
 if TYPE_CHECKING:
-    from tandem.program import certification
+    from tandem.program import certification, issuer_keys
     from tandem.program.certification import CertifyReport, DecisionKind, MentorEvaluation
 else:
     certification = lazy_module("tandem.program.certification")
-
-from tandem.program.issuer_keys import DEFAULT_KEYS_FILE, load_keyring
+    issuer_keys = lazy_module("tandem.program.issuer_keys")
 
 DEFAULT_COMMAND = "run"
 DEFAULT_OUT_DIR = "certificates"
@@ -218,7 +218,7 @@ def certify_run(
             jwks_url=jwks_url,
             revocations_url=revocations_url,
         )
-        keyring = load_keyring(keys)
+        keyring = issuer_keys.load_keyring(keys)
     with database(ctx) as db:
         report = certification.certify(
             db,
@@ -377,7 +377,7 @@ def certs_export_revocations(
     now: NowOption = None,
 ) -> None:
     """Sign the list of revoked certificates that `tandem verify --revocations` reads."""
-    keyring = load_keyring(keys)
+    keyring = issuer_keys.load_keyring(keys)
     with database(ctx) as db:
         token, revocations = certification.export_revocations(
             db, keyring, now=now_from(now), actor=actor or _actor(), issuer_id=issuer_id

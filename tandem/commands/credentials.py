@@ -10,21 +10,20 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from tandem.program.credentials import CredentialError, verify_credential
-from tandem.program.issuer_keys import (
-    DEFAULT_KEYS_FILE,
-    KeyAlgorithm,
-    KeyFileError,
-    export_jwks,
-    init_keyring,
-    load_keyring,
-    rotate_keyring,
-)
-from tandem.program.revocations import RevocationListError, read_revocations
+from tandem.commands.common import lazy_module
+from tandem.program.key_names import DEFAULT_KEYS_FILE, KeyAlgorithm
+
+if TYPE_CHECKING:
+    from tandem.program import credentials, issuer_keys
+    from tandem.program import revocations as revocation_lists
+else:  # loaded on first use: the cryptography libraries take a while to import
+    credentials = lazy_module("tandem.program.credentials")
+    issuer_keys = lazy_module("tandem.program.issuer_keys")
+    revocation_lists = lazy_module("tandem.program.revocations")
 
 KeysOption = Annotated[
     Path,
@@ -58,11 +57,11 @@ def _read_text(path: Path, what: str, error: type[Exception]) -> str:
 
 
 def _read_jwks(path: Path) -> Any:
-    text = _read_text(path, "key set file", KeyFileError)
+    text = _read_text(path, "key set file", issuer_keys.KeyFileError)
     try:
         return json.loads(text)
     except ValueError as problem:
-        raise KeyFileError(
+        raise issuer_keys.KeyFileError(
             f"{path} is not JSON ({problem}); pass the issuer's JWK Set, as written by "
             "`tandem keys export-jwks`"
         ) from None
@@ -76,7 +75,7 @@ def keys_init(
     now: NowOption = None,
 ) -> None:
     """Create the issuer key file with a new signing key; never overwrites a file."""
-    keyring = init_keyring(keys, alg, now=_now(now))
+    keyring = issuer_keys.init_keyring(keys, alg, now=_now(now))
     typer.echo(
         f"Created issuer key file {keys} (mode 0600) with {alg.value} key {keyring.active_kid}."
     )
@@ -95,7 +94,7 @@ def keys_rotate(
     now: NowOption = None,
 ) -> None:
     """Add a new signing key; older public keys stay so old certificates still verify."""
-    keyring = rotate_keyring(keys, alg, now=_now(now))
+    keyring = issuer_keys.rotate_keyring(keys, alg, now=_now(now))
     retired = len(keyring.keys) - 1
     typer.echo(
         f"New {keyring.active.alg.value} signing key {keyring.active_kid}; "
@@ -111,7 +110,7 @@ def keys_export_jwks(
     ] = None,
 ) -> None:
     """Print or write the public JWK Set that verifiers use (no private keys)."""
-    text = export_jwks(load_keyring(keys))
+    text = issuer_keys.export_jwks(issuer_keys.load_keyring(keys))
     if out is None:
         typer.echo(text, nl=False)
         return
@@ -136,13 +135,13 @@ def verify(
     now: NowOption = None,
 ) -> None:
     """Check a certificate offline: signature, issuer, dates and revocation."""
-    token = _read_text(file, "certificate file", CredentialError)
-    key_set = _read_jwks(jwks) if jwks is not None else load_keyring(keys).jwks()
+    token = _read_text(file, "certificate file", credentials.CredentialError)
+    key_set = _read_jwks(jwks) if jwks is not None else issuer_keys.load_keyring(keys).jwks()
     revocation_list = None
     if revocations is not None:
-        text = _read_text(revocations, "revocation list", RevocationListError)
-        revocation_list = read_revocations(text, key_set, source=str(revocations))
-    result = verify_credential(token, key_set, revocation_list, _now(now), issuer)
+        text = _read_text(revocations, "revocation list", revocation_lists.RevocationListError)
+        revocation_list = revocation_lists.read_revocations(text, key_set, source=str(revocations))
+    result = credentials.verify_credential(token, key_set, revocation_list, _now(now), issuer)
     if result.ok:
         typer.echo(f"VALID: {result.explanation}")
         return

@@ -42,9 +42,8 @@ from jwt.algorithms import OKPAlgorithm, RSAAlgorithm
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from tandem.program.errors import ProgramError
-
-DEFAULT_KEYS_FILE = "tandem-keys.json"
-"""Where the key ring lives when neither ``--keys`` nor ``TANDEM_KEYS`` names a file."""
+from tandem.program.key_names import DEFAULT_KEYS_FILE as DEFAULT_KEYS_FILE
+from tandem.program.key_names import KeyAlgorithm
 
 KEYRING_FORMAT = "tandem-issuer-keys/1"
 DEFAULT_RSA_BITS = 3072
@@ -54,13 +53,6 @@ _B64URL = re.compile(r"[A-Za-z0-9_-]*")
 
 class KeyFileError(ProgramError):
     """The key ring or a JWK Set cannot be created, read or used."""
-
-
-class KeyAlgorithm(StrEnum):
-    """JOSE signature algorithms the program signs with (RS256 is the interoperable one)."""
-
-    RS256 = "RS256"
-    EDDSA = "EdDSA"
 
 
 def _aware(value: datetime) -> datetime:
