@@ -29,16 +29,30 @@ def machine() -> str:
     return f"{os.cpu_count()} cores, {memory:.1f} GiB RAM, {model}, Python {sys.version.split()[0]}"
 
 
-def reference_seconds() -> float:
-    """Seconds for a fixed single-threaded loop (10 M integer additions in Python): about
-    0.9 s when this machine is quiet, up to 1.8 s when its host is busy. Lower is faster."""
+def reference_seconds() -> tuple[float, float]:
+    """Seconds for two fixed single-threaded workloads: a Python loop (10 M integer
+    additions: interpreter speed) and a random gather over 160 MB of int64 (memory
+    latency, which the solvers and the scoring depend on). Lower is faster; on this
+    machine the second has varied by about 2× while the first barely moved."""
+    import numpy as np
+
     started = time.perf_counter()
     total = 0
     for value in range(REFERENCE_LOOP):
         total += value
-    return time.perf_counter() - started
+    loop = time.perf_counter() - started
+    started = time.perf_counter()
+    n = 20_000_000
+    values = np.arange(n, dtype=np.int64)
+    order = (values * 2_654_435_761) % n
+    int(values[order].sum())
+    return loop, time.perf_counter() - started
 
 
 def speed_line(when: str) -> str:
-    """One line for a benchmark's output: the reference loop's time now."""
-    return f"host speed {when}: reference loop {reference_seconds():.2f} s (lower is faster)"
+    """One line for a benchmark's output: the reference workloads' times now."""
+    loop, gather = reference_seconds()
+    return (
+        f"host speed {when}: Python loop {loop:.2f} s, memory gather {gather:.2f} s "
+        "(lower is faster)"
+    )
