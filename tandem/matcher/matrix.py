@@ -280,13 +280,16 @@ def price_matrix(
     big: int,
     add_per_mentee: int,
     add_per_mentor: int,
+    near: int = 0,
 ) -> Pricing:
     """:func:`~proof.price_pruned` on a kept matrix, in parallel chunks.
 
     Reduced cost ``big + points − u_i − v_j`` of every allowed pair of a free mentee and
     an open mentor that is not among the candidates ``rows``/``cols`` (sorted by mentee).
-    Returns each mentee's ``add_per_mentee`` and each mentor's ``add_per_mentor`` best
-    pairs with a positive reduced cost (ties: lower index) for the next round.
+    When some pair's is positive, returns each mentee's ``add_per_mentee`` and each
+    mentor's ``add_per_mentor`` best pairs with a reduced cost above ``−near`` (ties:
+    lower index) for the next round: with ``near > 0`` also pairs just short of positive,
+    which the next round's prices often make positive.
     """
     n_e, n_m = matrix.shape
     closed = np.flatnonzero(capacities <= 0)
@@ -306,17 +309,19 @@ def price_matrix(
         priced = excluded.size - int(np.count_nonzero(excluded))
         np.copyto(reduced, _FLOOR, where=excluded)
         best = int(reduced.max()) if priced else _FLOOR
-        if best <= 0:
+        if best <= -near:
             return priced, 0, best, ()
-        hits = reduced > 0
-        n_hits = int(np.count_nonzero(hits))
+        n_hits = int(np.count_nonzero(reduced > 0))
+        hits = reduced > -near
         hit_rows = np.flatnonzero(hits.any(axis=1))
-        r, c = top_k_rows(reduced[hit_rows], add_per_mentee, 1)
+        r, c = top_k_rows(reduced[hit_rows], add_per_mentee, 1 - near)
         r = hit_rows[r]
         found: tuple[IntArray, ...] = (r + start, c, block[r, c].astype(np.int64))
         if add_per_mentor:
             hit_cols = np.flatnonzero(hits.any(axis=0))
-            mc, mr = top_k_rows(np.ascontiguousarray(reduced[:, hit_cols].T), add_per_mentor, 1)
+            mc, mr = top_k_rows(
+                np.ascontiguousarray(reduced[:, hit_cols].T), add_per_mentor, 1 - near
+            )
             mc = hit_cols[mc]
             found += (mr + start, mc, reduced[mr, mc], block[mr, mc].astype(np.int64))
         return priced, n_hits, best, found
@@ -325,7 +330,7 @@ def price_matrix(
     priced = sum(p for p, _, _, _ in results)
     positive = sum(h for _, h, _, _ in results)
     best_all = max((b for _, _, b, _ in results), default=_FLOOR)
-    found = [f for _, _, _, f in results if f]
+    found = [f for _, _, _, f in results if f] if positive else []
     empty = np.zeros(0, np.int64)
     add_r = [f[0] for f in found]
     add_c = [f[1] for f in found]

@@ -77,6 +77,10 @@ REUSE_SWEEPS_FACTOR = 3
 REUSE_SWEEPS_EXTRA = 20
 """Before re-solving with added arcs, the previous flow is re-checked with at most
 ``REUSE_SWEEPS_FACTOR × (the previous round's sweeps) + REUSE_SWEEPS_EXTRA`` sweeps."""
+NEAR_POINTS = 500
+"""Pricing also adds pairs whose reduced cost is within this many points (at
+:data:`SCALE`: 0.05 on the 0–100 scale) of positive: re-solving moves the prices a little,
+and such pairs would otherwise price positive one round later."""
 KEEP_SCORES_BYTES = 1 << 30
 """Pruned solves keep the scores they read in memory up to this size (then read again)."""
 BLOCK_CELLS = 2_000_000
@@ -399,6 +403,7 @@ def _pruned_solve(
                 big,
                 add_per_mentee,
                 ADD_PER_MENTOR,
+                NEAR_POINTS * source_scale(problem.source) // SCALE,
             )
             if kept is not None
             else price_pruned(
@@ -412,6 +417,7 @@ def _pruned_solve(
                 add_per_mentee,
                 progress,
                 add_per_mentor=ADD_PER_MENTOR,
+                near=NEAR_POINTS * source_scale(problem.source) // SCALE,
             )
         )
         started = _timed(problem, f"pricing round {len(rounds) + 1}", started)

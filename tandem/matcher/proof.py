@@ -390,13 +390,15 @@ def price_pruned(
     add_per_mentee: int,
     progress: Callable[[str, int, int], None] | None = None,
     add_per_mentor: int = 0,
+    near: int = 0,
 ) -> Pricing:
     """Reduced cost ``big + points − u_i − v_j`` of every allowed pair not in the candidates.
 
-    ``rows``/``cols`` (the candidates) must be sorted by mentee. For each mentee with a
-    positive reduced cost, its ``add_per_mentee`` best such pairs (ties: lower index) are
-    returned for the next round, and so are each mentor's ``add_per_mentor`` best such
-    pairs (ties: lower mentee index). The mentor side matters when many mentees are
+    ``rows``/``cols`` (the candidates) must be sorted by mentee. When some pair's reduced
+    cost is positive, each mentee's ``add_per_mentee`` best pairs with a reduced cost above
+    ``−near`` (ties: lower index) are returned for the next round, and so are each
+    mentor's ``add_per_mentor`` best such pairs (ties: lower mentee index); ``near > 0``
+    also adds pairs just short of positive, which the next prices often make positive. The mentor side matters when many mentees are
     unmatched: a mentor whose candidates reach no unmatched mentee keeps a low price, and
     adding a few pairs per mentee would take many rounds to reach every such mentor.
     """
@@ -423,12 +425,12 @@ def price_pruned(
         if count:
             block_best = int(reduced.max())
             best = block_best if best is None else max(best, block_best)
-        hits = reduced > 0
-        n_hits = int(hits.sum())
-        if n_hits:
-            positive += n_hits
+        positive += int(np.count_nonzero(reduced > 0))
+        hits = reduced > -near
+        if hits.any():
+            # Shifted by ``near`` so that every pair kept has a positive key (0: none).
             hit_rows = np.flatnonzero(hits.any(axis=1))
-            sub = np.where(hits[hit_rows], reduced[hit_rows], 0)
+            sub = np.where(hits[hit_rows], reduced[hit_rows] + near, 0)
             keys = sub * n_m + (n_m - 1 - np.arange(n_m))
             take = min(add_per_mentee, n_m)
             idx = np.argpartition(keys, n_m - take, axis=1)[:, n_m - take :]
@@ -439,15 +441,18 @@ def price_pruned(
             add_c.append(c)
             add_p.append(block[r, c])
             if add_per_mentor:
-                mentor_best.add(np.where(hits, reduced, -1), start)
+                mentor_best.add(np.where(hits, reduced + near, -1), start)
         if progress:
             progress("pricing", stop, n_mentees)
     empty = np.zeros(0, np.int64)
-    if add_per_mentor and positive:
-        mentor_rows, mentor_cols, mentor_reduced = mentor_best.pairs()
+    if not positive:
+        add_r, add_c, add_p = [], [], []
+    elif add_per_mentor:
+        mentor_rows, mentor_cols, mentor_shifted = mentor_best.pairs()
         add_r.append(mentor_rows)
         add_c.append(mentor_cols)
         # points = reduced cost − big + u + v, exactly (no second read of the scores).
+        mentor_reduced = mentor_shifted - near
         add_p.append(mentor_reduced - big + duals.u[mentor_rows] + duals.v[mentor_cols])
     return Pricing(
         pairs_priced=priced,

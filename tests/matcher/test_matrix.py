@@ -131,21 +131,30 @@ def test_pricing_the_kept_matrix_equals_the_streaming_pricing(seed: int) -> None
         rows, cols, weights, chosen, caps, free, least
     )
     assert (duals.v >= least.v).all() and (duals.u <= least.u).all()
-    fast = price_matrix(values.astype(np.int32), free, caps, rows, cols, duals, big, 3, 2)
-    slow = price_pruned(problem.masked_block, 150, 7, rows, cols, duals, big, 3, add_per_mentor=2)
-    assert (fast.pairs_priced, fast.positive_pairs, fast.max_reduced_cost) == (
-        slow.pairs_priced,
-        slow.positive_pairs,
-        slow.max_reduced_cost,
-    )
-
-    def triples(p: Pricing) -> set[tuple[int, int, int]]:
-        return set(
-            zip(p.add_rows.tolist(), p.add_cols.tolist(), p.add_points.tolist(), strict=True)
+    positive = 0
+    for near in (0, 3, 10**6):
+        fast = price_matrix(values.astype(np.int32), free, caps, rows, cols, duals, big, 3, 2, near)
+        slow = price_pruned(
+            problem.masked_block, 150, 7, rows, cols, duals, big, 3, add_per_mentor=2, near=near
         )
+        assert (fast.pairs_priced, fast.positive_pairs, fast.max_reduced_cost) == (
+            slow.pairs_priced,
+            slow.positive_pairs,
+            slow.max_reduced_cost,
+        )
+        added = _triples(fast)
+        assert added == _triples(slow)
+        # Only pairs within ``near`` of positive, with their own points; none when the
+        # proof is complete.
+        for i, j, p in added:
+            assert p == values[i, j] and p + big - duals.u[i] - duals.v[j] > -near
+        assert bool(added) == (fast.positive_pairs > 0)
+        positive += fast.positive_pairs
+    assert positive > 0
 
-    assert triples(fast) == triples(slow)
-    assert fast.positive_pairs > 0
+
+def _triples(p: Pricing) -> set[tuple[int, int, int]]:
+    return set(zip(p.add_rows.tolist(), p.add_cols.tolist(), p.add_points.tolist(), strict=True))
 
 
 @pytest.mark.parametrize("seed", range(3))
