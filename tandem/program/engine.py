@@ -19,15 +19,13 @@ weekly message lists the topics they missed.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import gc
 import os
 import threading
 import uuid
 import zlib
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from email.utils import parseaddr
@@ -65,6 +63,7 @@ from tandem.program.mail import (
     message_wire,
 )
 from tandem.program.models import CheckIn, Cohort, OutboxMessage, Pair, PairEvent, Participant
+from tandem.program.runtime import paused_gc
 from tandem.program.tokens import checkin_url, make_token
 from tandem.prompts.batch import BatchRenderer
 from tandem.prompts.curriculum import Curriculum
@@ -229,20 +228,6 @@ def _span(column: Any, pks: Sequence[int]) -> Any:
     return and_(column >= min(pks), column <= max(pks))
 
 
-@contextlib.contextmanager
-def _no_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector: building a chunk's messages makes many
-    short-lived objects that reference counting frees, and collections during it only
-    cost time. It runs again (and catches up) when the chunk is built."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 _PAIR: Any = Pair.__table__  # type: ignore[attr-defined]
 
 
@@ -359,7 +344,7 @@ class _CohortTick:
         for the database's write lock only that long.
         """
         plan = _Plan()
-        with _no_gc(), Session(self.engine) as session:
+        with paused_gc(), Session(self.engine) as session:
             people = self._people(session, pairs)
             plan.expire = self._stale(session, pairs)
             self._risk(session, pairs, plan)

@@ -45,6 +45,7 @@ from tandem.program.db import transaction
 from tandem.program.errors import ProgramError
 from tandem.program.models import MatchPair, MatchRun
 from tandem.program.roster import load_profiles
+from tandem.program.runtime import paused_gc
 from tandem.program.tabular import write_csv_rows
 
 Progress = Callable[[str, int, int], None]
@@ -209,6 +210,13 @@ def run_match(
     Raises MatcherError subclasses for a bad configuration, scores or preferences file
     (each naming the file, row, column or key), MatchingError for an empty roster.
     """
+    with paused_gc():
+        return _run_match(engine, request, now=now, progress=progress)
+
+
+def _run_match(
+    engine: Engine, request: MatchRequest, *, now: datetime, progress: Progress | None
+) -> MatchSummary:
     started = time.perf_counter()
     mentees, mentors = load_profiles(engine)
     if not mentees or not mentors:
