@@ -10,19 +10,22 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import DateTime, Engine, create_engine, event
+from sqlalchemy import DateTime, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session
 
 from tandem.program.errors import ProgramError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+SCHEMA_HEAD = "0003"
+"""The newest migration's revision (a test checks it against Alembic's scripts). A database
+already at it opens without loading Alembic, which takes longer than most commands' work."""
 
 
 class DatabaseError(ProgramError):
@@ -94,13 +97,17 @@ def _safe_url(url: str) -> str:
 
 
 def _alembic_config() -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", "tandem.program:migrations")
     return config
 
 
 def head_revision() -> str:
-    """The newest schema revision this version of Tandem knows."""
+    """The newest schema revision this version of Tandem knows (from Alembic's scripts)."""
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
     assert head is not None
     return head
@@ -108,8 +115,19 @@ def head_revision() -> str:
 
 def current_revision(engine: Engine) -> str | None:
     """The schema revision stored in the database, or None for an empty database."""
+    from alembic.runtime.migration import MigrationContext
+
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
+
+
+def _at_head(engine: Engine) -> bool:
+    """Whether the database's one stored revision is :data:`SCHEMA_HEAD` (plain SQL)."""
+    with engine.connect() as connection:
+        if not inspect(connection).has_table("alembic_version"):
+            return False
+        stored = connection.execute(text("SELECT version_num FROM alembic_version")).all()
+    return [row[0] for row in stored] == [SCHEMA_HEAD]
 
 
 def upgrade_schema(engine: Engine) -> str:
@@ -117,6 +135,16 @@ def upgrade_schema(engine: Engine) -> str:
 
     Raises DatabaseError when the database was written by a newer Tandem.
     """
+    try:
+        if _at_head(engine):
+            return SCHEMA_HEAD
+    except OperationalError as exc:
+        raise DatabaseError(
+            f"cannot open database {_safe_url(str(engine.url))!r}: {exc.orig}"
+        ) from exc
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
     script = ScriptDirectory.from_config(_alembic_config())
     try:
         current = current_revision(engine)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -58,3 +61,21 @@ def test_sqlite_connections_enforce_foreign_keys_and_use_wal(tmp_path: object) -
 def test_bad_url_is_a_clear_error() -> None:
     with pytest.raises(db.DatabaseError, match="cannot use database URL 'nosuch://x'"):
         db.create_db_engine("nosuch://x")
+
+
+def test_the_known_head_is_alembics_newest_revision() -> None:
+    assert db.head_revision() == db.SCHEMA_HEAD
+
+
+def test_a_database_at_the_head_opens_without_loading_alembic(db_url: str) -> None:
+    db.open_database(db_url).dispose()
+    code = (
+        "import sys\n"
+        "from tandem.program import db\n"
+        f"assert db.open_database({db_url!r}) is not None\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'alembic'))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert done.stdout.strip() == "[]"
