@@ -27,8 +27,10 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
+# Benchmarks print tables (figures go to docs/benchmarks.md); they take tens of minutes.
 bench: $(STAMP)
-	$(BIN)/python -m bench.run_all
+	$(BIN)/python -m bench.bench_match
+	$(BIN)/python -m bench.bench_dispatch 50000 100000
 
 clean:
 	rm -rf $(VENV) build *.egg-info demo-run
