@@ -227,8 +227,8 @@ def top_k_columns(
         rows = np.concatenate([rows, er.astype(np.int64)])
         cols = np.concatenate([cols, short[ec]])
         values = np.concatenate([values, picked[er, ec].astype(np.int64) - shift[er]])
-    keep = _best_per_group(cols, values, rows, k)
-    return rows[keep], cols[keep]
+    cols, rows = _best_pairs_per_group(cols, values, rows, k)
+    return rows, cols
 
 
 def _masked(block: npt.NDArray[np.integer], free: BoolArray, closed: IntArray) -> npt.NDArray:
@@ -369,6 +369,31 @@ def _best_per_group(groups: IntArray, values: IntArray, ties: IntArray, k: int) 
     starts = np.flatnonzero(np.r_[True, sorted_groups[1:] != sorted_groups[:-1]])
     first = np.repeat(starts, np.diff(np.r_[starts, sorted_groups.size]))
     return np.sort(order[np.arange(sorted_groups.size) - first < k])
+
+
+def _best_pairs_per_group(
+    groups: IntArray, values: IntArray, ties: IntArray, k: int
+) -> tuple[IntArray, IntArray]:
+    """(group, tie) of each group's ``k`` largest values (ties: lower ``ties``), in no
+    particular order; ``(group, tie)`` pairs must be distinct.
+
+    Like :func:`_best_per_group`, but when one int64 key holds (group, value, tie) the keys
+    are sorted in place and decoded, which is several times faster than an argsort.
+    """
+    if groups.size == 0:
+        return groups, ties
+    top, span = int(values.max()), int(values.max()) - int(values.min()) + 1
+    n_ties = int(ties.max()) + 1
+    if (int(groups.max()) + 1) * span * n_ties >= 2**62:
+        keep = _best_per_group(groups, values, ties, k)
+        return groups[keep], ties[keep]
+    key = (groups * span + (top - values)) * n_ties + ties
+    key.sort()
+    sorted_groups, rest = np.divmod(key, span * n_ties)
+    starts = np.flatnonzero(np.r_[True, sorted_groups[1:] != sorted_groups[:-1]])
+    first = np.repeat(starts, np.diff(np.r_[starts, sorted_groups.size]))
+    chosen = np.arange(sorted_groups.size) - first < k
+    return sorted_groups[chosen], rest[chosen] % n_ties
 
 
 def _unique(codes: IntArray) -> IntArray:

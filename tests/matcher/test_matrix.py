@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from tandem.matcher import solve
 from tandem.matcher.matrix import (
     ScoreMatrix,
+    _best_pairs_per_group,
     candidate_arcs,
     in_chunks,
     price_matrix,
@@ -235,3 +236,29 @@ def test_reusing_a_flow_stops_at_the_sweep_limit() -> None:
     duals = reuse_flow(rows, cols, weights, best, caps, free, max_sweeps=50)
     assert duals is not None
     assert check_duals(rows, cols, weights, best, caps, free, duals)[0] == int(weights[best].sum())
+
+
+@FAST
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    size=st.integers(0, 300),
+    k=st.integers(1, 8),
+    spread=st.sampled_from([3, 1000, 2**60]),
+)
+def test_best_pairs_per_group_are_each_groups_k_best_with_ties_to_the_lower_tie(
+    seed: int, size: int, k: int, spread: int
+) -> None:
+    # spread 2**60 leaves no room for one int64 key: the argsort path answers instead.
+    rng = np.random.default_rng(seed)
+    codes = rng.choice(20 * 50, size=min(size, 1000), replace=False)
+    groups, ties = codes // 50, codes % 50
+    values = rng.integers(-spread, spread, groups.size)
+    got_groups, got_ties = _best_pairs_per_group(groups, values, ties, k)
+    expected = sorted(
+        (g, t)
+        for g in set(groups.tolist())
+        for _, t in sorted(
+            (-v, t) for gg, v, t in zip(groups, values, ties, strict=True) if gg == g
+        )[:k]
+    )
+    assert sorted(zip(got_groups.tolist(), got_ties.tolist(), strict=True)) == expected
