@@ -7,10 +7,12 @@ from typing import Annotated
 
 import typer
 
+from tandem.commands.common import lazy_module
 from tandem.matcher.types import Role
-from tandem.prompts.curriculum import load_curriculum
 from tandem.prompts.errors import CurriculumError, Problem
-from tandem.prompts.render import preview_context, render_overview, render_weekly
+
+curriculum_module = lazy_module("tandem.prompts.curriculum")
+render = lazy_module("tandem.prompts.render")
 
 CurriculumOption = Annotated[
     Path | None,
@@ -42,7 +44,7 @@ def validate(
 ) -> None:
     """Report every problem in a curriculum as FILE: FIELD: message; exit 1 if any."""
     try:
-        curriculum = load_curriculum(directory)
+        curriculum = curriculum_module.load_curriculum(directory)
     except CurriculumError as error:
         for problem in error.problems:
             typer.echo(_located(directory, problem))
@@ -63,8 +65,10 @@ def show(
     curriculum_dir: CurriculumOption = None,
 ) -> None:
     """Render a week as the participant will see it, for the curriculum's sample pair."""
-    curriculum = load_curriculum(curriculum_dir)
-    message = render_weekly(curriculum, week, track, role, preview_context(curriculum, week))
+    curriculum = curriculum_module.load_curriculum(curriculum_dir)
+    message = render.render_weekly(
+        curriculum, week, track, role, render.preview_context(curriculum, week)
+    )
     typer.echo(f"Subject: {message.subject}\n")
     typer.echo(message.html if html else message.text, nl=False)
 
@@ -79,7 +83,7 @@ def docs(
     curriculum_dir: CurriculumOption = None,
 ) -> None:
     """Write the curriculum overview (weeks, phases, competencies, tracks) as Markdown."""
-    text = render_overview(load_curriculum(curriculum_dir))
+    text = render.render_overview(curriculum_module.load_curriculum(curriculum_dir))
     if check:
         current = out.read_text(encoding="utf-8") if out.is_file() else None
         if current != text:

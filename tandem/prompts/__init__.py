@@ -6,26 +6,43 @@ into messages for one person. See ``curriculum.py`` for the data format and ``re
 for the template variables.
 """
 
-from tandem.prompts.curriculum import (
-    Audience,
-    CheckinKind,
-    CheckinQuestion,
-    Competency,
-    Curriculum,
-    Phase,
-    WeekContent,
-    load_curriculum,
-    validate_curriculum,
-)
-from tandem.prompts.errors import CurriculumError, Problem
-from tandem.prompts.render import (
-    IntroContext,
-    MessageContext,
-    RenderedMessage,
-    render_intro,
-    render_reminder,
-    render_weekly,
-)
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tandem.prompts.curriculum import (
+        Audience,
+        CheckinKind,
+        CheckinQuestion,
+        Competency,
+        Curriculum,
+        Phase,
+        WeekContent,
+        load_curriculum,
+        validate_curriculum,
+    )
+    from tandem.prompts.errors import CurriculumError, Problem
+    from tandem.prompts.render import (
+        IntroContext,
+        MessageContext,
+        RenderedMessage,
+        render_intro,
+        render_reminder,
+        render_weekly,
+    )
+
+_HOME = {
+    "CurriculumError": "errors",
+    "Problem": "errors",
+    "IntroContext": "render",
+    "MessageContext": "render",
+    "RenderedMessage": "render",
+    "render_intro": "render",
+    "render_reminder": "render",
+    "render_weekly": "render",
+}
 
 __all__ = [
     "Audience",
@@ -46,3 +63,11 @@ __all__ = [
     "render_weekly",
     "validate_curriculum",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # Loading the curriculum models and the templates takes a while: only on first use, so
+    # that a command that names ``tandem.prompts.errors`` (the CLI does) starts fast.
+    if name in __all__:
+        return getattr(import_module(f"tandem.prompts.{_HOME.get(name, 'curriculum')}"), name)
+    raise AttributeError(f"module 'tandem.prompts' has no attribute {name!r}")
