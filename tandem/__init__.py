@@ -1,8 +1,4 @@
 """Tandem: research mentoring programs end to end."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("tandem")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
-    __version__ = "0.0.0"
+__version__ = "0.1.0"
+"""The package version (``pyproject.toml`` reads it from here)."""

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from enum import StrEnum
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from tandem.matcher.compat import FORBIDDEN, SCALE
+from tandem.matcher.result import UnmatchedCause
 from tandem.matcher.rules import RULES_BY_LABEL, active_pair_rules
 from tandem.matcher.scoring import ProfileCompatibility
 
@@ -87,17 +87,6 @@ class WhyNot(_Value):
     mentor_has_spare_capacity: bool
     swap: SwapCost | None
     """None when a hard rule forbids the pair."""
-
-
-class UnmatchedCause(StrEnum):
-    """Why a mentee has no mentor."""
-
-    RULE = "rule"
-    """No mentor passes the hard rules for this mentee."""
-    FULL = "full"
-    """Every mentor the rules allow is at capacity."""
-    NOT_CHOSEN = "not_chosen"
-    """An allowed mentor had room, but group caps or the objective left the mentee out."""
 
 
 class UnmatchedReason(_Value):

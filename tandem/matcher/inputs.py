@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -120,13 +119,8 @@ def _records(
     return {c: names.index(c) for c in columns}, data
 
 
-_TWO_DOTS = re.compile(r"\.[0-9]*\.")
-_EMPTY_ITEM = re.compile(r"(?:^|\n)\.?(?:\n|$)")
-_NOT_DECIMAL = re.compile(r"[^0-9.\n]")
-_DECIMALS = re.compile(r"\.([0-9]*)")
-_FINER_THAN_SCALE = re.compile(r"\.[0-9]{" + str(_SCALE_DIGITS + 1) + ",}")
-_FLOAT_EXACT_DIGITS = 9
-"""Up to this many decimals, ``rint(float(s) × 10**d)`` is exact for 0 ≤ s ≤ 999 (below)."""
+_FAST_DIGITS = 9
+"""Scores with up to this many decimals are converted whole-column (exact in int64)."""
 
 
 def _simple_columns(text: str, columns: tuple[str, ...]) -> list[list[str]] | None:
@@ -156,15 +150,53 @@ def _simple_columns(text: str, columns: tuple[str, ...]) -> list[list[str]] | No
 
 
 def _indices(values: list[str], ids: Sequence[str]) -> np.ndarray | None:
-    """Positions of ``values`` in the sorted ``ids``; None when one is not there."""
-    if not ids:
+    """Positions of ``values`` in ``ids``; None when one is not there."""
+    at = {m: i for i, m in enumerate(ids)}
+    try:
+        return np.fromiter(map(at.__getitem__, values), np.int64, len(values))
+    except KeyError:
         return None
-    table = np.array(ids)
-    wanted = np.array(values)
-    at = np.minimum(np.searchsorted(table, wanted), len(ids) - 1)
-    if wanted.size and not bool((table[at] == wanted).all()):
+
+
+def _decimal_points(column: str) -> tuple[np.ndarray, int] | None:
+    """Exact points of a newline-joined column of scores, and the decimals ``d`` they count
+    in (score × 10**d, with d the most decimals of any item and at least the default
+    scale's); None when an item is not digits with at most one point, or has no digit, or
+    is above 100, or has more than :data:`_FAST_DIGITS` decimals (the row-by-row path then
+    says which row, or handles the finer scale).
+
+    Each digit's place value comes from its distance to its item's point, and an item's
+    digits are summed in int64: no floating point, so no rounding.
+    """
+    raw = np.frombuffer(column.encode("utf-8"), dtype=np.uint8)
+    newline, dot = raw == ord("\n"), raw == ord(".")
+    digit = (raw >= ord("0")) & (raw <= ord("9"))
+    if raw.size == 0 or not bool((newline | dot | digit).all()):
         return None
-    return at.astype(np.int64)
+    breaks = np.flatnonzero(newline)
+    n_items = breaks.size + 1
+    starts, ends = np.r_[0, breaks + 1], np.r_[breaks, raw.size]
+    item = np.cumsum(newline)
+    dots = np.flatnonzero(dot)
+    if bool((np.bincount(item[dots], minlength=n_items) > 1).any()):
+        return None
+    places = np.flatnonzero(digit)
+    owner = item[places]
+    counts = np.bincount(owner, minlength=n_items)
+    if bool((counts == 0).any()):
+        return None
+    point = ends.copy()
+    point[item[dots]] = dots
+    d = max(_SCALE_DIGITS, int((ends - point - 1).max()))
+    if d > _FAST_DIGITS or int((point - starts).max()) > 18 - d:
+        return None
+    # Places before the point count down to 10**0 at the units; after it, 10**-1 onwards.
+    exponent = d + point[owner] - places - (places < point[owner])
+    values = (raw[places] - ord("0")).astype(np.int64) * np.power(10, exponent, dtype=np.int64)
+    points = np.add.reduceat(values, np.r_[0, np.cumsum(counts)[:-1]])
+    if bool((points > 100 * 10**d).any()):
+        return None
+    return points, d
 
 
 def _scores_fast(
@@ -176,29 +208,19 @@ def _scores_fast(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int] | None:
     """Whole-column parsing for a well-formed file; None when any row needs a closer look.
 
-    Ids are looked up in the sorted id lists with one vectorised search. Scores are
-    checked to be plain decimals (digits and at most one point) on the joined column, then
-    converted in C: a double holds any such score ≤ 999 to within 2⁻⁴³, so after
-    multiplying by ``10**d`` (d ≤ 9 decimals) the error stays below 10⁻³ and rounding to
-    the nearest integer gives the exact points. Finer scores take the digit-by-digit path.
+    Ids are looked up in one dict per role. Scores are checked and converted to exact
+    points on the joined column (:func:`_decimal_points`); finer scores take the
+    row-by-row path.
     """
     rows = _indices(mentee_column, mentees)
     cols = _indices(mentor_column, mentors)
     if rows is None or cols is None:
         return None
-    column = "\n".join(score_column)
-    if _NOT_DECIMAL.search(column) or _TWO_DOTS.search(column) or _EMPTY_ITEM.search(column):
+    decimal = _decimal_points("\n".join(score_column))
+    if decimal is None:
         return None
-    digits = _SCALE_DIGITS
-    if _FINER_THAN_SCALE.search(column):
-        digits = max(len(d) for d in _DECIMALS.findall(column))
-    if digits > _FLOAT_EXACT_DIGITS:
-        return None
-    values = np.array(column.split("\n"), dtype=np.float64)
-    if (values > 100).any():
-        return None
+    points, digits = decimal
     scale = 10**digits
-    points = np.rint(values * scale).astype(np.int64)
     codes = np.sort(rows * max(len(mentors), 1) + cols)
     if bool((codes[1:] == codes[:-1]).any()):
         return None

@@ -43,6 +43,17 @@ class ProofKind(StrEnum):
     """Solved on candidate pairs; integer duals priced every other pair at ≤ 0."""
 
 
+class UnmatchedCause(StrEnum):
+    """Why a mentee has no mentor."""
+
+    RULE = "rule"
+    """No mentor passes the hard rules for this mentee."""
+    FULL = "full"
+    """Every mentor the rules allow is at capacity."""
+    NOT_CHOSEN = "not_chosen"
+    """An allowed mentor had room, but group caps or the objective left the mentee out."""
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, insert
 from sqlmodel import Session, col, select
@@ -25,19 +25,9 @@ import tandem
 from tandem.matcher import solve, solve_stable
 from tandem.matcher.config import MatchConfig, config_to_toml, default_config, load_config
 from tandem.matcher.errors import MatcherError
-from tandem.matcher.explain import (
-    MenteeExplanation,
-    UnmatchedCause,
-    WhyNot,
-    explain_mentee,
-    top_reasons_for_pairs,
-    unmatched_reasons,
-    why_not,
-)
 from tandem.matcher.inputs import parse_preferences, parse_scores
 from tandem.matcher.optimize import GroupCap
-from tandem.matcher.result import MatchResult, Objective
-from tandem.matcher.scoring import ProfileCompatibility
+from tandem.matcher.result import MatchResult, Objective, UnmatchedCause
 from tandem.matcher.sources import SparseScores
 from tandem.matcher.stable import Preferences, Proposer
 from tandem.matcher.types import Profile, Role
@@ -47,6 +37,11 @@ from tandem.program.models import MatchPair, MatchRun
 from tandem.program.roster import load_profiles
 from tandem.program.runtime import paused_gc
 from tandem.program.tabular import write_csv_rows
+
+if TYPE_CHECKING:
+    # Scoring profiles and explaining pairs load SciPy: only runs from profiles need them.
+    from tandem.matcher.explain import MenteeExplanation, WhyNot
+    from tandem.matcher.scoring import ProfileCompatibility
 
 Progress = Callable[[str, int, int], None]
 
@@ -230,6 +225,8 @@ def _run_match(
     if request.scores is not None:
         source = _scores_source(request, mentees, mentors, config)
     else:
+        from tandem.matcher.scoring import ProfileCompatibility
+
         compat = ProfileCompatibility(mentees, mentors, config, now)
         source = compat
     prepared = time.perf_counter()
@@ -276,6 +273,8 @@ def _run_match(
             )
     assignment = {p.mentee_id: p.mentor_id for p in result.pairs}
     if compat is not None:
+        from tandem.matcher.explain import top_reasons_for_pairs
+
         pair_ids = [(p.mentee_id, p.mentor_id) for p in result.pairs]
         reasons = dict(
             zip(
@@ -357,6 +356,8 @@ def _unmatched(
             {"mentee_id": m, "reason": "no allowed pair in the scores file had room"}
             for m in mentee_ids
         ]
+    from tandem.matcher.explain import unmatched_reasons
+
     result = []
     for why in unmatched_reasons(compat, assignment, mentee_ids):
         if why.cause is UnmatchedCause.RULE:
@@ -480,6 +481,8 @@ def _compat_for_run(
     changed = run.inputs.get("mentees") != _profiles_hash(mentees) or run.inputs.get(
         "mentors"
     ) != _profiles_hash(mentors)
+    from tandem.matcher.scoring import ProfileCompatibility
+
     compat = ProfileCompatibility(mentees, mentors, config, run.created_at)
     with Session(engine) as session:
         assignment = {
@@ -503,6 +506,8 @@ def explain(
 ) -> Explanation:
     """Why this mentee got their mentor (or none), the top alternatives, and optionally
     why not ``mentor_id``. Uses the latest run (of ``cycle``, if given)."""
+    from tandem.matcher.explain import explain_mentee, why_not
+
     with Session(engine) as session:
         run = get_run(session, cycle)
     compat, assignment, changed = _compat_for_run(engine, run)
@@ -582,6 +587,8 @@ def match_subset(
         }
     )
     config = config.model_copy(update={"rules": rules})
+    from tandem.matcher.scoring import ProfileCompatibility
+
     compat = ProfileCompatibility(mentees, mentors, config, run.created_at)
     result = solve(
         compat,

@@ -20,7 +20,6 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Self
 
-from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy import Engine, Row, cast, func
 from sqlalchemy import Text as SqlText
@@ -117,6 +116,9 @@ def _parse_id(value: Any) -> str:
 
 
 def _parse_email(value: Any) -> str:
+    # Loaded here: only importing a roster checks addresses, and the module takes a while.
+    from email_validator import EmailNotValidError, validate_email
+
     text = _text(value)
     try:
         return validate_email(text, check_deliverability=False).normalized

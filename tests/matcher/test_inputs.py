@@ -6,12 +6,17 @@ from decimal import Decimal
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from tandem.matcher import DenseScores, solve
 from tandem.matcher.compat import FORBIDDEN, SCALE
-from tandem.matcher.inputs import MatcherInputError, parse_preferences, parse_scores
+from tandem.matcher.inputs import (
+    MatcherInputError,
+    _decimal_points,
+    parse_preferences,
+    parse_scores,
+)
 
 MENTEES = ["e1", "e2", "e3"]
 CAPACITIES = {"m1": 1, "m2": 2}
@@ -236,3 +241,43 @@ def test_plain_quoted_and_reordered_files_parse_alike(
         arcs = source.arcs()
         assert list(zip(*(x.tolist() for x in arcs), strict=True)) == expected
         assert source.scale == SCALE
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.text(alphabet="0123456789.", max_size=14),
+            st.from_regex(r"\A(100|[1-9]?[0-9])(\.[0-9]{0,11})?\Z"),
+            st.sampled_from(["", ".", "5.", ".5", "007", "100.0001", "1e3", " 1", "١"]),
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_whole_column_points_are_exact_or_refused(items: list[str]) -> None:
+    """The whole-column conversion gives each score × 10**d exactly, d the most decimals
+    (at least the default scale's), or refuses the column when any item is not a plain
+    decimal ≤ 100 with at most nine decimals (the row-by-row path then decides)."""
+    got = _decimal_points("\n".join(items))
+
+    def plain(item: str) -> bool:
+        head, _, tail = item.partition(".")
+        return (
+            item.count(".") <= 1
+            and (head + tail).isascii()
+            and (head + tail).isdigit()
+            and len(tail) <= 9
+        )
+
+    if not all(plain(item) for item in items) or any(Decimal(i) > 100 for i in items):
+        assert got is None
+        return
+    digits = max([4] + [len(i.partition(".")[2]) for i in items])
+    if max(len(i.partition(".")[0]) for i in items) > 18 - digits:
+        # Long runs of leading zeros may be refused (int64 place values); never misread.
+        assume(got is not None)
+    assert got is not None
+    points, d = got
+    assert d == digits
+    assert points.tolist() == [int(Decimal(i) * 10**digits) for i in items]
