@@ -121,6 +121,8 @@ def _records(
 
 _FAST_DIGITS = 9
 """Scores with up to this many decimals are converted whole-column (exact in int64)."""
+_SLICE_ITEMS = 100_000
+"""Scores converted per slice of the column."""
 
 
 def _simple_columns(text: str, columns: tuple[str, ...]) -> list[list[str]] | None:
@@ -176,7 +178,7 @@ def _decimal_points(column: str) -> tuple[np.ndarray, int] | None:
     breaks = np.flatnonzero(newline)
     n_items = breaks.size + 1
     starts, ends = np.r_[0, breaks + 1], np.r_[breaks, raw.size]
-    item = np.cumsum(newline)
+    item = np.cumsum(newline, dtype=np.int32)
     dots = np.flatnonzero(dot)
     if bool((np.bincount(item[dots], minlength=n_items) > 1).any()):
         return None
@@ -216,10 +218,15 @@ def _scores_fast(
     cols = _indices(mentor_column, mentors)
     if rows is None or cols is None:
         return None
-    decimal = _decimal_points("\n".join(score_column))
-    if decimal is None:
+    # In slices, so that the byte-wise arrays stay small: then on one common scale.
+    parts = [
+        _decimal_points("\n".join(score_column[start : start + _SLICE_ITEMS]))
+        for start in range(0, len(score_column), _SLICE_ITEMS)
+    ]
+    if not parts or any(part is None for part in parts):
         return None
-    points, digits = decimal
+    digits = max(d for _, d in filter(None, parts))
+    points = np.concatenate([p * 10 ** (digits - d) for p, d in filter(None, parts)])
     scale = 10**digits
     codes = np.sort(rows * max(len(mentors), 1) + cols)
     if bool((codes[1:] == codes[:-1]).any()):

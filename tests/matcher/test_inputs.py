@@ -9,7 +9,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from tandem.matcher import DenseScores, solve
+from tandem.matcher import DenseScores, inputs, solve
 from tandem.matcher.compat import FORBIDDEN, SCALE
 from tandem.matcher.inputs import (
     MatcherInputError,
@@ -281,3 +281,22 @@ def test_whole_column_points_are_exact_or_refused(items: list[str]) -> None:
     points, d = got
     assert d == digits
     assert points.tolist() == [int(Decimal(i) * 10**digits) for i in items]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.from_regex(r"\A(100|[1-9]?[0-9](\.[0-9]{0,9})?)\Z"), min_size=6, max_size=6),
+    st.integers(1, 5),
+)
+def test_scores_converted_in_slices_share_one_scale(texts: list[str], size: int) -> None:
+    pairs = [(e, m) for e in MENTEES for m in sorted(CAPACITIES)]
+    text = "mentee_id,mentor_id,score\n" + "".join(
+        f"{e},{m},{t}\n" for (e, m), t in zip(pairs, texts, strict=True)
+    )
+    whole = scores(text)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(inputs, "_SLICE_ITEMS", size)
+        sliced = scores(text)
+    assert sliced.scale == whole.scale
+    assert [x.tolist() for x in sliced.arcs()] == [x.tolist() for x in whole.arcs()]
+    assert whole.arcs()[2].tolist() == [int(Decimal(t) * whole.scale) for t in texts]
