@@ -219,14 +219,16 @@ def _scores_fast(
     if rows is None or cols is None:
         return None
     # In slices, so that the byte-wise arrays stay small: then on one common scale.
-    parts = [
-        _decimal_points("\n".join(score_column[start : start + _SLICE_ITEMS]))
-        for start in range(0, len(score_column), _SLICE_ITEMS)
-    ]
-    if not parts or any(part is None for part in parts):
+    parts = []
+    for start in range(0, len(score_column), _SLICE_ITEMS):
+        part = _decimal_points("\n".join(score_column[start : start + _SLICE_ITEMS]))
+        if part is None:
+            return None
+        parts.append(part)
+    if not parts:
         return None
-    digits = max(d for _, d in filter(None, parts))
-    points = np.concatenate([p * 10 ** (digits - d) for p, d in filter(None, parts)])
+    digits = max(d for _, d in parts)
+    points = np.concatenate([p * 10 ** (digits - d) for p, d in parts])
     scale = 10**digits
     codes = np.sort(rows * max(len(mentors), 1) + cols)
     if bool((codes[1:] == codes[:-1]).any()):

@@ -101,9 +101,7 @@ def _first_k(
     else:
         order = np.lexsort((c, -v, r))
         r, c = r[order], c[order]
-    starts = np.flatnonzero(np.r_[True, r[1:] != r[:-1]])
-    rank = np.arange(r.size) - np.repeat(starts, np.diff(np.r_[starts, r.size]))
-    keep = rank < k
+    keep = _rank_in_runs(r) < k
     r, c = r[keep], c[keep]
     order = np.lexsort((c, r))
     return r[order], c[order]
@@ -365,10 +363,7 @@ def _best_per_group(groups: IntArray, values: IntArray, ties: IntArray, k: int) 
         order = np.argsort((groups * span + (top - values)) * n_ties + ties)
     else:
         order = np.lexsort((ties, -values, groups))
-    sorted_groups = groups[order]
-    starts = np.flatnonzero(np.r_[True, sorted_groups[1:] != sorted_groups[:-1]])
-    first = np.repeat(starts, np.diff(np.r_[starts, sorted_groups.size]))
-    return np.sort(order[np.arange(sorted_groups.size) - first < k])
+    return np.sort(order[_rank_in_runs(groups[order]) < k])
 
 
 def _best_pairs_per_group(
@@ -382,7 +377,8 @@ def _best_pairs_per_group(
     """
     if groups.size == 0:
         return groups, ties
-    top, span = int(values.max()), int(values.max()) - int(values.min()) + 1
+    top = int(values.max())
+    span = top - int(values.min()) + 1
     n_ties = int(ties.max()) + 1
     if (int(groups.max()) + 1) * span * n_ties >= 2**62:
         keep = _best_per_group(groups, values, ties, k)
@@ -390,10 +386,16 @@ def _best_pairs_per_group(
     key = (groups * span + (top - values)) * n_ties + ties
     key.sort()
     sorted_groups, rest = np.divmod(key, span * n_ties)
-    starts = np.flatnonzero(np.r_[True, sorted_groups[1:] != sorted_groups[:-1]])
-    first = np.repeat(starts, np.diff(np.r_[starts, sorted_groups.size]))
-    chosen = np.arange(sorted_groups.size) - first < k
+    chosen = _rank_in_runs(sorted_groups) < k
     return sorted_groups[chosen], rest[chosen] % n_ties
+
+
+def _rank_in_runs(sorted_groups: IntArray) -> IntArray:
+    """Each element's position within its run of equal values (0 for the first)."""
+    starts = np.flatnonzero(np.r_[True, sorted_groups[1:] != sorted_groups[:-1]])
+    return np.arange(sorted_groups.size) - np.repeat(
+        starts, np.diff(np.r_[starts, sorted_groups.size])
+    )
 
 
 def _unique(codes: IntArray) -> IntArray:

@@ -138,6 +138,7 @@ def upgrade_schema(engine: Engine) -> str:
     try:
         if _at_head(engine):
             return SCHEMA_HEAD
+        current = current_revision(engine)
     except OperationalError as exc:
         raise DatabaseError(
             f"cannot open database {_safe_url(str(engine.url))!r}: {exc.orig}"
@@ -146,12 +147,6 @@ def upgrade_schema(engine: Engine) -> str:
     from alembic.script import ScriptDirectory
 
     script = ScriptDirectory.from_config(_alembic_config())
-    try:
-        current = current_revision(engine)
-    except OperationalError as exc:
-        raise DatabaseError(
-            f"cannot open database {_safe_url(str(engine.url))!r}: {exc.orig}"
-        ) from exc
     known = {rev.revision for rev in script.walk_revisions()}
     if current is not None and current not in known:
         raise DatabaseError(
