@@ -30,8 +30,8 @@ def setup(folder: Path, pairs: int) -> str:
     from sqlalchemy import insert, update
 
     from tandem.program.cohorts import CohortSettings, create_cohort
-    from tandem.program.db import open_database, transaction
-    from tandem.program.models import MatchPair, MatchRun, Pair, Participant
+    from tandem.program.storage.db import open_database, transaction
+    from tandem.program.storage.tables import MatchPair, MatchRun, Pair, Participant
 
     url = f"sqlite:///{folder / 'bench.db'}"
     engine = open_database(url)
@@ -123,10 +123,10 @@ def dispatch(url: str, outbox: Path, workers: int | None = None) -> dict[str, fl
     from sqlmodel import Session, select
 
     from tandem.program.cohorts import send_instants
-    from tandem.program.db import open_database
-    from tandem.program.delivery import FileOutbox
     from tandem.program.engine import run_due
-    from tandem.program.models import Cohort, Pair
+    from tandem.program.outbox.channels import FileOutbox
+    from tandem.program.storage.db import open_database
+    from tandem.program.storage.tables import Cohort, Pair
 
     engine = open_database(url)
     with Session(engine) as session:

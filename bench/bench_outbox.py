@@ -25,8 +25,8 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from tandem.program.calendar import Participant, meeting_invitation
-from tandem.program.delivery import FileOutbox
-from tandem.program.mail import build_message, calendar_attachment
+from tandem.program.outbox.channels import FileOutbox
+from tandem.program.outbox.mail import build_message, calendar_attachment
 
 NOW = datetime(2025, 3, 10, 7, 0, tzinfo=UTC)
 TEXT = "Hello {name},\n\nthis week's topic is writing your first paper.\n" * 8

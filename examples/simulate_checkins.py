@@ -16,8 +16,8 @@ from pathlib import Path
 from sqlmodel import Session, col, select
 
 from tandem.program.cohorts import LIVE_STATES, get_cohort
-from tandem.program.db import open_database
-from tandem.program.models import Pair, Participant
+from tandem.program.storage.db import open_database
+from tandem.program.storage.tables import Pair, Participant
 
 
 def main() -> None:

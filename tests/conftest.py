@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
-from tandem.program.db import open_database
+from tandem.program.storage.db import open_database
 
 TEST_DB = os.environ.get("TANDEM_TEST_DB", "sqlite")
 ON_POSTGRES = TEST_DB.startswith("postgresql")

@@ -27,14 +27,14 @@ from tandem.commands.common import (
     render_rows,
 )
 from tandem.commands.credentials import KeysOption
-from tandem.program.key_names import DEFAULT_KEYS_FILE
+from tandem.program.certify.key_names import DEFAULT_KEYS_FILE
 
 if TYPE_CHECKING:
-    from tandem.program import certification, issuer_keys
-    from tandem.program.certification import CertifyReport, DecisionKind, MentorEvaluation
+    from tandem.program.certify import certification, issuer_keys
+    from tandem.program.certify.certification import CertifyReport, DecisionKind, MentorEvaluation
 else:
-    certification = lazy_module("tandem.program.certification")
-    issuer_keys = lazy_module("tandem.program.issuer_keys")
+    certification = lazy_module("tandem.program.certify.certification")
+    issuer_keys = lazy_module("tandem.program.certify.issuer_keys")
 
 DEFAULT_COMMAND = "run"
 DEFAULT_OUT_DIR = "certificates"

@@ -64,7 +64,7 @@ class Settings:
 @contextmanager
 def database(ctx: typer.Context) -> Iterator[Engine]:
     """The database named by ``--db``, schema brought up to date, closed afterwards."""
-    from tandem.program.db import open_database
+    from tandem.program.storage.db import open_database
 
     engine = open_database(settings(ctx).db_url)
     try:
@@ -95,7 +95,7 @@ def render_rows(
         typer.echo(json.dumps([{c: row.get(c) for c in columns} for row in rows], indent=2))
         return
     if fmt is OutputFormat.CSV:
-        from tandem.program.tabular import write_csv_rows
+        from tandem.program.roster.files import write_csv_rows
 
         buffer = io.StringIO()
         write_csv_rows(buffer, columns, ([row.get(c) for c in columns] for row in rows))

@@ -15,15 +15,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from tandem.commands.common import lazy_module
-from tandem.program.key_names import DEFAULT_KEYS_FILE, KeyAlgorithm
+from tandem.program.certify.key_names import DEFAULT_KEYS_FILE, KeyAlgorithm
 
 if TYPE_CHECKING:
-    from tandem.program import credentials, issuer_keys
-    from tandem.program import revocations as revocation_lists
+    from tandem.program.certify import credentials, issuer_keys
+    from tandem.program.certify import revocations as revocation_lists
 else:  # loaded on first use: the cryptography libraries take a while to import
-    credentials = lazy_module("tandem.program.credentials")
-    issuer_keys = lazy_module("tandem.program.issuer_keys")
-    revocation_lists = lazy_module("tandem.program.revocations")
+    credentials = lazy_module("tandem.program.certify.credentials")
+    issuer_keys = lazy_module("tandem.program.certify.issuer_keys")
+    revocation_lists = lazy_module("tandem.program.certify.revocations")
 
 KeysOption = Annotated[
     Path,

@@ -24,9 +24,9 @@ from tandem.matcher.errors import MatcherError
 from tandem.matcher.result import Objective
 
 if TYPE_CHECKING:
-    from tandem.program import matching
+    from tandem.program import runs as matching
 else:
-    matching = lazy_module("tandem.program.matching")
+    matching = lazy_module("tandem.program.runs")
 
 
 class MethodChoice(StrEnum):

@@ -286,7 +286,7 @@ def tick(
     ] = None,
 ) -> None:
     """Do all due work once: lifecycle, risk flags, messages, reminders, digests, delivery."""
-    from tandem.program.delivery import channel_from_url
+    from tandem.program.outbox.channels import channel_from_url
 
     channel = channel_from_url(delivery)
     bar, update = progress_bar()
@@ -308,7 +308,7 @@ def scheduler_run(
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    from tandem.program.delivery import channel_from_url
+    from tandem.program.outbox.channels import channel_from_url
 
     channel_from_url(delivery)  # fail fast on a bad URL
     run_scheduler(settings(ctx).db_url, delivery, every)

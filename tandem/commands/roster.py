@@ -23,10 +23,11 @@ from tandem.commands.common import (
 from tandem.matcher.types import Role
 
 if TYPE_CHECKING:
-    from tandem.program import db, roster
+    from tandem.program.roster import profiles as roster
+    from tandem.program.storage import db
 else:
-    db = lazy_module("tandem.program.db")
-    roster = lazy_module("tandem.program.roster")
+    db = lazy_module("tandem.program.storage.db")
+    roster = lazy_module("tandem.program.roster.profiles")
 
 
 class RoleChoice(StrEnum):

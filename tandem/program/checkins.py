@@ -20,11 +20,11 @@ from sqlmodel import Session, col, select
 
 from tandem.matcher.types import MeetingMode, Role
 from tandem.program.cohorts import LIVE_STATES, PairState, find_pair, get_cohort
-from tandem.program.db import transaction
 from tandem.program.errors import ProgramError
-from tandem.program.models import CheckIn, Cohort, Pair, Participant
-from tandem.program.roster import meeting_mode_key
-from tandem.program.tabular import InputFileError, Problem, read_table
+from tandem.program.roster.files import InputFileError, Problem, read_table
+from tandem.program.roster.profiles import meeting_mode_key
+from tandem.program.storage.db import transaction
+from tandem.program.storage.tables import CheckIn, Cohort, Pair, Participant
 
 
 class CheckinError(ProgramError):

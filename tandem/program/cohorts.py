@@ -24,9 +24,9 @@ from sqlmodel import Session, col, select
 
 from tandem.matcher.types import Role
 from tandem.program import schedule
-from tandem.program.db import transaction
 from tandem.program.errors import ProgramError
-from tandem.program.models import Cohort, MatchPair, MatchRun, Pair, PairEvent, Participant
+from tandem.program.storage.db import transaction
+from tandem.program.storage.tables import Cohort, MatchPair, MatchRun, Pair, PairEvent, Participant
 from tandem.prompts.curriculum import Curriculum
 from tandem.prompts.curriculum import load_curriculum as _load_curriculum
 
@@ -425,7 +425,7 @@ def rematch(engine: Engine, cohort_name: str, *, now: datetime) -> RematchReport
     Uses the match run's stored configuration; pairs that stand are not touched and a
     declined combination is never proposed again. Safe to repeat.
     """
-    from tandem.program.matching import match_subset
+    from tandem.program.runs import match_subset
 
     with transaction(engine) as session:
         cohort = get_cohort(session, cohort_name)

@@ -46,8 +46,7 @@ from tandem.program.cohorts import (
     load_curriculum,
     send_instants,
 )
-from tandem.program.db import transaction
-from tandem.program.delivery import (
+from tandem.program.outbox.channels import (
     DeliveryChannel,
     DeliveryConfigError,
     FileOutbox,
@@ -55,15 +54,23 @@ from tandem.program.delivery import (
     TransientDeliveryError,
     retry_at,
 )
-from tandem.program.mail import (
+from tandem.program.outbox.mail import (
     Attachment,
     build_message,
     calendar_attachment,
     message_bytes,
     message_wire,
 )
-from tandem.program.models import CheckIn, Cohort, OutboxMessage, Pair, PairEvent, Participant
 from tandem.program.runtime import paused_gc
+from tandem.program.storage.db import transaction
+from tandem.program.storage.tables import (
+    CheckIn,
+    Cohort,
+    OutboxMessage,
+    Pair,
+    PairEvent,
+    Participant,
+)
 from tandem.program.tokens import checkin_url, make_token
 from tandem.prompts.batch import BatchRenderer
 from tandem.prompts.curriculum import Curriculum
@@ -200,7 +207,7 @@ def _init_worker(
     url: str, cohort_pk: int, now: datetime, channel: FileOutbox | None, claim: str
 ) -> None:
     """Set up a worker process of a tick: its own engine and the cohort's state."""
-    from tandem.program.db import create_db_engine
+    from tandem.program.storage.db import create_db_engine
 
     global _worker
     _worker = _CohortTick(

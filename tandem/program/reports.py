@@ -17,7 +17,14 @@ from sqlmodel import Session, col, select
 
 from tandem.program import schedule
 from tandem.program.cohorts import PairState, get_cohort, send_instants
-from tandem.program.models import CheckIn, Cohort, OutboxMessage, Pair, PairEvent, Participant
+from tandem.program.storage.tables import (
+    CheckIn,
+    Cohort,
+    OutboxMessage,
+    Pair,
+    PairEvent,
+    Participant,
+)
 
 
 @cache

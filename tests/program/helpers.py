@@ -12,10 +12,10 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from tandem.matcher.types import Role
-from tandem.program import roster
 from tandem.program.cohorts import CohortSettings, Confirmation, create_cohort, send_instants
-from tandem.program.db import transaction
-from tandem.program.models import Cohort, MatchPair, MatchRun, OutboxMessage
+from tandem.program.roster import profiles as roster
+from tandem.program.storage.db import transaction
+from tandem.program.storage.tables import Cohort, MatchPair, MatchRun, OutboxMessage
 
 CREATED = datetime(2026, 8, 1, tzinfo=UTC)
 START = date(2026, 9, 7)  # a Monday

@@ -10,8 +10,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from tandem.program.checkins import CheckinAnswers, CheckinError, import_checkins, record_from_link
-from tandem.program.models import CheckIn, Cohort, Pair
-from tandem.program.tabular import InputFileError
+from tandem.program.roster.files import InputFileError
+from tandem.program.storage.tables import CheckIn, Cohort, Pair
 from tandem.program.tokens import ExpiredTokenError, TamperedTokenError, make_token
 from tests.program.helpers import day, make_program
 

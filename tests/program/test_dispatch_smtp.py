@@ -24,8 +24,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import Engine
 
-from tandem.program.delivery import SmtpChannel
 from tandem.program.engine import LEASE, run_due
+from tandem.program.outbox.channels import SmtpChannel
 from tests.program.helpers import day, make_program, outbox
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,8 +81,8 @@ TICK = """
 import sys, time
 from datetime import datetime
 from pathlib import Path
-from tandem.program.db import open_database
-from tandem.program.delivery import SmtpChannel
+from tandem.program.storage.db import open_database
+from tandem.program.outbox.channels import SmtpChannel
 from tandem.program.engine import run_due
 db_url, port, now, barrier = sys.argv[1], int(sys.argv[2]), sys.argv[3], Path(sys.argv[4])
 engine = open_database(db_url)

@@ -15,10 +15,10 @@ from sqlmodel import Session, select
 from tandem.matcher.types import Role
 from tandem.program.checkins import CheckinAnswers, add_checkin
 from tandem.program.cohorts import Confirmation, PairAction, change_pair
-from tandem.program.delivery import FileOutbox
 from tandem.program.engine import run_due, unpack
-from tandem.program.models import OutboxMessage, Pair
+from tandem.program.outbox.channels import FileOutbox
 from tandem.program.reports import cohort_status
+from tandem.program.storage.tables import OutboxMessage, Pair
 from tandem.prompts.curriculum import load_curriculum
 from tests.program.helpers import day, eml_headers, make_program, outbox
 

@@ -1,0 +1,602 @@
+"""Matching cycles: load the roster, run the matcher, store the run, explain it.
+
+This is the one place where stored rows become matcher inputs and matcher results become
+rows. The matcher itself (``tandem.matcher``) never sees the database or a file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import statistics
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Engine, insert
+from sqlmodel import Session, col, select
+
+import tandem
+from tandem.matcher import solve, solve_stable
+from tandem.matcher.config import MatchConfig, config_to_toml, default_config, load_config
+from tandem.matcher.errors import MatcherError
+from tandem.matcher.inputs import parse_preferences, parse_scores
+from tandem.matcher.optimize import GroupCap
+from tandem.matcher.result import MatchResult, Objective, UnmatchedCause
+from tandem.matcher.sources import SparseScores
+from tandem.matcher.stable import Preferences, Proposer
+from tandem.matcher.types import Profile, Role
+from tandem.program.errors import ProgramError
+from tandem.program.roster.files import write_csv_rows
+from tandem.program.roster.profiles import load_profiles
+from tandem.program.runtime import paused_gc
+from tandem.program.storage.db import transaction
+from tandem.program.storage.tables import MatchPair, MatchRun
+
+if TYPE_CHECKING:
+    # Scoring profiles and explaining pairs load SciPy: only runs from profiles need them.
+    from tandem.matcher.explain import MenteeExplanation, WhyNot
+    from tandem.matcher.scoring import ProfileCompatibility
+
+Progress = Callable[[str, int, int], None]
+
+
+class MatchingError(ProgramError):
+    """A matching cycle cannot run as asked."""
+
+
+class Method(StrEnum):
+    OPTIMAL = "optimal"
+    STABLE = "stable"
+
+
+@dataclass(frozen=True)
+class MatchRequest:
+    """What `tandem match` was asked to do. File contents are read by the caller."""
+
+    cycle: str
+    config_text: str | None = None
+    config_name: str = "default_config.toml"
+    scores: tuple[str, str] | None = None
+    """(file name, text) of a coordinator's scores CSV."""
+    preferences: tuple[str, str] | None = None
+    """(file name, text) of a preferences CSV."""
+    method: Method = Method.OPTIMAL
+    optimal_side: Proposer = Proposer.MENTEES
+    objective: Objective | None = None
+
+
+@dataclass(frozen=True)
+class MatchSummary:
+    run_id: int
+    cycle: str
+    method: str
+    objective: str | None
+    mentees: int
+    mentors: int
+    capacity: int
+    matched: int
+    total_score: float
+    scores: dict[str, float]
+    """min, quartiles, median and max of the matched pairs' scores."""
+    mentor_load: dict[str, int]
+    """"load/capacity" → number of mentors."""
+    unmatched: list[dict[str, Any]]
+    """Each unmatched mentee with the reason."""
+    shortfall: int
+    """Places missing: mentees left out because every mentor they may have is full."""
+    proof: dict[str, Any]
+    blocking_pairs: int
+    timings: dict[str, float]
+    rows: list[dict[str, Any]]
+
+
+def _sha(data: str | bytes) -> str:
+    return hashlib.sha256(data.encode("utf-8") if isinstance(data, str) else data).hexdigest()
+
+
+def _profiles_hash(profiles: Sequence[Profile]) -> str:
+    """sha256 of the profiles as one JSON list of their fields, keys sorted: the text of
+    ``json.dumps(TypeAdapter(list[Profile]).dump_python(profiles, mode="json"),
+    sort_keys=True)``, which stored runs hold."""
+    # The fields as they are: json.dumps writes enum members (str enums) as their values
+    # and tuples as arrays, exactly as the JSON-mode dump gives them, without its copies.
+    return _sha(json.dumps([vars(p) for p in profiles], sort_keys=True))
+
+
+def _config(request: MatchRequest) -> MatchConfig:
+    config = (
+        load_config(request.config_text, request.config_name)
+        if request.config_text
+        else default_config()
+    )
+    if request.objective is not None:
+        config = config.model_copy(
+            update={
+                "optimizer": config.optimizer.model_copy(update={"objective": request.objective})
+            }
+        )
+    return config
+
+
+def _group_cap(config: MatchConfig, mentees: Sequence[Profile]) -> GroupCap | None:
+    if not config.group_caps:
+        return None
+    if len(config.group_caps) > 1:
+        raise MatchingError(
+            "only one [[group_caps]] entry is supported per run; keep the most important one"
+        )
+    cap = config.group_caps[0]
+    from tandem.matcher.rules import column_values
+
+    groups = {}
+    for mentee in mentees:
+        values = column_values(mentee, cap.column)
+        if values:
+            groups[mentee.id] = values[0]
+    return GroupCap(column=cap.column, per_mentor=cap.max_per_mentor, mentee_groups=groups)
+
+
+def _scores_source(
+    request: MatchRequest,
+    mentees: Sequence[Profile],
+    mentors: Sequence[Profile],
+    config: MatchConfig,
+) -> SparseScores:
+    """A coordinator's scores, less the pairs that no score may override.
+
+    The file decides which pairs are allowed and how good they are; the rules about people
+    still hold: nobody is paired with themself, ``excluded`` conflicts of interest, and the
+    configuration's forbidden pairs.
+    """
+    import numpy as np
+
+    assert request.scores is not None
+    name, text = request.scores
+    capacities = {m.id: m.capacity for m in mentors}
+    source = parse_scores(text, name, mentee_ids=[m.id for m in mentees], capacities=capacities)
+    mentee_at = {m: i for i, m in enumerate(source.mentee_ids)}
+    mentor_at = {m: j for j, m in enumerate(source.mentor_ids)}
+    by_key: dict[str, list[int]] = {}
+    for mentor in mentors:
+        by_key.setdefault(mentor.person_key, []).append(mentor_at[mentor.id])
+    forbidden: set[tuple[int, int]] = set()
+    for mentee in mentees:
+        i = mentee_at[mentee.id]
+        forbidden.update((i, j) for j in by_key.get(mentee.person_key, []))
+        if mentee.id in mentor_at:
+            forbidden.add((i, mentor_at[mentee.id]))
+        forbidden.update((i, mentor_at[o]) for o in mentee.excluded if o in mentor_at)
+    for mentor in mentors:
+        j = mentor_at[mentor.id]
+        forbidden.update((mentee_at[o], j) for o in mentor.excluded if o in mentee_at)
+    forbidden.update(
+        (mentee_at[a], mentor_at[b])
+        for a, b in config.rules.forbidden_pairs
+        if a in mentee_at and b in mentor_at
+    )
+    if not forbidden:
+        return source
+    rows, cols, points = source.arcs()
+    width = len(source.mentor_ids)
+    codes = np.array(sorted(i * width + j for i, j in forbidden), dtype=np.int64)
+    keep = ~np.isin(rows.astype(np.int64) * width + cols, codes)
+    return SparseScores(
+        source.mentee_ids,
+        source.mentor_ids,
+        source.capacities,
+        rows[keep],
+        cols[keep],
+        points[keep],
+        scale=source.scale,
+    )
+
+
+def run_match(
+    engine: Engine, request: MatchRequest, *, now: datetime, progress: Progress | None = None
+) -> MatchSummary:
+    """Run one matching cycle on the stored roster and store it as a match run.
+
+    Raises MatcherError subclasses for a bad configuration, scores or preferences file
+    (each naming the file, row, column or key), MatchingError for an empty roster.
+    """
+    with paused_gc():
+        return _run_match(engine, request, now=now, progress=progress)
+
+
+def _run_match(
+    engine: Engine, request: MatchRequest, *, now: datetime, progress: Progress | None
+) -> MatchSummary:
+    started = time.perf_counter()
+    mentees, mentors = load_profiles(engine)
+    if not mentees or not mentors:
+        raise MatchingError(
+            "the roster needs mentors and mentees: `tandem import mentors|mentees FILE` first"
+        )
+    config = _config(request)
+    loaded = time.perf_counter()
+    compat: ProfileCompatibility | None = None
+    source: Any
+    if request.scores is not None:
+        source = _scores_source(request, mentees, mentors, config)
+    else:
+        from tandem.matcher.scoring import ProfileCompatibility
+
+        compat = ProfileCompatibility(mentees, mentors, config, now)
+        source = compat
+    prepared = time.perf_counter()
+    preferences: Preferences | None = None
+    if request.preferences is not None:
+        name, text = request.preferences
+        preferences = parse_preferences(
+            text,
+            name,
+            mentee_ids=[m.id for m in mentees],
+            capacities={m.id: m.capacity for m in mentors},
+        )
+    if request.method is Method.STABLE:
+        result = solve_stable(
+            source, preferences=preferences, proposer=request.optimal_side, progress=progress
+        )
+    else:
+        result = solve(
+            source,
+            objective=Objective(config.optimizer.objective.value),
+            group_caps=_group_cap(config, mentees),
+            locked_pairs=list(config.rules.locked_pairs),
+            candidates_per_mentee=config.optimizer.candidates_per_mentee,
+            candidates_per_mentor=config.optimizer.candidates_per_mentor,
+            preferences=preferences,
+            progress=progress,
+        )
+    solved = time.perf_counter()
+    if compat is not None:
+        from tandem.matcher.rules import validate_assignment
+
+        violations = validate_assignment(
+            [(p.mentee_id, p.mentor_id) for p in result.pairs],
+            mentees,
+            mentors,
+            config,
+            now,
+            roster=compat.roster,
+        )
+        if violations:
+            raise MatcherError(
+                "internal error: the match breaks hard rules: "
+                + "; ".join(str(v) for v in violations)
+            )
+    assignment = {p.mentee_id: p.mentor_id for p in result.pairs}
+    if compat is not None:
+        from tandem.matcher.explain import top_reasons_for_pairs
+
+        pair_ids = [(p.mentee_id, p.mentor_id) for p in result.pairs]
+        reasons = dict(
+            zip(
+                (p.mentee_id for p in result.pairs),
+                top_reasons_for_pairs(compat, pair_ids),
+                strict=True,
+            )
+        )
+    else:
+        from_file = [f"score from {request.scores[0]}"] if request.scores else []
+        reasons = {p.mentee_id: from_file for p in result.pairs}
+    unmatched = _unmatched(compat, assignment, result.unmatched_mentee_ids)
+    explained = time.perf_counter()
+    timings = {
+        "load": round(loaded - started, 3),
+        "score": round(prepared - loaded, 3),
+        "solve": round(solved - prepared, 3),
+        "explain": round(explained - solved, 3),
+    }
+    inputs = {
+        "mentees": _profiles_hash(mentees),
+        "mentors": _profiles_hash(mentors),
+        "config": _sha(config_to_toml(config)),
+    }
+    if request.scores:
+        inputs["scores"] = _sha(request.scores[1])
+    if request.preferences:
+        inputs["preferences"] = _sha(request.preferences[1])
+    proof = (
+        result.proof.model_dump(mode="json")
+        if result.proof
+        else {"kind": "stable matching (no objective)"}
+    )
+    with transaction(engine) as session:
+        run = MatchRun(
+            cycle=request.cycle,
+            created_at=now,
+            tandem_version=tandem.__version__,
+            method=request.method.value,
+            objective=result.objective.value if result.objective else "stable",
+            config_toml=config_to_toml(config),
+            inputs=inputs,
+            mentees_total=len(mentees),
+            matched=result.matched_count,
+            total_score=result.total_score,
+            min_score=(result.min_points / result.scale) if result.min_points is not None else None,
+            blocking_pairs=result.blocking_pairs,
+            proof=proof,
+            timings={**timings, **{t.phase: round(t.seconds, 3) for t in result.timings}},
+            unmatched=unmatched,
+        )
+        session.add(run)
+        session.flush()
+        assert run.pk is not None
+        if result.pairs:
+            # One executemany on the table: no ORM object, nor ORM bulk bookkeeping, per pair.
+            session.execute(
+                insert(MatchPair.__table__),  # type: ignore[attr-defined]
+                [
+                    {
+                        "run_pk": run.pk,
+                        "mentee_id": p.mentee_id,
+                        "mentor_id": p.mentor_id,
+                        "score": p.score,
+                        "reasons": reasons[p.mentee_id],
+                    }
+                    for p in result.pairs
+                ],
+            )
+        run_id = run.pk
+    return _summary(run_id, request, result, mentees, mentors, reasons, unmatched, proof, timings)
+
+
+def _unmatched(
+    compat: ProfileCompatibility | None, assignment: dict[str, str], mentee_ids: Sequence[str]
+) -> list[dict[str, Any]]:
+    if compat is None:
+        return [
+            {"mentee_id": m, "reason": "no allowed pair in the scores file had room"}
+            for m in mentee_ids
+        ]
+    from tandem.matcher.explain import unmatched_reasons
+
+    result = []
+    for why in unmatched_reasons(compat, assignment, mentee_ids):
+        if why.cause is UnmatchedCause.RULE:
+            text = f"no mentor passes rule {why.rule} ({why.eliminated} of {why.mentors} mentors excluded by it)"
+        elif why.cause is UnmatchedCause.FULL:
+            text = f"all {why.allowed} feasible mentors are full"
+        else:
+            text = f"{why.allowed} feasible mentors, but the objective or group caps left this mentee out"
+        result.append(
+            {"mentee_id": why.mentee_id, "reason": text, "cause": why.cause.value, "rule": why.rule}
+        )
+    return result
+
+
+def _summary(
+    run_id: int,
+    request: MatchRequest,
+    result: MatchResult,
+    mentees: Sequence[Profile],
+    mentors: Sequence[Profile],
+    reasons: dict[str, list[str]],
+    unmatched: list[dict[str, Any]],
+    proof: dict[str, Any],
+    timings: dict[str, float],
+) -> MatchSummary:
+    scores = sorted(p.score for p in result.pairs)
+    distribution: dict[str, float] = {}
+    if scores:
+        quartiles = (
+            statistics.quantiles(scores, n=4, method="inclusive")
+            if len(scores) > 1
+            else [scores[0]] * 3
+        )
+        distribution = {
+            "min": round(scores[0], 2),
+            "q1": round(quartiles[0], 2),
+            "median": round(quartiles[1], 2),
+            "q3": round(quartiles[2], 2),
+            "max": round(scores[-1], 2),
+        }
+    load = Counter(p.mentor_id for p in result.pairs)
+    mentor_load = Counter(f"{load.get(m.id, 0)}/{m.capacity}" for m in mentors)
+    rows = [
+        {**row, "reasons": "; ".join(reasons.get(row["mentee_id"], []))} for row in result.to_rows()
+    ]
+    reason_by_id = {u["mentee_id"]: u["reason"] for u in unmatched}
+    for row in rows:
+        if not row["mentor_id"]:
+            row["reasons"] = reason_by_id.get(row["mentee_id"], "")
+    return MatchSummary(
+        run_id=run_id,
+        cycle=request.cycle,
+        method=request.method.value,
+        objective=result.objective.value if result.objective else None,
+        mentees=len(mentees),
+        mentors=len(mentors),
+        capacity=sum(m.capacity for m in mentors),
+        matched=result.matched_count,
+        total_score=round(result.total_score, 4),
+        scores=distribution,
+        mentor_load=dict(sorted(mentor_load.items())),
+        unmatched=unmatched,
+        shortfall=sum(1 for u in unmatched if u.get("cause") == UnmatchedCause.FULL.value),
+        proof=proof,
+        blocking_pairs=result.blocking_pairs,
+        timings={**timings, **{t.phase: round(t.seconds, 3) for t in result.timings}},
+        rows=rows,
+    )
+
+
+OUTPUT_COLUMNS = ("mentee_id", "mentor_id", "score", "points", "locked", "reasons")
+
+
+def write_result(summary: MatchSummary, path: Path) -> None:
+    """The pairs as CSV or JSON (by extension); same inputs give the same bytes."""
+    if path.suffix.lower() == ".json":
+        document = {
+            "cycle": summary.cycle,
+            "method": summary.method,
+            "objective": summary.objective,
+            "matched": summary.matched,
+            "mentees": summary.mentees,
+            "total_score": summary.total_score,
+            "pairs": [{c: row[c] for c in OUTPUT_COLUMNS} for row in summary.rows],
+            "unmatched": summary.unmatched,
+            "proof": summary.proof,
+        }
+        path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        return
+    if path.suffix.lower() != ".csv":
+        raise MatchingError(f"cannot write {path.name}: use a .csv or .json file name")
+    with path.open("w", encoding="utf-8", newline="") as out:
+        write_csv_rows(
+            out, OUTPUT_COLUMNS, ([row[c] for c in OUTPUT_COLUMNS] for row in summary.rows)
+        )
+
+
+# --- reading runs back ---
+
+
+def get_run(session: Session, cycle: str | None = None, run_id: int | None = None) -> MatchRun:
+    query = select(MatchRun)
+    if run_id is not None:
+        query = query.where(MatchRun.pk == run_id)
+    elif cycle is not None:
+        query = query.where(MatchRun.cycle == cycle)
+    run = session.exec(query.order_by(col(MatchRun.pk).desc())).first()
+    if run is None:
+        what = f"run {run_id}" if run_id else f'cycle "{cycle}"' if cycle else "any cycle"
+        raise MatchingError(f"no match run for {what}; run `tandem match --cycle NAME` first")
+    return run
+
+
+def _compat_for_run(
+    engine: Engine, run: MatchRun
+) -> tuple[ProfileCompatibility, dict[str, str], bool]:
+    mentees, mentors = load_profiles(engine)
+    config = (
+        load_config(run.config_toml, f"match run {run.pk}") if run.config_toml else default_config()
+    )
+    changed = run.inputs.get("mentees") != _profiles_hash(mentees) or run.inputs.get(
+        "mentors"
+    ) != _profiles_hash(mentors)
+    from tandem.matcher.scoring import ProfileCompatibility
+
+    compat = ProfileCompatibility(mentees, mentors, config, run.created_at)
+    with Session(engine) as session:
+        assignment = {
+            p.mentee_id: p.mentor_id
+            for p in session.exec(select(MatchPair).where(MatchPair.run_pk == run.pk)).all()
+        }
+    return compat, assignment, changed
+
+
+@dataclass(frozen=True)
+class Explanation:
+    run_id: int
+    cycle: str
+    roster_changed: bool
+    mentee: MenteeExplanation
+    why_not: WhyNot | None
+
+
+def explain(
+    engine: Engine, mentee_id: str, *, mentor_id: str | None = None, cycle: str | None = None
+) -> Explanation:
+    """Why this mentee got their mentor (or none), the top alternatives, and optionally
+    why not ``mentor_id``. Uses the latest run (of ``cycle``, if given)."""
+    from tandem.matcher.explain import explain_mentee, why_not
+
+    with Session(engine) as session:
+        run = get_run(session, cycle)
+    compat, assignment, changed = _compat_for_run(engine, run)
+    if mentee_id not in compat.mentee_ids:
+        raise MatchingError(f'no mentee with id "{mentee_id}" in the roster')
+    if mentor_id is not None and mentor_id not in compat.mentor_ids:
+        raise MatchingError(f'no mentor with id "{mentor_id}" in the roster')
+    assert run.pk is not None
+    return Explanation(
+        run_id=run.pk,
+        cycle=run.cycle,
+        roster_changed=changed,
+        mentee=explain_mentee(compat, assignment, mentee_id),
+        why_not=why_not(compat, assignment, mentee_id, mentor_id)
+        if mentor_id and mentor_id != assignment.get(mentee_id)
+        else None,
+    )
+
+
+@dataclass(frozen=True)
+class SubsetResult:
+    pairs: list[tuple[str, str, float]]
+    unmatched: list[str]
+
+
+def match_subset(
+    session: Session,
+    run: MatchRun,
+    mentee_ids: Sequence[str],
+    spare: dict[str, int],
+    forbidden: set[tuple[str, str]],
+) -> SubsetResult:
+    """Match some mentees to mentors with spare places, under the run's configuration.
+
+    ``forbidden`` pairs (e.g. declined ones) are never proposed again.
+    """
+    from tandem.program.roster.profiles import participant_profile
+    from tandem.program.storage.tables import Participant
+
+    rows = session.exec(select(Participant)).all()
+    wanted = set(mentee_ids)
+    mentees = sorted(
+        (
+            participant_profile(r)
+            for r in rows
+            if r.role == Role.MENTEE.value and r.external_id in wanted
+        ),
+        key=lambda p: p.id,
+    )
+    mentors = sorted(
+        (
+            participant_profile(r).model_copy(update={"capacity": spare[r.external_id]})
+            for r in rows
+            if r.role == Role.MENTOR.value and r.external_id in spare
+        ),
+        key=lambda p: p.id,
+    )
+    if not mentees or not mentors:
+        return SubsetResult([], list(mentee_ids))
+    config = (
+        load_config(run.config_toml, f"match run {run.pk}") if run.config_toml else default_config()
+    )
+    present = {m.id for m in mentees}, {m.id for m in mentors}
+    rules = config.rules.model_copy(
+        update={
+            "forbidden_pairs": tuple(
+                sorted(
+                    {
+                        p
+                        for p in config.rules.forbidden_pairs
+                        if p[0] in present[0] and p[1] in present[1]
+                    }
+                    | {p for p in forbidden if p[0] in present[0] and p[1] in present[1]}
+                )
+            ),
+            "locked_pairs": (),
+        }
+    )
+    config = config.model_copy(update={"rules": rules})
+    from tandem.matcher.scoring import ProfileCompatibility
+
+    compat = ProfileCompatibility(mentees, mentors, config, run.created_at)
+    result = solve(
+        compat,
+        objective=Objective(config.optimizer.objective.value),
+        candidates_per_mentee=config.optimizer.candidates_per_mentee,
+        candidates_per_mentor=config.optimizer.candidates_per_mentor,
+    )
+    return SubsetResult(
+        [(p.mentee_id, p.mentor_id, p.score) for p in result.pairs],
+        list(result.unmatched_mentee_ids),
+    )
