@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 import typer
-from typer.testing import CliRunner
 
 from tandem.cli import app
 from tandem.program.roster.profiles import COMMON_COLUMNS, ROLE_COLUMNS
+from tests.conftest import Tandem
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -64,9 +64,7 @@ def test_the_readme_starts_with_the_two_set_up_commands() -> None:
 
 
 def _run(*args: str, db_url: str) -> str:
-    result = CliRunner().invoke(app, ["--db", db_url, *args])
-    assert result.exit_code == 0, result.output
-    return result.stdout
+    return Tandem()(*args, db=db_url).stdout
 
 
 def test_a_matching_cycle_end_to_end_is_deterministic(db_url: str, tmp_path: Path) -> None:
@@ -108,10 +106,7 @@ def test_a_bad_config_is_reported_with_file_and_key(db_url: str, tmp_path: Path)
     _run("import", "mentees", str(EXAMPLES / "mentees.csv"), db_url=db_url)
     config = tmp_path / "match.toml"
     config.write_text('[weights]\nresearch_areas = "high"\n', encoding="utf-8")
-    result = CliRunner().invoke(
-        app, ["--db", db_url, "match", "--cycle", "x", "--config", str(config)]
-    )
-    assert result.exit_code == 1
+    result = Tandem()("match", "--cycle", "x", "--config", str(config), db=db_url, expect=1)
     assert result.stderr.startswith(
         'Error: match.toml: config key "weights.research_areas": expected'
     )

@@ -4,44 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-import typer
-from typer.testing import CliRunner
-
-from tandem.commands.prompts import register
-from tandem.prompts.errors import CurriculumError
+from tests.conftest import Tandem
 from tests.prompts.helpers import edit
 
 
-@pytest.fixture(scope="module")
-def app() -> typer.Typer:
-    app = typer.Typer()
-
-    @app.callback()
-    def _root() -> None:
-        """Stands in for the tandem root command."""
-
-    register(app)
-    return app
-
-
-@pytest.fixture
-def runner() -> CliRunner:
-    return CliRunner()
-
-
-def test_validate_the_shipped_curriculum(app: typer.Typer, runner: CliRunner) -> None:
-    result = runner.invoke(app, ["prompts", "validate"])
+def test_validate_the_shipped_curriculum(tandem: Tandem) -> None:
+    result = tandem("prompts", "validate", expect=None)
     assert result.exit_code == 0
     assert result.output == "OK: 16 weeks, tracks faculty, postdoc, student (default student)\n"
 
 
 def test_validate_prints_every_problem_with_its_file_and_exits_1(
-    app: typer.Typer, runner: CliRunner, copy_default: Path
+    tandem: Tandem, copy_default: Path
 ) -> None:
     (copy_default / "week-07.toml").unlink()
     edit(copy_default / "week-03.toml", 'phase = "alignment"', 'phase = "closre"')
-    result = runner.invoke(app, ["prompts", "validate", str(copy_default)])
+    result = tandem("prompts", "validate", str(copy_default), expect=None)
     assert result.exit_code == 1
     assert result.output.splitlines() == [
         f"{copy_default / 'curriculum.toml'}: weeks: week 7 has no file: create week-07.toml "
@@ -51,8 +29,8 @@ def test_validate_prints_every_problem_with_its_file_and_exits_1(
     ]
 
 
-def test_show_renders_a_week_for_the_sample_pair(app: typer.Typer, runner: CliRunner) -> None:
-    result = runner.invoke(app, ["prompts", "show", "--week", "4", "--track", "postdoc"])
+def test_show_renders_a_week_for_the_sample_pair(tandem: Tandem) -> None:
+    result = tandem("prompts", "show", "--week", "4", "--track", "postdoc", expect=None)
     assert result.exit_code == 0
     lines = result.output.splitlines()
     assert lines[:3] == [
@@ -64,34 +42,31 @@ def test_show_renders_a_week_for_the_sample_pair(app: typer.Typer, runner: CliRu
     assert "Questions for you, as the mentee" in lines
 
 
-def test_show_renders_html_for_the_mentor(app: typer.Typer, runner: CliRunner) -> None:
-    result = runner.invoke(app, ["prompts", "show", "--week", "16", "--role", "mentor", "--html"])
+def test_show_renders_html_for_the_mentor(tandem: Tandem) -> None:
+    result = tandem("prompts", "show", "--week", "16", "--role", "mentor", "--html", expect=None)
     assert result.exit_code == 0
     assert "<p>Hello Dr. Morgan Ellis,</p>" in result.output
     assert "What did you learn about yourself as a mentor" in result.output
 
 
-def test_show_an_unknown_track_raises_the_curriculum_error(
-    app: typer.Typer, runner: CliRunner
-) -> None:
-    result = runner.invoke(app, ["prompts", "show", "--week", "1", "--track", "resident"])
-    assert isinstance(result.exception, CurriculumError)
-    assert "no track 'resident'" in str(result.exception)
+def test_show_an_unknown_track_raises_the_curriculum_error(tandem: Tandem) -> None:
+    result = tandem("prompts", "show", "--week", "1", "--track", "resident", expect=1)
+    assert result.stderr.startswith("Error: ") and "no track 'resident'" in result.stderr
 
 
-def test_docs_writes_then_checks(app: typer.Typer, runner: CliRunner, tmp_path: Path) -> None:
+def test_docs_writes_then_checks(tandem: Tandem, tmp_path: Path) -> None:
     out = tmp_path / "docs" / "curriculum.md"
-    stale = runner.invoke(app, ["prompts", "docs", "--out", str(out), "--check"])
+    stale = tandem("prompts", "docs", "--out", str(out), "--check", expect=None)
     assert stale.exit_code == 1
     assert f"{out} is out of date: run `tandem prompts docs --out {out}`" in stale.output
-    written = runner.invoke(app, ["prompts", "docs", "--out", str(out)])
+    written = tandem("prompts", "docs", "--out", str(out), expect=None)
     assert (written.exit_code, written.output) == (0, f"Wrote {out}\n")
-    fresh = runner.invoke(app, ["prompts", "docs", "--out", str(out), "--check"])
+    fresh = tandem("prompts", "docs", "--out", str(out), "--check", expect=None)
     assert (fresh.exit_code, fresh.output) == (0, f"{out} is up to date\n")
 
 
-def test_every_command_has_help(app: typer.Typer, runner: CliRunner) -> None:
+def test_every_command_has_help(tandem: Tandem) -> None:
     for command in ("validate", "show", "docs"):
-        result = runner.invoke(app, ["prompts", command, "--help"])
+        result = tandem("prompts", command, "--help", expect=None)
         assert result.exit_code == 0
         assert "Usage:" in result.output
