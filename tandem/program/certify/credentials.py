@@ -34,6 +34,7 @@ from pydantic import (
     ConfigDict,
     EmailStr,
     Field,
+    ValidationError,
     field_validator,
     model_validator,
 )
@@ -327,6 +328,8 @@ def _read_signed(payload: bytes) -> _Signed:
         data = json.loads(payload)
     except (ValueError, UnicodeDecodeError):
         raise ValueError("its content is not JSON") from None
+    except RecursionError:
+        raise ValueError("its content is nested too deeply to be a credential") from None
     if not isinstance(data, dict):
         raise ValueError("its content is not a JSON object")
     try:
@@ -355,6 +358,9 @@ def _read_signed(payload: bytes) -> _Signed:
         )
     except (KeyError, TypeError, IndexError, AttributeError) as error:
         raise ValueError(f"it lacks the field {error}") from None
+    except (ValidationError, OverflowError) as error:
+        # Dates such as year 1 with an offset, or names that are not text.
+        raise ValueError(f"a field has an impossible value ({_first_line(error)})") from None
     expected_claims = {
         "iss": signed.issuer_id,
         "jti": signed.credential_id,
@@ -365,6 +371,11 @@ def _read_signed(payload: bytes) -> _Signed:
         if data.get(claim) != expected:
             raise ValueError(f"its JWT claim {claim!r} disagrees with the credential")
     return signed
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip().splitlines()
+    return text[0][:200] if text else type(error).__name__
 
 
 def verify_credential(

@@ -253,7 +253,7 @@ def load_keyring(path: Path) -> KeyRing:
         _ = keyring.active
         if keyring.active.private_key_pem is None:
             raise ValueError("the active key has no private key")
-    except (ValueError, KeyError, TypeError) as error:
+    except (ValueError, KeyError, TypeError, RecursionError) as error:
         raise KeyFileError(
             f"{path} is not a usable Tandem issuer key file ({error}); "
             "restore it from your backup or create a new one with `tandem keys init`"
@@ -379,7 +379,9 @@ def check_jws(token: str, jwks: Mapping[str, Mapping[str, str]], typ: str) -> Si
         header = json.loads(_b64url_decode(header_b64))
         signature = _b64url_decode(signature_b64)
         _b64url_decode(payload_b64)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+    except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError):
+        # RecursionError: a header nested thousands of levels deep, refused before any
+        # signature check like any other unreadable header.
         return SignatureCheck(
             status=SignatureStatus.MALFORMED,
             detail="a part of the token is not valid base64url or its header is not JSON",

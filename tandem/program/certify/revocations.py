@@ -136,9 +136,14 @@ def read_revocations(
                 for entry in payload["revoked"]
             ),
         )
-    except (ValueError, KeyError, TypeError, ValidationError) as error:
+    except (ValueError, KeyError, TypeError, ValidationError, OverflowError) as error:
+        detail = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
         raise RevocationListError(
-            f"{source} is signed but its content is not a revocation list ({error})"
+            f"{source} is signed but its content is not a revocation list ({detail})"
+        ) from None
+    except RecursionError:
+        raise RevocationListError(
+            f"{source} is signed but its content is nested too deeply to be a revocation list"
         ) from None
     if expected_issuer is not None and revocations.issuer_id != expected_issuer:
         raise RevocationListError(
