@@ -298,9 +298,11 @@ def tick(
 def scheduler_run(
     ctx: typer.Context,
     delivery: DeliveryOption = DEFAULT_DELIVERY,
-    every: Annotated[int, typer.Option(help="Minutes between ticks.")] = 5,
+    every: Annotated[
+        float, typer.Option(min=0.01, help="Minutes between ticks (fractions allowed).")
+    ] = 5,
 ) -> None:
-    """Run the scheduler until SIGTERM/SIGINT (one per database)."""
+    """Run the scheduler until SIGTERM/SIGINT; several may serve one database (one ticks)."""
     import logging
 
     from tandem.program.scheduler import run_scheduler

@@ -1,26 +1,30 @@
 """The unattended service: APScheduler 3.x as a clock that calls :func:`run_due`.
 
-The scheduler holds no program state. Its one job, registered under a fixed id at every
-start, calls ``run_due(now)``; everything that matters (what was sent, what is due) is in
-Tandem's tables, so a second scheduler, a cron ``tandem tick`` or a manual tick can never
-send a message twice. APScheduler's own job store sits in the same database; run one
-scheduler process per database (APScheduler cannot share a job store between processes).
+The scheduler holds no program state. Its one job, added at every start, calls
+``run_due(now)``; everything that matters (what was sent, what is due) is in Tandem's
+tables, so a second scheduler, a cron ``tandem tick`` or a manual tick can never send a
+message twice. Each process keeps its job in memory (APScheduler's job stores cannot be
+shared between processes), so any number of schedulers may serve one database, on one host
+or several: before each tick a scheduler takes the tick lock (:mod:`tick_lock`), and only
+the holder ticks; when the holder dies, a survivor takes over at its next tick.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 from types import FrameType
 
 from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from tandem.program.engine import run_due
 from tandem.program.outbox.channels import channel_from_url
 from tandem.program.storage.db import open_database, utcnow
+from tandem.program.tick_lock import tick_lock
 
 JOB_ID = "tandem-tick"
 MISFIRE_GRACE_SECONDS = 15 * 60
@@ -28,21 +32,27 @@ MISFIRE_GRACE_SECONDS = 15 * 60
 logger = logging.getLogger(__name__)
 
 
-def tick_job(db_url: str, delivery_url: str) -> None:
-    """The scheduled job (importable by a stable dotted path, as the job store requires)."""
+def tick_job(db_url: str, delivery_url: str) -> bool:
+    """The scheduled job: tick if this process takes the tick lock; return whether it did."""
     engine = open_database(db_url)
     try:
-        report = run_due(engine, utcnow(), channel_from_url(delivery_url))
-        for line in report.lines():
-            logger.info("tick: %s", line)
+        with tick_lock(engine) as held:
+            if not held:
+                logger.info("tick: skipped, another scheduler is ticking (pid %s)", os.getpid())
+                return False
+            logger.info("tick: started (pid %s holds the tick lock)", os.getpid())
+            report = run_due(engine, utcnow(), channel_from_url(delivery_url))
+            for line in report.lines():
+                logger.info("tick: %s", line)
+            return True
     finally:
         engine.dispose()
 
 
-def build_scheduler(db_url: str, delivery_url: str, every_minutes: int = 5) -> BlockingScheduler:
-    """A BlockingScheduler with its job store in Tandem's database and the tick job added."""
+def build_scheduler(db_url: str, delivery_url: str, every_minutes: float = 5) -> BlockingScheduler:
+    """A BlockingScheduler whose in-memory job ticks every ``every_minutes``."""
     scheduler = BlockingScheduler(
-        jobstores={"default": SQLAlchemyJobStore(url=db_url, tablename="apscheduler_jobs")},
+        jobstores={"default": MemoryJobStore()},
         executors={"default": ThreadPoolExecutor(1)},
         job_defaults={
             "coalesce": True,
@@ -52,7 +62,7 @@ def build_scheduler(db_url: str, delivery_url: str, every_minutes: int = 5) -> B
         timezone="UTC",
     )
     scheduler.add_job(
-        "tandem.program.scheduler:tick_job",
+        tick_job,
         trigger=IntervalTrigger(minutes=every_minutes, timezone="UTC"),
         args=[db_url, delivery_url],
         id=JOB_ID,
@@ -66,7 +76,7 @@ def build_scheduler(db_url: str, delivery_url: str, every_minutes: int = 5) -> B
     return scheduler
 
 
-def run_scheduler(db_url: str, delivery_url: str, every_minutes: int = 5) -> None:
+def run_scheduler(db_url: str, delivery_url: str, every_minutes: float = 5) -> None:
     """Run until SIGTERM or SIGINT, then finish the running tick and stop."""
     open_database(db_url).dispose()  # schema up to date before the first job
     scheduler = build_scheduler(db_url, delivery_url, every_minutes)

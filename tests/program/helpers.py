@@ -70,15 +70,17 @@ def make_program(
     confirmation: Confirmation = Confirmation.OPT_OUT,
     coordinator: str | None = "coordinator@uni.edu",
     weeks: int | None = None,
+    start: date = START,
+    created: datetime = CREATED,
 ) -> Program:
     mentors, mentees = roster_files(tmp_path, pairs)
-    roster.import_roster(engine, mentors, Role.MENTOR, now=CREATED)
-    roster.import_roster(engine, mentees, Role.MENTEE, now=CREATED)
+    roster.import_roster(engine, mentors, Role.MENTOR, now=created)
+    roster.import_roster(engine, mentees, Role.MENTEE, now=created)
     store_match(engine, "2026", [(f"E{n:03d}", f"M{n:03d}") for n in range(1, pairs + 1)])
     settings = CohortSettings(
         name="Fall 2026",
         cycle="2026",
-        start=START,
+        start=start,
         weeks=weeks,
         timezone="America/New_York",
         send_day="mon",
@@ -86,7 +88,7 @@ def make_program(
         coordinator_email=coordinator,
         sender="Tandem <mentoring@uni.edu>",
     )
-    create_cohort(engine, settings, now=CREATED)
+    create_cohort(engine, settings, now=created)
     with Session(engine) as session:
         cohort = session.exec(select(Cohort)).one()
         return Program(engine, cohort.name, send_instants(cohort))
