@@ -22,15 +22,18 @@ from tandem import cli
 from tandem.commands import certs as certs_commands
 from tandem.commands import credentials as credential_commands
 from tandem.matcher.types import Role
-from tandem.program.certify import certification
-from tandem.program.certify.certification import (
+from tandem.program.certify import (
+    CertificateStatus,
     CertificationError,
     CertificationRules,
     DecisionKind,
+    MentorRule,
     MinMeetingWeeks,
     PairHistory,
     RulesError,
+    audit_log,
     certify,
+    credential_id_for,
     decide,
     evaluate_cohort,
     export_revocations,
@@ -38,6 +41,7 @@ from tandem.program.certify.certification import (
     load_rules,
     parse_rules,
     revoke_certificate,
+    show_certificate,
 )
 from tandem.program.certify.credentials import VerificationOutcome, verify_credential
 from tandem.program.certify.issuer_keys import KeyAlgorithm, KeyRing, export_jwks, init_keyring
@@ -168,7 +172,7 @@ def count(engine: Engine, table: Any) -> int:
 
 def test_the_shipped_rules_and_their_narrative() -> None:
     rules = load_rules()
-    assert rules.mentor_rule is certification.MentorRule.ANY_PAIR
+    assert rules.mentor_rule is MentorRule.ANY_PAIR
     assert [c.label for c in rules.criteria] == [
         "active_through_final_week",
         "min_meeting_weeks",
@@ -580,10 +584,8 @@ def test_the_certificate_verifies_offline_and_holds_no_notes(
     result = verify_credential(token, jwks, None, now)
     assert result.outcome is VerificationOutcome.VALID
     assert (result.credential_id, result.mentor_name) == (issued.credential_id, "Mentor 1")
-    assert issued.credential_id == certification.credential_id_for(
-        ISSUER.profile.id, "Fall 2026", "M001"
-    )
-    detail = certification.show_certificate(engine, issued.credential_id)
+    assert issued.credential_id == credential_id_for(ISSUER.profile.id, "Fall 2026", "M001")
+    detail = show_certificate(engine, issued.credential_id)
     subject = detail.credential["credentialSubject"]
     assert subject["achievement"]["criteria"]["narrative"] == load_rules().narrative()
     assert detail.credential["evidence"][0]["narrative"] == (
@@ -606,7 +608,7 @@ def test_revoked_certificates_fail_verification_with_the_exported_list(
     info, changed = revoke_certificate(
         engine, issued.credential_id, reason="issued in error", actor="bob", now=now
     )
-    assert changed and info.status is certification.CertificateStatus.REVOKED
+    assert changed and info.status is CertificateStatus.REVOKED
     _, again = revoke_certificate(
         engine, issued.credential_id, reason="twice", actor="bob", now=now
     )
@@ -615,13 +617,13 @@ def test_revoked_certificates_fail_verification_with_the_exported_list(
     assert revocations.issuer_id == ISSUER.profile.id
     jwks = json.loads(export_jwks(keyring))
     listed = read_revocations(signed, jwks)
-    token = certification.show_certificate(engine, issued.credential_id)
+    token = show_certificate(engine, issued.credential_id)
     with Session(engine) as session:
         stored = session.exec(select(Certificate)).one()
     result = verify_credential(stored.token, jwks, listed, now)
     assert result.outcome is VerificationOutcome.REVOKED
     assert token.info.revoked_reason == "issued in error"
-    assert [r.action for r in certification.audit_log(engine)] == [
+    assert [r.action for r in audit_log(engine)] == [
         "issue",
         "revoke",
         "export_revocations",
@@ -669,7 +671,7 @@ def test_grant_and_withhold_override_the_criteria_with_recorded_reasons(
     mentors = {m.mentor_id: m for m in report.evaluation.mentors}
     assert (mentors["M001"].meets_rules, mentors["M001"].eligible) == (True, False)
     assert (mentors["M002"].meets_rules, mentors["M002"].eligible) == (False, True)
-    log = [(r.actor, r.action, r.details.get("reason")) for r in certification.audit_log(engine)]
+    log = [(r.actor, r.action, r.details.get("reason")) for r in audit_log(engine)]
     assert log == [
         ("carol", "grant", "met weekly by phone; check-ins were not filed"),
         ("carol", "withhold", "complaint under review"),
