@@ -12,7 +12,7 @@ from tandem.matcher.config import (
     default_config,
     load_config,
 )
-from tandem.matcher.scoring import SCORERS, scorer_names
+from tandem.matcher.scoring import SCORERS
 from tandem.matcher.types import Objective, Role
 
 FULL = """
@@ -110,7 +110,7 @@ def test_config_is_frozen():
 
 
 def test_registry_names_are_the_weight_keys():
-    assert scorer_names() == list(Weights.model_fields)
+    assert list(SCORERS) == list(Weights.model_fields)
     assert set(SCORERS) == {
         "research_areas",
         "research_interests",
