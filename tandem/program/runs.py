@@ -115,6 +115,8 @@ def _profiles_hash(profiles: Sequence[Profile]) -> str:
 
 
 def _config(request: MatchRequest) -> MatchConfig:
+    """The run's configuration: the given TOML (else the default), with the requested
+    objective in place of the configured one. Raises ConfigError naming the wrong key."""
     config = (
         load_config(request.config_text, request.config_name)
         if request.config_text
@@ -130,6 +132,10 @@ def _config(request: MatchRequest) -> MatchConfig:
 
 
 def _group_cap(config: MatchConfig, mentees: Sequence[Profile]) -> GroupCap | None:
+    """The configuration's one group cap with each mentee's group, or None.
+
+    Raises MatchingError for more than one ``[[group_caps]]`` entry.
+    """
     if not config.group_caps:
         return None
     if len(config.group_caps) > 1:
@@ -217,6 +223,8 @@ def run_match(
 def _run_match(
     engine: Engine, request: MatchRequest, *, now: datetime, progress: Progress | None
 ) -> MatchSummary:
+    """The matching cycle's steps in order, each timed: load the stored roster, build the
+    matcher's input, solve, validate, explain, store; then summarise the stored run."""
     started = time.perf_counter()
     mentees, mentors = _load_roster(engine)
     config = _config(request)
