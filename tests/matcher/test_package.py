@@ -9,6 +9,7 @@ import tandem.matcher as matcher
 
 
 def test_every_public_name_loads() -> None:
+    assert set(matcher.__all__) == set(matcher._MODULE_OF)
     for name in matcher.__all__:
         assert getattr(matcher, name) is not None, name
 

@@ -1,6 +1,7 @@
-"""What the criteria read about a pair, gathered once from the program's records.
+"""What the criteria read about a pair: its states, weeks and check-ins.
 
-Check-in notes never reach these models: certification does not read them.
+:mod:`.evaluation` gathers these once from the program's records. Check-in notes never
+reach these models: certification does not read them.
 """
 
 from __future__ import annotations

@@ -36,6 +36,8 @@ class EvidenceSource(StrEnum):
 
 
 class EvidenceRole(StrEnum):
+    """Whose check-in an ``evidence`` criterion reads."""
+
     MENTOR = "mentor"
     MENTEE = "mentee"
     EITHER = "either"
@@ -49,11 +51,15 @@ class DecisionKind(StrEnum):
 
 
 class CertificateStatus(StrEnum):
+    """A stored certificate's state; revoking is final."""
+
     ISSUED = "issued"
     REVOKED = "revoked"
 
 
 class AuditAction(StrEnum):
+    """What an audit log entry records."""
+
     ISSUE = "issue"
     REVOKE = "revoke"
     GRANT = "grant"

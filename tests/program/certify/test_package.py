@@ -9,6 +9,7 @@ import tandem.program.certify as certify
 
 
 def test_every_public_name_loads_from_its_module() -> None:
+    assert set(certify.__all__) == set(certify._MODULE_OF)
     for name in certify.__all__:
         value = getattr(certify, name)
         defined_in = getattr(value, "__module__", None)
