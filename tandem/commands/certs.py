@@ -27,13 +27,12 @@ from tandem.commands.common import (
     render_rows,
 )
 from tandem.commands.credentials import KeysOption
+from tandem.program import certify  # light: its names load on first use
 from tandem.program.certify.key_names import DEFAULT_KEYS_FILE
 
 if TYPE_CHECKING:
-    from tandem.program.certify import certification, issuer_keys
-    from tandem.program.certify.certification import CertifyReport, DecisionKind, MentorEvaluation
+    from tandem.program.certify import CertifyReport, DecisionKind, MentorEvaluation, issuer_keys
 else:
-    certification = lazy_module("tandem.program.certify.certification")
     issuer_keys = lazy_module("tandem.program.certify.issuer_keys")
 
 DEFAULT_COMMAND = "run"
@@ -108,7 +107,7 @@ def _certificate(mentor: MentorEvaluation, report: CertifyReport) -> str:
     if mentor.certificate is not None:
         new = {c.credential_id for c in report.issued}
         state = "issued now" if mentor.certificate.credential_id in new else "issued"
-        if mentor.certificate.status is not certification.CertificateStatus.ISSUED:
+        if mentor.certificate.status is not certify.CertificateStatus.ISSUED:
             state = mentor.certificate.status.value
         return f"{state} {mentor.certificate.credential_id}"
     if mentor.mentor_id in report.would_issue:
@@ -206,10 +205,10 @@ def certify_run(
     now: NowOption = None,
 ) -> None:
     """Evaluate every mentor of COHORT and issue each eligible mentor's certificate once."""
-    loaded = certification.load_rules(rules)
+    loaded = certify.load_rules(rules)
     issuer = keyring = None
     if not dry_run:
-        issuer = certification.issuer_settings(
+        issuer = certify.issuer_settings(
             name=issuer_name,
             url=issuer_url,
             issuer_id=issuer_id,
@@ -220,7 +219,7 @@ def certify_run(
         )
         keyring = issuer_keys.load_keyring(keys)
     with database(ctx) as db:
-        report = certification.certify(
+        report = certify.certify(
             db,
             cohort,
             loaded,
@@ -246,7 +245,7 @@ def _decide(
     now: str | None,
 ) -> None:
     with database(ctx) as db:
-        result = certification.decide(
+        result = certify.decide(
             db,
             cohort,
             mentor_id,
@@ -255,7 +254,7 @@ def _decide(
             actor=actor or _actor(),
             now=now_from(now),
         )
-    done = "Granted" if decision is certification.DecisionKind.GRANT else "Withheld"
+    done = "Granted" if decision is certify.DecisionKind.GRANT else "Withheld"
     replaced = f" (replacing an earlier {result.replaced.value})" if result.replaced else ""
     typer.echo(f'{done} certification of {mentor_id} in "{cohort}"{replaced}: {reason.strip()}')
     if result.warning:
@@ -272,7 +271,7 @@ def certify_grant(
     now: NowOption = None,
 ) -> None:
     """Certify a mentor whatever the criteria say (the reason is recorded)."""
-    _decide(ctx, certification.DecisionKind.GRANT, cohort, mentor_id, reason, actor, now)
+    _decide(ctx, certify.DecisionKind.GRANT, cohort, mentor_id, reason, actor, now)
 
 
 @certify_app.command("withhold")
@@ -285,7 +284,7 @@ def certify_withhold(
     now: NowOption = None,
 ) -> None:
     """Do not certify a mentor even if they meet the criteria (the reason is recorded)."""
-    _decide(ctx, certification.DecisionKind.WITHHOLD, cohort, mentor_id, reason, actor, now)
+    _decide(ctx, certify.DecisionKind.WITHHOLD, cohort, mentor_id, reason, actor, now)
 
 
 LIST_COLUMNS = ("credential_id", "cohort", "mentor_id", "mentor", "issued", "status", "reason")
@@ -299,7 +298,7 @@ def certs_list(
 ) -> None:
     """List issued certificates with their status."""
     with database(ctx) as db:
-        infos = certification.list_certificates(db, cohort)
+        infos = certify.list_certificates(db, cohort)
     columns = LIST_COLUMNS if fmt is OutputFormat.TABLE else (*LIST_COLUMNS, "revoked", "kid")
     render_rows([i.as_row() for i in infos], columns, fmt, title="Certificates")
 
@@ -312,14 +311,14 @@ def certs_show(
 ) -> None:
     """Show one certificate: its status and the credential it states."""
     with database(ctx) as db:
-        detail = certification.show_certificate(db, credential_id)
+        detail = certify.show_certificate(db, credential_id)
     info = detail.info
     if fmt is not OutputFormat.TABLE:
         document = {**info.as_row(), "credential": detail.credential}
         typer.echo(json.dumps(document, indent=2, ensure_ascii=False))
         return
     status = f"issued {info.issued_at.date().isoformat()} (key {info.kid})"
-    if info.status is certification.CertificateStatus.REVOKED and info.revoked_at:
+    if info.status is certify.CertificateStatus.REVOKED and info.revoked_at:
         status = f"REVOKED {info.revoked_at.date().isoformat()}: {info.revoked_reason}; {status}"
     echo_lines(
         [
@@ -342,7 +341,7 @@ def certs_revoke(
 ) -> None:
     """Revoke a certificate; publish the new list with `tandem certs export-revocations`."""
     with database(ctx) as db:
-        info, changed = certification.revoke_certificate(
+        info, changed = certify.revoke_certificate(
             db, credential_id, reason=reason, actor=actor or _actor(), now=now_from(now)
         )
     if not changed:
@@ -379,7 +378,7 @@ def certs_export_revocations(
     """Sign the list of revoked certificates that `tandem verify --revocations` reads."""
     keyring = issuer_keys.load_keyring(keys)
     with database(ctx) as db:
-        token, revocations = certification.export_revocations(
+        token, revocations = certify.export_revocations(
             db, keyring, now=now_from(now), actor=actor or _actor(), issuer_id=issuer_id
         )
     if out is None:
@@ -404,7 +403,7 @@ def certs_audit(
 ) -> None:
     """Show who issued, revoked, granted or withheld what, and when."""
     with database(ctx) as db:
-        records = certification.audit_log(db, cohort)
+        records = certify.audit_log(db, cohort)
     render_rows([r.as_row() for r in records], AUDIT_COLUMNS, fmt, title="Certification audit log")
 
 

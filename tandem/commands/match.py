@@ -19,19 +19,19 @@ from tandem.commands.common import (
     progress_bar,
     render_rows,
 )
-from tandem.matcher.config import config_to_toml, default_config, load_config
-from tandem.matcher.errors import MatcherError
-from tandem.matcher.result import Objective
+from tandem.matcher import (
+    MatcherError,
+    Method,
+    Objective,
+    config_to_toml,
+    default_config,
+    load_config,
+)
 
 if TYPE_CHECKING:
     from tandem.program import runs as matching
 else:
     matching = lazy_module("tandem.program.runs")
-
-
-class MethodChoice(StrEnum):
-    OPTIMAL = "optimal"
-    STABLE = "stable"
 
 
 class Side(StrEnum):
@@ -77,8 +77,8 @@ def match(
         Path | None, typer.Option(help="CSV participant_id,candidate_id,rank (1 = best).")
     ] = None,
     method: Annotated[
-        MethodChoice, typer.Option(help="optimal (best total) or stable.")
-    ] = MethodChoice.OPTIMAL,
+        Method, typer.Option(help="optimal (best total) or stable.")
+    ] = Method.OPTIMAL,
     optimal: Annotated[
         Side,
         typer.Option("--optimal", help="For --method stable: whose optimal stable matching."),
@@ -94,7 +94,7 @@ def match(
         return
     if cycle is None:
         raise typer.BadParameter("name the matching cycle: --cycle NAME", param_hint="--cycle")
-    from tandem.matcher.stable import Proposer
+    from tandem.matcher import Proposer
 
     request = matching.MatchRequest(
         cycle=cycle,
@@ -102,7 +102,7 @@ def match(
         config_name=config.name if config else "default_config.toml",
         scores=_read(scores),
         preferences=_read(preferences),
-        method=matching.Method(method.value),
+        method=method,
         optimal_side=Proposer.MENTEES if optimal is Side.MENTEE else Proposer.MENTORS,
         objective=objective,
     )

@@ -21,10 +21,9 @@ from tandem.matcher.optimize import (
     solve_source,
 )
 from tandem.matcher.result import (
+    Algorithm,
     MatchedPair,
     MatchResult,
-    Method,
-    Objective,
     OptimalityProof,
     PhaseTiming,
 )
@@ -36,8 +35,10 @@ from tandem.matcher.stable import (
     deferred_acceptance,
     preferences_from_scores,
 )
+from tandem.matcher.types import Objective
 
 __all__ = [
+    "Algorithm",
     "DenseScores",
     "GroupCap",
     "MatchResult",
@@ -142,13 +143,13 @@ def solve_stable(
     problem.timings.append(
         PhaseTiming(phase="deferred acceptance", seconds=round(time.perf_counter() - started, 6))
     )
-    method = (
-        Method.DEFERRED_ACCEPTANCE_MENTEES
+    algorithm = (
+        Algorithm.DEFERRED_ACCEPTANCE_MENTEES
         if proposer is Proposer.MENTEES
-        else Method.DEFERRED_ACCEPTANCE_MENTORS
+        else Algorithm.DEFERRED_ACCEPTANCE_MENTORS
     )
     return build_result(
-        problem, rows, cols, pts, objective=None, method=method, proof=None, preferences=prefs
+        problem, rows, cols, pts, objective=None, algorithm=algorithm, proof=None, preferences=prefs
     )
 
 

@@ -33,7 +33,7 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 
 from tandem.matcher.errors import MatcherError
-from tandem.matcher.types import Role, closest_term
+from tandem.matcher.types import Objective, Role, closest_term
 
 
 class ConfigError(MatcherError):
@@ -183,13 +183,6 @@ class CustomCriterion(_Table):
     def name(self) -> str:
         """The component's name in scores and explanations."""
         return f"custom:{self.column}"
-
-
-class Objective(StrEnum):
-    """What the optimizer maximises."""
-
-    TOTAL = "total"
-    MAXIMIN = "maximin"
 
 
 class OptimizerSettings(_Table):

@@ -44,10 +44,9 @@ from tandem.matcher.proof import (
     reuse_flow,
 )
 from tandem.matcher.result import (
+    Algorithm,
     MatchedPair,
     MatchResult,
-    Method,
-    Objective,
     OptimalityProof,
     PhaseTiming,
     ProofKind,
@@ -55,6 +54,7 @@ from tandem.matcher.result import (
 )
 from tandem.matcher.sources import source_scale
 from tandem.matcher.stable import Preferences, count_blocking_pairs, count_blocking_pairs_by_scores
+from tandem.matcher.types import Objective
 
 Progress = Callable[[str, int, int], None]
 """``progress(stage, done, total)``: called as work advances, for a progress bar."""
@@ -588,7 +588,7 @@ def solve_source(
         cols,
         pts,
         objective=objective,
-        method=Method.MIN_COST_FLOW,
+        algorithm=Algorithm.MIN_COST_FLOW,
         proof=proof,
         preferences=preferences,
     )
@@ -601,7 +601,7 @@ def build_result(
     pts: IntArray,
     *,
     objective: Objective | None,
-    method: Method,
+    algorithm: Algorithm,
     proof: OptimalityProof | None,
     preferences: Preferences | None,
 ) -> MatchResult:
@@ -637,7 +637,7 @@ def build_result(
         pairs=pairs,
         unmatched_mentee_ids=tuple(m for i, m in enumerate(mentees) if i not in matched),
         objective=objective,
-        method=method,
+        algorithm=algorithm,
         matched_count=len(pairs),
         total_points=sum(p.points for p in pairs),
         min_points=min((p.points for p in pairs), default=None),

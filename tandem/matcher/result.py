@@ -1,4 +1,4 @@
-"""What a matching run returns: pairs, objective values, method, proof and timings.
+"""What a matching run returns: pairs, objective values, algorithm, proof and timings.
 
 Everything is a frozen pydantic model with sorted contents, so that the same input gives a
 byte-identical result. Timings are the one exception (wall-clock seconds): they live in
@@ -14,18 +14,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-
-class Objective(StrEnum):
-    """What the optimizer maximises, always after the number of matched mentees."""
-
-    TOTAL = "total"
-    """The largest total compatibility."""
-    MAXIMIN = "maximin"
-    """The best worst pair first, then the largest total with that worst pair."""
+from tandem.matcher.types import Objective
 
 
-class Method(StrEnum):
-    """How the pairs were found."""
+class Algorithm(StrEnum):
+    """Which algorithm found the pairs."""
 
     MIN_COST_FLOW = "min_cost_flow"
     DEFERRED_ACCEPTANCE_MENTEES = "deferred_acceptance_mentees"
@@ -122,14 +115,14 @@ class MatchResult(_Frozen):
 
     ``total_points`` and ``min_points`` include locked pairs; ``blocking_pairs`` counts
     pairs that would both rather be together, judged by the preferences the run used (given
-    ones, or ones derived from the scores), whichever method produced the pairs.
+    ones, or ones derived from the scores), whichever algorithm produced the pairs.
     """
 
     pairs: tuple[MatchedPair, ...]
     unmatched_mentee_ids: tuple[str, ...]
     objective: Objective | None
     """None for a stable matching, which optimises no score."""
-    method: Method
+    algorithm: Algorithm
     matched_count: int
     total_points: int
     min_points: int | None

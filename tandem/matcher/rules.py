@@ -751,15 +751,6 @@ def forbidding_rules(mentee: Profile, mentor: Profile, roster: Roster) -> list[s
     ]
 
 
-def forbidden_mask(roster: Roster, start: int, stop: int) -> BoolArray:
-    """True where any active pair rule forbids mentee ``start:stop`` × mentor (the plain
-    union of the rules' masks; the compatibility blocks fuse the same factors faster)."""
-    result = np.zeros((stop - start, len(roster.mentors)), dtype=bool)
-    for rule in active_pair_rules(roster.config):
-        result |= rule.mask(roster, start, stop)
-    return result
-
-
 def check_locked_pairs(roster: Roster) -> None:
     """Raise :class:`ConfigError` when a locked pair cannot be honoured, naming the rule."""
     key = "rules.locked_pairs"

@@ -847,15 +847,6 @@ class ProfileCompatibility:
         group cap; mentees with the same value share a code; -1 when missing."""
         return self.roster.group_codes(column)
 
-    def locked_indices(self) -> tuple[tuple[int, int], ...]:
-        """(mentee index, mentor index) of every locked pair, sorted."""
-        return tuple(
-            sorted(
-                (self.roster.mentee_index[a], self.roster.mentor_index[b])
-                for a, b in self.config.rules.locked_pairs
-            )
-        )
-
     def mentee_position(self, mentee_id: str) -> int:
         """The index of a mentee in :attr:`mentee_ids`; MatcherError for an unknown id."""
         return self._mentee_position(mentee_id)
@@ -875,8 +866,3 @@ class ProfileCompatibility:
             return self.roster.mentor_index[mentor_id]
         except KeyError:
             raise MatcherError(f'no mentor has id "{mentor_id}"') from None
-
-
-def scorer_names() -> list[str]:
-    """The registered scorer names (the keys of ``[weights]``), for command-line choices."""
-    return list(SCORERS)

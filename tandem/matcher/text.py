@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any, Protocol, TypeAlias, runtime_checkable
+from typing import Protocol, TypeAlias, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -91,11 +91,3 @@ class TfidfEmbedder:
         normalized = sp.csr_array(sp.diags_array(scale) @ matrix)
         normalized.sort_indices()
         return normalized.astype(np.float32)
-
-
-def cosine_block(rows: Embedding, columns_t: Embedding) -> FloatArray:
-    """Dense cosine similarities of ``rows`` against ``columns_t`` (already transposed)."""
-    product: Any = rows @ columns_t
-    if sp.issparse(product):
-        return np.asarray(product.toarray(), dtype=np.float32)
-    return np.asarray(product, dtype=np.float32)

@@ -21,6 +21,24 @@ class Role(StrEnum):
     MENTEE = "mentee"
 
 
+class Method(StrEnum):
+    """How a matching run chooses its pairs (``tandem match --method``)."""
+
+    OPTIMAL = "optimal"
+    """The optimal assignment (see :class:`Objective`), with a proof of optimality."""
+    STABLE = "stable"
+    """A stable matching: no mentee and mentor would both rather be together."""
+
+
+class Objective(StrEnum):
+    """What the optimal method maximises, always after the number of matched mentees."""
+
+    TOTAL = "total"
+    """The largest total compatibility."""
+    MAXIMIN = "maximin"
+    """The best worst pair first, then the largest total with that worst pair."""
+
+
 class CareerStage(StrEnum):
     """Career stages, from earliest to most senior (the order is meaningful)."""
 

@@ -14,7 +14,6 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,15 +21,27 @@ from sqlalchemy import Engine, insert
 from sqlmodel import Session, col, select
 
 import tandem
-from tandem.matcher import solve, solve_stable
-from tandem.matcher.config import MatchConfig, config_to_toml, default_config, load_config
-from tandem.matcher.errors import MatcherError
-from tandem.matcher.inputs import parse_preferences, parse_scores
-from tandem.matcher.optimize import GroupCap
-from tandem.matcher.result import MatchResult, Objective, UnmatchedCause
-from tandem.matcher.sources import SparseScores
-from tandem.matcher.stable import Preferences, Proposer
-from tandem.matcher.types import Profile, Role
+from tandem.matcher import (
+    GroupCap,
+    MatchConfig,
+    MatcherError,
+    MatchResult,
+    Method,
+    Objective,
+    Preferences,
+    Profile,
+    Proposer,
+    Role,
+    SparseScores,
+    UnmatchedCause,
+    config_to_toml,
+    default_config,
+    load_config,
+    parse_preferences,
+    parse_scores,
+    solve,
+    solve_stable,
+)
 from tandem.program.errors import ProgramError
 from tandem.program.roster.files import write_csv_rows
 from tandem.program.roster.profiles import load_profiles
@@ -40,19 +51,13 @@ from tandem.program.storage.tables import MatchPair, MatchRun
 
 if TYPE_CHECKING:
     # Scoring profiles and explaining pairs load SciPy: only runs from profiles need them.
-    from tandem.matcher.explain import MenteeExplanation, WhyNot
-    from tandem.matcher.scoring import ProfileCompatibility
+    from tandem.matcher import MenteeExplanation, ProfileCompatibility, WhyNot
 
 Progress = Callable[[str, int, int], None]
 
 
 class MatchingError(ProgramError):
     """A matching cycle cannot run as asked."""
-
-
-class Method(StrEnum):
-    OPTIMAL = "optimal"
-    STABLE = "stable"
 
 
 @dataclass(frozen=True)
@@ -110,6 +115,8 @@ def _profiles_hash(profiles: Sequence[Profile]) -> str:
 
 
 def _config(request: MatchRequest) -> MatchConfig:
+    """The run's configuration: the given TOML (else the default), with the requested
+    objective in place of the configured one. Raises ConfigError naming the wrong key."""
     config = (
         load_config(request.config_text, request.config_name)
         if request.config_text
@@ -125,6 +132,10 @@ def _config(request: MatchRequest) -> MatchConfig:
 
 
 def _group_cap(config: MatchConfig, mentees: Sequence[Profile]) -> GroupCap | None:
+    """The configuration's one group cap with each mentee's group, or None.
+
+    Raises MatchingError for more than one ``[[group_caps]]`` entry.
+    """
     if not config.group_caps:
         return None
     if len(config.group_caps) > 1:
@@ -132,7 +143,7 @@ def _group_cap(config: MatchConfig, mentees: Sequence[Profile]) -> GroupCap | No
             "only one [[group_caps]] entry is supported per run; keep the most important one"
         )
     cap = config.group_caps[0]
-    from tandem.matcher.rules import column_values
+    from tandem.matcher import column_values
 
     groups = {}
     for mentee in mentees:
@@ -212,24 +223,81 @@ def run_match(
 def _run_match(
     engine: Engine, request: MatchRequest, *, now: datetime, progress: Progress | None
 ) -> MatchSummary:
+    """The matching cycle's steps in order, each timed: load the stored roster, build the
+    matcher's input, solve, validate, explain, store; then summarise the stored run."""
     started = time.perf_counter()
+    mentees, mentors = _load_roster(engine)
+    config = _config(request)
+    loaded = time.perf_counter()
+    matcher_input = _matcher_input(request, config, mentees, mentors, now)
+    prepared = time.perf_counter()
+    result = _solve(request, config, mentees, matcher_input, progress)
+    solved = time.perf_counter()
+    _validate(result, config, mentees, mentors, matcher_input, now)
+    reasons, unmatched = _explain(request, result, matcher_input)
+    explained = time.perf_counter()
+    timings = {
+        "load": round(loaded - started, 3),
+        "score": round(prepared - loaded, 3),
+        "solve": round(solved - prepared, 3),
+        "explain": round(explained - solved, 3),
+    }
+    proof = (
+        result.proof.model_dump(mode="json")
+        if result.proof
+        else {"kind": "stable matching (no objective)"}
+    )
+    run_id = _store(
+        engine, request, config, mentees, mentors, result, reasons, unmatched, proof, timings, now
+    )
+    return _summary(run_id, request, result, mentees, mentors, reasons, unmatched, proof, timings)
+
+
+def _load_roster(engine: Engine) -> tuple[list[Profile], list[Profile]]:
+    """The stored mentees and mentors as matcher profiles.
+
+    Raises MatchingError when either side of the roster is empty.
+    """
     mentees, mentors = load_profiles(engine)
     if not mentees or not mentors:
         raise MatchingError(
             "the roster needs mentors and mentees: `tandem import mentors|mentees FILE` first"
         )
-    config = _config(request)
-    loaded = time.perf_counter()
+    return mentees, mentors
+
+
+@dataclass(frozen=True)
+class _MatcherInput:
+    """What the matcher is given: the compatibility source and any preferences."""
+
+    source: ProfileCompatibility | SparseScores
+    compat: ProfileCompatibility | None
+    """The profiles' compatibility, when the run scores profiles (no scores file)."""
+    preferences: Preferences | None
+
+
+def _matcher_input(
+    request: MatchRequest,
+    config: MatchConfig,
+    mentees: Sequence[Profile],
+    mentors: Sequence[Profile],
+    now: datetime,
+) -> _MatcherInput:
+    """The matcher's input: the coordinator's scores file, or the profiles scored under
+    ``config`` at ``now``; and the preferences file, when given.
+
+    Raises MatcherError subclasses for a scores or preferences file that does not fit the
+    roster (naming the file, row and column).
+    """
     compat: ProfileCompatibility | None = None
-    source: Any
+    source: ProfileCompatibility | SparseScores
     if request.scores is not None:
         source = _scores_source(request, mentees, mentors, config)
     else:
-        from tandem.matcher.scoring import ProfileCompatibility
+        from tandem.matcher import ProfileCompatibility
 
         compat = ProfileCompatibility(mentees, mentors, config, now)
         source = compat
-    prepared = time.perf_counter()
     preferences: Preferences | None = None
     if request.preferences is not None:
         name, text = request.preferences
@@ -239,41 +307,82 @@ def _run_match(
             mentee_ids=[m.id for m in mentees],
             capacities={m.id: m.capacity for m in mentors},
         )
+    return _MatcherInput(source=source, compat=compat, preferences=preferences)
+
+
+def _solve(
+    request: MatchRequest,
+    config: MatchConfig,
+    mentees: Sequence[Profile],
+    matcher_input: _MatcherInput,
+    progress: Progress | None,
+) -> MatchResult:
+    """The pairs, by the requested method: a stable matching, or the optimal assignment
+    under the configuration's objective, group cap, locked pairs and candidate pruning.
+
+    Raises MatchingError for more than one group cap, MatcherError subclasses for locked
+    pairs or preferences the matcher cannot honour.
+    """
     if request.method is Method.STABLE:
-        result = solve_stable(
-            source, preferences=preferences, proposer=request.optimal_side, progress=progress
-        )
-    else:
-        result = solve(
-            source,
-            objective=Objective(config.optimizer.objective.value),
-            group_caps=_group_cap(config, mentees),
-            locked_pairs=list(config.rules.locked_pairs),
-            candidates_per_mentee=config.optimizer.candidates_per_mentee,
-            candidates_per_mentor=config.optimizer.candidates_per_mentor,
-            preferences=preferences,
+        return solve_stable(
+            matcher_input.source,
+            preferences=matcher_input.preferences,
+            proposer=request.optimal_side,
             progress=progress,
         )
-    solved = time.perf_counter()
-    if compat is not None:
-        from tandem.matcher.rules import validate_assignment
+    return solve(
+        matcher_input.source,
+        objective=config.optimizer.objective,
+        group_caps=_group_cap(config, mentees),
+        locked_pairs=list(config.rules.locked_pairs),
+        candidates_per_mentee=config.optimizer.candidates_per_mentee,
+        candidates_per_mentor=config.optimizer.candidates_per_mentor,
+        preferences=matcher_input.preferences,
+        progress=progress,
+    )
 
-        violations = validate_assignment(
-            [(p.mentee_id, p.mentor_id) for p in result.pairs],
-            mentees,
-            mentors,
-            config,
-            now,
-            roster=compat.roster,
+
+def _validate(
+    result: MatchResult,
+    config: MatchConfig,
+    mentees: Sequence[Profile],
+    mentors: Sequence[Profile],
+    matcher_input: _MatcherInput,
+    now: datetime,
+) -> None:
+    """Check the pairs against every hard rule, independently of the solver.
+
+    Runs only when the profiles were scored: a scores file itself decides which pairs are
+    allowed. Raises MatcherError (an internal error) naming each broken rule.
+    """
+    if matcher_input.compat is None:
+        return
+    from tandem.matcher import validate_assignment
+
+    violations = validate_assignment(
+        [(p.mentee_id, p.mentor_id) for p in result.pairs],
+        mentees,
+        mentors,
+        config,
+        now,
+        roster=matcher_input.compat.roster,
+    )
+    if violations:
+        raise MatcherError(
+            "internal error: the match breaks hard rules: " + "; ".join(str(v) for v in violations)
         )
-        if violations:
-            raise MatcherError(
-                "internal error: the match breaks hard rules: "
-                + "; ".join(str(v) for v in violations)
-            )
-    assignment = {p.mentee_id: p.mentor_id for p in result.pairs}
+
+
+def _explain(
+    request: MatchRequest, result: MatchResult, matcher_input: _MatcherInput
+) -> tuple[dict[str, list[str]], list[dict[str, Any]]]:
+    """Each matched mentee's reasons (by mentee id), and each unmatched mentee with why.
+
+    Scored profiles give each pair's top reasons; a scores file is its own reason.
+    """
+    compat = matcher_input.compat
     if compat is not None:
-        from tandem.matcher.explain import top_reasons_for_pairs
+        from tandem.matcher import top_reasons_for_pairs
 
         pair_ids = [(p.mentee_id, p.mentor_id) for p in result.pairs]
         reasons = dict(
@@ -286,14 +395,25 @@ def _run_match(
     else:
         from_file = [f"score from {request.scores[0]}"] if request.scores else []
         reasons = {p.mentee_id: from_file for p in result.pairs}
-    unmatched = _unmatched(compat, assignment, result.unmatched_mentee_ids)
-    explained = time.perf_counter()
-    timings = {
-        "load": round(loaded - started, 3),
-        "score": round(prepared - loaded, 3),
-        "solve": round(solved - prepared, 3),
-        "explain": round(explained - solved, 3),
-    }
+    assignment = {p.mentee_id: p.mentor_id for p in result.pairs}
+    return reasons, _unmatched(compat, assignment, result.unmatched_mentee_ids)
+
+
+def _store(
+    engine: Engine,
+    request: MatchRequest,
+    config: MatchConfig,
+    mentees: Sequence[Profile],
+    mentors: Sequence[Profile],
+    result: MatchResult,
+    reasons: dict[str, list[str]],
+    unmatched: list[dict[str, Any]],
+    proof: dict[str, Any],
+    timings: dict[str, float],
+    now: datetime,
+) -> int:
+    """Store the run, with hashes of its inputs, and its pairs in one transaction; returns
+    the run's id."""
     inputs = {
         "mentees": _profiles_hash(mentees),
         "mentors": _profiles_hash(mentors),
@@ -303,11 +423,6 @@ def _run_match(
         inputs["scores"] = _sha(request.scores[1])
     if request.preferences:
         inputs["preferences"] = _sha(request.preferences[1])
-    proof = (
-        result.proof.model_dump(mode="json")
-        if result.proof
-        else {"kind": "stable matching (no objective)"}
-    )
     with transaction(engine) as session:
         run = MatchRun(
             cycle=request.cycle,
@@ -344,8 +459,7 @@ def _run_match(
                     for p in result.pairs
                 ],
             )
-        run_id = run.pk
-    return _summary(run_id, request, result, mentees, mentors, reasons, unmatched, proof, timings)
+        return run.pk
 
 
 def _unmatched(
@@ -356,7 +470,7 @@ def _unmatched(
             {"mentee_id": m, "reason": "no allowed pair in the scores file had room"}
             for m in mentee_ids
         ]
-    from tandem.matcher.explain import unmatched_reasons
+    from tandem.matcher import unmatched_reasons
 
     result = []
     for why in unmatched_reasons(compat, assignment, mentee_ids):
@@ -481,7 +595,7 @@ def _compat_for_run(
     changed = run.inputs.get("mentees") != _profiles_hash(mentees) or run.inputs.get(
         "mentors"
     ) != _profiles_hash(mentors)
-    from tandem.matcher.scoring import ProfileCompatibility
+    from tandem.matcher import ProfileCompatibility
 
     compat = ProfileCompatibility(mentees, mentors, config, run.created_at)
     with Session(engine) as session:
@@ -506,7 +620,7 @@ def explain(
 ) -> Explanation:
     """Why this mentee got their mentor (or none), the top alternatives, and optionally
     why not ``mentor_id``. Uses the latest run (of ``cycle``, if given)."""
-    from tandem.matcher.explain import explain_mentee, why_not
+    from tandem.matcher import explain_mentee, why_not
 
     with Session(engine) as session:
         run = get_run(session, cycle)
@@ -587,12 +701,12 @@ def match_subset(
         }
     )
     config = config.model_copy(update={"rules": rules})
-    from tandem.matcher.scoring import ProfileCompatibility
+    from tandem.matcher import ProfileCompatibility
 
     compat = ProfileCompatibility(mentees, mentors, config, run.created_at)
     result = solve(
         compat,
-        objective=Objective(config.optimizer.objective.value),
+        objective=config.optimizer.objective,
         candidates_per_mentee=config.optimizer.candidates_per_mentee,
         candidates_per_mentor=config.optimizer.candidates_per_mentor,
     )

@@ -6,15 +6,14 @@ from tandem.matcher.config import (
     ConfigError,
     CustomMatch,
     MatchConfig,
-    Objective,
     SameInstitution,
     Weights,
     config_to_toml,
     default_config,
     load_config,
 )
-from tandem.matcher.scoring import SCORERS, scorer_names
-from tandem.matcher.types import Role
+from tandem.matcher.scoring import SCORERS
+from tandem.matcher.types import Objective, Role
 
 FULL = """
 [weights]
@@ -111,7 +110,7 @@ def test_config_is_frozen():
 
 
 def test_registry_names_are_the_weight_keys():
-    assert scorer_names() == list(Weights.model_fields)
+    assert list(SCORERS) == list(Weights.model_fields)
     assert set(SCORERS) == {
         "research_areas",
         "research_interests",
@@ -230,3 +229,29 @@ def test_error_carries_source_and_key():
 
 def test_invalid_toml_names_the_source():
     assert error("[weights\n").startswith("match.toml: not valid TOML: ")
+
+
+def test_the_configured_objective_reaches_the_solver_and_the_result():
+    """One Objective vocabulary: the configuration's value is what `solve` takes and what
+    the result reports, with no conversion between them."""
+    import numpy as np
+
+    from tandem.matcher import DenseScores, solve
+
+    config = load_config('[optimizer]\nobjective = "maximin"\n', "maximin.toml")
+    # a-x + b-y total 101 with a worst pair of 1; a-y + b-x total 90 with a worst pair of 45.
+    source = DenseScores(
+        np.array([[100, 45], [45, 1]]) * 100, ["a", "b"], ["x", "y"], [1, 1], scale=100
+    )
+    maximin = solve(source, objective=config.optimizer.objective)
+    total = solve(source, objective=default_config().optimizer.objective)
+    assert maximin.objective is Objective.MAXIMIN and total.objective is Objective.TOTAL
+    assert {(p.mentee_id, p.mentor_id) for p in maximin.pairs} == {("a", "y"), ("b", "x")}
+    assert {(p.mentee_id, p.mentor_id) for p in total.pairs} == {("a", "x"), ("b", "y")}
+
+
+def test_methods_are_the_coordinators_choices_and_algorithms_say_how():
+    from tandem.matcher import Algorithm, Method
+
+    assert [m.value for m in Method] == ["optimal", "stable"]
+    assert not {m.value for m in Method} & {a.value for a in Algorithm}

@@ -190,7 +190,6 @@ def test_locked_mentee_gets_only_the_locked_mentor():
     assert block[0, 1] == FORBIDDEN
     assert (block[[0, 1, 1], [0, 0, 1]] != FORBIDDEN).all()
     assert compat.forbidding_rules("e1", "r2") == ["locked_pair"]
-    assert compat.locked_indices() == ((0, 0),)
     assert labels(validate_assignment({"e1": "r2"}, mentees, mentors, config)) == [
         "locked_pair",
         "locked_pair",

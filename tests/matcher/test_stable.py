@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from tandem.matcher import DenseScores, Preferences, Proposer, solve, solve_stable
 from tandem.matcher.errors import MatcherError
-from tandem.matcher.result import Method
+from tandem.matcher.result import Algorithm
 from tandem.matcher.stable import (
     count_blocking_pairs,
     deferred_acceptance,
@@ -140,13 +140,13 @@ def test_stable_from_scores_matches_brute_force(seed: int) -> None:
     source = scores_source(seed)
     prefs = preferences_from_scores(source)
     matchings = stable_matchings(prefs)
-    for proposer, best, method in [
-        (Proposer.MENTEES, True, Method.DEFERRED_ACCEPTANCE_MENTEES),
-        (Proposer.MENTORS, False, Method.DEFERRED_ACCEPTANCE_MENTORS),
+    for proposer, best, algorithm in [
+        (Proposer.MENTEES, True, Algorithm.DEFERRED_ACCEPTANCE_MENTEES),
+        (Proposer.MENTORS, False, Algorithm.DEFERRED_ACCEPTANCE_MENTORS),
     ]:
         result = solve_stable(source, proposer=proposer)
         assert result.blocking_pairs == 0
-        assert result.method is method and result.objective is None
+        assert result.algorithm is algorithm and result.objective is None
         got = {p.mentee_id: p.mentor_id for p in result.pairs}
         assert got == extreme(prefs, matchings, best=best)
         assert all(p.points >= 0 for p in result.pairs)

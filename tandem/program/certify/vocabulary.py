@@ -1,0 +1,67 @@
+"""The closed vocabularies of certification rules, decisions, certificates and the audit log."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+__all__ = [
+    "AuditAction",
+    "CertificateStatus",
+    "DecisionKind",
+    "EvidenceRole",
+    "EvidenceSource",
+    "MeetingCountsWhen",
+    "MentorRule",
+]
+
+
+class MentorRule(StrEnum):
+    """Which of a mentor's pairs must meet every criterion."""
+
+    ANY_PAIR = "any_pair"
+    ALL_PAIRS = "all_pairs"
+
+
+class MeetingCountsWhen(StrEnum):
+    """When a week counts as a meeting week: either person's check-in says so, or both."""
+
+    EITHER = "either"
+    BOTH = "both"
+
+
+class EvidenceSource(StrEnum):
+    """Where an ``evidence`` criterion looks."""
+
+    CHECKIN_ANSWER = "checkin_answer"
+
+
+class EvidenceRole(StrEnum):
+    """Whose check-in an ``evidence`` criterion reads."""
+
+    MENTOR = "mentor"
+    MENTEE = "mentee"
+    EITHER = "either"
+
+
+class DecisionKind(StrEnum):
+    """A coordinator's manual decision."""
+
+    GRANT = "grant"
+    WITHHOLD = "withhold"
+
+
+class CertificateStatus(StrEnum):
+    """A stored certificate's state; revoking is final."""
+
+    ISSUED = "issued"
+    REVOKED = "revoked"
+
+
+class AuditAction(StrEnum):
+    """What an audit log entry records."""
+
+    ISSUE = "issue"
+    REVOKE = "revoke"
+    GRANT = "grant"
+    WITHHOLD = "withhold"
+    EXPORT_REVOCATIONS = "export_revocations"
