@@ -5,39 +5,24 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-import typer
 from sqlalchemy import Engine
-from typer.testing import CliRunner
 
-from tandem import cli
-from tandem.commands import certs as certs_commands
-from tandem.commands import credentials as credential_commands
 from tandem.program.certify.issuer_keys import KeyRing
+from tests.conftest import Tandem
 from tests.program.certify.helpers import close, complete, start
 
 DOCS = Path(__file__).parents[3] / "docs" / "certification.md"
 
 
-@pytest.fixture(scope="module")
-def app() -> typer.Typer:
-    app = typer.Typer(cls=cli._TandemGroup, no_args_is_help=True)
-    app.callback()(cli._root)
-    certs_commands.register(app)
-    credential_commands.register(app)
-    return app
-
-
 def test_cli_certify_output_for_a_small_cohort(
-    app: typer.Typer, engine: Engine, db_url: str, tmp_path: Path, keyring: KeyRing
+    tandem: Tandem, engine: Engine, db_url: str, tmp_path: Path, keyring: KeyRing
 ) -> None:
     program = start(engine, tmp_path, pairs=2)
     complete(engine, program, "E001", range(1, 13))
     complete(engine, program, "E002", range(1, 12))
     now = close(engine, program, tmp_path).isoformat()
-    runner = CliRunner()
     base = ["--db", db_url, "certify"]
-    dry = runner.invoke(app, [*base, "Fall 2026", "--dry-run", "--now", now])
+    dry = tandem.invoke([*base, "Fall 2026", "--dry-run", "--now", now])
     assert dry.exit_code == 0, dry.output
     assert [line.rstrip() for line in dry.output.splitlines()] == [
         " " * 74 + "Fall 2026: certification (any_pair)",
@@ -50,8 +35,7 @@ def test_cli_certify_output_for_a_small_cohort(
         "Dry run: 1 certificate would be issued; 0 already issued, 1 not eligible. Nothing was stored.",
     ]
 
-    granted = runner.invoke(
-        app,
+    granted = tandem.invoke(
         [
             *base,
             "grant",
@@ -84,7 +68,7 @@ def test_cli_certify_output_for_a_small_cohort(
         "--actor",
         "ada",
     ]
-    first = runner.invoke(app, issue)
+    first = tandem.invoke(issue)
     assert first.exit_code == 0, first.output
     rows = json.loads(first.stdout)
     assert [(r["mentor_id"], r["eligible"], r["decision"]) for r in rows] == [
@@ -92,17 +76,16 @@ def test_cli_certify_output_for_a_small_cohort(
         ("M002", True, "grant by carol: met by phone"),
     ]
     assert first.stderr.startswith("Issued 2 new certificates")
-    second = runner.invoke(app, issue)
+    second = tandem.invoke(issue)
     assert second.stderr == "No new certificates: 2 already issued, 0 not eligible.\n"
 
-    listed = runner.invoke(app, ["--db", db_url, "certs", "list", "--format", "csv"])
+    listed = tandem.invoke(["--db", db_url, "certs", "list", "--format", "csv"])
     lines = listed.output.splitlines()
     assert lines[0] == "credential_id,cohort,mentor_id,mentor,issued,status,reason,revoked,kid"
     cert_id = lines[1].split(",")[0]
     assert lines[1].split(",")[1:6] == ["Fall 2026", "M001", "Mentor 1", "2026-12-30", "issued"]
 
-    revoked = runner.invoke(
-        app,
+    revoked = tandem.invoke(
         [
             "--db",
             db_url,
@@ -122,8 +105,7 @@ def test_cli_certify_output_for_a_small_cohort(
         "Publish the new list with `tandem certs export-revocations`.",
     ]
     keys = ["--keys", str(tmp_path / "keys.json")]
-    exported = runner.invoke(
-        app,
+    exported = tandem.invoke(
         [
             "--db",
             db_url,
@@ -141,10 +123,9 @@ def test_cli_certify_output_for_a_small_cohort(
     assert exported.output == (
         f"Wrote the signed revocation list (1 revoked certificate) to {tmp_path / 'revoked.jwt'}.\n"
     )
-    runner.invoke(app, ["keys", "export-jwks", *keys, "--out", str(tmp_path / "jwks.json")])
+    tandem.invoke(["keys", "export-jwks", *keys, "--out", str(tmp_path / "jwks.json")])
     jwt_file = tmp_path / "certs" / f"{cert_id.removeprefix('urn:uuid:')}.jwt"
-    checked = runner.invoke(
-        app,
+    checked = tandem.invoke(
         [
             "verify",
             str(jwt_file),
@@ -159,14 +140,14 @@ def test_cli_certify_output_for_a_small_cohort(
     assert checked.exit_code == 1
     assert checked.output.startswith("INVALID (revoked): ")
 
-    shown = runner.invoke(app, ["--db", db_url, "certs", "show", cert_id])
+    shown = tandem.invoke(["--db", db_url, "certs", "show", cert_id])
     assert shown.output.splitlines()[:4] == [
         f"Certificate {cert_id}",
         "Cohort: Fall 2026; mentor: M001 (Mentor 1)",
         f"Status: REVOKED 2026-12-30: issued in error; issued 2026-12-30 (key {keyring.active_kid})",
         "Credential:",
     ]
-    audit = runner.invoke(app, ["--db", db_url, "certs", "audit", "--format", "csv"])
+    audit = tandem.invoke(["--db", db_url, "certs", "audit", "--format", "csv"])
     assert [line.split(",")[1:3] for line in audit.output.splitlines()] == [
         ["actor", "action"],
         ["carol", "grant"],
@@ -177,22 +158,18 @@ def test_cli_certify_output_for_a_small_cohort(
     ]
 
 
-def test_cli_errors_are_reported_once(app: typer.Typer, engine: Engine, db_url: str) -> None:
-    runner = CliRunner()
-    missing = runner.invoke(app, ["--db", db_url, "certify", "Nope", "--dry-run"])
+def test_cli_errors_are_reported_once(tandem: Tandem, engine: Engine, db_url: str) -> None:
+    missing = tandem.invoke(["--db", db_url, "certify", "Nope", "--dry-run"])
     assert missing.exit_code == 1
     assert missing.stderr == (
         'Error: no cohort named "Nope" (cohorts: none yet); create it with `tandem cohort create`\n'
     )
-    no_reason = runner.invoke(
-        app, ["--db", db_url, "certs", "revoke", "not-an-id", "--reason", "x"]
-    )
+    no_reason = tandem.invoke(["--db", db_url, "certs", "revoke", "not-an-id", "--reason", "x"])
     assert no_reason.exit_code == 1
     assert "is not a certificate id" in no_reason.stderr
 
 
-def test_every_command_has_help(app: typer.Typer) -> None:
-    runner = CliRunner()
+def test_every_command_has_help(tandem: Tandem) -> None:
     for args in (
         ["certify"],
         ["certify", "run"],
@@ -204,7 +181,7 @@ def test_every_command_has_help(app: typer.Typer) -> None:
         ["certs", "export-revocations"],
         ["certs", "audit"],
     ):
-        result = runner.invoke(app, [*args, "--help"])
+        result = tandem.invoke([*args, "--help"])
         assert result.exit_code == 0, args
         assert "Usage:" in result.output
         # ... and is documented.

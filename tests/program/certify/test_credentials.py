@@ -13,13 +13,10 @@ from typing import Any
 import jsonschema
 import jwt
 import pytest
-import typer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
-from typer.testing import CliRunner
 
-from tandem.commands import credentials as credential_commands
 from tandem.program.certify.credentials import (
     CREDENTIAL_JWT_TYPE,
     CertificateFacts,
@@ -46,6 +43,7 @@ from tandem.program.certify.revocations import (
     read_revocations,
     sign_revocations,
 )
+from tests.conftest import Tandem
 
 SCHEMA_PATH = Path(__file__).parents[2] / "data" / "ob_v3p0_achievementcredential_schema.json"
 ISSUED = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
@@ -425,25 +423,13 @@ def test_sign_refuses_an_incomplete_credential(keyring: KeyRing) -> None:
 # --- the verify command ---------------------------------------------------------------
 
 
-def cli_app() -> typer.Typer:
-    app = typer.Typer()
-
-    @app.callback()
-    def _root() -> None:
-        """Test root."""
-
-    credential_commands.register(app)
-    return app
-
-
-def test_cli_verify(tmp_path: Path, token: str, keyring: KeyRing) -> None:
-    runner = CliRunner()
+def test_cli_verify(tmp_path: Path, token: str, keyring: KeyRing, tandem: Tandem) -> None:
     cert = tmp_path / credential_filename(make_facts().credential_id)
     cert.write_text(token + "\n")
     jwks = tmp_path / "jwks.json"
     jwks.write_text(json.dumps(keyring.jwks()))
     args = ["verify", str(cert), "--jwks", str(jwks), "--now", "2026-06-01T09:00:00Z"]
-    valid = runner.invoke(cli_app(), args)
+    valid = tandem.invoke(args)
     assert valid.exit_code == 0, valid.output
     assert valid.output.startswith("VALID: Certified Research Mentor for Ada Lovelace, issued by")
 
@@ -458,7 +444,7 @@ def test_cli_verify(tmp_path: Path, token: str, keyring: KeyRing) -> None:
     )
     revocations = tmp_path / "revocations.jwt"
     revocations.write_text(sign_revocations(revoked_list, keyring, NOW))
-    revoked = runner.invoke(cli_app(), [*args, "--revocations", str(revocations)])
+    revoked = tandem.invoke([*args, "--revocations", str(revocations)])
     assert revoked.exit_code == 1
     assert revoked.output == (
         "INVALID (revoked): Certified Research Mentor for Ada Lovelace (urn:uuid:6f1c6a4e-"
@@ -467,11 +453,10 @@ def test_cli_verify(tmp_path: Path, token: str, keyring: KeyRing) -> None:
     )
 
     cert.write_text(token[:-5] + ("A" if token[-5] != "A" else "B") + token[-4:])
-    altered = runner.invoke(cli_app(), args)
+    altered = tandem.invoke(args)
     assert altered.exit_code == 1
     assert altered.output.startswith("INVALID (altered): The certificate has been altered")
 
-    missing = runner.invoke(cli_app(), ["verify", str(tmp_path / "nope.jwt"), "--jwks", str(jwks)])
+    missing = tandem.invoke(["verify", str(tmp_path / "nope.jwt"), "--jwks", str(jwks)])
     assert missing.exit_code == 1
-    assert isinstance(missing.exception, CredentialError)
-    assert str(missing.exception) == f"certificate file {tmp_path / 'nope.jwt'} does not exist"
+    assert missing.stderr == f"Error: certificate file {tmp_path / 'nope.jwt'} does not exist\n"

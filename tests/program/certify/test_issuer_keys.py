@@ -9,10 +9,7 @@ from pathlib import Path
 
 import jwt
 import pytest
-import typer
-from typer.testing import CliRunner
 
-from tandem.commands import credentials as credential_commands
 from tandem.program.certify.issuer_keys import (
     KEYRING_FORMAT,
     KeyAlgorithm,
@@ -26,6 +23,7 @@ from tandem.program.certify.issuer_keys import (
     rotate_keyring,
     sign_jws,
 )
+from tests.conftest import Tandem
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 LATER = datetime(2027, 5, 1, 12, 0, tzinfo=UTC)
@@ -166,22 +164,11 @@ def test_check_jws_statuses(tmp_path: Path) -> None:
     assert "Tandem accepts only RS256 and EdDSA" in none_check.detail
 
 
-def cli_app() -> typer.Typer:
-    app = typer.Typer()
-
-    @app.callback()
-    def _root() -> None:
-        """Test root."""
-
-    credential_commands.register(app)
-    return app
-
-
-def test_cli_keys_init_rotate_export(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_keys_init_rotate_export(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tandem: Tandem
+) -> None:
     monkeypatch.chdir(tmp_path)
-    runner = CliRunner()
-    app = cli_app()
-    created = runner.invoke(app, ["keys", "init", "--now", "2026-05-01T12:00:00Z"])
+    created = tandem.invoke(["keys", "init", "--now", "2026-05-01T12:00:00Z"])
     assert created.exit_code == 0, created.output
     path = tmp_path / "tandem-keys.json"
     keyring = load_keyring(path)
@@ -193,18 +180,18 @@ def test_cli_keys_init_rotate_export(tmp_path: Path, monkeypatch: pytest.MonkeyP
     )
     assert jwt.PyJWK(keyring.active.public_jwk).key.key_size == 3072
 
-    again = runner.invoke(app, ["keys", "init"])
+    again = tandem.invoke(["keys", "init"])
     assert again.exit_code == 1
-    assert isinstance(again.exception, KeyFileError)
+    assert again.stderr.startswith("Error: ") and "already exists" in again.stderr
 
     monkeypatch.setenv("TANDEM_KEYS", str(path))
-    rotated = runner.invoke(app, ["keys", "rotate", "--alg", "EdDSA"])
+    rotated = tandem.invoke(["keys", "rotate", "--alg", "EdDSA"])
     assert rotated.exit_code == 0, rotated.output
     new = load_keyring(path)
     assert rotated.output.startswith(f"New EdDSA signing key {new.active_kid}; 1 older public key")
 
-    printed = runner.invoke(app, ["keys", "export-jwks"])
+    printed = tandem.invoke(["keys", "export-jwks"])
     assert json.loads(printed.output) == new.jwks()
-    written = runner.invoke(app, ["keys", "export-jwks", "--out", "jwks.json"])
+    written = tandem.invoke(["keys", "export-jwks", "--out", "jwks.json"])
     assert written.output == "Wrote the public key set (2 keys) to jwks.json.\n"
     assert json.loads((tmp_path / "jwks.json").read_text()) == new.jwks()
