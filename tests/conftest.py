@@ -101,7 +101,10 @@ class Tandem:
         return result
 
     def invoke(
-        self, args: Sequence[str | Path], input: str | None = None, env: Mapping[str, str] | None = None
+        self,
+        args: Sequence[str | Path],
+        input: str | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> Result:
         """``tandem ARGS`` with the exit code left to the caller (unexpected errors re-raised)."""
         return self(*args, input=input, env=env, expect=None)
