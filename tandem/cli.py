@@ -58,9 +58,10 @@ def _root(
 
 
 def _mount() -> None:
-    from tandem.commands import certs, credentials, match, program, prompts, roster
+    from tandem.commands import certs, credentials, match, privacy, program, prompts, roster
 
     roster.register(app)
+    privacy.register(app, roster.participants_app)
     match.register(app)
     prompts.register(app)
     program.register(app)

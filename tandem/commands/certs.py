@@ -8,7 +8,6 @@ certificates once issued.
 
 from __future__ import annotations
 
-import getpass
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -17,9 +16,11 @@ import typer
 from typer.core import TyperGroup
 
 from tandem.commands.common import (
+    ActorOption,
     FormatOption,
     NowOption,
     OutputFormat,
+    actor_name,
     database,
     echo_lines,
     lazy_module,
@@ -62,21 +63,6 @@ certs_app = typer.Typer(
 )
 
 
-def _actor() -> str:
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):
-        return "coordinator"
-
-
-ActorOption = Annotated[
-    str | None,
-    typer.Option(
-        "--actor",
-        envvar="TANDEM_ACTOR",
-        help="Who is acting, for the audit log (default: the login name).",
-    ),
-]
 ReasonOption = Annotated[
     str, typer.Option("--reason", help="Why: recorded in the audit log (required).")
 ]
@@ -224,7 +210,7 @@ def certify_run(
             cohort,
             loaded,
             now=now_from(now),
-            actor=actor or _actor(),
+            actor=actor or actor_name(),
             dry_run=dry_run,
             issuer=issuer,
             keyring=keyring,
@@ -251,7 +237,7 @@ def _decide(
             mentor_id,
             decision,
             reason=reason,
-            actor=actor or _actor(),
+            actor=actor or actor_name(),
             now=now_from(now),
         )
     done = "Granted" if decision is certify.DecisionKind.GRANT else "Withheld"
@@ -342,7 +328,7 @@ def certs_revoke(
     """Revoke a certificate; publish the new list with `tandem certs export-revocations`."""
     with database(ctx) as db:
         info, changed = certify.revoke_certificate(
-            db, credential_id, reason=reason, actor=actor or _actor(), now=now_from(now)
+            db, credential_id, reason=reason, actor=actor or actor_name(), now=now_from(now)
         )
     if not changed:
         assert info.revoked_at is not None
@@ -379,7 +365,7 @@ def certs_export_revocations(
     keyring = issuer_keys.load_keyring(keys)
     with database(ctx) as db:
         token, revocations = certify.export_revocations(
-            db, keyring, now=now_from(now), actor=actor or _actor(), issuer_id=issuer_id
+            db, keyring, now=now_from(now), actor=actor or actor_name(), issuer_id=issuer_id
         )
     if out is None:
         typer.echo(token)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import importlib.util
 import io
 import json
@@ -11,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -25,6 +27,8 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
+
+from tandem.errors import TandemError
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -203,3 +207,44 @@ def lazy_module(name: str) -> ModuleType:
         setattr(importlib.import_module(parent), child, module)
     loader.exec_module(module)
     return module
+
+
+def actor_name() -> str:
+    """Who runs the command, for the audit log: the login name."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "coordinator"
+
+
+ActorOption = Annotated[
+    str | None,
+    typer.Option(
+        "--actor",
+        envvar="TANDEM_ACTOR",
+        help="Who is acting, for the audit log (default: the login name).",
+    ),
+]
+
+
+def check_output_path(path: Path) -> None:
+    """Raise one clear TandemError now if ``path`` cannot be an output file (before any
+    work is done or recorded)."""
+    if path.is_dir():
+        raise TandemError(f"{path} is a folder; give a file name")
+    if not path.parent.is_dir():
+        raise TandemError(f"{path}: the folder {path.parent} does not exist; create it first")
+
+
+def write_text_file(path: Path, text: str) -> None:
+    """Write a command's output file, or raise one clear TandemError saying why not."""
+    try:
+        path.write_text(text, encoding="utf-8")
+    except FileNotFoundError:
+        raise TandemError(
+            f"{path}: the folder {path.parent} does not exist; create it first"
+        ) from None
+    except IsADirectoryError:
+        raise TandemError(f"{path} is a folder; give a file name") from None
+    except OSError as error:
+        raise TandemError(f"{path}: cannot write ({error.strerror})") from None

@@ -65,3 +65,6 @@ class AuditAction(StrEnum):
     GRANT = "grant"
     WITHHOLD = "withhold"
     EXPORT_REVOCATIONS = "export_revocations"
+    EXPORT_PERSON = "export_person"
+    ERASE_PERSON = "erase_person"
+    WITHDRAW_CONSENT = "withdraw_consent"

@@ -803,7 +803,7 @@ def get_participant(
 
 def load_profiles(engine: Engine) -> tuple[list[Profile], list[Profile]]:
     """(mentees, mentors) as matcher profiles, sorted by id: :func:`participant_profile`
-    of every stored row, with the same errors for a row it refuses."""
+    of every stored row that is not withdrawn, with the same errors for a row it refuses."""
     # Only the columns a profile needs, as plain rows (no ORM objects), and the JSON
     # columns as their text: decoding each distinct text once is several times faster
     # than the driver decoding every cell.
@@ -812,7 +812,8 @@ def load_profiles(engine: Engine) -> tuple[list[Profile], list[Profile]]:
         table.c.role,
         *(table.c[c] for c in _SCALAR_COLUMNS),
         *(cast(table.c[c], SqlText) for c, _ in _LIST_COLUMNS),
-    ).order_by(table.c.role.desc(), table.c.external_id)
+    ).where(table.c.withdrawn_at.is_(None))  # withdrawn or erased: never matched again
+    query = query.order_by(table.c.role.desc(), table.c.external_id)
     with engine.connect() as connection:
         rows = connection.execute(query).all()
     decoded = _decode_lists(rows)

@@ -61,6 +61,7 @@ class Participant(SQLModel, table=True):
     custom: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = _utc()
     updated_at: datetime = _utc()
+    withdrawn_at: datetime | None = _utc(nullable=True)
 
 
 class MatchRun(SQLModel, table=True):

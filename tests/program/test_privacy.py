@@ -1,0 +1,205 @@
+"""Data rights: export everything about a person, erase them, withdraw consent, purge.
+
+The erasure test searches every table (message contents decompressed) for the person's
+name and address afterwards, and checks that the cohort's figures still add up.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, MetaData, select
+from sqlmodel import Session
+
+from tandem.matcher.types import Role
+from tandem.program.certify.audit import audit_log
+from tandem.program.checkins import CheckinAnswers, add_checkin
+from tandem.program.cohorts import PairAction, change_pair
+from tandem.program.engine import run_due, unpack
+from tandem.program.outbox.channels import channel_from_url
+from tandem.program.privacy import (
+    PrivacyError,
+    erase_person,
+    export_person,
+    purge,
+)
+from tandem.program.roster.profiles import load_profiles
+from tandem.program.storage.tables import CheckIn, Cohort, OutboxMessage, Pair, Participant
+from tests.conftest import Tandem
+from tests.program.helpers import Program, day, make_program
+
+NAME, EMAIL = "Mentee 1", "mentee1@uni.edu"
+
+
+@pytest.fixture
+def program(engine: Engine, tmp_path: Path) -> Program:
+    program = make_program(engine, tmp_path, pairs=3)
+    now = day(program.instants, 1, hours=1)
+    run_due(engine, now, channel_from_url(f"file:{tmp_path / 'outbox'}"))
+    for week in (1, 2):
+        add_checkin(
+            engine,
+            program.name,
+            "E001",
+            week,
+            Role.MENTEE,
+            CheckinAnswers(met=True, minutes=40, rating=4, note=f"{NAME} talked about grants"),
+            now=day(program.instants, week, days=3),
+        )
+    return program
+
+
+def dump(engine: Engine) -> str:
+    """Every value in every table as text, with message contents decompressed."""
+    metadata = MetaData()
+    metadata.reflect(engine)
+    chunks: list[str] = []
+    with engine.connect() as connection:
+        for table in metadata.sorted_tables:
+            for row in connection.execute(select(table)).all():
+                for value in row:
+                    if isinstance(value, bytes | memoryview):
+                        chunks.append(unpack(bytes(value)).decode("utf-8", "replace"))
+                    else:
+                        chunks.append(json.dumps(value, default=str))
+    return "\n".join(chunks)
+
+
+def counts(engine: Engine) -> dict[str, object]:
+    with Session(engine) as session:
+        pairs = session.exec(select(Pair.state)).all()  # type: ignore[call-overload]
+        checkins = session.exec(select(CheckIn.met, CheckIn.minutes)).all()  # type: ignore[call-overload]
+        return {
+            "participants": len(session.exec(select(Participant.pk)).all()),  # type: ignore[call-overload]
+            "pairs": sorted(str(s[0]) for s in pairs),
+            "checkins": sorted((bool(c[0]), c[1]) for c in checkins),
+            "messages": len(session.exec(select(OutboxMessage.pk)).all()),  # type: ignore[call-overload]
+        }
+
+
+def test_export_holds_everything_stored_about_the_person(
+    engine: Engine, program: Program, tmp_path: Path, tandem: Tandem, db_url: str
+) -> None:
+    now = day(program.instants, 2, days=4)
+    document = export_person(engine, "E001", role=None, actor="privacy office", now=now)
+    assert document["profile"]["name"] == NAME and document["profile"]["email"] == EMAIL
+    assert [p["partner_id"] for p in document["pairs"]] == ["M001"]
+    assert [p["state"] for p in document["pairs"]] == ["proposed"]
+    assert [c["note"] for c in document["checkins"]] == [f"{NAME} talked about grants"] * 2
+    assert document["matches"][0]["mentor_id"] == "M001"
+    assert document["messages"] and all(m["to"] == EMAIL for m in document["messages"])
+    assert any("Mentee 1" in m["text"] for m in document["messages"])
+    out = tmp_path / "E001.json"
+    result = tandem("participants", "export-person", "E001", "--out", out, db=db_url)
+    assert result.stdout == f"Wrote everything stored about E001 to {out}\n"
+    assert json.loads(out.read_text())["profile"]["external_id"] == "E001"
+    missing = tandem(
+        "participants",
+        "export-person",
+        "E001",
+        "--out",
+        tmp_path / "no" / "x.json",
+        db=db_url,
+        expect=1,
+    )
+    assert missing.stderr == (
+        f"Error: {tmp_path / 'no' / 'x.json'}: the folder {tmp_path / 'no'} does not exist; "
+        "create it first\n"
+    )
+    entries = [e for e in audit_log(engine) if e.action == "export_person"]
+    assert len(entries) == 2 and entries[0].actor == "privacy office"
+    assert NAME not in json.dumps([e.details for e in entries]) + entries[0].subject.replace(
+        "E001", ""
+    )
+
+
+def test_erasure_removes_every_trace_and_keeps_the_figures(
+    engine: Engine, program: Program, tandem: Tandem, db_url: str
+) -> None:
+    now = day(program.instants, 2, days=4)
+    refused = tandem("participants", "erase", "E001", "--reason", "asked", db=db_url, expect=1)
+    assert refused.stderr == (
+        "Error: E001's pair in Fall 2026 is still proposed: end the pair first "
+        "(`tandem pair end`), then erase\n"
+    )
+    change_pair(
+        engine, program.name, "E001", PairAction.END, actor="coord", now=now, reason="moved"
+    )
+    before = counts(engine)
+    assert NAME in dump(engine) and EMAIL in dump(engine)
+    result = tandem(
+        "participants",
+        "erase",
+        "E001",
+        "--reason",
+        "GDPR request 17",
+        "--now",
+        now.isoformat(),
+        db=db_url,
+    )
+    assert result.stdout.splitlines()[0].startswith("Erased the mentee's personal data")
+    after = dump(engine)
+    assert NAME not in after and EMAIL not in after and "E001" not in after
+    assert "Mentee 2" in after and "mentor1@uni.edu" in after  # the partner and others stay
+    assert counts(engine) == before
+    [entry] = [e for e in audit_log(engine) if e.action == "erase_person"]
+    assert entry.details["reason"] == "GDPR request 17" and entry.subject.startswith(
+        "participant erased-"
+    )
+    # Erased people are never matched again; a second erasure is a clear error.
+    mentees, _ = load_profiles(engine)
+    assert [m.id for m in mentees] == ["E002", "E003"]
+    again = tandem("participants", "erase", "E001", "--reason", "again", db=db_url, expect=1)
+    assert again.stderr.startswith('Error: no participant with id "E001"')
+
+
+def test_withdrawing_consent_removes_identity_from_storage_and_matching(
+    engine: Engine, tmp_path: Path, tandem: Tandem, db_url: str
+) -> None:
+    roster = tmp_path / "mentees.csv"
+    roster.write_text(
+        "id,name,email,identity_consent,identity,identity_preferences\n"
+        "E1,Ada,ada@u.edu,yes,first-generation,first-generation\n",
+        encoding="utf-8",
+    )
+    tandem("import", "mentees", roster, db=db_url)
+    assert load_profiles(engine)[0][0].identity == ("first-generation",)
+    result = tandem("participants", "withdraw-consent", "E1", db=db_url)
+    assert result.stdout == "Consent withdrawn for E1: 2 identity attributes removed.\n"
+    [mentee], _ = load_profiles(engine)
+    assert mentee.identity == () and mentee.identity_preferences == ()
+    assert "first-generation" not in dump(engine)
+
+
+def test_purge_erases_only_cohorts_closed_long_enough_ago(
+    engine: Engine, program: Program, tandem: Tandem, db_url: str
+) -> None:
+    closed = day(program.instants, 16, days=7)
+    with Session(engine) as session:
+        cohort = session.exec(select(Cohort)).scalars().one()  # type: ignore[call-overload]
+        cohort.completed_at = closed
+        session.add(cohort)
+        session.commit()
+    for mentee in ("E001", "E002", "E003"):
+        change_pair(engine, program.name, mentee, PairAction.END, actor="c", now=closed, reason="x")
+    soon = (closed + timedelta(days=100)).isoformat()
+    late = (closed + timedelta(days=800)).isoformat()
+    early = tandem("purge", "--months", "24", "--dry-run", "--now", soon, db=db_url)
+    assert early.stdout == "Would erase 0 people (cohorts closed more than 24 months ago).\n"
+    dry = tandem("purge", "--months", "24", "--dry-run", "--now", late, db=db_url)
+    assert (
+        dry.stdout.splitlines()[0]
+        == "Would erase 6 people (cohorts closed more than 24 months ago)."
+    )
+    assert NAME in dump(engine)
+    tandem("purge", "--months", "24", "--now", late, db=db_url)
+    assert NAME not in dump(engine) and "Mentor 3" not in dump(engine)
+    again = tandem("purge", "--months", "24", "--now", late, db=db_url)
+    assert again.stdout.startswith("Erased 0 people")
+    with pytest.raises(PrivacyError, match="at least 1"):
+        purge(engine, months=0, actor="x", now=closed, dry_run=True)
+    with pytest.raises(PrivacyError, match="say why"):
+        erase_person(engine, "E001", role=None, reason=" ", actor="x", now=closed)
