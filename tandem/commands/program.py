@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, time
 from enum import StrEnum
 from pathlib import Path
@@ -332,7 +333,7 @@ def checkin_add(
     now: NowOption = None,
 ) -> None:
     """Record one person's check-in for one week (repeat to correct it)."""
-    answers = checkins.CheckinAnswers(
+    answers = checkins.CheckinAnswers.parse(
         met=met, minutes=minutes, mode=mode, topic=topic, rating=rating, note=note
     )
     with database(ctx) as db:
@@ -348,7 +349,10 @@ def checkin_import(
     cohort: str,
     path: Annotated[
         Path,
-        typer.Argument(help="CSV/XLSX/JSON: email, week, met, minutes, mode, topic, rating, note."),
+        typer.Argument(
+            help="CSV/XLSX/JSON: email, week, met; minutes, mode, topic, rating, note, "
+            "q_<question id>; partner_email where a mentor has several mentees."
+        ),
     ],
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Validate and report; store nothing.")
@@ -362,6 +366,52 @@ def checkin_import(
         f"{path.name}: {report.added} added, {report.updated} updated, {report.unchanged} unchanged check-ins"
         + (" (dry run: nothing stored)" if dry_run else "")
     )
+
+
+CHECKIN_COLUMNS = (
+    "week",
+    "mentee_id",
+    "mentee",
+    "mentor_id",
+    "mentor",
+    "role",
+    "met",
+    "minutes",
+    "mode",
+    "rating",
+    "topic",
+    "answers",
+    "note",
+    "source",
+    "recorded_at",
+)
+
+
+@checkin_app.command("list")
+def checkin_list(
+    ctx: typer.Context,
+    cohort: str,
+    week: Annotated[int | None, typer.Option(help="Only this program week.")] = None,
+    fmt: FormatOption = OutputFormat.TABLE,
+) -> None:
+    """List recorded check-ins, notes included (for coordinators; reports never show notes)."""
+    with database(ctx) as db:
+        rows = [r.as_row() for r in checkins.list_checkins(db, cohort, week)]
+    if fmt is not OutputFormat.JSON:
+        for row in rows:
+            answers = row["answers"]
+            assert isinstance(answers, dict)
+            row["answers"] = (
+                ", ".join(f"{k}={v}" for k, v in answers.items())
+                if fmt is OutputFormat.TABLE
+                else json.dumps(answers, sort_keys=True)
+                if answers
+                else None
+            )
+    if fmt is OutputFormat.TABLE and not rows:
+        typer.echo(f"No check-ins recorded in {cohort!r}" + (f" for week {week}" if week else ""))
+        return
+    render_rows(rows, CHECKIN_COLUMNS, fmt, title=f"Check-ins, {cohort}")
 
 
 def register(app: typer.Typer) -> None:

@@ -1,0 +1,82 @@
+"""A coordinator's program from the command line: typed input never ends in a traceback."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sqlalchemy import Engine
+from typer.testing import CliRunner
+
+from tandem.cli import app
+from tests.program.helpers import make_program
+
+
+def invoke(db_url: str, *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, ["--db", db_url, *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_checkin_add_leaves_optional_answers_out_and_refuses_bad_ones_in_one_line(
+    db_url: str, engine: Engine, tmp_path: Path
+) -> None:
+    make_program(engine, tmp_path, pairs=2)
+    common = ["checkin", "add", "Fall 2026", "--week", "1", "--now", "2026-09-08T12:00"]
+    code, out, _ = invoke(
+        db_url, *common, "--mentee", "E001", "--role", "mentor", "--met", "--minutes", "45",
+        "--rating", "4",
+    )  # fmt: skip
+    assert (code, out) == (0, "Check-in added: week 1, mentor of mentee E001's pair\n")
+    code, out, _ = invoke(db_url, *common, "--mentee", "E002", "--role", "mentee", "--not-met")
+    assert (code, out) == (0, "Check-in added: week 1, mentee of mentee E002's pair\n")
+    code, _, err = invoke(
+        db_url, *common, "--mentee", "E002", "--role", "mentor", "--met", "--rating", "9",
+        "--mode", "fax",
+    )  # fmt: skip
+    assert code == 1
+    assert err == (
+        "Error: check-in not recorded: mode: expected one of video, phone, in_person, async, "
+        "got 'fax'; rating: Input should be less than or equal to 5\n"
+    )
+
+
+def test_checkin_list_shows_what_was_recorded_in_every_format(
+    db_url: str, engine: Engine, tmp_path: Path
+) -> None:
+    make_program(engine, tmp_path, pairs=2)
+    code, out, _ = invoke(db_url, "checkin", "list", "Fall 2026")
+    assert (code, out) == (0, "No check-ins recorded in 'Fall 2026'\n")
+    invoke(
+        db_url, "checkin", "add", "Fall 2026", "--mentee", "E001", "--week", "1", "--role",
+        "mentee", "--met", "--note", "wants more structure", "--now", "2026-09-08T16:00",
+    )  # fmt: skip
+    code, out, _ = invoke(db_url, "checkin", "list", "Fall 2026", "--week", "1", "--format", "json")
+    assert code == 0
+    assert json.loads(out) == [
+        {
+            "week": 1,
+            "mentee_id": "E001",
+            "mentee": "Mentee 1",
+            "mentor_id": "M001",
+            "mentor": "Mentor 1",
+            "role": "mentee",
+            "met": "yes",
+            "minutes": None,
+            "mode": None,
+            "rating": None,
+            "topic": None,
+            "answers": {},
+            "note": "wants more structure",
+            "source": "coordinator",
+            "recorded_at": "2026-09-08T12:00-04:00",
+        }
+    ]
+    code, out, _ = invoke(db_url, "checkin", "list", "Fall 2026", "--format", "csv")
+    assert out.splitlines() == [
+        "week,mentee_id,mentee,mentor_id,mentor,role,met,minutes,mode,rating,topic,answers,note,"
+        "source,recorded_at",
+        "1,E001,Mentee 1,M001,Mentor 1,mentee,yes,,,,,,wants more structure,coordinator,"
+        "2026-09-08T12:00-04:00",
+    ]
+    code, out, _ = invoke(db_url, "checkin", "list", "Fall 2026")
+    assert code == 0 and "wants more structure" in out
