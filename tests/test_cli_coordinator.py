@@ -80,3 +80,21 @@ def test_checkin_list_shows_what_was_recorded_in_every_format(
     ]
     code, out, _ = invoke(db_url, "checkin", "list", "Fall 2026")
     assert code == 0 and "wants more structure" in out
+
+
+def test_config_show_prints_the_configuration_in_force_with_its_comments(
+    db_url: str, tmp_path: Path
+) -> None:
+    mine = tmp_path / "match.toml"
+    mine.write_text("[weights]\nidentity = 0\n", encoding="utf-8")
+    code, out, _ = invoke(db_url, "match", "config", "show", "--config", str(mine))
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == "# The matching configuration in force: match.toml."
+    at = lines.index("identity = 0.0")
+    assert lines[at - 2 : at] == [
+        "# Fraction of the mentee's identity preferences present in the mentor's identity;",
+        "# used only when both consented to identity matching, neutral otherwise.",
+    ]
+    code, _, err = invoke(db_url, "match", "config", "show", "--config", str(tmp_path / "no"))
+    assert (code, err) == (1, f"Error: {tmp_path / 'no'}: file not found\n")

@@ -19,7 +19,7 @@ from tandem.commands.common import (
     progress_bar,
     render_rows,
 )
-from tandem.matcher.config import config_to_toml, default_config, load_config
+from tandem.matcher.config import config_to_commented_toml, default_config, load_config
 from tandem.matcher.errors import MatcherError
 from tandem.matcher.result import Objective
 
@@ -249,10 +249,10 @@ def explain_command(
 @config_app.command("show")
 def config_show(config: ConfigOption = None) -> None:
     """Print the configuration in force (the default, or --config FILE validated)."""
-    loaded = (
-        load_config(config.read_text(encoding="utf-8"), config.name) if config else default_config()
-    )
-    typer.echo(config_to_toml(loaded), nl=False)
+    read = _read(config)
+    loaded = load_config(read[1], read[0]) if read else default_config()
+    source = config.name if config else "default_config.toml (the shipped defaults)"
+    typer.echo(config_to_commented_toml(loaded, source), nl=False)
 
 
 def register(app: typer.Typer) -> None:
