@@ -71,7 +71,11 @@ def match(
     cycle: Annotated[str | None, typer.Option(help="The matching cycle's name, e.g. 2026.")] = None,
     config: ConfigOption = None,
     scores: Annotated[
-        Path | None, typer.Option(help="CSV mentee_id,mentor_id,score: your own compatibility.")
+        Path | None,
+        typer.Option(
+            help="CSV mentee_id,mentor_id,score: your own compatibility, any scale ≥ 0 "
+            "(above 100 it is read ÷ 10, ÷ 100 … onto 0–100)."
+        ),
     ] = None,
     preferences: Annotated[
         Path | None, typer.Option(help="CSV participant_id,candidate_id,rank (1 = best).")
