@@ -98,3 +98,16 @@ def test_config_show_prints_the_configuration_in_force_with_its_comments(
     ]
     code, _, err = invoke(db_url, "match", "config", "show", "--config", str(tmp_path / "no"))
     assert (code, err) == (1, f"Error: {tmp_path / 'no'}: file not found\n")
+
+
+def test_every_command_that_reads_the_clock_takes_now(db_url: str, tmp_path: Path) -> None:
+    from tests.program.helpers import roster_files
+
+    mentors, _ = roster_files(tmp_path, 1)
+    code, out, _ = invoke(db_url, "import", "mentors", str(mentors), "--now", "2026-08-01T09:00")
+    assert (code, out) == (0, "mentors.csv: 1 added, 0 updated, 0 unchanged mentors\n")
+    keys = str(tmp_path / "keys.json")
+    result = CliRunner().invoke(app, ["keys", "init", "--keys", keys, "--now", "yesterday"])
+    assert result.exit_code == 2 and "expected an ISO date and time" in result.stderr
+    help_text = CliRunner().invoke(app, ["keys", "init", "--help"]).stdout
+    assert "--now" in help_text

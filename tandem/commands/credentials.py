@@ -8,13 +8,12 @@ and, optionally, its signed revocation list.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from tandem.commands.common import lazy_module
+from tandem.commands.common import NowOption, lazy_module, now_from
 from tandem.program.certify.key_names import DEFAULT_KEYS_FILE, KeyAlgorithm
 
 if TYPE_CHECKING:
@@ -34,17 +33,6 @@ KeysOption = Annotated[
         show_default=True,
     ),
 ]
-NowOption = Annotated[
-    str | None,
-    typer.Option("--now", hidden=True, help="Pretend the time is this ISO 8601 instant."),
-]
-
-
-def _now(value: str | None) -> datetime:
-    if value is None:
-        return datetime.now(UTC)
-    parsed = datetime.fromisoformat(value)
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 def _read_text(path: Path, what: str, error: type[Exception]) -> str:
@@ -75,7 +63,7 @@ def keys_init(
     now: NowOption = None,
 ) -> None:
     """Create the issuer key file with a new signing key; never overwrites a file."""
-    keyring = issuer_keys.init_keyring(keys, alg, now=_now(now))
+    keyring = issuer_keys.init_keyring(keys, alg, now=now_from(now))
     typer.echo(
         f"Created issuer key file {keys} (mode 0600) with {alg.value} key {keyring.active_kid}."
     )
@@ -94,7 +82,7 @@ def keys_rotate(
     now: NowOption = None,
 ) -> None:
     """Add a new signing key; older public keys stay so old certificates still verify."""
-    keyring = issuer_keys.rotate_keyring(keys, alg, now=_now(now))
+    keyring = issuer_keys.rotate_keyring(keys, alg, now=now_from(now))
     retired = len(keyring.keys) - 1
     typer.echo(
         f"New {keyring.active.alg.value} signing key {keyring.active_kid}; "
@@ -141,7 +129,7 @@ def verify(
     if revocations is not None:
         text = _read_text(revocations, "revocation list", revocation_lists.RevocationListError)
         revocation_list = revocation_lists.read_revocations(text, key_set, source=str(revocations))
-    result = credentials.verify_credential(token, key_set, revocation_list, _now(now), issuer)
+    result = credentials.verify_credential(token, key_set, revocation_list, now_from(now), issuer)
     if result.ok:
         typer.echo(f"VALID: {result.explanation}")
         return

@@ -12,11 +12,13 @@ import typer
 
 from tandem.commands.common import (
     FormatOption,
+    NowOption,
     OutputFormat,
     console,
     database,
     echo_lines,
     lazy_module,
+    now_from,
     render_rows,
     settings,
 )
@@ -62,9 +64,11 @@ def init(ctx: typer.Context) -> None:
         typer.echo(f"Database schema upgraded from {before or 'empty'} to revision {after}.")
 
 
-def _import(ctx: typer.Context, path: Path, role: Role, dry_run: bool) -> None:
+def _import(
+    ctx: typer.Context, path: Path, role: Role, dry_run: bool, now: str | None = None
+) -> None:
     with database(ctx) as engine:
-        report = roster.import_roster(engine, path, role, now=db.utcnow(), dry_run=dry_run)
+        report = roster.import_roster(engine, path, role, now=now_from(now), dry_run=dry_run)
     echo_lines((f"warning: {w}" for w in report.warnings), err=True)
     verb = "would be" if report.dry_run else "were"
     typer.echo(
@@ -81,15 +85,19 @@ def _import(ctx: typer.Context, path: Path, role: Role, dry_run: bool) -> None:
 
 
 @import_app.command("mentors")
-def import_mentors(ctx: typer.Context, path: FileArgument, dry_run: DryRun = False) -> None:
+def import_mentors(
+    ctx: typer.Context, path: FileArgument, dry_run: DryRun = False, now: NowOption = None
+) -> None:
     """Import mentor applications (id, name, email, capacity, …)."""
-    _import(ctx, path, Role.MENTOR, dry_run)
+    _import(ctx, path, Role.MENTOR, dry_run, now)
 
 
 @import_app.command("mentees")
-def import_mentees(ctx: typer.Context, path: FileArgument, dry_run: DryRun = False) -> None:
+def import_mentees(
+    ctx: typer.Context, path: FileArgument, dry_run: DryRun = False, now: NowOption = None
+) -> None:
     """Import mentee applications (id, name, email, goals, …)."""
-    _import(ctx, path, Role.MENTEE, dry_run)
+    _import(ctx, path, Role.MENTEE, dry_run, now)
 
 
 LIST_COLUMNS = ("role", "id", "name", "career_stage", "institution", "timezone", "capacity")
