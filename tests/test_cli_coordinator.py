@@ -111,3 +111,22 @@ def test_every_command_that_reads_the_clock_takes_now(db_url: str, tmp_path: Pat
     assert result.exit_code == 2 and "expected an ISO date and time" in result.stderr
     help_text = CliRunner().invoke(app, ["keys", "init", "--help"]).stdout
     assert "--now" in help_text
+
+
+def test_cohort_create_shows_its_dates_in_the_cohorts_time_zone(
+    db_url: str, engine: Engine, tmp_path: Path
+) -> None:
+    from tests.program.helpers import roster_files, store_match
+
+    for role, path in zip(("mentors", "mentees"), roster_files(tmp_path, 1), strict=True):
+        invoke(db_url, "import", role, str(path))
+    store_match(engine, "2026", [("E001", "M001")])
+    code, out, _ = invoke(
+        db_url, "cohort", "create", "Fall 2026", "--cycle", "2026", "--start", "2026-09-07",
+        "--timezone", "America/Chicago", "--now", "2026-08-01T12:00",
+    )  # fmt: skip
+    assert (code, out) == (
+        0,
+        "Created cohort 'Fall 2026': 1 pair, 16 weeks, introductions Mon 2026-09-07 09:00, "
+        "last topic Mon 2026-12-21 09:00 (America/Chicago time)\n",
+    )

@@ -203,3 +203,8 @@ def lazy_module(name: str) -> ModuleType:
         setattr(importlib.import_module(parent), child, module)
     loader.exec_module(module)
     return module
+
+
+def plural(count: int, word: str, words: str | None = None) -> str:
+    """``1 pair``, ``2 pairs``; ``words`` for an irregular plural (``person``, ``people``)."""
+    return f"{count} {word if count == 1 else words or word + 's'}"

@@ -16,6 +16,7 @@ from tandem.commands.common import (
     database,
     lazy_module,
     now_from,
+    plural,
     progress_bar,
     render_rows,
 )
@@ -32,6 +33,11 @@ else:
 class MethodChoice(StrEnum):
     OPTIMAL = "optimal"
     STABLE = "stable"
+
+
+class ExplainFormat(StrEnum):
+    TABLE = "table"
+    JSON = "json"
 
 
 class Side(StrEnum):
@@ -148,7 +154,8 @@ def match(
             out_console.print(f"… and {more} more unmatched mentees{where}")
     if summary.shortfall:
         out_console.print(
-            f"Capacity shortfall: at least {summary.shortfall} more mentor place(s) would be needed"
+            f"Capacity shortfall: at least {plural(summary.shortfall, 'more mentor place')} "
+            "would be needed"
         )
     if out is not None:
         out_console.print(f"Pairs written to {out}")
@@ -164,12 +171,17 @@ def explain_command(
     mentee_id: Annotated[str, typer.Argument(metavar="MENTEE_ID")],
     mentor: Annotated[str | None, typer.Option(help="Also explain why not this mentor.")] = None,
     cycle: Annotated[str | None, typer.Option(help="The cycle (default: the latest run).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    fmt: Annotated[
+        ExplainFormat, typer.Option("--format", help="table for people; json for scripts.")
+    ] = ExplainFormat.TABLE,
+    as_json: Annotated[
+        bool, typer.Option("--json", hidden=True, help="The same as --format json.")
+    ] = False,
 ) -> None:
     """Why this mentor (score components), why not another, and the top alternatives."""
     with database(ctx) as engine:
         result = matching.explain(engine, mentee_id, mentor_id=mentor, cycle=cycle)
-    if as_json:
+    if as_json or fmt is ExplainFormat.JSON:
         typer.echo(
             json.dumps(
                 {

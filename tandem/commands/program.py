@@ -7,6 +7,7 @@ from datetime import date, time
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 
@@ -20,6 +21,7 @@ from tandem.commands.common import (
     echo_lines,
     lazy_module,
     now_from,
+    plural,
     progress_bar,
     render_rows,
     settings,
@@ -138,9 +140,12 @@ def create(
     with database(ctx) as db:
         created = cohorts.create_cohort(db, config, now=now_from(now))
     verb = "Created" if created.created else "Already exists (nothing changed):"
+    local = ZoneInfo(timezone)
+    first, last = created.first_send.astimezone(local), created.last_send.astimezone(local)
     typer.echo(
-        f"{verb} cohort {created.name!r}: {created.pairs} pairs, {created.weeks} weeks, "
-        f"introductions {created.first_send:%Y-%m-%d %H:%M} UTC, last topic {created.last_send:%Y-%m-%d %H:%M} UTC"
+        f"{verb} cohort {created.name!r}: {plural(created.pairs, 'pair')}, "
+        f"{created.weeks} weeks, introductions {first:%a %Y-%m-%d %H:%M}, "
+        f"last topic {last:%a %Y-%m-%d %H:%M} ({timezone} time)"
     )
 
 
@@ -197,7 +202,7 @@ def rematch(ctx: typer.Context, name: str, now: NowOption = None) -> None:
     """Match freed mentees to mentors with spare places; pairs that stand are untouched."""
     with database(ctx) as db:
         result = cohorts.rematch(db, name, now=now_from(now))
-    typer.echo(f"{result.freed} freed mentee(s); {len(result.paired)} newly paired")
+    typer.echo(f"{plural(result.freed, 'freed mentee')}; {len(result.paired)} newly paired")
     echo_lines(f"  {mentee} with {mentor}" for mentee, mentor in result.paired)
     if result.still_unmatched:
         typer.echo(f"still without a mentor: {', '.join(result.still_unmatched)}")

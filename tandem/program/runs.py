@@ -400,8 +400,17 @@ def _summary(
         }
     load = Counter(p.mentor_id for p in result.pairs)
     mentor_load = Counter(f"{load.get(m.id, 0)}/{m.capacity}" for m in mentors)
+    names = {("mentee", p.id): p.name for p in mentees} | {
+        ("mentor", p.id): p.name for p in mentors
+    }
     rows = [
-        {**row, "reasons": "; ".join(reasons.get(row["mentee_id"], []))} for row in result.to_rows()
+        {
+            **row,
+            "mentee": names.get(("mentee", row["mentee_id"]), ""),
+            "mentor": names.get(("mentor", row["mentor_id"]), ""),
+            "reasons": "; ".join(reasons.get(row["mentee_id"], [])),
+        }
+        for row in result.to_rows()
     ]
     reason_by_id = {u["mentee_id"]: u["reason"] for u in unmatched}
     for row in rows:
@@ -428,7 +437,8 @@ def _summary(
     )
 
 
-OUTPUT_COLUMNS = ("mentee_id", "mentor_id", "score", "points", "locked", "reasons")
+OUTPUT_COLUMNS = ("mentee_id", "mentee", "mentor_id", "mentor", "score", "locked", "reasons")
+"""Columns of ``--out``: who with whom, by id and name, and why (no solver internals)."""
 
 
 def write_result(summary: MatchSummary, path: Path) -> None:
