@@ -130,3 +130,33 @@ def test_cohort_create_shows_its_dates_in_the_cohorts_time_zone(
         "Created cohort 'Fall 2026': 1 pair, 16 weeks, introductions Mon 2026-09-07 09:00, "
         "last topic Mon 2026-12-21 09:00 (America/Chicago time)\n",
     )
+
+
+def test_cohort_list(db_url: str, engine: Engine, tmp_path: Path) -> None:
+    assert invoke(db_url, "cohort", "list")[:2] == (
+        0,
+        "No cohorts yet; create one with `tandem cohort create`.\n",
+    )
+    make_program(engine, tmp_path, pairs=2)
+    code, out, _ = invoke(db_url, "cohort", "list", "--format", "csv")
+    assert (code, out.splitlines()) == (
+        0,
+        [
+            "name,cycle,start,weeks,timezone,pairs,by_state",
+            "Fall 2026,2026,2026-09-07,16,America/New_York,2,2 proposed",
+        ],
+    )
+    code, out, _ = invoke(db_url, "cohort", "list", "--format", "json")
+    assert json.loads(out)[0]["by_state"] == {"proposed": 2}
+
+
+def test_an_empty_report_says_there_is_nothing_to_report(
+    db_url: str, engine: Engine, tmp_path: Path
+) -> None:
+    make_program(engine, tmp_path, pairs=1)
+    assert invoke(db_url, "cohort", "deliveries", "Fall 2026")[:2] == (
+        0,
+        "No delivery problems in 'Fall 2026': no message failed or is being retried.\n",
+    )
+    code, out, _ = invoke(db_url, "cohort", "deliveries", "Fall 2026", "--format", "json")
+    assert (code, json.loads(out)) == (0, [])

@@ -29,8 +29,9 @@ from tandem.commands.common import (
 from tandem.matcher.types import Role
 
 if TYPE_CHECKING:
-    from tandem.program import checkins, cohorts, engine, reports
+    from tandem.program import checkins, cohort_list, cohorts, engine, reports
 else:
+    cohort_list = lazy_module("tandem.program.cohort_list")
     checkins = lazy_module("tandem.program.checkins")
     cohorts = lazy_module("tandem.program.cohorts")
     engine = lazy_module("tandem.program.engine")
@@ -184,11 +185,31 @@ def status(
         typer.echo(f"{len(rows)} pairs ({summary}); {at_risk} at risk")
 
 
+@cohort_app.command("list")
+def list_command(ctx: typer.Context, fmt: FormatOption = OutputFormat.TABLE) -> None:
+    """Every cohort: name, cycle, start, weeks and its pairs by state."""
+    with database(ctx) as db:
+        summaries = cohort_list.list_cohorts(db)
+    if fmt is OutputFormat.TABLE and not summaries:
+        typer.echo("No cohorts yet; create one with `tandem cohort create`.")
+        return
+    rows = [s.as_row() for s in summaries]
+    if fmt is not OutputFormat.JSON:
+        for row, summary in zip(rows, summaries, strict=True):
+            row["by_state"] = ", ".join(f"{n} {state}" for state, n in summary.pairs.items())
+    render_rows(
+        rows, ("name", "cycle", "start", "weeks", "timezone", "pairs", "by_state"), fmt, "Cohorts"
+    )
+
+
 @cohort_app.command("deliveries")
 def deliveries(ctx: typer.Context, name: str, fmt: FormatOption = OutputFormat.TABLE) -> None:
     """Messages that failed, or are being retried, for the coordinator to follow up."""
     with database(ctx) as db:
         rows = reports.delivery_problems(db, name)
+    if fmt is OutputFormat.TABLE and not rows:
+        typer.echo(f"No delivery problems in {name!r}: no message failed or is being retried.")
+        return
     render_rows(
         rows,
         ("recipient", "week", "kind", "status", "attempts", "error"),
