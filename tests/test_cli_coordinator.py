@@ -160,3 +160,34 @@ def test_an_empty_report_says_there_is_nothing_to_report(
     )
     code, out, _ = invoke(db_url, "cohort", "deliveries", "Fall 2026", "--format", "json")
     assert (code, json.loads(out)) == (0, [])
+
+
+def test_match_explain_names_the_mentors_and_why_a_rule_forbids(
+    db_url: str, tmp_path: Path
+) -> None:
+    mentors, mentees = tmp_path / "mentors.csv", tmp_path / "mentees.csv"
+    mentors.write_text(
+        "id,name,email,capacity,career_stage\n"
+        "M001,Ada Lovelace,ada@uni.edu,1,senior_faculty\n"
+        "M002,Bo Chen,bo@uni.edu,0,senior_faculty\n",
+        encoding="utf-8",
+    )
+    mentees.write_text(
+        "id,name,email,career_stage\nE001,Cy Diaz,cy@uni.edu,postdoc\n", encoding="utf-8"
+    )
+    invoke(db_url, "import", "mentors", str(mentors))
+    invoke(db_url, "import", "mentees", str(mentees))
+    assert invoke(db_url, "match", "--cycle", "2026", "--now", "2026-08-01T12:00")[0] == 0
+    code, out, _ = invoke(db_url, "match", "explain", "E001", "--mentor", "M002")
+    assert code == 0
+    assert "Mentee E001 (Cy Diaz) is paired with M001 (Ada Lovelace)" in out
+    assert out.endswith("Not M002 (Bo Chen): forbidden by capacity: mentor M002 has capacity 0.\n")
+    code, out, _ = invoke(
+        db_url, "match", "explain", "E001", "--mentor", "M002", "--format", "json"
+    )
+    document = json.loads(out)
+    assert document["why_not"]["forbidden_by"] == ["capacity"]
+    assert document["mentor_names"] == {"M001": "Ada Lovelace", "M002": "Bo Chen"}
+    assert invoke(db_url, "match", "explain", "E001", "--mentor", "M002", "--json")[1] == out
+    help_text = CliRunner().invoke(app, ["match", "explain", "--help"]).stdout
+    assert "--format" in help_text and "--json" not in help_text

@@ -190,6 +190,8 @@ def explain_command(
                     "roster_changed": result.roster_changed,
                     "mentee": result.mentee.model_dump(mode="json"),
                     "why_not": result.why_not.model_dump(mode="json") if result.why_not else None,
+                    "mentee_names": result.mentee_names,
+                    "mentor_names": result.mentor_names,
                 },
                 indent=2,
             )
@@ -199,9 +201,18 @@ def explain_command(
     if result.roster_changed:
         out.print("Note: the roster changed since this run; the explanation uses today's profiles.")
     info = result.mentee
-    if info.pair is not None:
+
+    def mentor_text(mentor_id: str) -> str:
+        name = result.mentor_names.get(mentor_id)
+        return f"{mentor_id} ({name})" if name else mentor_id
+
+    mentee_text = f"{info.mentee_id} ({result.mentee_names.get(info.mentee_id, '')})".replace(
+        " ()", ""
+    )
+    if info.pair is not None and info.mentor_id is not None:
         out.print(
-            f"Mentee {info.mentee_id} is paired with {info.mentor_id} (score {info.pair.score:.2f} of 100)."
+            f"Mentee {mentee_text} is paired with {mentor_text(info.mentor_id)} "
+            f"(score {info.pair.score:.2f} of 100)."
         )
         render_rows(
             [
@@ -221,39 +232,43 @@ def explain_command(
         u = info.unmatched
         if u.rule:
             out.print(
-                f"Mentee {info.mentee_id} is unmatched: no mentor passes rule {u.rule} "
+                f"Mentee {mentee_text} is unmatched: no mentor passes rule {u.rule} "
                 f"({u.eliminated} of {u.mentors} mentors excluded by it)."
             )
         else:
             out.print(
-                f"Mentee {info.mentee_id} is unmatched ({u.cause.value}; {u.allowed} mentors allowed)."
+                f"Mentee {mentee_text} is unmatched ({u.cause.value}; {u.allowed} mentors allowed)."
             )
     if info.alternatives:
         render_rows(
             [
                 {
                     "mentor_id": a.mentor_id,
+                    "mentor": result.mentor_names.get(a.mentor_id, ""),
                     "score": f"{a.score:.2f}",
                     "has room": "yes" if a.spare_capacity else "no",
                 }
                 for a in info.alternatives
             ],
-            ("mentor_id", "score", "has room"),
+            ("mentor_id", "mentor", "score", "has room"),
             _table(),
             title="Top alternatives",
         )
     if result.why_not is not None:
         w = result.why_not
         if w.forbidden_by:
-            out.print(f"Not {w.mentor_id}: forbidden by hard rule(s) {', '.join(w.forbidden_by)}.")
+            rules = w.forbidden_because or w.forbidden_by
+            out.print(f"Not {mentor_text(w.mentor_id)}: forbidden by {'; '.join(rules)}.")
         else:
             diff = f"{w.score_difference:+.2f}" if w.score_difference is not None else "n/a"
             out.print(
-                f"Not {w.mentor_id}: score {w.score:.2f} ({diff} against the assigned mentor)."
+                f"Not {mentor_text(w.mentor_id)}: score {w.score:.2f} "
+                f"({diff} against the assigned mentor)."
             )
             if w.swap is not None:
                 moved = (
-                    f"; {w.swap.displaced_mentee_id} would move to {w.swap.displaced_to or 'no one'}"
+                    f"; {w.swap.displaced_mentee_id} would move to "
+                    f"{mentor_text(w.swap.displaced_to) if w.swap.displaced_to else 'no one'}"
                     if w.swap.displaced_mentee_id
                     else "; the mentor has room"
                 )
