@@ -182,7 +182,7 @@ def status(
         for r in rows:
             states[str(r["state"])] = states.get(str(r["state"]), 0) + 1
         summary = ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
-        typer.echo(f"{len(rows)} pairs ({summary}); {at_risk} at risk")
+        typer.echo(f"{plural(len(rows), 'pair')} ({summary}); {at_risk} at risk")
 
 
 @cohort_app.command("list")
