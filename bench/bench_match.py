@@ -177,9 +177,16 @@ def tandem_command() -> list[str]:
 
 
 def _pairs_total(path: Path) -> tuple[int, int]:
-    """(pairs, total points) of a pairs CSV with a ``points`` column."""
+    """(pairs, total points) of a pairs CSV: its ``points`` column, or the ``score`` column
+    of ``tandem match --out`` (exact to 1/SCALE) in points."""
+    from decimal import Decimal
+
+    from tandem.matcher.compat import SCALE
+
     with path.open(encoding="utf-8") as f:
         rows = [r for r in csv.DictReader(f) if r.get("mentor_id")]
+    if rows and "points" not in rows[0]:
+        return len(rows), sum(round(Decimal(r["score"]) * SCALE) for r in rows)
     return len(rows), sum(int(r["points"]) for r in rows)
 
 

@@ -35,7 +35,10 @@ def main() -> None:
                 continue
             rng = random.Random(f"{cohort_name}/{pair.pk}/{week}")
             quiet = pair.pk is not None and pair.pk % 9 == 0 and week >= 4
-            for role, person_pk in (("mentor", pair.mentor_pk), ("mentee", pair.mentee_pk)):
+            for role, person_pk, partner_pk in (
+                ("mentor", pair.mentor_pk, pair.mentee_pk),
+                ("mentee", pair.mentee_pk, pair.mentor_pk),
+            ):
                 if quiet or rng.random() < 0.15:
                     continue  # this person did not answer this week
                 met = rng.random() < 0.85
@@ -44,7 +47,7 @@ def main() -> None:
                         "timestamp": f"week {week}",
                         "email": people[person_pk].email,
                         "role": role,
-                        "mentee_id": people[pair.mentee_pk].external_id,
+                        "partner_email": people[partner_pk].email,
                         "week": week,
                         "met": "yes" if met else "no",
                         "minutes": rng.choice([30, 45, 60, 60, 90]) if met else "",
@@ -61,7 +64,7 @@ def main() -> None:
             "timestamp",
             "email",
             "role",
-            "mentee_id",
+            "partner_email",
             "week",
             "met",
             "minutes",

@@ -75,7 +75,7 @@ def test_a_matching_cycle_end_to_end_is_deterministic(db_url: str, tmp_path: Pat
         "match", "--cycle", "2027", "--out", str(first), "--now", "2027-01-20T12:00", db_url=db_url
     )
     assert "125 of 146 mentees matched" in out
-    assert "Capacity shortfall: at least 21 more mentor place(s)" in out
+    assert "Capacity shortfall: at least 21 more mentor places" in out
     _run(
         "match",
         "--cycle",
@@ -88,7 +88,7 @@ def test_a_matching_cycle_end_to_end_is_deterministic(db_url: str, tmp_path: Pat
     )
     assert first.read_bytes() == (tmp_path / "again.csv").read_bytes()
     header, *rows = first.read_text(encoding="utf-8").splitlines()
-    assert header == "mentee_id,mentor_id,score,points,locked,reasons"
+    assert header == "mentee_id,mentee,mentor_id,mentor,score,locked,reasons"
     assert len(rows) == 146
     _run(
         "match", "--cycle", "2027", "--out", str(second), "--now", "2027-01-20T12:00", db_url=db_url
@@ -140,7 +140,10 @@ def test_scores_file_cannot_override_conflicts_or_self_pairs(db_url: str, tmp_pa
     _run("match", "--cycle", "s", "--scores", str(scores), "--out", str(out), db_url=db_url)
     rows = out.read_text(encoding="utf-8").splitlines()[1:]
     # E1 is Ada herself (same e-mail) and M2 excludes E2: only E1–M2 and E2–M1 remain.
-    assert [row.split(",")[:3] for row in rows] == [["E1", "M2", "10.0"], ["E2", "M1", "20.0"]]
+    assert [row.split(",")[:5] for row in rows] == [
+        ["E1", "Ada", "M2", "Bo", "10.0"],
+        ["E2", "Cy", "M1", "Ada", "20.0"],
+    ]
 
 
 @pytest.mark.parametrize("side", ["mentee", "mentor"])

@@ -248,3 +248,8 @@ def write_text_file(path: Path, text: str) -> None:
         raise TandemError(f"{path} is a folder; give a file name") from None
     except OSError as error:
         raise TandemError(f"{path}: cannot write ({error.strerror})") from None
+
+
+def plural(count: int, word: str, words: str | None = None) -> str:
+    """``1 pair``, ``2 pairs``; ``words`` for an irregular plural (``person``, ``people``)."""
+    return f"{count} {word if count == 1 else words or word + 's'}"

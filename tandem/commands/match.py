@@ -16,6 +16,7 @@ from tandem.commands.common import (
     database,
     lazy_module,
     now_from,
+    plural,
     progress_bar,
     render_rows,
 )
@@ -23,15 +24,20 @@ from tandem.matcher import (
     MatcherError,
     Method,
     Objective,
-    config_to_toml,
     default_config,
     load_config,
 )
+from tandem.matcher.config import config_to_commented_toml
 
 if TYPE_CHECKING:
     from tandem.program import runs as matching
 else:
     matching = lazy_module("tandem.program.runs")
+
+
+class ExplainFormat(StrEnum):
+    TABLE = "table"
+    JSON = "json"
 
 
 class Side(StrEnum):
@@ -71,7 +77,11 @@ def match(
     cycle: Annotated[str | None, typer.Option(help="The matching cycle's name, e.g. 2026.")] = None,
     config: ConfigOption = None,
     scores: Annotated[
-        Path | None, typer.Option(help="CSV mentee_id,mentor_id,score: your own compatibility.")
+        Path | None,
+        typer.Option(
+            help="CSV mentee_id,mentor_id,score: your own compatibility, any scale ≥ 0 "
+            "(above 100 it is read ÷ 10, ÷ 100 … onto 0–100)."
+        ),
     ] = None,
     preferences: Annotated[
         Path | None, typer.Option(help="CSV participant_id,candidate_id,rank (1 = best).")
@@ -144,7 +154,8 @@ def match(
             out_console.print(f"… and {more} more unmatched mentees{where}")
     if summary.shortfall:
         out_console.print(
-            f"Capacity shortfall: at least {summary.shortfall} more mentor place(s) would be needed"
+            f"Capacity shortfall: at least {plural(summary.shortfall, 'more mentor place')} "
+            "would be needed"
         )
     if out is not None:
         out_console.print(f"Pairs written to {out}")
@@ -160,12 +171,17 @@ def explain_command(
     mentee_id: Annotated[str, typer.Argument(metavar="MENTEE_ID")],
     mentor: Annotated[str | None, typer.Option(help="Also explain why not this mentor.")] = None,
     cycle: Annotated[str | None, typer.Option(help="The cycle (default: the latest run).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    fmt: Annotated[
+        ExplainFormat, typer.Option("--format", help="table for people; json for scripts.")
+    ] = ExplainFormat.TABLE,
+    as_json: Annotated[
+        bool, typer.Option("--json", hidden=True, help="The same as --format json.")
+    ] = False,
 ) -> None:
     """Why this mentor (score components), why not another, and the top alternatives."""
     with database(ctx) as engine:
         result = matching.explain(engine, mentee_id, mentor_id=mentor, cycle=cycle)
-    if as_json:
+    if as_json or fmt is ExplainFormat.JSON:
         typer.echo(
             json.dumps(
                 {
@@ -174,6 +190,8 @@ def explain_command(
                     "roster_changed": result.roster_changed,
                     "mentee": result.mentee.model_dump(mode="json"),
                     "why_not": result.why_not.model_dump(mode="json") if result.why_not else None,
+                    "mentee_names": result.mentee_names,
+                    "mentor_names": result.mentor_names,
                 },
                 indent=2,
             )
@@ -183,9 +201,18 @@ def explain_command(
     if result.roster_changed:
         out.print("Note: the roster changed since this run; the explanation uses today's profiles.")
     info = result.mentee
-    if info.pair is not None:
+
+    def mentor_text(mentor_id: str) -> str:
+        name = result.mentor_names.get(mentor_id)
+        return f"{mentor_id} ({name})" if name else mentor_id
+
+    mentee_text = f"{info.mentee_id} ({result.mentee_names.get(info.mentee_id, '')})".replace(
+        " ()", ""
+    )
+    if info.pair is not None and info.mentor_id is not None:
         out.print(
-            f"Mentee {info.mentee_id} is paired with {info.mentor_id} (score {info.pair.score:.2f} of 100)."
+            f"Mentee {mentee_text} is paired with {mentor_text(info.mentor_id)} "
+            f"(score {info.pair.score:.2f} of 100)."
         )
         render_rows(
             [
@@ -205,39 +232,43 @@ def explain_command(
         u = info.unmatched
         if u.rule:
             out.print(
-                f"Mentee {info.mentee_id} is unmatched: no mentor passes rule {u.rule} "
+                f"Mentee {mentee_text} is unmatched: no mentor passes rule {u.rule} "
                 f"({u.eliminated} of {u.mentors} mentors excluded by it)."
             )
         else:
             out.print(
-                f"Mentee {info.mentee_id} is unmatched ({u.cause.value}; {u.allowed} mentors allowed)."
+                f"Mentee {mentee_text} is unmatched ({u.cause.value}; {u.allowed} mentors allowed)."
             )
     if info.alternatives:
         render_rows(
             [
                 {
                     "mentor_id": a.mentor_id,
+                    "mentor": result.mentor_names.get(a.mentor_id, ""),
                     "score": f"{a.score:.2f}",
                     "has room": "yes" if a.spare_capacity else "no",
                 }
                 for a in info.alternatives
             ],
-            ("mentor_id", "score", "has room"),
+            ("mentor_id", "mentor", "score", "has room"),
             _table(),
             title="Top alternatives",
         )
     if result.why_not is not None:
         w = result.why_not
         if w.forbidden_by:
-            out.print(f"Not {w.mentor_id}: forbidden by hard rule(s) {', '.join(w.forbidden_by)}.")
+            rules = w.forbidden_because or w.forbidden_by
+            out.print(f"Not {mentor_text(w.mentor_id)}: forbidden by {'; '.join(rules)}.")
         else:
             diff = f"{w.score_difference:+.2f}" if w.score_difference is not None else "n/a"
             out.print(
-                f"Not {w.mentor_id}: score {w.score:.2f} ({diff} against the assigned mentor)."
+                f"Not {mentor_text(w.mentor_id)}: score {w.score:.2f} "
+                f"({diff} against the assigned mentor)."
             )
             if w.swap is not None:
                 moved = (
-                    f"; {w.swap.displaced_mentee_id} would move to {w.swap.displaced_to or 'no one'}"
+                    f"; {w.swap.displaced_mentee_id} would move to "
+                    f"{mentor_text(w.swap.displaced_to) if w.swap.displaced_to else 'no one'}"
                     if w.swap.displaced_mentee_id
                     else "; the mentor has room"
                 )
@@ -249,10 +280,10 @@ def explain_command(
 @config_app.command("show")
 def config_show(config: ConfigOption = None) -> None:
     """Print the configuration in force (the default, or --config FILE validated)."""
-    loaded = (
-        load_config(config.read_text(encoding="utf-8"), config.name) if config else default_config()
-    )
-    typer.echo(config_to_toml(loaded), nl=False)
+    read = _read(config)
+    loaded = load_config(read[1], read[0]) if read else default_config()
+    source = config.name if config else "default_config.toml (the shipped defaults)"
+    typer.echo(config_to_commented_toml(loaded, source), nl=False)
 
 
 def register(app: typer.Typer) -> None:

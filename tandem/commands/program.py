@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, time
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 
@@ -19,6 +21,7 @@ from tandem.commands.common import (
     echo_lines,
     lazy_module,
     now_from,
+    plural,
     progress_bar,
     render_rows,
     settings,
@@ -26,8 +29,9 @@ from tandem.commands.common import (
 from tandem.matcher.types import Role
 
 if TYPE_CHECKING:
-    from tandem.program import checkins, cohorts, engine, reports
+    from tandem.program import checkins, cohort_list, cohorts, engine, reports
 else:
+    cohort_list = lazy_module("tandem.program.cohort_list")
     checkins = lazy_module("tandem.program.checkins")
     cohorts = lazy_module("tandem.program.cohorts")
     engine = lazy_module("tandem.program.engine")
@@ -137,9 +141,12 @@ def create(
     with database(ctx) as db:
         created = cohorts.create_cohort(db, config, now=now_from(now))
     verb = "Created" if created.created else "Already exists (nothing changed):"
+    local = ZoneInfo(timezone)
+    first, last = created.first_send.astimezone(local), created.last_send.astimezone(local)
     typer.echo(
-        f"{verb} cohort {created.name!r}: {created.pairs} pairs, {created.weeks} weeks, "
-        f"introductions {created.first_send:%Y-%m-%d %H:%M} UTC, last topic {created.last_send:%Y-%m-%d %H:%M} UTC"
+        f"{verb} cohort {created.name!r}: {plural(created.pairs, 'pair')}, "
+        f"{created.weeks} weeks, introductions {first:%a %Y-%m-%d %H:%M}, "
+        f"last topic {last:%a %Y-%m-%d %H:%M} ({timezone} time)"
     )
 
 
@@ -175,7 +182,24 @@ def status(
         for r in rows:
             states[str(r["state"])] = states.get(str(r["state"]), 0) + 1
         summary = ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
-        typer.echo(f"{len(rows)} pairs ({summary}); {at_risk} at risk")
+        typer.echo(f"{plural(len(rows), 'pair')} ({summary}); {at_risk} at risk")
+
+
+@cohort_app.command("list")
+def list_command(ctx: typer.Context, fmt: FormatOption = OutputFormat.TABLE) -> None:
+    """Every cohort: name, cycle, start, weeks and its pairs by state."""
+    with database(ctx) as db:
+        summaries = cohort_list.list_cohorts(db)
+    if fmt is OutputFormat.TABLE and not summaries:
+        typer.echo("No cohorts yet; create one with `tandem cohort create`.")
+        return
+    rows = [s.as_row() for s in summaries]
+    if fmt is not OutputFormat.JSON:
+        for row, summary in zip(rows, summaries, strict=True):
+            row["by_state"] = ", ".join(f"{n} {state}" for state, n in summary.pairs.items())
+    render_rows(
+        rows, ("name", "cycle", "start", "weeks", "timezone", "pairs", "by_state"), fmt, "Cohorts"
+    )
 
 
 @cohort_app.command("deliveries")
@@ -183,6 +207,9 @@ def deliveries(ctx: typer.Context, name: str, fmt: FormatOption = OutputFormat.T
     """Messages that failed, or are being retried, for the coordinator to follow up."""
     with database(ctx) as db:
         rows = reports.delivery_problems(db, name)
+    if fmt is OutputFormat.TABLE and not rows:
+        typer.echo(f"No delivery problems in {name!r}: no message failed or is being retried.")
+        return
     render_rows(
         rows,
         ("recipient", "week", "kind", "status", "attempts", "error"),
@@ -196,7 +223,7 @@ def rematch(ctx: typer.Context, name: str, now: NowOption = None) -> None:
     """Match freed mentees to mentors with spare places; pairs that stand are untouched."""
     with database(ctx) as db:
         result = cohorts.rematch(db, name, now=now_from(now))
-    typer.echo(f"{result.freed} freed mentee(s); {len(result.paired)} newly paired")
+    typer.echo(f"{plural(result.freed, 'freed mentee')}; {len(result.paired)} newly paired")
     echo_lines(f"  {mentee} with {mentor}" for mentee, mentor in result.paired)
     if result.still_unmatched:
         typer.echo(f"still without a mentor: {', '.join(result.still_unmatched)}")
@@ -334,7 +361,7 @@ def checkin_add(
     now: NowOption = None,
 ) -> None:
     """Record one person's check-in for one week (repeat to correct it)."""
-    answers = checkins.CheckinAnswers(
+    answers = checkins.CheckinAnswers.parse(
         met=met, minutes=minutes, mode=mode, topic=topic, rating=rating, note=note
     )
     with database(ctx) as db:
@@ -350,7 +377,10 @@ def checkin_import(
     cohort: str,
     path: Annotated[
         Path,
-        typer.Argument(help="CSV/XLSX/JSON: email, week, met, minutes, mode, topic, rating, note."),
+        typer.Argument(
+            help="CSV/XLSX/JSON: email, week, met; minutes, mode, topic, rating, note, "
+            "q_<question id>; partner_email where a mentor has several mentees."
+        ),
     ],
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Validate and report; store nothing.")
@@ -364,6 +394,52 @@ def checkin_import(
         f"{path.name}: {report.added} added, {report.updated} updated, {report.unchanged} unchanged check-ins"
         + (" (dry run: nothing stored)" if dry_run else "")
     )
+
+
+CHECKIN_COLUMNS = (
+    "week",
+    "mentee_id",
+    "mentee",
+    "mentor_id",
+    "mentor",
+    "role",
+    "met",
+    "minutes",
+    "mode",
+    "rating",
+    "topic",
+    "answers",
+    "note",
+    "source",
+    "recorded_at",
+)
+
+
+@checkin_app.command("list")
+def checkin_list(
+    ctx: typer.Context,
+    cohort: str,
+    week: Annotated[int | None, typer.Option(help="Only this program week.")] = None,
+    fmt: FormatOption = OutputFormat.TABLE,
+) -> None:
+    """List recorded check-ins, notes included (for coordinators; reports never show notes)."""
+    with database(ctx) as db:
+        rows = [r.as_row() for r in checkins.list_checkins(db, cohort, week)]
+    if fmt is not OutputFormat.JSON:
+        for row in rows:
+            answers = row["answers"]
+            assert isinstance(answers, dict)
+            row["answers"] = (
+                ", ".join(f"{k}={v}" for k, v in answers.items())
+                if fmt is OutputFormat.TABLE
+                else json.dumps(answers, sort_keys=True)
+                if answers
+                else None
+            )
+    if fmt is OutputFormat.TABLE and not rows:
+        typer.echo(f"No check-ins recorded in {cohort!r}" + (f" for week {week}" if week else ""))
+        return
+    render_rows(rows, CHECKIN_COLUMNS, fmt, title=f"Check-ins, {cohort}")
 
 
 def register(app: typer.Typer) -> None:

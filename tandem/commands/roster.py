@@ -12,11 +12,14 @@ import typer
 
 from tandem.commands.common import (
     FormatOption,
+    NowOption,
     OutputFormat,
     console,
     database,
     echo_lines,
     lazy_module,
+    now_from,
+    plural,
     render_rows,
     settings,
 )
@@ -62,34 +65,41 @@ def init(ctx: typer.Context) -> None:
         typer.echo(f"Database schema upgraded from {before or 'empty'} to revision {after}.")
 
 
-def _import(ctx: typer.Context, path: Path, role: Role, dry_run: bool) -> None:
+def _import(
+    ctx: typer.Context, path: Path, role: Role, dry_run: bool, now: str | None = None
+) -> None:
     with database(ctx) as engine:
-        report = roster.import_roster(engine, path, role, now=db.utcnow(), dry_run=dry_run)
+        report = roster.import_roster(engine, path, role, now=now_from(now), dry_run=dry_run)
     echo_lines((f"warning: {w}" for w in report.warnings), err=True)
-    verb = "would be" if report.dry_run else "were"
+    verb = "would change" if report.dry_run else "changed"
     typer.echo(
         f"{report.file}: {len(report.added)} added, {len(report.updated)} updated, "
         f"{len(report.unchanged)} unchanged {role.value}s"
         + (" (dry run: nothing stored)" if report.dry_run else "")
     )
     for person_id, columns in report.changes.items():
-        typer.echo(f"  {person_id}: {', '.join(columns)} {verb} changed")
+        typer.echo(f"  {person_id}: {', '.join(columns)} {verb}")
     if report.not_in_file:
         typer.echo(
-            f"  {report.not_in_file} stored {role.value}(s) not in this file were kept unchanged"
+            f"  {plural(report.not_in_file, 'stored ' + role.value)} not in this file "
+            f"{'was' if report.not_in_file == 1 else 'were'} kept unchanged"
         )
 
 
 @import_app.command("mentors")
-def import_mentors(ctx: typer.Context, path: FileArgument, dry_run: DryRun = False) -> None:
+def import_mentors(
+    ctx: typer.Context, path: FileArgument, dry_run: DryRun = False, now: NowOption = None
+) -> None:
     """Import mentor applications (id, name, email, capacity, …)."""
-    _import(ctx, path, Role.MENTOR, dry_run)
+    _import(ctx, path, Role.MENTOR, dry_run, now)
 
 
 @import_app.command("mentees")
-def import_mentees(ctx: typer.Context, path: FileArgument, dry_run: DryRun = False) -> None:
+def import_mentees(
+    ctx: typer.Context, path: FileArgument, dry_run: DryRun = False, now: NowOption = None
+) -> None:
     """Import mentee applications (id, name, email, goals, …)."""
-    _import(ctx, path, Role.MENTEE, dry_run)
+    _import(ctx, path, Role.MENTEE, dry_run, now)
 
 
 LIST_COLUMNS = ("role", "id", "name", "career_stage", "institution", "timezone", "capacity")
@@ -169,14 +179,18 @@ def summary(ctx: typer.Context, fmt: FormatOption = OutputFormat.TABLE) -> None:
         return
     out = console()
     out.print(
-        f"Roster: {result.mentors} mentors (capacity {result.mentor_capacity}), "
-        f"{result.mentees} mentees, {result.institutions} institutions, "
-        f"{result.time_zones} time zones"
+        f"Roster: {plural(result.mentors, 'mentor')} (capacity {result.mentor_capacity}), "
+        f"{plural(result.mentees, 'mentee')}, {plural(result.institutions, 'institution')}, "
+        f"{plural(result.time_zones, 'time zone')}"
     )
     if result.people_in_both_roles:
-        out.print(f"{result.people_in_both_roles} people are both mentor and mentee")
+        both = result.people_in_both_roles
+        out.print(
+            f"{plural(both, 'person', 'people')} {'is' if both == 1 else 'are'} both mentor and mentee"
+        )
     if result.mentees > result.mentor_capacity:
-        out.print(f"Mentor capacity is short by {result.mentees - result.mentor_capacity} places")
+        short = result.mentees - result.mentor_capacity
+        out.print(f"Mentor capacity is short by {plural(short, 'place')}")
     stages = sorted({s for counts in result.by_stage.values() for s in counts})
     render_rows(
         [

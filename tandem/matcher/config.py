@@ -13,6 +13,7 @@ Entries of arrays of tables (``[[group_caps]]``) are counted from 1 in error mes
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from collections.abc import Iterator, Sequence
 from datetime import datetime
@@ -260,6 +261,73 @@ def config_to_toml(config: MatchConfig) -> str:
             for entry in value:
                 lines += ["", f"[[{name}]]", *_plain_keys(entry)]
     return "\n".join(lines) + "\n"
+
+
+_TABLE_LINE = re.compile(r"^\[([a-z_]+)\]\s*$")
+_ARRAY_LINE = re.compile(r"^#?\s*\[\[([a-z_.]+)\]\]\s*$")
+_KEY_LINE = re.compile(r"^(#\s*)?([a-z_]+)\s*=")
+
+
+def config_to_commented_toml(config: MatchConfig, source: str = "default_config.toml") -> str:
+    """The configuration as TOML, every key with its comment from ``default_config.toml``.
+
+    Values come from ``config``: a key the default leaves commented out appears set when
+    ``config`` sets it, and table arrays (eligibility rules, group caps, custom criteria)
+    follow their commented examples. ``load_config`` of the result equals ``config``.
+    """
+    text = resources.files("tandem.matcher").joinpath("default_config.toml").read_text("utf-8")
+    lines = text.splitlines()
+    out = [f"# The matching configuration in force: {source}.", *lines[1:2]]
+    table: BaseModel | None = None
+    in_example = False
+    pending: list[str] = []
+    written: set[str] = set()
+
+    def arrays(names: Sequence[str]) -> list[str]:
+        block: list[str] = []
+        for name in names:
+            if name in written:
+                continue
+            written.add(name)
+            owner: Any = config
+            for part in name.split("."):
+                owner = getattr(owner, part)
+            for entry in owner:
+                block += ["", f"[[{name}]]", *_plain_keys(entry)]
+        return [*block, ""] if block else []
+
+    for line in lines[2:]:
+        if match := _TABLE_LINE.match(line):
+            while out and not out[-1]:
+                out.pop()
+            out += arrays(pending) or [""]
+            pending = []
+            table = getattr(config, match[1])
+            out.append(line)
+            continue
+        if match := _ARRAY_LINE.match(line):
+            pending.append(match[1])
+            in_example = True
+            out.append(line)
+            continue
+        if not line.startswith("#"):
+            in_example = False
+        key_line = _KEY_LINE.match(line)
+        if key_line and table is not None and not in_example:
+            key = key_line[2]
+            value = getattr(table, key, None) if key in type(table).model_fields else None
+            if value is not None and not _is_table_array(value):
+                line = f"{key} = {_toml(value)}"
+        out.append(line)
+    every: list[str] = []
+    for name in MatchConfig.model_fields:
+        value = getattr(config, name)
+        if isinstance(value, BaseModel):
+            every += [f"{name}.{sub}" for sub, _ in _tables_arrays(value)]
+        elif _is_table_array(value):
+            every.append(name)
+    tail = arrays([*pending, *every])
+    return "\n".join([*out, *tail]).rstrip("\n") + "\n"
 
 
 def _plain_keys(model: BaseModel) -> Iterator[str]:

@@ -80,6 +80,8 @@ class WhyNot(_Value):
     assigned_mentor_id: str | None
     forbidden_by: tuple[str, ...]
     """Labels of the hard rules that forbid the pair; empty when it is allowed."""
+    forbidden_because: tuple[str, ...] = ()
+    """For each rule in ``forbidden_by``: ``label: why`` in the pair's terms."""
     score: float
     assigned_score: float | None
     score_difference: float | None
@@ -246,6 +248,9 @@ def why_not(
         mentor_id=mentor_id,
         assigned_mentor_id=assigned,
         forbidden_by=forbidden_by,
+        forbidden_because=tuple(compat.forbidding_reasons(mentee_id, mentor_id))
+        if forbidden_by
+        else (),
         score=score,
         assigned_score=assigned_score,
         score_difference=(

@@ -4,10 +4,12 @@ The caller reads the file and passes its text and name; every problem in the fil
 reported at once, each with the file, the row (the header is row 1), the column and what
 was expected.
 
-Scores file: ``mentee_id,mentor_id,score`` with a decimal score from 0 to 100; pairs not
-listed are not allowed. Scores become integer points by exact integer arithmetic on their
-digits: ``× SCALE``, or × a finer power of ten when the file has more decimals, so the
-optimum stays exact.
+Scores file: ``mentee_id,mentor_id,score`` with a non-negative decimal score on any scale
+(0–1, 0–5, 0–100, 0–1000 …); pairs not listed are not allowed. Scores become integer points
+by exact integer arithmetic on their digits: ``× SCALE``, or × a finer power of ten when the
+file has more decimals, so the optimum stays exact. A file whose scores go above 100 is read
+on 0–100 by moving the decimal point (÷ 10, ÷ 100 …): the points stay the same integers,
+only their scale changes, so the optimum does not depend on the file's scale.
 
 Preferences file: ``participant_id,candidate_id,rank``; 1 is most preferred, for both
 mentees and mentors; lists may be incomplete.
@@ -164,8 +166,8 @@ def _decimal_points(column: str) -> tuple[np.ndarray, int] | None:
     """Exact points of a newline-joined column of scores, and the decimals ``d`` they count
     in (score × 10**d, with d the most decimals of any item and at least the default
     scale's); None when an item is not digits with at most one point, or has no digit, or
-    is above 100, or has more than :data:`_FAST_DIGITS` decimals (the row-by-row path then
-    says which row, or handles the finer scale).
+    has more than :data:`_FAST_DIGITS` decimals (the row-by-row path then says which row,
+    or handles the finer scale).
 
     Each digit's place value comes from its distance to its item's point, and an item's
     digits are summed in int64: no floating point, so no rounding.
@@ -196,9 +198,16 @@ def _decimal_points(column: str) -> tuple[np.ndarray, int] | None:
     exponent = d + point[owner] - places - (places < point[owner])
     values = (raw[places] - ord("0")).astype(np.int64) * np.power(10, exponent, dtype=np.int64)
     points = np.add.reduceat(values, np.r_[0, np.cumsum(counts)[:-1]])
-    if bool((points > 100 * 10**d).any()):
-        return None
     return points, d
+
+
+def _on_0_to_100(points: Sequence[int] | np.ndarray, scale: int) -> int:
+    """The scale at which ``points`` read as scores from 0 to 100: ``scale`` times the
+    smallest power of ten that brings the largest score to 100 or below."""
+    top = int(max(points, default=0))
+    while top > 100 * scale:
+        scale *= 10
+    return scale
 
 
 def _scores_fast(
@@ -229,7 +238,7 @@ def _scores_fast(
         return None
     digits = max(d for _, d in parts)
     points = np.concatenate([p * 10 ** (digits - d) for p, d in parts])
-    scale = 10**digits
+    scale = _on_0_to_100(points, 10**digits)
     codes = np.sort(rows * max(len(mentors), 1) + cols)
     if bool((codes[1:] == codes[:-1]).any()):
         return None
@@ -245,7 +254,7 @@ def parse_scores(
 
     Raises:
         MatcherInputError: empty file, missing column, unknown mentee or mentor id,
-            duplicate pair, or a score that is not a decimal number from 0 to 100.
+            duplicate pair, or a score that is not a non-negative decimal number.
     """
     mentees, mentors = sorted(mentee_ids), sorted(capacities)
     caps = [capacities[m] for m in mentors]
@@ -312,13 +321,13 @@ def parse_scores(
             )
             ok = False
         head, _, tail = score.partition(".")
-        if not (score.isascii() and (head + tail).isdigit()) or int(head or 0) > 100:
+        if not (score.isascii() and (head + tail).isdigit()):
             problems.append(
                 InputProblem(
                     file=file_name,
                     row=number,
                     column="score",
-                    message=f"expected a decimal number from 0 to 100, got {score!r}",
+                    message=f"expected a decimal number ≥ 0 (any scale), got {score!r}",
                 )
             )
             ok = False
@@ -334,15 +343,7 @@ def parse_scores(
         w * scale + (int(f.ljust(digits, "0")) if f else 0)
         for w, f in zip(whole, fractions, strict=True)
     ]
-    for k in [k for k, p in enumerate(points) if p > 100 * scale]:
-        problems.append(
-            InputProblem(
-                file=file_name,
-                row=numbers[k],
-                column="score",
-                message="expected a decimal number from 0 to 100, got a number above 100",
-            )
-        )
+    scale = _on_0_to_100(points, scale)
     n_m = max(len(mentors), 1)
     codes = np.asarray(rows, dtype=np.int64) * n_m + np.asarray(cols, dtype=np.int64)
     sorted_codes = np.sort(codes)

@@ -423,6 +423,11 @@ class HardRule(ABC):
     def forbids(self, mentee: Profile, mentor: Profile, roster: Roster) -> bool:
         """The reference check: does the rule forbid this pair?"""
 
+    def why(self, mentee: Profile, mentor: Profile, roster: Roster) -> str:
+        """Why the rule forbids this pair, in the pair's own terms (for explanations);
+        only meaningful when :meth:`forbids` is true."""
+        return self.meaning
+
     def vector(self, roster: Roster) -> Factor | None:
         """The rule over every pair of the roster (True = forbidden); None: cohort-only."""
         return None
@@ -448,6 +453,11 @@ class SelfPair(HardRule):
     def forbids(self, mentee: Profile, mentor: Profile, roster: Roster) -> bool:
         return mentee.person_key == mentor.person_key or mentee.id == mentor.id
 
+    def why(self, mentee: Profile, mentor: Profile, roster: Roster) -> str:
+        return "the same person" + (
+            " (same e-mail)" if mentee.person_key == mentor.person_key else " (same id)"
+        )
+
     def vector(self, roster: Roster) -> Factor:
         by_key: defaultdict[str, list[int]] = defaultdict(list)
         by_id: defaultdict[str, list[int]] = defaultdict(list)
@@ -469,6 +479,11 @@ class Excluded(HardRule):
     def forbids(self, mentee: Profile, mentor: Profile, roster: Roster) -> bool:
         return mentor.id in mentee.excluded or mentee.id in mentor.excluded
 
+    def why(self, mentee: Profile, mentor: Profile, roster: Roster) -> str:
+        if mentor.id in mentee.excluded:
+            return f"mentee {mentee.id} lists {mentor.id} in excluded"
+        return f"mentor {mentor.id} lists {mentee.id} in excluded"
+
     def vector(self, roster: Roster) -> Factor:
         pairs = [(a.id, x) for a in roster.mentees for x in a.excluded]
         pairs += [(x, b.id) for b in roster.mentors for x in b.excluded]
@@ -485,6 +500,17 @@ class Eligibility(HardRule):
     def forbids(self, mentee: Profile, mentor: Profile, roster: Roster) -> bool:
         config = roster.config
         return not (is_eligible(mentee, config) and is_eligible(mentor, config))
+
+    def why(self, mentee: Profile, mentor: Profile, roster: Roster) -> str:
+        failing = [
+            f"{rule.role.value} {profile.id} has no {rule.column} in {', '.join(rule.equals)}"
+            for profile in (mentee, mentor)
+            for rule in roster.config.rules.eligibility
+            if rule.role is profile.role
+            and not {normalize_value(rule.column, v) for v in rule.equals}
+            & set(column_values(profile, rule.column))
+        ]
+        return "; ".join(failing) or self.meaning
 
     def vector(self, roster: Roster) -> Factor:
         a, b = roster.eligible
@@ -507,6 +533,11 @@ class SameInstitutionRule(HardRule):
             return same
         return not same
 
+    def why(self, mentee: Profile, mentor: Profile, roster: Roster) -> str:
+        if roster.config.rules.same_institution is SameInstitution.FORBIDDEN:
+            return "both at the same institution (same_institution = forbidden)"
+        return "at different institutions (same_institution = required)"
+
     def vector(self, roster: Roster) -> Factor:
         a, b = roster.value_codes("institution")
         forbidden = roster.config.rules.same_institution is SameInstitution.FORBIDDEN
@@ -527,6 +558,13 @@ class MaxTimezoneDifference(HardRule):
             return False
         return timezone_difference(a, b) > limit
 
+    def why(self, mentee: Profile, mentor: Profile, roster: Roster) -> str:
+        a, b = roster.offset(mentee), roster.offset(mentor)
+        limit = roster.config.rules.max_timezone_difference
+        if a is None or b is None or limit is None:
+            return self.meaning
+        return f"UTC offsets {timezone_difference(a, b):g} hours apart, more than {limit:g}"
+
     def vector(self, roster: Roster) -> Factor:
         limit = roster.config.rules.max_timezone_difference
         assert limit is not None
@@ -546,6 +584,10 @@ class SharedLanguage(HardRule):
             return False
         a, b = column_values(mentee, "languages"), column_values(mentor, "languages")
         return bool(a) and bool(b) and not set(a) & set(b)
+
+    def why(self, mentee: Profile, mentor: Profile, roster: Roster) -> str:
+        a, b = column_values(mentee, "languages"), column_values(mentor, "languages")
+        return f"no shared language (mentee: {', '.join(a)}; mentor: {', '.join(b)})"
 
     def vector(self, roster: Roster) -> Factor:
         a, b, shared, nonempty = roster.language_sets
@@ -568,6 +610,15 @@ class MentorMoreSenior(HardRule):
         gap = mentor.career_stage.rank - mentee.career_stage.rank
         return gap < roster.config.rules.min_stage_gap
 
+    def why(self, mentee: Profile, mentor: Profile, roster: Roster) -> str:
+        if mentee.career_stage is None or mentor.career_stage is None:
+            return self.meaning
+        need = roster.config.rules.min_stage_gap
+        return (
+            f"mentor is {mentor.career_stage.label}, mentee {mentee.career_stage.label}; "
+            f"the mentor must be at least {need} stage{'' if need == 1 else 's'} ahead"
+        )
+
     def vector(self, roster: Roster) -> Factor:
         a, b = roster.stage_codes
         ranks = np.arange(STAGES)
@@ -584,6 +635,9 @@ class ForbiddenPair(HardRule):
 
     def forbids(self, mentee: Profile, mentor: Profile, roster: Roster) -> bool:
         return (mentee.id, mentor.id) in roster.forbidden
+
+    def why(self, mentee: Profile, mentor: Profile, roster: Roster) -> str:
+        return f'["{mentee.id}", "{mentor.id}"] is in rules.forbidden_pairs'
 
     def vector(self, roster: Roster) -> Factor:
         return PairFactor(roster.pair_matrix(roster.forbidden))
@@ -602,6 +656,9 @@ class LockedPair(HardRule):
     def forbids(self, mentee: Profile, mentor: Profile, roster: Roster) -> bool:
         locked = roster.locked.get(mentee.id)
         return locked is not None and locked != mentor.id
+
+    def why(self, mentee: Profile, mentor: Profile, roster: Roster) -> str:
+        return f"mentee {mentee.id} is locked to mentor {roster.locked.get(mentee.id)}"
 
     def vector(self, roster: Roster) -> Factor:
         return LockedFactor(roster.locked_columns, len(roster.mentors))
@@ -629,6 +686,9 @@ class Capacity(HardRule):
 
     def forbids(self, mentee: Profile, mentor: Profile, roster: Roster) -> bool:
         return mentor.capacity == 0
+
+    def why(self, mentee: Profile, mentor: Profile, roster: Roster) -> str:
+        return f"mentor {mentor.id} has capacity {mentor.capacity}"
 
     def vector(self, roster: Roster) -> Factor:
         a = np.zeros(len(roster.mentees), dtype=bool)
@@ -746,6 +806,16 @@ def forbidding_rules(mentee: Profile, mentor: Profile, roster: Roster) -> list[s
     """Labels of the active rules that forbid this pair, in :data:`HARD_RULES` order."""
     return [
         rule.label
+        for rule in active_pair_rules(roster.config)
+        if rule.forbids(mentee, mentor, roster)
+    ]
+
+
+def forbidding_reasons(mentee: Profile, mentor: Profile, roster: Roster) -> list[str]:
+    """Each active rule that forbids this pair, as ``label: why``, in :data:`HARD_RULES`
+    order (``capacity: mentor M004 has capacity 0``)."""
+    return [
+        f"{rule.label}: {rule.why(mentee, mentor, roster)}"
         for rule in active_pair_rules(roster.config)
         if rule.forbids(mentee, mentor, roster)
     ]

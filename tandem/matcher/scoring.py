@@ -41,6 +41,7 @@ from tandem.matcher.rules import (
     check_locked_pairs,
     column_values,
     flag_table,
+    forbidding_reasons,
     forbidding_rules,
     incidence,
     padded,
@@ -841,6 +842,10 @@ class ProfileCompatibility:
     def forbidding_rules(self, mentee_id: str, mentor_id: str) -> list[str]:
         """Labels of the hard rules that forbid the pair (empty when it is allowed)."""
         return forbidding_rules(self.mentee(mentee_id), self.mentor(mentor_id), self.roster)
+
+    def forbidding_reasons(self, mentee_id: str, mentor_id: str) -> list[str]:
+        """``label: why`` for each hard rule that forbids the pair (empty when allowed)."""
+        return forbidding_reasons(self.mentee(mentee_id), self.mentor(mentor_id), self.roster)
 
     def group_codes(self, column: str) -> IntArray:
         """Per mentee (in ``mentee_ids`` order), a code of their value of ``column`` for a

@@ -19,16 +19,29 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from tandem.matcher.types import MeetingMode, Role
-from tandem.program.cohorts import LIVE_STATES, PairState, find_pair, get_cohort
+from tandem.program.cohorts import (
+    LIVE_STATES,
+    PairState,
+    find_pair,
+    get_cohort,
+    load_curriculum,
+)
 from tandem.program.errors import ProgramError
 from tandem.program.roster.files import InputFileError, Problem, read_table
 from tandem.program.roster.profiles import meeting_mode_key
+from tandem.program.schedule import zone
 from tandem.program.storage.db import transaction
 from tandem.program.storage.tables import CheckIn, Cohort, Pair, Participant
+from tandem.prompts.curriculum import CheckinKind, CheckinQuestion, Curriculum
 
 
 class CheckinError(ProgramError):
     """A check-in cannot be recorded as given."""
+
+
+def _blank(value: Any) -> bool:
+    """An optional answer left out: ``None`` (a command option not given) or an empty cell."""
+    return value is None or (isinstance(value, str) and not value.strip())
 
 
 def _yes_no(value: Any) -> Any:
@@ -43,6 +56,10 @@ def _yes_no(value: Any) -> Any:
 
 
 def _mode(value: Any) -> Any:
+    if _blank(value):
+        return None
+    if isinstance(value, MeetingMode):
+        return value
     text = meeting_mode_key(str(value))
     if text not in {m.value for m in MeetingMode}:
         raise ValueError(
@@ -52,6 +69,8 @@ def _mode(value: Any) -> Any:
 
 
 def _whole(value: Any) -> Any:
+    if value is None:
+        return None
     text = str(value).strip()
     try:
         number = float(text)
@@ -62,19 +81,47 @@ def _whole(value: Any) -> Any:
     return int(number)
 
 
+def _optional_whole(value: Any) -> Any:
+    return None if _blank(value) else _whole(value)
+
+
 class CheckinAnswers(BaseModel):
     """One person's answers for one week."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     met: Annotated[bool, BeforeValidator(_yes_no)]
-    minutes: Annotated[int | None, BeforeValidator(_whole), Field(ge=0, le=600)] = None
+    minutes: Annotated[
+        Annotated[int, Field(ge=0, le=600)] | None, BeforeValidator(_optional_whole)
+    ] = None
     mode: Annotated[MeetingMode | None, BeforeValidator(_mode)] = None
     topic: str | None = Field(default=None, max_length=500)
-    rating: Annotated[int | None, BeforeValidator(_whole), Field(ge=1, le=5)] = None
+    rating: Annotated[
+        Annotated[int, Field(ge=1, le=5)] | None, BeforeValidator(_optional_whole)
+    ] = None
     note: str | None = Field(default=None, max_length=4000)
     answers: dict[str, str | int | bool] = Field(default_factory=dict)
     """Answers to the week's own check-in questions, by question id (see the curriculum)."""
+
+    @classmethod
+    def parse(cls, **fields: Any) -> CheckinAnswers:
+        """Validate answers as a person typed them; blank and ``None`` fields are left out.
+
+        Raises CheckinError naming every field that is wrong (one line), never a
+        pydantic ValidationError.
+        """
+        try:
+            return cls(**fields)
+        except ValidationError as error:
+            raise CheckinError(
+                "check-in not recorded: " + "; ".join(_problem_text(i) for i in error.errors())
+            ) from None
+
+
+def _problem_text(item: Any) -> str:
+    where = ".".join(str(part) for part in item["loc"])
+    message = str(item["msg"]).removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message
 
 
 @dataclass(frozen=True)
@@ -155,6 +202,7 @@ def add_checkin(
         cohort = get_cohort(session, cohort_name)
         pair = find_pair(session, cohort, mentee_id)
         _check_week(cohort, pair, week)
+        answers = _with_typed_answers(cohort, pair, week, role, answers)
         return _store(session, pair, week, role, answers, source, now)
 
 
@@ -180,6 +228,7 @@ def record_from_link(
                 raise CheckinError("this link is not a check-in link of this program")
             _check_week(cohort, pair, claims.week)
             role = Role(claims.role.value)
+            answers = _with_typed_answers(cohort, pair, claims.week, role, answers)
             _store(session, pair, claims.week, role, answers, "link", now)
             return pair.pk or 0, claims.week, role
     raise TamperedTokenError(
@@ -201,9 +250,99 @@ IMPORT_COLUMNS = (
     "rating",
     "note",
     "role",
+    "partner_email",
+    "partner",
     "mentee_id",
     "timestamp",
 )
+PARTNER_COLUMNS = ("role", "partner_email", "partner", "mentee_id")
+"""Columns that pick one of the pairs an address belongs to; needed only when it has several."""
+
+
+def _typed_answer(question: CheckinQuestion, value: Any) -> str | int | bool:
+    """An answer as its question's kind says: ratings and minutes as numbers.
+
+    Raises ValueError with a message for the person who typed it.
+    """
+    if isinstance(value, str):
+        value = value.strip()
+    if question.kind is CheckinKind.RATING:
+        number = _whole(value)
+        if not 1 <= number <= 5:
+            raise ValueError(f"expected a rating from 1 to 5, got {str(value)!r}")
+        return int(number)
+    if question.kind is CheckinKind.MINUTES:
+        number = _whole(value)
+        if number < 0:
+            raise ValueError(f"expected a whole number of minutes ≥ 0, got {str(value)!r}")
+        return int(number)
+    return value if isinstance(value, str | int | bool) else str(value)
+
+
+def _questions(curriculum: Curriculum, pair: Pair, week: int, role: Role) -> dict[str, Any]:
+    """The check-in questions this person was asked in this week, by id."""
+    return {q.id: q for q in curriculum.week(week, pair.track).checkin_for(role)}
+
+
+def _with_typed_answers(
+    cohort: Cohort, pair: Pair, week: int, role: Role, answers: CheckinAnswers
+) -> CheckinAnswers:
+    """``answers`` with each answer to a rating or minutes question stored as a number."""
+    if not answers.answers:
+        return answers
+    questions = _questions(load_curriculum(cohort), pair, week, role)
+    typed: dict[str, str | int | bool] = {}
+    for key, value in answers.answers.items():
+        question = questions.get(key)
+        try:
+            typed[key] = value if question is None else _typed_answer(question, value)
+        except ValueError as error:
+            raise CheckinError(f"check-in not recorded: answer {key!r}: {error}") from None
+    return answers.model_copy(update={"answers": typed})
+
+
+@dataclass(frozen=True)
+class _Place:
+    """One place an e-mail address holds in a cohort: a pair and the role in it."""
+
+    pair: Pair
+    role: Role
+    mentee_id: str
+    partner_email: str
+    partner_name: str
+
+
+def _name_key(name: str) -> str:
+    return " ".join(name.split()).casefold()
+
+
+def _pick_place(places: list[_Place], cells: dict[str, Any]) -> list[_Place]:
+    """The places that agree with the row's role, partner and mentee id columns."""
+    wanted = {
+        "role": lambda p: p.role.value,
+        "partner_email": lambda p: p.partner_email,
+        "partner": lambda p: p.partner_name,
+        "mentee_id": lambda p: p.mentee_id.casefold(),
+    }
+    for column, key in wanted.items():
+        if column in cells:
+            given = str(cells[column])
+            value = _name_key(given) if column == "partner" else given.strip().casefold()
+            places = [p for p in places if key(p) == value]
+    return places
+
+
+def _ambiguity(places: list[_Place], week: int) -> str:
+    """What to add to a row whose address has several pairs in the week."""
+    if len({p.role for p in places}) > 1:
+        return (
+            "this address is both a mentor and a mentee in the cohort; "
+            "add a role column (mentor or mentee)"
+        )
+    return (
+        f"this {places[0].role.value} has {len(places)} pairs in week {week}; add a "
+        "partner_email column with the partner's e-mail (or partner with their name)"
+    )
 
 
 def import_checkins(
@@ -212,11 +351,13 @@ def import_checkins(
     """Import check-ins from a survey export (CSV/XLSX/JSON), all or nothing.
 
     Columns: ``email``, ``week``, ``met`` (required); ``minutes``, ``mode``, ``topic``,
-    ``rating``, ``note``, ``role`` (needed only for someone who is both mentor and mentee
-    in the cohort), ``mentee_id`` (needed only for a mentor with several mentees),
-    ``timestamp`` (ignored), and ``q_<question id>`` for answers to the week's own
-    check-in questions (e.g. the closing reflection). Every problem is reported with its row and
-    column. Re-importing the same file changes nothing.
+    ``rating``, ``note``; ``q_<question id>`` for answers to the week's own check-in
+    questions (ratings and minutes are stored as numbers). Only when an address has more
+    than one pair in a week (a mentor with several mentees, someone who is both mentor
+    and mentee) does a row need ``partner_email`` (or ``partner``, the partner's name),
+    ``role`` or ``mentee_id`` to say which; ``timestamp`` is ignored. Every problem is
+    reported with its row and column; nothing is stored unless every row is right.
+    Re-importing the same file changes nothing.
     """
     table = read_table(path)
     file = table.file
@@ -229,13 +370,19 @@ def import_checkins(
     ]
     for column in unknown:
         problems.append(
-            Problem(file, f"unknown column; expected {', '.join(IMPORT_COLUMNS)}", 1, column)
+            Problem(
+                file,
+                f"unknown column; expected {', '.join(IMPORT_COLUMNS)} or q_<question id>",
+                1,
+                column,
+            )
         )
     if problems:
         raise InputFileError(problems)
     counts = {"added": 0, "updated": 0, "unchanged": 0}
     with transaction(engine) as session:
         cohort = get_cohort(session, cohort_name)
+        curriculum = load_curriculum(cohort)
         people = _cohort_people(session, cohort)
         seen: dict[tuple[int, int, str], int] = {}
         todo = []
@@ -254,11 +401,6 @@ def import_checkins(
                         for k, v in cells.items()
                         if k in CheckinAnswers.model_fields and k != "answers"
                     },
-                    answers={
-                        k.removeprefix(ANSWER_PREFIX): v
-                        for k, v in cells.items()
-                        if k.startswith(ANSWER_PREFIX)
-                    },
                 )
             except ValidationError as error:
                 for item in error.errors():
@@ -269,12 +411,8 @@ def import_checkins(
                         )
                     )
                 continue
-            matches = people.get(email, [])
-            if "role" in cells:
-                matches = [m for m in matches if m[1].value == str(cells["role"]).strip().lower()]
-            if "mentee_id" in cells:
-                matches = [m for m in matches if m[2] == str(cells["mentee_id"]).strip()]
-            if not matches:
+            everywhere = people.get(email, [])
+            if not everywhere:
                 problems.append(
                     Problem(
                         file,
@@ -284,24 +422,47 @@ def import_checkins(
                     )
                 )
                 continue
-            if len(matches) > 1:
-                both = len({m[1] for m in matches}) > 1
-                fix = (
-                    "add a role column"
-                    if both
-                    else "add a mentee_id column (this mentor has several mentees)"
-                )
+            places = _pick_place(everywhere, cells)
+            if not places:
+                given = [c for c in PARTNER_COLUMNS if c in cells]
                 problems.append(
-                    Problem(file, f"more than one pair has this e-mail; {fix}", row.number, "email")
+                    Problem(
+                        file,
+                        f'{email!r} has no pair in cohort "{cohort.name}" that matches this '
+                        f"row's {', '.join(given)}",
+                        row.number,
+                        given[0],
+                    )
                 )
                 continue
-            pair, role, _ = matches[0]
-            try:
-                _check_week(cohort, pair, week)
-            except CheckinError as error:
-                problems.append(Problem(file, str(error), row.number, "week"))
+            if len(places) > 1:
+                # Several pairs, but maybe only one of them has this week (a pair that
+                # ended, or one that started late): then the row is not ambiguous.
+                in_week = [p for p in places if _week_problem(cohort, p.pair, week) is None]
+                if len(in_week) > 1:
+                    problems.append(Problem(file, _ambiguity(in_week, week), row.number, "email"))
+                    continue
+                places = in_week or places[:1]
+            place = places[0]
+            week_problem = _week_problem(cohort, place.pair, week)
+            if week_problem is not None:
+                problems.append(Problem(file, week_problem, row.number, "week"))
                 continue
-            key = (pair.pk or 0, week, role.value)
+            questions = _questions(curriculum, place.pair, week, place.role)
+            typed: dict[str, str | int | bool] = {}
+            for column, value in cells.items():
+                if not column.startswith(ANSWER_PREFIX):
+                    continue
+                qid = column.removeprefix(ANSWER_PREFIX)
+                question = questions.get(qid)
+                try:
+                    typed[qid] = value if question is None else _typed_answer(question, value)
+                except ValueError as error:
+                    problems.append(Problem(file, str(error), row.number, column))
+            if len(typed) < sum(1 for c in cells if c.startswith(ANSWER_PREFIX)):
+                continue
+            answers = answers.model_copy(update={"answers": typed})
+            key = (place.pair.pk or 0, week, place.role.value)
             if key in seen:
                 problems.append(
                     Problem(
@@ -312,7 +473,7 @@ def import_checkins(
                 )
                 continue
             seen[key] = row.number
-            todo.append((pair, week, role, answers))
+            todo.append((place.pair, week, place.role, answers))
         if problems:
             raise InputFileError(problems)
         for pair, week, role, answers in todo:
@@ -324,22 +485,121 @@ def import_checkins(
     )
 
 
-def _cohort_people(session: Session, cohort: Cohort) -> dict[str, list[tuple[Pair, Role, str]]]:
-    """E-mail → (pair, role, mentee id) for each place the address holds in the cohort."""
+def _week_problem(cohort: Cohort, pair: Pair, week: int) -> str | None:
+    try:
+        _check_week(cohort, pair, week)
+    except CheckinError as error:
+        return error.message
+    return None
+
+
+def _cohort_people(session: Session, cohort: Cohort) -> dict[str, list[_Place]]:
+    """E-mail → each place the address holds in the cohort (a pair and a role)."""
     pairs = session.exec(
-        select(Pair).where(
+        select(Pair)
+        .where(
             Pair.cohort_pk == cohort.pk,
             col(Pair.state).in_(
                 [*(s.value for s in LIVE_STATES), PairState.COMPLETED.value, PairState.ENDED.value]
             ),
         )
+        .order_by(col(Pair.pk))
     ).all()
     people = {p.pk: p for p in session.exec(select(Participant)).all()}
-    found: dict[str, list[tuple[Pair, Role, str]]] = {}
+    found: dict[str, list[_Place]] = {}
     for pair in pairs:
-        mentee = people[pair.mentee_pk]
-        found.setdefault(mentee.email_key, []).append((pair, Role.MENTEE, mentee.external_id))
-        found.setdefault(people[pair.mentor_pk].email_key, []).append(
-            (pair, Role.MENTOR, mentee.external_id)
+        mentee, mentor = people[pair.mentee_pk], people[pair.mentor_pk]
+        found.setdefault(mentee.email_key, []).append(
+            _Place(pair, Role.MENTEE, mentee.external_id, mentor.email_key, _name_key(mentor.name))
+        )
+        found.setdefault(mentor.email_key, []).append(
+            _Place(pair, Role.MENTOR, mentee.external_id, mentee.email_key, _name_key(mentee.name))
         )
     return found
+
+
+@dataclass(frozen=True)
+class CheckinRow:
+    """One stored check-in as the coordinator sees it (the note included: coordinators only).
+
+    ``recorded_at`` is in the cohort's time zone.
+    """
+
+    week: int
+    mentee_id: str
+    mentee: str
+    mentor_id: str
+    mentor: str
+    role: str
+    met: bool
+    minutes: int | None
+    mode: str | None
+    topic: str | None
+    rating: int | None
+    answers: dict[str, Any]
+    note: str | None
+    source: str
+    recorded_at: datetime
+
+    def as_row(self) -> dict[str, object]:
+        return {
+            "week": self.week,
+            "mentee_id": self.mentee_id,
+            "mentee": self.mentee,
+            "mentor_id": self.mentor_id,
+            "mentor": self.mentor,
+            "role": self.role,
+            "met": "yes" if self.met else "no",
+            "minutes": self.minutes,
+            "mode": self.mode,
+            "topic": self.topic,
+            "rating": self.rating,
+            "answers": dict(self.answers),
+            "note": self.note,
+            "source": self.source,
+            "recorded_at": self.recorded_at.isoformat(timespec="minutes"),
+        }
+
+
+def list_checkins(engine: Engine, cohort_name: str, week: int | None = None) -> list[CheckinRow]:
+    """The cohort's stored check-ins (of one week if given), sorted by week, mentee, role.
+
+    For the coordinator: the rows include the note, which reports never show. Raises
+    CohortError for an unknown cohort and CheckinError for a week outside the program.
+    """
+    with Session(engine) as session:
+        cohort = get_cohort(session, cohort_name)
+        if week is not None and not 1 <= week <= cohort.weeks:
+            raise CheckinError(f"week {week} is outside the program (weeks 1–{cohort.weeks})")
+        local = zone(cohort.timezone)
+        query = (
+            select(CheckIn, Pair)
+            .join(Pair, col(Pair.pk) == col(CheckIn.pair_pk))
+            .where(Pair.cohort_pk == cohort.pk)
+        )
+        if week is not None:
+            query = query.where(CheckIn.week == week)
+        people = {p.pk: p for p in session.exec(select(Participant)).all()}
+        rows = []
+        for checkin, pair in session.exec(query).all():
+            mentee, mentor = people[pair.mentee_pk], people[pair.mentor_pk]
+            rows.append(
+                CheckinRow(
+                    week=checkin.week,
+                    mentee_id=mentee.external_id,
+                    mentee=mentee.name,
+                    mentor_id=mentor.external_id,
+                    mentor=mentor.name,
+                    role=checkin.role,
+                    met=checkin.met,
+                    minutes=checkin.minutes,
+                    mode=checkin.mode,
+                    topic=checkin.topic,
+                    rating=checkin.rating,
+                    answers=dict(checkin.answers or {}),
+                    note=checkin.note,
+                    source=checkin.source,
+                    recorded_at=checkin.recorded_at.astimezone(local),
+                )
+            )
+    return sorted(rows, key=lambda r: (r.week, r.mentee_id, r.mentor_id, r.role))

@@ -94,6 +94,7 @@ def cohort_status(engine: Engine, cohort_name: str, now: datetime) -> list[PairS
         people = {p.pk: p for p in session.exec(select(Participant)).all()}
         pks = [p.pk or 0 for p in pairs]
         current = schedule.week_for(now, send_instants(cohort)) or 0
+        local = schedule.zone(cohort.timezone)  # dates as the cohort sees them
         met = meeting_weeks(session, pks)
         last: dict[int, datetime] = {}
         for pair_pk, at in session.exec(
@@ -114,7 +115,9 @@ def cohort_status(engine: Engine, cohort_name: str, now: datetime) -> list[PairS
                     track=pair.track,
                     weeks_met=len(met[pair.pk or 0]),
                     weeks_due=due,
-                    last_checkin=last[pair.pk or 0].date().isoformat() if pair.pk in last else None,
+                    last_checkin=last[pair.pk or 0].astimezone(local).date().isoformat()
+                    if pair.pk in last
+                    else None,
                     risk="; ".join(pair.risk),
                 )
             )
@@ -174,7 +177,10 @@ def render_digest(
         "failed": failed,
         "changes": changes,
     }
-    subject = f"{cohort.name}: week {week} digest, {len(at_risk)} pair(s) at risk"
+    subject = (
+        f"{cohort.name}: week {week} digest, {len(at_risk)} "
+        f"{'pair' if len(at_risk) == 1 else 'pairs'} at risk"
+    )
     env = _templates()
     return (
         subject,

@@ -12,7 +12,7 @@ import statistics
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -514,8 +514,17 @@ def _summary(
         }
     load = Counter(p.mentor_id for p in result.pairs)
     mentor_load = Counter(f"{load.get(m.id, 0)}/{m.capacity}" for m in mentors)
+    names = {("mentee", p.id): p.name for p in mentees} | {
+        ("mentor", p.id): p.name for p in mentors
+    }
     rows = [
-        {**row, "reasons": "; ".join(reasons.get(row["mentee_id"], []))} for row in result.to_rows()
+        {
+            **row,
+            "mentee": names.get(("mentee", row["mentee_id"]), ""),
+            "mentor": names.get(("mentor", row["mentor_id"]), ""),
+            "reasons": "; ".join(reasons.get(row["mentee_id"], [])),
+        }
+        for row in result.to_rows()
     ]
     reason_by_id = {u["mentee_id"]: u["reason"] for u in unmatched}
     for row in rows:
@@ -542,7 +551,8 @@ def _summary(
     )
 
 
-OUTPUT_COLUMNS = ("mentee_id", "mentor_id", "score", "points", "locked", "reasons")
+OUTPUT_COLUMNS = ("mentee_id", "mentee", "mentor_id", "mentor", "score", "locked", "reasons")
+"""Columns of ``--out``: who with whom, by id and name, and why (no solver internals)."""
 
 
 def write_result(summary: MatchSummary, path: Path) -> None:
@@ -613,6 +623,10 @@ class Explanation:
     roster_changed: bool
     mentee: MenteeExplanation
     why_not: WhyNot | None
+    mentee_names: dict[str, str] = field(default_factory=dict)
+    """Names of the mentees the explanation mentions, by id."""
+    mentor_names: dict[str, str] = field(default_factory=dict)
+    """Names of the mentors the explanation mentions, by id."""
 
 
 def explain(
@@ -630,14 +644,25 @@ def explain(
     if mentor_id is not None and mentor_id not in compat.mentor_ids:
         raise MatchingError(f'no mentor with id "{mentor_id}" in the roster')
     assert run.pk is not None
+    mentee = explain_mentee(compat, assignment, mentee_id)
+    other = (
+        why_not(compat, assignment, mentee_id, mentor_id)
+        if mentor_id and mentor_id != assignment.get(mentee_id)
+        else None
+    )
+    mentees: list[str | None] = [mentee_id]
+    mentors: list[str | None] = [mentee.mentor_id, *(a.mentor_id for a in mentee.alternatives)]
+    if other is not None:
+        mentors += [other.mentor_id, other.swap.displaced_to if other.swap else None]
+        mentees += [other.swap.displaced_mentee_id if other.swap else None]
     return Explanation(
         run_id=run.pk,
         cycle=run.cycle,
         roster_changed=changed,
-        mentee=explain_mentee(compat, assignment, mentee_id),
-        why_not=why_not(compat, assignment, mentee_id, mentor_id)
-        if mentor_id and mentor_id != assignment.get(mentee_id)
-        else None,
+        mentee=mentee,
+        why_not=other,
+        mentee_names={m: compat.mentee(m).name for m in mentees if m},
+        mentor_names={m: compat.mentor(m).name for m in mentors if m},
     )
 
 

@@ -8,6 +8,7 @@ from tandem.matcher.config import (
     MatchConfig,
     SameInstitution,
     Weights,
+    config_to_commented_toml,
     config_to_toml,
     default_config,
     load_config,
@@ -255,3 +256,34 @@ def test_methods_are_the_coordinators_choices_and_algorithms_say_how():
 
     assert [m.value for m in Method] == ["optimal", "stable"]
     assert not {m.value for m in Method} & {a.value for a in Algorithm}
+
+
+def _comments(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith("#")]
+
+
+@pytest.mark.parametrize("text", [FULL, "", "[rules]\nmax_timezone_difference = 3"])
+def test_the_config_in_force_is_printed_with_the_default_files_comments(text):
+    from importlib import resources
+
+    config = load_config(text, "match.toml")
+    printed = config_to_commented_toml(config, "match.toml")
+    assert load_config(printed, "printed.toml") == config
+    shipped = resources.files("tandem.matcher").joinpath("default_config.toml").read_text()
+    explained = [c for c in _comments(shipped)[1:] if "=" not in c or c.startswith("# ...")]
+    printed_comments = _comments(printed)
+    assert printed_comments[0] == "# The matching configuration in force: match.toml."
+    assert all(c in printed_comments for c in explained)
+    if not text:
+        assert printed.splitlines()[1:] == shipped.splitlines()[1:]
+
+
+def test_the_default_files_comments_describe_what_the_scorers_compute():
+    from importlib import resources
+
+    from tandem.matcher.scoring import ResearchAreas
+
+    shipped = resources.files("tandem.matcher").joinpath("default_config.toml").read_text()
+    assert "overlap coefficient" not in shipped  # matching.md: rejected in favour of coverage
+    assert "Fraction of the mentee's research areas" in shipped
+    assert (ResearchAreas.__doc__ or "").startswith("Fraction of the mentee's research areas")

@@ -110,6 +110,7 @@ def test_alternatives_are_allowed_mentors_other_than_the_assigned(compat):
 def test_why_not_a_forbidden_mentor_names_the_rule(compat):
     answer = why_not(compat, ASSIGNMENT, "e1", "r3")
     assert answer.forbidden_by == ("capacity",)
+    assert answer.forbidden_because == ("capacity: mentor r3 has capacity 0",)
     assert answer.swap is None
     assert answer.score_difference is None
 

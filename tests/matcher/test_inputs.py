@@ -9,7 +9,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from tandem.matcher import DenseScores, inputs, solve
+from tandem.matcher import DenseScores, Objective, inputs, solve
 from tandem.matcher.compat import FORBIDDEN, SCALE
 from tandem.matcher.inputs import (
     MatcherInputError,
@@ -66,16 +66,14 @@ def test_bad_score_rows_are_all_reported_with_row_column_and_expectation() -> No
     with pytest.raises(MatcherInputError) as error:
         scores(text)
     assert str(error.value) == (
-        "scores.csv has 9 problems:\n"
+        "scores.csv has 7 problems:\n"
         "  row 3, column mentee_id: unknown mentee id 'e9'; use an id from the mentee roster\n"
-        "  row 3, column score: expected a decimal number from 0 to 100, got 'abc'\n"
+        "  row 3, column score: expected a decimal number ≥ 0 (any scale), got 'abc'\n"
         "  row 4, column mentor_id: unknown mentor id 'm7'; use an id from the mentor roster\n"
-        "  row 4, column score: expected a decimal number from 0 to 100, got '101'\n"
         "  row 5: duplicate pair (e1, m1), first given in row 2; keep one row per pair\n"
-        "  row 6, column score: expected a decimal number from 0 to 100, got '-5'\n"
-        "  row 7, column score: expected a decimal number from 0 to 100, got '1e2'\n"
-        "  row 8: expected 3 fields, found 1\n"
-        "  row 9, column score: expected a decimal number from 0 to 100, got a number above 100"
+        "  row 6, column score: expected a decimal number ≥ 0 (any scale), got '-5'\n"
+        "  row 7, column score: expected a decimal number ≥ 0 (any scale), got '1e2'\n"
+        "  row 8: expected 3 fields, found 1"
     )
     assert [(p.row, p.column) for p in error.value.problems][:2] == [
         (3, "mentee_id"),
@@ -258,7 +256,7 @@ def test_plain_quoted_and_reordered_files_parse_alike(
 def test_whole_column_points_are_exact_or_refused(items: list[str]) -> None:
     """The whole-column conversion gives each score × 10**d exactly, d the most decimals
     (at least the default scale's), or refuses the column when any item is not a plain
-    decimal ≤ 100 with at most nine decimals (the row-by-row path then decides)."""
+    decimal with at most nine decimals (the row-by-row path then decides)."""
     got = _decimal_points("\n".join(items))
 
     def plain(item: str) -> bool:
@@ -270,7 +268,7 @@ def test_whole_column_points_are_exact_or_refused(items: list[str]) -> None:
             and len(tail) <= 9
         )
 
-    if not all(plain(item) for item in items) or any(Decimal(i) > 100 for i in items):
+    if not all(plain(item) for item in items):
         assert got is None
         return
     digits = max([4] + [len(i.partition(".")[2]) for i in items])
@@ -300,3 +298,45 @@ def test_scores_converted_in_slices_share_one_scale(texts: list[str], size: int)
     assert sliced.scale == whole.scale
     assert [x.tolist() for x in sliced.arcs()] == [x.tolist() for x in whole.arcs()]
     assert whole.arcs()[2].tolist() == [int(Decimal(t) * whole.scale) for t in texts]
+
+
+def test_scores_on_any_scale_are_accepted() -> None:
+    for text, read_as in [
+        ("e1,m1,0.25\ne2,m2,1\n", [0.25, 1.0]),  # 0–1: read as given
+        ("e1,m1,4.5\ne2,m2,5\n", [4.5, 5.0]),  # 0–5: read as given
+        ("e1,m1,250\ne2,m2,1000\n", [25.0, 100.0]),  # 0–1000: read ÷ 10
+        ('e1,m1,"12345.5"\ne2,m2,0\n', [12.3455, 0.0]),  # row by row; 0–100,000: ÷ 1000
+    ]:
+        source = scores("mentee_id,mentor_id,score\n" + text)
+        assert (source.arcs()[2] / source.scale).tolist() == read_as, text
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.integers(0, 10_000), min_size=9, max_size=9),
+    st.sampled_from(["0.0001", "0.05", "1", "3", "10", "7.5"]),
+    st.sampled_from(["total", "maximin"]),
+)
+def test_the_optimum_does_not_depend_on_the_scores_scale(
+    hundredths: list[int], factor: str, objective: str
+) -> None:
+    """Scores 0–100 and the same scores times a factor (0–0.01, 0–5, …, 0–1000) give
+    matches of the same value: the same number matched and the same total (or worst pair)."""
+    mentees, capacities = ["e1", "e2", "e3", "e4"], {"m1": 1, "m2": 2, "m3": 1}
+    pairs = [(e, m) for e in mentees for m in sorted(capacities)][: len(hundredths)]
+    base = {pair: Decimal(h) / 100 for pair, h in zip(pairs, hundredths, strict=True)}
+
+    def match(scale: Decimal) -> list[tuple[str, str]]:
+        text = "mentee_id,mentor_id,score\n" + "".join(
+            f"{e},{m},{score * scale}\n" for (e, m), score in base.items()
+        )
+        source = parse_scores(text, "scores.csv", mentee_ids=mentees, capacities=capacities)
+        result = solve(source, objective=Objective(objective))
+        return [(p.mentee_id, p.mentor_id) for p in result.pairs]
+
+    chosen, scaled = match(Decimal(1)), match(Decimal(factor))
+    assert len(scaled) == len(chosen)
+    if objective == "total":
+        assert sum(base[p] for p in scaled) == sum(base[p] for p in chosen)
+    else:
+        assert min(base[p] for p in scaled) == min(base[p] for p in chosen)

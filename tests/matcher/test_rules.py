@@ -322,3 +322,49 @@ def test_block_forbids_exactly_the_pairs_a_rule_forbids(data):
     per_pair = {(v.mentee_id, v.mentor_id) for v in broken if v.mentee_id and v.mentor_id}
     empty = {(a.id, b.id) for a in roster.mentees for b in roster.mentors if b.capacity == 0}
     assert per_pair | empty == expected | empty
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "config", "reason"),
+    [
+        (mentee("e1"), mentor("r1", capacity=0), rules(), "capacity: mentor r1 has capacity 0"),
+        (
+            mentee("e1", institution="North"),
+            mentor("r1", institution="north"),
+            rules(same_institution=SameInstitution.FORBIDDEN),
+            "same_institution: both at the same institution (same_institution = forbidden)",
+        ),
+        (
+            mentee("e1", timezone="Europe/Berlin"),
+            mentor("r1", timezone="Asia/Kolkata"),
+            rules(max_timezone_difference=3.0),
+            "max_timezone_difference: UTC offsets 3.5 hours apart, more than 3",
+        ),
+        (
+            mentee("e1", languages=("English",)),
+            mentor("r1", languages=("German", "French")),
+            rules(shared_language=True),
+            "shared_language: no shared language (mentee: english; mentor: french, german)",
+        ),
+        (
+            mentee("e1", career_stage=CareerStage.GRADUATE_STUDENT),
+            mentor("r1", career_stage=CareerStage.POSTDOC),
+            rules(mentor_more_senior=True, min_stage_gap=2),
+            "mentor_more_senior: mentor is postdoc, mentee graduate student; the mentor must "
+            "be at least 2 stages ahead",
+        ),
+        (
+            mentee("e1"),
+            mentor("r1", custom=(("mentor_training", "no"),)),
+            rules(
+                eligibility=(
+                    EligibilityRule(role=Role.MENTOR, column="mentor_training", equals=("Yes",)),
+                )
+            ),
+            "eligibility: mentor r1 has no mentor_training in Yes",
+        ),
+    ],
+)
+def test_explanations_say_why_a_rule_forbids_the_pair(a, b, config, reason):
+    compat = ProfileCompatibility([a], [b], config, REFERENCE_INSTANT)
+    assert compat.forbidding_reasons(a.id, b.id) == [reason]

@@ -2,18 +2,37 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from tandem.program.checkins import CheckinAnswers, CheckinError, import_checkins, record_from_link
+from tandem.matcher.types import Role
+from tandem.program.checkins import (
+    CheckinAnswers,
+    CheckinError,
+    add_checkin,
+    import_checkins,
+    list_checkins,
+    record_from_link,
+)
+from tandem.program.cohorts import CohortSettings, create_cohort, send_instants
+from tandem.program.roster import profiles as roster
 from tandem.program.roster.files import InputFileError
+from tandem.program.storage.db import transaction
 from tandem.program.storage.tables import CheckIn, Cohort, Pair
 from tandem.program.tokens import ExpiredTokenError, TamperedTokenError, make_token
-from tests.program.helpers import day, make_program
+from tests.program.helpers import (
+    CREATED,
+    START,
+    Program,
+    day,
+    make_program,
+    roster_files,
+    store_match,
+)
 
 
 def stored(engine: Engine) -> list[dict[str, object]]:
@@ -98,3 +117,162 @@ def test_a_link_records_for_its_own_pair_week_and_person_only(
     )
     with pytest.raises(CheckinError, match="week 40 is outside"):
         record_from_link(engine, late, CheckinAnswers(met=True), now=now)
+
+
+def shared_mentor_program(engine: Engine, tmp_path: Path) -> Program:
+    """M001 mentors E001 and E002; M002 mentors E003."""
+    mentors, mentees = roster_files(tmp_path, 3)
+    roster.import_roster(engine, mentors, Role.MENTOR, now=CREATED)
+    roster.import_roster(engine, mentees, Role.MENTEE, now=CREATED)
+    store_match(engine, "2026", [("E001", "M001"), ("E002", "M001"), ("E003", "M002")])
+    create_cohort(
+        engine,
+        CohortSettings(
+            name="Fall 2026",
+            cycle="2026",
+            start=START,
+            timezone="America/New_York",
+            sender="Tandem <mentoring@uni.edu>",
+        ),
+        now=CREATED,
+    )
+    with Session(engine) as session:
+        cohort = session.exec(select(Cohort)).one()
+        return Program(engine, cohort.name, send_instants(cohort))
+
+
+def test_a_mentor_with_several_mentees_is_told_apart_by_the_partner(
+    engine: Engine, tmp_path: Path
+) -> None:
+    program = shared_mentor_program(engine, tmp_path)
+    export = tmp_path / "week2.csv"
+    export.write_text(
+        "email,partner_email,partner,week,met,rating\n"
+        "mentor1@uni.edu,Mentee1@uni.edu,,2,yes,4\n"
+        "mentor1@uni.edu,,mentee  2,2,no,\n"
+        "mentor2@uni.edu,,,2,yes,5\n",
+        encoding="utf-8",
+    )
+    report = import_checkins(engine, "Fall 2026", export, now=day(program.instants, 2, days=1))
+    assert report.added == 3
+    listed = list_checkins(engine, "Fall 2026", week=2)
+    assert [(r.mentee_id, r.mentor_id, r.role, r.met, r.rating) for r in listed] == [
+        ("E001", "M001", "mentor", True, 4),
+        ("E002", "M001", "mentor", False, None),
+        ("E003", "M002", "mentor", True, 5),
+    ]
+
+    ambiguous = tmp_path / "ambiguous.csv"
+    ambiguous.write_text(
+        "email,week,met\nmentor1@uni.edu,2,yes\nmentor1@uni.edu,2,yes\n", encoding="utf-8"
+    )
+    ambiguous.write_text(
+        "email,partner_email,week,met\n"
+        "mentor1@uni.edu,,2,yes\n"
+        "mentor1@uni.edu,mentee3@uni.edu,2,yes\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(InputFileError) as raised:
+        import_checkins(engine, "Fall 2026", ambiguous, now=day(program.instants, 2, days=2))
+    assert [str(p) for p in raised.value.problems] == [
+        'ambiguous.csv, row 2, column "email": this mentor has 2 pairs in week 2; add a '
+        "partner_email column with the partner's e-mail (or partner with their name)",
+        "ambiguous.csv, row 3, column \"partner_email\": 'mentor1@uni.edu' has no pair in "
+        'cohort "Fall 2026" that matches this row\'s partner_email',
+    ]
+
+
+def test_a_mentor_whose_other_pair_ended_needs_no_partner_column(
+    engine: Engine, tmp_path: Path
+) -> None:
+    program = shared_mentor_program(engine, tmp_path)
+    with transaction(engine) as session:
+        pair = session.exec(select(Pair).order_by(col(Pair.pk))).first()
+        assert pair is not None
+        pair.state = "declined"
+        session.add(pair)
+    export = tmp_path / "week1.csv"
+    export.write_text("email,week,met\nmentor1@uni.edu,1,yes\n", encoding="utf-8")
+    assert import_checkins(engine, "Fall 2026", export, now=day(program.instants, 1)).added == 1
+    assert [r.mentee_id for r in list_checkins(engine, "Fall 2026")] == ["E002"]
+
+
+def test_answers_to_rating_questions_are_stored_as_numbers(engine: Engine, tmp_path: Path) -> None:
+    program = make_program(engine, tmp_path, pairs=1)
+    export = tmp_path / "week1.csv"
+    # Week 1 asks "comfort" (a rating) of everyone; "minutes" is asked every week.
+    export.write_text(
+        "email,week,met,q_comfort,q_minutes,q_other\nmentee1@uni.edu,1,yes, 4 ,30,5\n",
+        encoding="utf-8",
+    )
+    import_checkins(engine, "Fall 2026", export, now=day(program.instants, 1, days=1))
+    assert stored(engine)[0]["answers"] == {"comfort": 4, "minutes": 30, "other": "5"}
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("email,week,met,q_comfort\nmentor1@uni.edu,1,yes,7\n", encoding="utf-8")
+    with pytest.raises(InputFileError) as raised:
+        import_checkins(engine, "Fall 2026", bad, now=day(program.instants, 1, days=1))
+    assert [str(p) for p in raised.value.problems] == [
+        "bad.csv, row 2, column \"q_comfort\": expected a rating from 1 to 5, got '7'"
+    ]
+    outcome = add_checkin(
+        engine,
+        "Fall 2026",
+        "E001",
+        1,
+        Role.MENTOR,
+        CheckinAnswers(met=True, answers={"comfort": "5"}),
+        now=day(program.instants, 1, days=2),
+    )
+    assert outcome == "added"
+    assert stored(engine)[1]["answers"] == {"comfort": 5}
+
+
+def test_optional_answers_may_be_left_out_and_bad_ones_are_one_clear_error() -> None:
+    assert CheckinAnswers.parse(met=True, minutes=45, mode=None, rating=4).mode is None
+    assert CheckinAnswers.parse(met=False, minutes=None, rating=None, topic=None).rating is None
+    with pytest.raises(CheckinError) as raised:
+        CheckinAnswers.parse(met=True, rating=9, mode="carrier pigeon")
+    assert raised.value.message == (
+        "check-in not recorded: mode: expected one of video, phone, in_person, async, got "
+        "'carrier pigeon'; rating: Input should be less than or equal to 5"
+    )
+
+
+def test_the_coordinators_list_shows_notes_in_the_cohorts_time_zone(
+    engine: Engine, tmp_path: Path
+) -> None:
+    program = make_program(engine, tmp_path, pairs=2)
+    at = datetime(2026, 9, 15, 14, 30, tzinfo=UTC)
+    add_checkin(
+        engine,
+        "Fall 2026",
+        "E002",
+        2,
+        Role.MENTEE,
+        CheckinAnswers(met=True, note="needs a new slot"),
+        now=at,
+    )
+    add_checkin(engine, "Fall 2026", "E001", 1, Role.MENTOR, CheckinAnswers(met=False), now=at)
+    rows = [r.as_row() for r in list_checkins(engine, program.name)]
+    assert [(r["week"], r["mentee_id"], r["note"], r["recorded_at"]) for r in rows] == [
+        (1, "E001", None, "2026-09-15T10:30-04:00"),
+        (2, "E002", "needs a new slot", "2026-09-15T10:30-04:00"),
+    ]
+    assert list_checkins(engine, program.name, week=3) == []
+    with pytest.raises(CheckinError, match="week 17 is outside"):
+        list_checkins(engine, program.name, week=17)
+
+
+def test_the_cohort_status_dates_the_last_check_in_in_the_cohorts_time_zone(
+    engine: Engine, tmp_path: Path
+) -> None:
+    from tandem.program.reports import cohort_status
+
+    program = make_program(engine, tmp_path, pairs=1)
+    late_evening = datetime(2026, 9, 15, 2, 0, tzinfo=UTC)  # 22:00 on the 14th in New York
+    add_checkin(
+        engine, program.name, "E001", 1, Role.MENTEE, CheckinAnswers(met=True), now=late_evening
+    )
+    [row] = cohort_status(engine, program.name, late_evening)
+    assert row.last_checkin == "2026-09-14"
