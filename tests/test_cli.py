@@ -10,7 +10,7 @@ import typer
 from typer.testing import CliRunner
 
 from tandem.cli import app
-from tandem.program.roster.profiles import COMMON_COLUMNS, ROLE_COLUMNS
+from tandem.program.roster.parse import COMMON_COLUMNS, ROLE_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -22,7 +22,7 @@ from tandem.matcher.types import MeetingMode, Role
 from tandem.program.cohorts import LIVE_STATES, PairState, find_pair, get_cohort
 from tandem.program.errors import ProgramError
 from tandem.program.roster.files import InputFileError, Problem, read_table
-from tandem.program.roster.profiles import meeting_mode_key
+from tandem.program.roster.parse import meeting_mode_key
 from tandem.program.storage.db import transaction
 from tandem.program.storage.tables import CheckIn, Cohort, Pair, Participant
 
@@ -223,13 +223,13 @@ def import_checkins(
     problems: list[Problem] = list(table.problems)
     for column in ("email", "week", "met"):
         if column not in table.columns:
-            problems.append(Problem(file, "required column is missing", 1, column))
+            problems.append(Problem(file, 1, column, "required column is missing"))
     unknown = [
         c for c in table.columns if c not in IMPORT_COLUMNS and not c.startswith(ANSWER_PREFIX)
     ]
     for column in unknown:
         problems.append(
-            Problem(file, f"unknown column; expected {', '.join(IMPORT_COLUMNS)}", 1, column)
+            Problem(file, 1, column, f"unknown column; expected {', '.join(IMPORT_COLUMNS)}")
         )
     if problems:
         raise InputFileError(problems)
@@ -245,7 +245,7 @@ def import_checkins(
             try:
                 week = int(_whole(cells.get("week", "")))
             except ValueError as error:
-                problems.append(Problem(file, str(error), row.number, "week"))
+                problems.append(Problem(file, row.number, "week", str(error)))
                 continue
             try:
                 answers = CheckinAnswers(
@@ -265,7 +265,7 @@ def import_checkins(
                     where = str(item["loc"][0]) if item["loc"] else None
                     problems.append(
                         Problem(
-                            file, str(item["msg"]).removeprefix("Value error, "), row.number, where
+                            file, row.number, where, str(item["msg"]).removeprefix("Value error, ")
                         )
                     )
                 continue
@@ -278,9 +278,9 @@ def import_checkins(
                 problems.append(
                     Problem(
                         file,
-                        f'no one in cohort "{cohort.name}" has e-mail {email!r}',
                         row.number,
                         "email",
+                        f'no one in cohort "{cohort.name}" has e-mail {email!r}',
                     )
                 )
                 continue
@@ -292,22 +292,23 @@ def import_checkins(
                     else "add a mentee_id column (this mentor has several mentees)"
                 )
                 problems.append(
-                    Problem(file, f"more than one pair has this e-mail; {fix}", row.number, "email")
+                    Problem(file, row.number, "email", f"more than one pair has this e-mail; {fix}")
                 )
                 continue
             pair, role, _ = matches[0]
             try:
                 _check_week(cohort, pair, week)
             except CheckinError as error:
-                problems.append(Problem(file, str(error), row.number, "week"))
+                problems.append(Problem(file, row.number, "week", str(error)))
                 continue
             key = (pair.pk or 0, week, role.value)
             if key in seen:
                 problems.append(
                     Problem(
                         file,
-                        f"a second check-in for the same person and week (first on row {seen[key]})",
                         row.number,
+                        None,
+                        f"a second check-in for the same person and week (first on row {seen[key]})",
                     )
                 )
                 continue

@@ -33,7 +33,7 @@ from tandem.matcher.stable import Preferences, Proposer
 from tandem.matcher.types import Profile, Role
 from tandem.program.errors import ProgramError
 from tandem.program.roster.files import write_csv_rows
-from tandem.program.roster.profiles import load_profiles
+from tandem.program.roster.store import load_profiles
 from tandem.program.runtime import paused_gc
 from tandem.program.storage.db import transaction
 from tandem.program.storage.tables import MatchPair, MatchRun
@@ -544,7 +544,7 @@ def match_subset(
 
     ``forbidden`` pairs (e.g. declined ones) are never proposed again.
     """
-    from tandem.program.roster.profiles import participant_profile
+    from tandem.program.roster.store import participant_profile
     from tandem.program.storage.tables import Participant
 
     rows = session.exec(select(Participant)).all()
