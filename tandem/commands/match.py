@@ -19,6 +19,7 @@ from tandem.commands.common import (
     progress_bar,
     render_rows,
 )
+from tandem.errors import FileAccessError
 from tandem.matcher.config import config_to_toml, default_config, load_config
 from tandem.matcher.errors import MatcherError
 from tandem.matcher.result import Objective
@@ -54,8 +55,8 @@ def _read(path: Path | None) -> tuple[str, str] | None:
         return None
     try:
         return path.name, path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise MatcherError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise FileAccessError(path, exc) from None
     except UnicodeDecodeError:
         raise MatcherError(f"{path.name}: file is not UTF-8; save it as UTF-8 text") from None
 
@@ -106,6 +107,8 @@ def match(
         optimal_side=Proposer.MENTEES if optimal is Side.MENTEE else Proposer.MENTORS,
         objective=objective,
     )
+    if out is not None:
+        matching.check_result_path(out)
     bar, progress = progress_bar()
 
     with database(ctx) as engine, bar:
@@ -249,9 +252,8 @@ def explain_command(
 @config_app.command("show")
 def config_show(config: ConfigOption = None) -> None:
     """Print the configuration in force (the default, or --config FILE validated)."""
-    loaded = (
-        load_config(config.read_text(encoding="utf-8"), config.name) if config else default_config()
-    )
+    read = _read(config)
+    loaded = load_config(read[1], read[0]) if read else default_config()
     typer.echo(config_to_toml(loaded), nl=False)
 
 

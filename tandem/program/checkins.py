@@ -22,7 +22,7 @@ from tandem.matcher.types import MeetingMode, Role
 from tandem.program.cohorts import LIVE_STATES, PairState, find_pair, get_cohort
 from tandem.program.errors import ProgramError
 from tandem.program.roster.files import InputFileError, Problem, read_table
-from tandem.program.roster.parse import meeting_mode_key
+from tandem.program.roster.parse import accepted_headers, meeting_mode_key, with_survey_headers
 from tandem.program.storage.db import transaction
 from tandem.program.storage.tables import CheckIn, Cohort, Pair, Participant
 
@@ -218,9 +218,9 @@ def import_checkins(
     check-in questions (e.g. the closing reflection). Every problem is reported with its row and
     column. Re-importing the same file changes nothing.
     """
-    table = read_table(path)
+    table, problems = with_survey_headers(read_table(path))
     file = table.file
-    problems: list[Problem] = list(table.problems)
+    problems.extend(table.problems)
     for column in ("email", "week", "met"):
         if column not in table.columns:
             problems.append(Problem(file, 1, column, "required column is missing"))
@@ -229,7 +229,13 @@ def import_checkins(
     ]
     for column in unknown:
         problems.append(
-            Problem(file, 1, column, f"unknown column; expected {', '.join(IMPORT_COLUMNS)}")
+            Problem(
+                file,
+                1,
+                column,
+                f"unknown column; expected {', '.join(IMPORT_COLUMNS)} or q_<question id> "
+                f"(also read as email: {', '.join(accepted_headers('email')[1:])})",
+            )
         )
     if problems:
         raise InputFileError(problems)

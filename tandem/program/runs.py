@@ -22,6 +22,7 @@ from sqlalchemy import Engine, insert
 from sqlmodel import Session, col, select
 
 import tandem
+from tandem.errors import FileAccessError
 from tandem.matcher import solve, solve_stable
 from tandem.matcher.config import MatchConfig, config_to_toml, default_config, load_config
 from tandem.matcher.errors import MatcherError
@@ -432,7 +433,30 @@ OUTPUT_COLUMNS = ("mentee_id", "mentor_id", "score", "points", "locked", "reason
 
 
 def write_result(summary: MatchSummary, path: Path) -> None:
-    """The pairs as CSV or JSON (by extension); same inputs give the same bytes."""
+    """The pairs as CSV or JSON (by extension); same inputs give the same bytes.
+
+    Raises MatchingError for another file type and FileAccessError when ``path`` cannot
+    be written."""
+    try:
+        _write_result(summary, path)
+    except OSError as exc:
+        raise FileAccessError(path, exc, writing=True) from None
+
+
+def check_result_path(path: Path) -> None:
+    """Refuse, before a match runs, an output path :func:`write_result` could not write.
+
+    Raises MatchingError for a file type other than .csv or .json and FileAccessError for
+    a folder or a missing folder."""
+    if path.suffix.lower() not in (".csv", ".json"):
+        raise MatchingError(f"cannot write {path.name}: use a .csv or .json file name")
+    if path.is_dir():
+        raise FileAccessError(path, IsADirectoryError(), writing=True)
+    if not path.parent.is_dir():
+        raise FileAccessError(path, FileNotFoundError(), writing=True)
+
+
+def _write_result(summary: MatchSummary, path: Path) -> None:
     if path.suffix.lower() == ".json":
         document = {
             "cycle": summary.cycle,

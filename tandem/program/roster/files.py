@@ -515,12 +515,15 @@ def write_xlsx_rows(path: Path, columns: Sequence[str], rows: Iterable[Sequence[
     """An XLSX workbook with one sheet; text cells neutralised against formula injection."""
     from openpyxl import Workbook
 
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet("tandem")
-    sheet.append(list(columns))
-    for row in rows:
-        sheet.append([_export_cell(v) for v in row])
-    workbook.save(path)
+    # The file is opened first: a path that cannot be written fails before openpyxl has
+    # a half-written sheet to clean up.
+    with path.open("wb") as out:
+        workbook = Workbook(write_only=True)
+        sheet = workbook.create_sheet("tandem")
+        sheet.append(list(columns))
+        for row in rows:
+            sheet.append([_export_cell(v) for v in row])
+        workbook.save(out)
 
 
 def _export_cell(value: Any) -> Any:

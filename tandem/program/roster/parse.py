@@ -107,9 +107,10 @@ def _text(value: Any) -> str:
     text = _any_text(value)
     found = _CONTROL.search(text)
     if found:
+        what = "a line break" if found.group() in "\n\r\u2028\u2029" else "a control character"
         raise ValueError(
-            f"contains a control character (U+{ord(found.group()):04X}, e.g. a line break); "
-            "keep the value on one line"
+            f"contains {what} (U+{ord(found.group()):04X}); keep the value on one line, "
+            "without control characters"
         )
     return text
 
@@ -280,7 +281,7 @@ def _parse_timezone(value: Any) -> str:
     import difflib
 
     close = difflib.get_close_matches(text, _suggestable_zones(), n=1, cutoff=0.6)
-    hint = f'; did you mean "{close[0]}"?' if close else ""
+    hint = f'; did you mean "{close[0]}"?' if close else ";"
     raise ValueError(
         f'unknown time zone "{text}"{hint} Use an IANA name such as Europe/Berlin or '
         "America/Chicago"
@@ -462,7 +463,7 @@ def accepted_headers(column: str) -> list[str]:
     return [column, *(header for header, target in SURVEY_HEADERS.items() if target == column)]
 
 
-def _with_aliases(table: Table) -> tuple[Table, list[Problem]]:
+def with_survey_headers(table: Table) -> tuple[Table, list[Problem]]:
     """``table`` with survey headers renamed to ours and ignored columns dropped."""
     problems = []
     renamed: dict[str, str] = {}
@@ -503,7 +504,7 @@ def validate_table(
     e-mails (lower-cased) of stored people of this role to their ids.
     """
     file = table.file
-    table, problems = _with_aliases(table)
+    table, problems = with_survey_headers(table)
     missing = [c for c in REQUIRED_COLUMNS[role] if c not in table.columns]
     for column in missing:
         accepted = ", ".join(f'"{h}"' for h in accepted_headers(column))

@@ -20,6 +20,7 @@ from sqlalchemy import Engine, Row, cast, func
 from sqlalchemy import Text as SqlText
 from sqlmodel import Session, col, select
 
+from tandem.errors import FileAccessError
 from tandem.matcher.types import CareerStage, MeetingMode, MentoringTopic, Profile, Role
 from tandem.program.roster.files import Problem, read_table
 from tandem.program.roster.parse import (
@@ -438,15 +439,22 @@ def export_rows(engine: Engine, role: Role) -> tuple[list[str], list[list[Any]]]
 
 
 def export_roster(engine: Engine, role: Role, path: Path) -> int:
-    """Write the stored roster of ``role`` to a .csv or .xlsx file; returns the row count."""
+    """Write the stored roster of ``role`` to a .csv or .xlsx file; returns the row count.
+
+    Raises RosterError for another file type and FileAccessError when ``path`` cannot be
+    written (a folder, a missing folder, no permission)."""
     from tandem.program.roster.files import write_csv_rows, write_xlsx_rows
 
-    columns, rows = export_rows(engine, role)
-    if path.suffix.lower() == ".xlsx":
-        write_xlsx_rows(path, columns, rows)
-    elif path.suffix.lower() == ".csv":
-        with path.open("w", encoding="utf-8", newline="") as out:
-            write_csv_rows(out, columns, rows)
-    else:
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".xlsx"):
         raise RosterError(f"cannot export to {path.name}: use a .csv or .xlsx file name")
+    columns, rows = export_rows(engine, role)
+    try:
+        if suffix == ".xlsx":
+            write_xlsx_rows(path, columns, rows)
+        else:
+            with path.open("w", encoding="utf-8", newline="") as out:
+                write_csv_rows(out, columns, rows)
+    except OSError as exc:
+        raise FileAccessError(path, exc, writing=True) from None
     return len(rows)
