@@ -240,7 +240,7 @@ def import_checkins(
     if problems:
         raise InputFileError(problems)
     counts = {"added": 0, "updated": 0, "unchanged": 0}
-    with transaction(engine) as session:
+    with transaction(engine, exclusive=True) as session:
         cohort = get_cohort(session, cohort_name)
         people = _cohort_people(session, cohort)
         seen: dict[tuple[int, int, str], int] = {}

@@ -280,7 +280,7 @@ def import_roster(
     With ``dry_run`` nothing is written and the report says what would change.
     """
     table = read_table(path)
-    with transaction(engine) as session:
+    with transaction(engine, exclusive=True) as session:
         known_ids = set(session.exec(select(Participant.external_id)).all())
         existing = {
             p.external_id: p
