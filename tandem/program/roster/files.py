@@ -363,6 +363,7 @@ def _read_xlsx(name: str, path: Path) -> Table:
             )
             continue
         cells: dict[str, Any] = {}
+        unsaved = len(problems)
         for index, value in sorted(values.items()):
             column = columns[index - 1]
             if value is _NO_SAVED_VALUE:
@@ -379,7 +380,9 @@ def _read_xlsx(name: str, path: Path) -> Table:
             text = _xlsx_text(value)
             if text != "":
                 cells[column] = unneutralize(text)
-        if cells:
+        if cells and len(problems) == unsaved:
+            # A row with an unsaved formula is not validated: its empty cell would be
+            # reported a second time, as missing.
             rows.append(RawRow(number, cells))
     return _table(name, columns, rows, problems)
 
