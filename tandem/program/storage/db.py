@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from pathlib import Path
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import DateTime, Engine, create_engine, event, inspect, text
@@ -106,10 +106,8 @@ def _create_private_file(database: str | None, query: Mapping[str, Any]) -> None
     path = Path(database)
     if path.exists() or not path.parent.is_dir():
         return  # an existing file keeps its mode; a missing folder is reported on connect
-    try:
+    with suppress(FileExistsError):  # another process created it first
         os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-    except FileExistsError:
-        pass  # another process created it first
 
 
 _PLAIN_ERRORS = (
