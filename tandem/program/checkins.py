@@ -22,7 +22,8 @@ from tandem.matcher.types import MeetingMode, Role
 from tandem.program.cohorts import LIVE_STATES, PairState, find_pair, get_cohort
 from tandem.program.errors import ProgramError
 from tandem.program.roster.files import InputFileError, Problem, read_table
-from tandem.program.roster.parse import accepted_headers, meeting_mode_key, with_survey_headers
+from tandem.program.roster.parse import meeting_mode_key
+from tandem.program.roster.validate import accepted_headers, with_survey_headers
 from tandem.program.storage.db import transaction
 from tandem.program.storage.tables import CheckIn, Cohort, Pair, Participant
 

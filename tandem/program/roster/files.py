@@ -79,8 +79,33 @@ MAX_XLSX_BYTES = 1 << 30
 kilobytes can otherwise unpack to gigabytes."""
 
 
+@dataclass(frozen=True)
+class TableStream:
+    """A file's header read, its rows still to come: ``items`` yields each data row, and a
+    :class:`Problem` for a row that cannot be split into cells, in file order. Iterating
+    raises InputFileError for a problem that ends the reading (a broken file, too many
+    rows) and, at the end, when the file had no data rows."""
+
+    file: str
+    columns: tuple[str, ...]
+    items: Iterator[RawRow | Problem]
+
+
 def read_table(path: Path) -> Table:
-    """Read a CSV, XLSX or JSON file of records.
+    """Read a CSV, XLSX or JSON file of records, all of it (see :func:`stream_table`)."""
+    stream = stream_table(path)
+    rows: list[RawRow] = []
+    problems: list[Problem] = []
+    for item in stream.items:
+        if isinstance(item, RawRow):
+            rows.append(item)
+        else:
+            problems.append(item)
+    return Table(stream.file, stream.columns, tuple(rows), tuple(problems))
+
+
+def stream_table(path: Path) -> TableStream:
+    """Read the header of a CSV, XLSX or JSON file of records; its rows as they come.
 
     Raises InputFileError naming the file (and row and column) for a missing, unreadable,
     empty, non-UTF-8, ragged, oversized or wrongly shaped file; always one problem per thing
@@ -108,6 +133,20 @@ def read_table(path: Path) -> Table:
     if suffix == ".csv":
         return _read_csv(name, data)
     return _read_json(name, data)
+
+
+def _at_least_one_row(name: str, items: Iterator[RawRow | Problem]) -> Iterator[RawRow | Problem]:
+    """``items``, then InputFileError if none was a row: the problems, or "no data rows"."""
+    problems: list[Problem] = []
+    any_row = False
+    for item in items:
+        if isinstance(item, RawRow):
+            any_row = True
+        elif not any_row:
+            problems.append(item)
+        yield item
+    if not any_row:
+        raise InputFileError(problems) if problems else _header_only(name)
 
 
 def _too_many_rows(name: str, row: int) -> InputFileError:
@@ -192,53 +231,53 @@ def _header_only(name: str) -> InputFileError:
     return InputFileError([Problem(name, None, None, "file has a header row but no data rows")])
 
 
-def _read_csv(name: str, data: bytes) -> Table:
+def _read_csv(name: str, data: bytes) -> TableStream:
     text = _decode(name, data)
+    del data
     if not text.strip():
         raise _empty_file(name)
     reader = csv.reader(io.StringIO(text, newline=""))
-    columns: tuple[str, ...] | None = None
-    rows = []
-    problems = []
+    del text
+
+    def problem(error: csv.Error) -> InputFileError:
+        return InputFileError(
+            [Problem(name, reader.line_num, None, f"not a valid CSV file: {error}")]
+        )
+
     try:
-        for number, record in enumerate(reader, start=1):
-            if len(record) > MAX_COLUMNS:
-                raise _too_many_columns(name, number, len(record))
-            if columns is None:
-                columns = _header(name, record)
-                continue
-            if not any(cell.strip() for cell in record):
-                continue
-            if number > MAX_ROWS + 1:
-                raise _too_many_rows(name, number)
-            if len(record) != len(columns):
-                problems.append(
-                    Problem(
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise problem(exc) from None
+    if header is None:
+        raise _empty_file(name)
+    if len(header) > MAX_COLUMNS:
+        raise _too_many_columns(name, 1, len(header))
+    columns = _header(name, header)
+
+    def items() -> Iterator[RawRow | Problem]:
+        try:
+            for number, record in enumerate(reader, start=2):
+                if len(record) > MAX_COLUMNS:
+                    raise _too_many_columns(name, number, len(record))
+                if not any(cell.strip() for cell in record):
+                    continue
+                if number > MAX_ROWS + 1:
+                    raise _too_many_rows(name, number)
+                if len(record) != len(columns):
+                    yield Problem(
                         name,
                         number,
                         None,
                         f"row has {len(record)} cells but the header has {len(columns)}; "
                         "check for a missing or extra comma (quote cells that contain commas)",
                     )
-                )
-                continue
-            cells = {c: unneutralize(v.strip()) for c, v in zip(columns, record, strict=True)}
-            rows.append(RawRow(number, {c: v for c, v in cells.items() if v != ""}))
-    except csv.Error as exc:
-        raise InputFileError(
-            [Problem(name, reader.line_num, None, f"not a valid CSV file: {exc}")]
-        ) from None
-    if columns is None:
-        raise _empty_file(name)
-    return _table(name, columns, rows, problems)
+                    continue
+                cells = {c: unneutralize(v.strip()) for c, v in zip(columns, record, strict=True)}
+                yield RawRow(number, {c: v for c, v in cells.items() if v != ""})
+        except csv.Error as exc:
+            raise problem(exc) from None
 
-
-def _table(
-    name: str, columns: tuple[str, ...], rows: list[RawRow], problems: list[Problem]
-) -> Table:
-    if not rows:
-        raise InputFileError(problems) if problems else _header_only(name)
-    return Table(name, columns, tuple(rows), tuple(problems))
+    return TableStream(name, columns, _at_least_one_row(name, items()))
 
 
 def _xlsx_text(value: Any) -> str:
@@ -339,7 +378,7 @@ def _xlsx_cells(name: str, path: Path) -> Iterator[tuple[int, dict[int, Any]]]:
         workbook.close()
 
 
-def _read_xlsx(name: str, path: Path) -> Table:
+def _read_xlsx(name: str, path: Path) -> TableStream:
     records = iter(_xlsx_cells(name, path))
     first = next(records, None)
     if first is None:
@@ -352,39 +391,37 @@ def _read_xlsx(name: str, path: Path) -> Table:
     header = [header_cells.get(k) for k in range(1, max(header_cells) + 1)]
     header = [None if v is _NO_SAVED_VALUE else v for v in header]
     columns = _header(name, header)
-    rows = []
-    problems = []
-    for number, values in records:
-        if max(values) > len(columns):
-            problems.append(
-                Problem(
+
+    def items() -> Iterator[RawRow | Problem]:
+        for number, values in records:
+            if max(values) > len(columns):
+                yield Problem(
                     name, number, None, f"row has values beyond the {len(columns)} named columns"
                 )
-            )
-            continue
-        cells: dict[str, Any] = {}
-        unsaved = len(problems)
-        for index, value in sorted(values.items()):
-            column = columns[index - 1]
-            if value is _NO_SAVED_VALUE:
-                problems.append(
-                    Problem(
+                continue
+            cells: dict[str, Any] = {}
+            unsaved = False
+            for index, value in sorted(values.items()):
+                column = columns[index - 1]
+                if value is _NO_SAVED_VALUE:
+                    unsaved = True
+                    yield Problem(
                         name,
                         number,
                         column,
                         "the cell is a formula with no saved value; open the workbook in a "
                         "spreadsheet program and save it, or paste the values as text",
                     )
-                )
-                continue
-            text = _xlsx_text(value)
-            if text != "":
-                cells[column] = unneutralize(text)
-        if cells and len(problems) == unsaved:
-            # A row with an unsaved formula is not validated: its empty cell would be
-            # reported a second time, as missing.
-            rows.append(RawRow(number, cells))
-    return _table(name, columns, rows, problems)
+                    continue
+                text = _xlsx_text(value)
+                if text != "":
+                    cells[column] = unneutralize(text)
+            if cells and not unsaved:
+                # A row with an unsaved formula is not validated: its empty cell would be
+                # reported a second time, as missing.
+                yield RawRow(number, cells)
+
+    return TableStream(name, columns, _at_least_one_row(name, items()))
 
 
 class _JsonObject(list[tuple[str, Any]]):
@@ -426,11 +463,12 @@ def _json_document(name: str, text: str) -> Any:
         ) from None
 
 
-def _read_json(name: str, data: bytes) -> Table:
+def _read_json(name: str, data: bytes) -> TableStream:
     text = _decode(name, data)
     if not text.strip():
         raise _empty_file(name)
     document = _json_document(name, text)
+    del text
     shape = "expected a JSON array of objects, one per person"
     if not isinstance(document, list) or isinstance(document, _JsonObject):
         raise InputFileError([Problem(name, None, None, f"{shape}; got {_json_kind(document)}")])
@@ -438,58 +476,66 @@ def _read_json(name: str, data: bytes) -> Table:
         raise _header_only(name)
     if len(document) > MAX_ROWS:
         raise _too_many_rows(name, MAX_ROWS + 1)
-    rows = []
-    problems = []
     columns: dict[str, None] = {}
     for number, record in enumerate(document, start=1):
-        if not isinstance(record, _JsonObject):
-            problems.append(Problem(name, number, None, f"{shape}; item is {_json_kind(record)}"))
-            continue
-        if len(record) > MAX_COLUMNS:
-            raise _too_many_columns(name, number, len(record))
-        cells: dict[str, Any] = {}
-        keys: dict[str, str] = {}
-        for key, value in record:
-            column = normalize_column(key)
-            if column in keys:
-                problems.append(
-                    Problem(
-                        name,
-                        number,
-                        column,
-                        f'keys "{keys[column]}" and "{key}" name the same column; keep one',
-                    )
-                )
+        if isinstance(record, _JsonObject):
+            if len(record) > MAX_COLUMNS:
+                raise _too_many_columns(name, number, len(record))
+            columns.update((normalize_column(key), None) for key, _ in record)
+
+    def items() -> Iterator[RawRow | Problem]:
+        for number, record in enumerate(document, start=1):
+            if not isinstance(record, _JsonObject):
+                yield Problem(name, number, None, f"{shape}; item is {_json_kind(record)}")
                 continue
-            keys[column] = key
-            columns.setdefault(column, None)
-            if isinstance(value, _JsonObject):
-                problems.append(
-                    Problem(
-                        name, number, column, "expected text, a number or a list; got an object"
-                    )
-                )
-            elif value is None or value == "" or value == []:
-                continue
-            elif isinstance(value, list):
-                if any(isinstance(v, list) or v is None for v in value):
-                    problems.append(
+            row_problems = []
+            cells: dict[str, Any] = {}
+            keys: dict[str, str] = {}
+            for key, value in record:
+                column = normalize_column(key)
+                if column in keys:
+                    row_problems.append(
                         Problem(
                             name,
                             number,
                             column,
-                            "expected a list of text or numbers; got a list holding "
-                            + ("null" if None in value else "lists or objects"),
+                            f'keys "{keys[column]}" and "{key}" name the same column; keep one',
                         )
                     )
                     continue
-                cells[column] = [_json_scalar(v) for v in value]
-            else:
-                cells[column] = unneutralize(_json_scalar(value))
-        rows.append(RawRow(number, cells))
-    if problems:
-        raise InputFileError(problems)
-    return Table(name, tuple(columns), tuple(rows))
+                keys[column] = key
+                if isinstance(value, _JsonObject):
+                    row_problems.append(
+                        Problem(
+                            name,
+                            number,
+                            column,
+                            "expected text, a number or a list; got an object",
+                        )
+                    )
+                elif value is None or value == "" or value == []:
+                    continue
+                elif isinstance(value, list):
+                    if any(isinstance(v, list) or v is None for v in value):
+                        row_problems.append(
+                            Problem(
+                                name,
+                                number,
+                                column,
+                                "expected a list of text or numbers; got a list holding "
+                                + ("null" if None in value else "lists or objects"),
+                            )
+                        )
+                        continue
+                    cells[column] = [_json_scalar(v) for v in value]
+                else:
+                    cells[column] = unneutralize(_json_scalar(value))
+            # A row with a problem here is not validated: its cells are not what was meant.
+            yield from row_problems
+            if not row_problems:
+                yield RawRow(number, cells)
+
+    return TableStream(name, tuple(columns), _at_least_one_row(name, items()))
 
 
 def _json_scalar(value: str | bool) -> str:

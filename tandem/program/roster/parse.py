@@ -1,20 +1,19 @@
 """Parsing and validating mentor and mentee application rows.
 
 The data contract (columns, vocabularies, examples) is documented in README.md. Every row
-goes through :class:`ParticipantInput` (pydantic); every problem in a file is reported at
-once, located by file, row and column (:func:`validate_table`).
+goes through :class:`ParticipantInput` (pydantic), which raises ValueError with the message a
+person reads; :mod:`tandem.program.roster.validate` locates each by file, row and column.
 """
 
 from __future__ import annotations
 
 import re
 import zoneinfo
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
 from functools import cache
 from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from tandem.matcher.types import (
     CareerStage,
@@ -26,7 +25,6 @@ from tandem.matcher.types import (
     normalize_term,
 )
 from tandem.program.errors import ProgramError
-from tandem.program.roster.files import InputFileError, Problem, RawRow, Table, normalize_column
 
 REQUIRED_COLUMNS: dict[Role, tuple[str, ...]] = {
     Role.MENTOR: ("id", "name", "email"),
@@ -420,199 +418,3 @@ class ParticipantInput(BaseModel):
             "identity_preferences": list(self.identity_preferences),
             "custom": dict(self.custom),
         }
-
-
-# --- validating a whole file ---
-
-
-@dataclass(frozen=True)
-class ValidatedRoster:
-    role: Role
-    file: str
-    people: tuple[ParticipantInput, ...]
-    row_numbers: tuple[int, ...]
-    warnings: tuple[Problem, ...] = ()
-
-
-def _row_problems(file: str, row: RawRow, error: ValidationError) -> list[Problem]:
-    problems = []
-    for item in error.errors():
-        column = str(item["loc"][0]) if item["loc"] else None
-        message = str(item["msg"]).removeprefix("Value error, ")
-        if item["type"] == "string_too_short":
-            message = "must not be empty"
-        problems.append(Problem(file, row.number, column, message))
-    return problems
-
-
-SURVEY_HEADERS: dict[str, str] = {
-    "Email Address": "email",
-    "E-mail": "email",
-    "E-mail Address": "email",
-    "Full Name": "name",
-    "Time Zone": "timezone",
-}
-"""Headers that survey tools write, and the column each one is read as."""
-COLUMN_ALIASES = {normalize_column(header): column for header, column in SURVEY_HEADERS.items()}
-IGNORED_COLUMNS = frozenset({"timestamp"})
-"""Columns survey tools add that say nothing about the person: dropped, not stored."""
-
-
-def accepted_headers(column: str) -> list[str]:
-    """Every header read as ``column``, ours first."""
-    return [column, *(header for header, target in SURVEY_HEADERS.items() if target == column)]
-
-
-def with_survey_headers(table: Table) -> tuple[Table, list[Problem]]:
-    """``table`` with survey headers renamed to ours and ignored columns dropped."""
-    problems = []
-    renamed: dict[str, str] = {}
-    for column in table.columns:
-        target = COLUMN_ALIASES.get(column, column)
-        if target in table.columns and target != column:
-            problems.append(
-                Problem(
-                    table.file,
-                    1,
-                    column,
-                    f'column means the same as column "{target}"; keep one of them',
-                )
-            )
-        elif column not in IGNORED_COLUMNS:
-            renamed[column] = target
-    if renamed == {c: c for c in table.columns}:
-        return table, problems
-    rows = tuple(
-        RawRow(row.number, {renamed[k]: v for k, v in row.cells.items() if k in renamed})
-        for row in table.rows
-    )
-    return replace(table, columns=tuple(renamed.values()), rows=rows), problems
-
-
-def validate_table(
-    table: Table,
-    role: Role,
-    known_ids: Iterable[str] = (),
-    stored_emails: Mapping[str, str] | None = None,
-) -> ValidatedRoster:
-    """Validate every row of ``table`` as ``role`` applications.
-
-    Raises InputFileError listing every problem (missing columns, bad cells, duplicate
-    ids or e-mails, an e-mail that belongs to another stored person) at once. Unknown
-    ``excluded`` ids are warnings, not errors: the other person may be imported later.
-    ``known_ids`` are ids already stored or in the other file; ``stored_emails`` maps the
-    e-mails (lower-cased) of stored people of this role to their ids.
-    """
-    file = table.file
-    table, problems = with_survey_headers(table)
-    missing = [c for c in REQUIRED_COLUMNS[role] if c not in table.columns]
-    for column in missing:
-        accepted = ", ".join(f'"{h}"' for h in accepted_headers(column))
-        problems.append(
-            Problem(file, 1, column, f"required column is missing; headers read as it: {accepted}")
-        )
-    other = Role.MENTEE if role is Role.MENTOR else Role.MENTOR
-    for column in ROLE_COLUMNS[other]:
-        if column in table.columns and column not in ROLE_COLUMNS[role]:
-            problems.append(
-                Problem(
-                    file, 1, column, f"column is for {other.value}s only; remove it from this file"
-                )
-            )
-    if problems:
-        raise InputFileError(problems)
-
-    problems.extend(table.problems)
-    known = set(COMMON_COLUMNS) | set(ROLE_COLUMNS[role])
-    people: list[ParticipantInput] = []
-    numbered: list[tuple[int, ParticipantInput]] = []
-    first_id: dict[str, int] = {}
-    first_email: dict[str, int] = {}
-    warnings: list[Problem] = []
-    dropped_identity = 0
-    for row in table.rows:
-        data: dict[str, Any] = {k: v for k, v in row.cells.items() if k in known}
-        custom = sorted(
-            (k, ";".join(v) if isinstance(v, list) else str(v))
-            for k, v in row.cells.items()
-            if k not in known
-        )
-        try:
-            person = ParticipantInput(role=role, custom=tuple(custom), **data)
-        except ValidationError as error:
-            problems.extend(_row_problems(file, row, error))
-            continue
-        if not person.identity_consent and any(c in row.cells for c in IDENTITY_COLUMNS):
-            dropped_identity += 1
-        if person.id in first_id:
-            problems.append(
-                Problem(
-                    file,
-                    row.number,
-                    "id",
-                    f'duplicate id "{person.id}" (first on row {first_id[person.id]})',
-                )
-            )
-        else:
-            first_id[person.id] = row.number
-        email_key = person.email.lower()
-        if email_key in first_email:
-            problems.append(
-                Problem(
-                    file,
-                    row.number,
-                    "email",
-                    f"duplicate e-mail within the {role.value}s (first on row {first_email[email_key]})",
-                )
-            )
-        else:
-            first_email[email_key] = row.number
-        people.append(person)
-        numbered.append((row.number, person))
-    problems.extend(_email_moves(file, role, numbered, stored_emails or {}))
-    if problems:
-        raise InputFileError(sorted(problems, key=lambda p: (p.row or 0, p.column or "")))
-    all_ids = set(first_id) | set(known_ids)
-    for row, person in zip(table.rows, people, strict=True):
-        for other_id in person.excluded:
-            if other_id not in all_ids:
-                warnings.append(
-                    Problem(
-                        file,
-                        row.number,
-                        "excluded",
-                        f'excluded id "{other_id}" matches no one imported yet (kept; it applies '
-                        "if that person is imported later)",
-                    )
-                )
-    if dropped_identity:
-        warnings.append(
-            Problem(
-                file,
-                None,
-                None,
-                f"identity columns ignored for {dropped_identity} row(s) without identity_consent "
-                "= yes (not stored)",
-            )
-        )
-    numbers = tuple(r.number for r in table.rows)
-    return ValidatedRoster(role, file, tuple(people), numbers, tuple(warnings))
-
-
-def _email_moves(
-    file: str, role: Role, people: Sequence[tuple[int, ParticipantInput]], stored: Mapping[str, str]
-) -> list[Problem]:
-    """An e-mail may not be taken from a stored person whom this file does not update."""
-    in_file = {person.id for _, person in people}
-    owners = {email: key for email, key in stored.items() if key not in in_file}
-    return [
-        Problem(
-            file,
-            number,
-            "email",
-            f'e-mail already belongs to stored {role.value} "{owners[person.email.lower()]}"; '
-            "use that id, or give that person another e-mail first",
-        )
-        for number, person in people
-        if person.email.lower() in owners
-    ]

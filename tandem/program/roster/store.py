@@ -10,25 +10,26 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, Row, cast, func
+from sqlalchemy import Connection, Engine, Row, bindparam, cast, func, insert, update
 from sqlalchemy import Text as SqlText
 from sqlmodel import Session, col, select
 
 from tandem.errors import FileAccessError
 from tandem.matcher.types import CareerStage, MeetingMode, MentoringTopic, Profile, Role
-from tandem.program.roster.files import Problem, read_table
+from tandem.program.roster.files import Problem, stream_table
 from tandem.program.roster.parse import (
     COMMON_COLUMNS,
     IDENTITY_COLUMNS,
+    ParticipantInput,
     RosterError,
-    validate_table,
 )
+from tandem.program.roster.validate import RosterValidator
 from tandem.program.storage.db import transaction
 from tandem.program.storage.tables import Participant
 
@@ -271,6 +272,10 @@ _COMPARED = (
 )
 
 
+BATCH = 1000
+"""Rows validated, compared with the stored ones and written at a time."""
+
+
 def import_roster(
     engine: Engine, path: Path, role: Role, *, now: datetime, dry_run: bool = False
 ) -> ImportReport:
@@ -278,55 +283,135 @@ def import_roster(
 
     Raises InputFileError with every problem in the file; the database is untouched then.
     With ``dry_run`` nothing is written and the report says what would change.
+
+    The file streams through in batches of :data:`BATCH` rows: each is validated,
+    compared with the stored rows of the same ids and written, so memory follows the batch
+    and the ids, not the whole file. Writing stops at the first problem; the problems are
+    raised at the end, and the transaction rolls back.
     """
-    table = read_table(path)
+    stream = stream_table(path)
+    table = Participant.__table__  # type: ignore[attr-defined]
     with transaction(engine, exclusive=True) as session:
-        known_ids = set(session.exec(select(Participant.external_id)).all())
-        existing = {
-            p.external_id: p
-            for p in session.exec(select(Participant).where(Participant.role == role.value)).all()
-        }
-        stored_emails = {p.email_key: key for key, p in existing.items()}
-        roster = validate_table(table, role, known_ids, stored_emails)
-        added: list[str] = []
-        updated: list[str] = []
-        unchanged: list[str] = []
-        changes: dict[str, tuple[str, ...]] = {}
-        for person in roster.people:
-            values = person.stored_fields()
-            row = existing.get(person.id)
-            if row is None:
-                added.append(person.id)
-                if not dry_run:
-                    session.add(Participant(**values, created_at=now, updated_at=now))
-                continue
-            changed = tuple(c for c in _COMPARED if getattr(row, c) != values[c])
-            if not changed:
-                unchanged.append(person.id)
-                continue
-            updated.append(person.id)
-            changes[person.id] = changed
-            if not dry_run:
-                for column in changed:
-                    setattr(row, column, values[column])
-                row.email_key = values["email_key"]
-                row.updated_at = now
-                session.add(row)
-        in_file = {p.id for p in roster.people}
-        not_in_file = sum(1 for key in existing if key not in in_file)
+        connection = session.connection()
+        known_ids = set(connection.execute(select(table.c.external_id)).scalars())
+        stored_emails: dict[str, str] = dict(
+            connection.execute(
+                select(table.c.email_key, table.c.external_id).where(table.c.role == role.value)
+            ).all()
+        )
+        validator = RosterValidator(stream.file, role, stream.columns, stored_emails)
+        stored_ids = set(stored_emails.values())
+        del stored_emails
+        batch = _Batch(connection, role, now, write=not dry_run)
+        for item in stream.items:
+            person = validator.check(item)
+            if person is not None and not validator.problems:
+                batch.add(person)
+        warnings = validator.finish(known_ids)
+        batch.flush(final=True)
+        not_in_file = len(stored_ids - set(validator.first_id))
         if dry_run:
             session.rollback()
     return ImportReport(
         role=role,
-        file=table.file,
-        added=tuple(added),
-        updated=tuple(updated),
-        unchanged=tuple(unchanged),
-        changes=changes,
+        file=stream.file,
+        added=tuple(batch.added),
+        updated=tuple(batch.updated),
+        unchanged=tuple(batch.unchanged),
+        changes=batch.changes,
         not_in_file=not_in_file,
-        warnings=roster.warnings,
+        warnings=warnings,
         dry_run=dry_run,
     )
+
+
+class _Batch:
+    """Validated people waiting to be compared with their stored rows and written."""
+
+    def __init__(self, connection: Connection, role: Role, now: datetime, *, write: bool) -> None:
+        self.connection = connection
+        self.role = role
+        self.now = now
+        self.write = write
+        self.people: list[ParticipantInput] = []
+        self.added: list[str] = []
+        self.updated: list[str] = []
+        self.unchanged: list[str] = []
+        self.changes: dict[str, tuple[str, ...]] = {}
+        self.moved_emails: list[dict[str, Any]] = []
+        """New rows whose e-mail a stored person in this file gives up: inserted last."""
+        self.table = Participant.__table__  # type: ignore[attr-defined]
+
+    def add(self, person: ParticipantInput) -> None:
+        self.people.append(person)
+        if len(self.people) >= BATCH:
+            self.flush()
+
+    def flush(self, final: bool = False) -> None:
+        table = self.table
+        people, self.people = self.people, []
+        ids = [p.id for p in people]
+        stored = (
+            {
+                row.external_id: row
+                for row in self.connection.execute(
+                    select(table.c.pk, table.c.external_id, *(table.c[c] for c in _COMPARED)).where(
+                        table.c.role == self.role.value, table.c.external_id.in_(ids)
+                    )
+                )
+            }
+            if ids
+            else {}
+        )
+        emails_taken = self._emails_held_elsewhere(people, stored)
+        inserts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
+        for person in people:
+            values = person.stored_fields()
+            row = stored.get(person.id)
+            if row is None:
+                self.added.append(person.id)
+                values.update(created_at=self.now, updated_at=self.now)
+                (self.moved_emails if values["email_key"] in emails_taken else inserts).append(
+                    values
+                )
+                continue
+            changed = tuple(c for c in _COMPARED if getattr(row, c) != values[c])
+            if not changed:
+                self.unchanged.append(person.id)
+                continue
+            self.updated.append(person.id)
+            self.changes[person.id] = changed
+            updates.append({**values, "_pk": row.pk, "updated_at": self.now})
+        if self.write:
+            if updates:
+                self.connection.execute(
+                    update(table)
+                    .where(table.c.pk == bindparam("_pk"))
+                    .values({c: bindparam(c) for c in (*_COMPARED, "email_key", "updated_at")}),
+                    updates,
+                )
+            if inserts:
+                self.connection.execute(insert(table), inserts)
+            if final and self.moved_emails:
+                self.connection.execute(insert(table), self.moved_emails)
+
+    def _emails_held_elsewhere(
+        self, people: Sequence[ParticipantInput], stored: Mapping[str, Any]
+    ) -> set[str]:
+        """E-mails of new people that a stored person of this role still holds (one this
+        file moves to another e-mail, or validation reports it)."""
+        new_emails = [p.email.lower() for p in people if p.id not in stored]
+        if not new_emails:
+            return set()
+        table = self.table
+        return set(
+            self.connection.execute(
+                select(table.c.email_key).where(
+                    table.c.role == self.role.value, table.c.email_key.in_(new_emails)
+                )
+            ).scalars()
+        )
 
 
 # --- reading back ---
