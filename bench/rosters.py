@@ -23,7 +23,7 @@ import numpy as np
 
 from bench.gen import Kind, capacities, mentee_ids, mentor_ids
 from tandem.matcher.types import MentoringTopic
-from tandem.program.roster.profiles import COMMON_COLUMNS, IDENTITY_COLUMNS
+from tandem.program.roster.parse import COMMON_COLUMNS, IDENTITY_COLUMNS
 
 DEPARTMENTS = {
     "Biology": ["genomics", "cell biology", "ecology", "neuroscience", "microbiology"],

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from tandem.matcher.types import MentoringTopic
-from tandem.program.roster.profiles import COMMON_COLUMNS
+from tandem.program.roster.parse import COMMON_COLUMNS
 
 FIRST = [
     "Amara",

@@ -8,6 +8,10 @@ traceback.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from os import PathLike
+
 
 class TandemError(Exception):
     """An expected failure whose message is meant for the person running Tandem."""
@@ -20,3 +24,69 @@ class TandemError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an input file, located as precisely as possible.
+
+    ``row`` is the row a person sees in a spreadsheet (the header is row 1); ``column`` is
+    the column's name. Rendered as ``file, row 3, column "email": message``.
+    """
+
+    file: str
+    row: int | None
+    column: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = [self.file]
+        if self.row is not None:
+            where.append(f"row {self.row}")
+        if self.column is not None:
+            where.append(f'column "{self.column}"')
+        return f"{', '.join(where)}: {self.message}"
+
+
+MAX_LISTED = 50
+"""Problems spelled out in one error message; the rest are counted."""
+
+
+def describe_problems(problems: Sequence[Problem], outcome: str = "") -> str:
+    """The one rendering of a file's problems: a single problem is one line; several get
+    a headline (``file: 3 problems; outcome``) and one indented line each, at most
+    :data:`MAX_LISTED` of them."""
+    if len(problems) == 1:
+        return str(problems[0])
+    files = list(dict.fromkeys(p.file for p in problems))
+    headline = f"{', '.join(files)}: {len(problems)} problems"
+    lines = [headline + (f"; {outcome}" if outcome else "")]
+    lines.extend(f"  {problem}" for problem in problems[:MAX_LISTED])
+    if len(problems) > MAX_LISTED:
+        lines.append(f"  … and {len(problems) - MAX_LISTED} more")
+    return "\n".join(lines)
+
+
+class FileAccessError(TandemError):
+    """A file named on the command line cannot be read or written (missing, a folder,
+    not permitted, …); the message names the file and what to do."""
+
+    def __init__(self, path: PathLike[str] | str, error: OSError, *, writing: bool = False) -> None:
+        super().__init__(f"{path}: {os_error_message(error, writing=writing)}")
+
+
+def os_error_message(error: OSError, *, writing: bool = False) -> str:
+    """Why a file could not be read (or written) and how to fix it, in one phrase. The
+    operating system's own message is not repeated: it may name other paths."""
+    if isinstance(error, IsADirectoryError):
+        return "is a folder; give the path of a file"
+    if isinstance(error, FileNotFoundError):
+        if writing:
+            return "the folder to write into does not exist; create it first"
+        return "file not found; check the path"
+    if isinstance(error, NotADirectoryError):
+        return "part of the path is a file, not a folder; check the path"
+    if isinstance(error, PermissionError):
+        return f"not permitted to {'write' if writing else 'read'} this file; check its permissions"
+    verb = "written" if writing else "read"
+    return f"cannot be {verb} ({error.strerror or type(error).__name__})"

@@ -9,7 +9,7 @@ import pytest
 import typer
 
 from tandem.cli import app
-from tandem.program.roster.profiles import COMMON_COLUMNS, ROLE_COLUMNS
+from tandem.program.roster.parse import COMMON_COLUMNS, ROLE_COLUMNS
 from tests.conftest import Tandem
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -20,6 +20,7 @@ from tandem.commands.common import (
     progress_bar,
     render_rows,
 )
+from tandem.errors import FileAccessError
 from tandem.matcher import (
     MatcherError,
     Method,
@@ -60,8 +61,8 @@ def _read(path: Path | None) -> tuple[str, str] | None:
         return None
     try:
         return path.name, path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise MatcherError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise FileAccessError(path, exc) from None
     except UnicodeDecodeError:
         raise MatcherError(f"{path.name}: file is not UTF-8; save it as UTF-8 text") from None
 
@@ -116,6 +117,8 @@ def match(
         optimal_side=Proposer.MENTEES if optimal is Side.MENTEE else Proposer.MENTORS,
         objective=objective,
     )
+    if out is not None:
+        matching.check_result_path(out)
     bar, progress = progress_bar()
 
     with database(ctx) as engine, bar:

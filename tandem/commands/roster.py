@@ -26,11 +26,11 @@ from tandem.commands.common import (
 from tandem.matcher.types import Role
 
 if TYPE_CHECKING:
-    from tandem.program.roster import profiles as roster
+    from tandem.program.roster import store as roster
     from tandem.program.storage import db
 else:
     db = lazy_module("tandem.program.storage.db")
-    roster = lazy_module("tandem.program.roster.profiles")
+    roster = lazy_module("tandem.program.roster.store")
 
 
 class RoleChoice(StrEnum):

@@ -22,8 +22,8 @@ import io
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
 
+from tandem.errors import Problem, describe_problems
 from tandem.matcher.compat import SCALE
 from tandem.matcher.errors import MatcherError
 from tandem.matcher.sources import SparseScores
@@ -31,39 +31,16 @@ from tandem.matcher.stable import Preferences
 
 SCORE_COLUMNS = ("mentee_id", "mentor_id", "score")
 PREFERENCE_COLUMNS = ("participant_id", "candidate_id", "rank")
-MAX_LISTED = 50
-"""Problems spelled out in one error message; the rest are counted."""
 _SCALE_DIGITS = len(str(SCALE)) - 1
-
-
-class InputProblem(BaseModel):
-    """One thing wrong with an input file."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    file: str
-    row: int | None
-    column: str | None
-    message: str
-
-    def describe(self) -> str:
-        where = [f"row {self.row}"] if self.row is not None else []
-        if self.column is not None:
-            where.append(f"column {self.column}")
-        return f"{', '.join(where)}: {self.message}" if where else self.message
 
 
 class MatcherInputError(MatcherError):
     """A score or preference file has problems; ``problems`` lists them all."""
 
-    def __init__(self, file: str, problems: Sequence[InputProblem]) -> None:
+    def __init__(self, file: str, problems: Sequence[Problem]) -> None:
         self.file = file
         self.problems = tuple(problems)
-        lines = [problem.describe() for problem in self.problems[:MAX_LISTED]]
-        if len(self.problems) > MAX_LISTED:
-            lines.append(f"… and {len(self.problems) - MAX_LISTED} more")
-        noun = "problem" if len(self.problems) == 1 else "problems"
-        super().__init__(f"{file} has {len(self.problems)} {noun}:\n  " + "\n  ".join(lines))
+        super().__init__(describe_problems(self.problems))
 
 
 def _records(
@@ -81,7 +58,7 @@ def _records(
         raise MatcherInputError(
             file_name,
             [
-                InputProblem(
+                Problem(
                     file=file_name,
                     row=None,
                     column=None,
@@ -96,7 +73,7 @@ def _records(
         raise MatcherInputError(
             file_name,
             [
-                InputProblem(
+                Problem(
                     file=file_name,
                     row=header_row,
                     column=c,
@@ -110,7 +87,7 @@ def _records(
         raise MatcherInputError(
             file_name,
             [
-                InputProblem(
+                Problem(
                     file=file_name,
                     row=None,
                     column=None,
@@ -280,7 +257,7 @@ def parse_scores(
         if fast is not None:
             rows_a, cols_a, points_a, scale_a = fast
             return SparseScores(mentees, mentors, caps, rows_a, cols_a, points_a, scale=scale_a)
-    problems: list[InputProblem] = []
+    problems: list[Problem] = []
     rows: list[int] = []
     cols: list[int] = []
     whole: list[int] = []
@@ -289,7 +266,7 @@ def parse_scores(
     for number, record in data:
         if len(record) < width:
             problems.append(
-                InputProblem(
+                Problem(
                     file=file_name,
                     row=number,
                     column=None,
@@ -302,7 +279,7 @@ def parse_scores(
         ok = True
         if i < 0:
             problems.append(
-                InputProblem(
+                Problem(
                     file=file_name,
                     row=number,
                     column="mentee_id",
@@ -312,7 +289,7 @@ def parse_scores(
             ok = False
         if j < 0:
             problems.append(
-                InputProblem(
+                Problem(
                     file=file_name,
                     row=number,
                     column="mentor_id",
@@ -323,7 +300,7 @@ def parse_scores(
         head, _, tail = score.partition(".")
         if not (score.isascii() and (head + tail).isdigit()):
             problems.append(
-                InputProblem(
+                Problem(
                     file=file_name,
                     row=number,
                     column="score",
@@ -352,7 +329,7 @@ def parse_scores(
         for code, number in zip(codes.tolist(), numbers, strict=True):
             if code in first_row:
                 problems.append(
-                    InputProblem(
+                    Problem(
                         file=file_name,
                         row=number,
                         column=None,
@@ -386,11 +363,11 @@ def parse_preferences(
     """
     positions, data = _records(text, file_name, PREFERENCE_COLUMNS)
     mentees, mentors = set(mentee_ids), set(capacities)
-    problems: list[InputProblem] = []
+    problems: list[Problem] = []
     shared = sorted(mentees & mentors)
     if shared:
         problems.append(
-            InputProblem(
+            Problem(
                 file=file_name,
                 row=None,
                 column=None,
@@ -408,7 +385,7 @@ def parse_preferences(
     for number, record in data:
         if len(record) < width:
             problems.append(
-                InputProblem(
+                Problem(
                     file=file_name,
                     row=number,
                     column=None,
@@ -417,11 +394,11 @@ def parse_preferences(
             )
             continue
         who, whom, rank_text = record[a].strip(), record[b].strip(), record[c].strip()
-        row_problems: list[InputProblem] = []
+        row_problems: list[Problem] = []
         other = mentors if who in mentees else mentees if who in mentors else None
         if other is None:
             row_problems.append(
-                InputProblem(
+                Problem(
                     file=file_name,
                     row=number,
                     column="participant_id",
@@ -432,7 +409,7 @@ def parse_preferences(
             side = "mentor" if other is mentors else "mentee"
             role = "mentee" if side == "mentor" else "mentor"
             row_problems.append(
-                InputProblem(
+                Problem(
                     file=file_name,
                     row=number,
                     column="candidate_id",
@@ -442,7 +419,7 @@ def parse_preferences(
         rank = int(rank_text) if rank_text.isascii() and rank_text.isdigit() else 0
         if rank < 1:
             row_problems.append(
-                InputProblem(
+                Problem(
                     file=file_name,
                     row=number,
                     column="rank",
@@ -452,7 +429,7 @@ def parse_preferences(
         if not row_problems:
             if (who, whom) in seen_pair:
                 row_problems.append(
-                    InputProblem(
+                    Problem(
                         file=file_name,
                         row=number,
                         column="candidate_id",
@@ -461,7 +438,7 @@ def parse_preferences(
                 )
             elif (who, rank) in seen_rank:
                 row_problems.append(
-                    InputProblem(
+                    Problem(
                         file=file_name,
                         row=number,
                         column="rank",

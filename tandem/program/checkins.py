@@ -28,7 +28,8 @@ from tandem.program.cohorts import (
 )
 from tandem.program.errors import ProgramError
 from tandem.program.roster.files import InputFileError, Problem, read_table
-from tandem.program.roster.profiles import meeting_mode_key
+from tandem.program.roster.parse import meeting_mode_key
+from tandem.program.roster.validate import accepted_headers, with_survey_headers
 from tandem.program.schedule import zone
 from tandem.program.storage.db import transaction
 from tandem.program.storage.tables import CheckIn, Cohort, Pair, Participant
@@ -359,12 +360,12 @@ def import_checkins(
     reported with its row and column; nothing is stored unless every row is right.
     Re-importing the same file changes nothing.
     """
-    table = read_table(path)
+    table, problems = with_survey_headers(read_table(path))
     file = table.file
-    problems: list[Problem] = list(table.problems)
+    problems.extend(table.problems)
     for column in ("email", "week", "met"):
         if column not in table.columns:
-            problems.append(Problem(file, "required column is missing", 1, column))
+            problems.append(Problem(file, 1, column, "required column is missing"))
     unknown = [
         c for c in table.columns if c not in IMPORT_COLUMNS and not c.startswith(ANSWER_PREFIX)
     ]
@@ -372,15 +373,16 @@ def import_checkins(
         problems.append(
             Problem(
                 file,
-                f"unknown column; expected {', '.join(IMPORT_COLUMNS)} or q_<question id>",
                 1,
                 column,
+                f"unknown column; expected {', '.join(IMPORT_COLUMNS)} or q_<question id> "
+                f"(also read as email: {', '.join(accepted_headers('email')[1:])})",
             )
         )
     if problems:
         raise InputFileError(problems)
     counts = {"added": 0, "updated": 0, "unchanged": 0}
-    with transaction(engine) as session:
+    with transaction(engine, exclusive=True) as session:
         cohort = get_cohort(session, cohort_name)
         curriculum = load_curriculum(cohort)
         people = _cohort_people(session, cohort)
@@ -392,7 +394,7 @@ def import_checkins(
             try:
                 week = int(_whole(cells.get("week", "")))
             except ValueError as error:
-                problems.append(Problem(file, str(error), row.number, "week"))
+                problems.append(Problem(file, row.number, "week", str(error)))
                 continue
             try:
                 answers = CheckinAnswers(
@@ -407,7 +409,7 @@ def import_checkins(
                     where = str(item["loc"][0]) if item["loc"] else None
                     problems.append(
                         Problem(
-                            file, str(item["msg"]).removeprefix("Value error, "), row.number, where
+                            file, row.number, where, str(item["msg"]).removeprefix("Value error, ")
                         )
                     )
                 continue
@@ -416,9 +418,9 @@ def import_checkins(
                 problems.append(
                     Problem(
                         file,
-                        f'no one in cohort "{cohort.name}" has e-mail {email!r}',
                         row.number,
                         "email",
+                        f'no one in cohort "{cohort.name}" has e-mail {email!r}',
                     )
                 )
                 continue
@@ -428,10 +430,10 @@ def import_checkins(
                 problems.append(
                     Problem(
                         file,
-                        f'{email!r} has no pair in cohort "{cohort.name}" that matches this '
-                        f"row's {', '.join(given)}",
                         row.number,
                         given[0],
+                        f'{email!r} has no pair in cohort "{cohort.name}" that matches this '
+                        f"row's {', '.join(given)}",
                     )
                 )
                 continue
@@ -440,13 +442,13 @@ def import_checkins(
                 # ended, or one that started late): then the row is not ambiguous.
                 in_week = [p for p in places if _week_problem(cohort, p.pair, week) is None]
                 if len(in_week) > 1:
-                    problems.append(Problem(file, _ambiguity(in_week, week), row.number, "email"))
+                    problems.append(Problem(file, row.number, "email", _ambiguity(in_week, week)))
                     continue
                 places = in_week or places[:1]
             place = places[0]
             week_problem = _week_problem(cohort, place.pair, week)
             if week_problem is not None:
-                problems.append(Problem(file, week_problem, row.number, "week"))
+                problems.append(Problem(file, row.number, "week", week_problem))
                 continue
             questions = _questions(curriculum, place.pair, week, place.role)
             typed: dict[str, str | int | bool] = {}
@@ -458,7 +460,7 @@ def import_checkins(
                 try:
                     typed[qid] = value if question is None else _typed_answer(question, value)
                 except ValueError as error:
-                    problems.append(Problem(file, str(error), row.number, column))
+                    problems.append(Problem(file, row.number, column, str(error)))
             if len(typed) < sum(1 for c in cells if c.startswith(ANSWER_PREFIX)):
                 continue
             answers = answers.model_copy(update={"answers": typed})
@@ -467,8 +469,9 @@ def import_checkins(
                 problems.append(
                     Problem(
                         file,
-                        f"a second check-in for the same person and week (first on row {seen[key]})",
                         row.number,
+                        None,
+                        f"a second check-in for the same person and week (first on row {seen[key]})",
                     )
                 )
                 continue

@@ -21,6 +21,7 @@ from sqlalchemy import Engine, insert
 from sqlmodel import Session, col, select
 
 import tandem
+from tandem.errors import FileAccessError
 from tandem.matcher import (
     GroupCap,
     MatchConfig,
@@ -44,7 +45,7 @@ from tandem.matcher import (
 )
 from tandem.program.errors import ProgramError
 from tandem.program.roster.files import write_csv_rows
-from tandem.program.roster.profiles import load_profiles
+from tandem.program.roster.store import load_profiles
 from tandem.program.runtime import paused_gc
 from tandem.program.storage.db import transaction
 from tandem.program.storage.tables import MatchPair, MatchRun
@@ -556,7 +557,30 @@ OUTPUT_COLUMNS = ("mentee_id", "mentee", "mentor_id", "mentor", "score", "locked
 
 
 def write_result(summary: MatchSummary, path: Path) -> None:
-    """The pairs as CSV or JSON (by extension); same inputs give the same bytes."""
+    """The pairs as CSV or JSON (by extension); same inputs give the same bytes.
+
+    Raises MatchingError for another file type and FileAccessError when ``path`` cannot
+    be written."""
+    try:
+        _write_result(summary, path)
+    except OSError as exc:
+        raise FileAccessError(path, exc, writing=True) from None
+
+
+def check_result_path(path: Path) -> None:
+    """Refuse, before a match runs, an output path :func:`write_result` could not write.
+
+    Raises MatchingError for a file type other than .csv or .json and FileAccessError for
+    a folder or a missing folder."""
+    if path.suffix.lower() not in (".csv", ".json"):
+        raise MatchingError(f"cannot write {path.name}: use a .csv or .json file name")
+    if path.is_dir():
+        raise FileAccessError(path, IsADirectoryError(), writing=True)
+    if not path.parent.is_dir():
+        raise FileAccessError(path, FileNotFoundError(), writing=True)
+
+
+def _write_result(summary: MatchSummary, path: Path) -> None:
     if path.suffix.lower() == ".json":
         document = {
             "cycle": summary.cycle,
@@ -683,7 +707,7 @@ def match_subset(
 
     ``forbidden`` pairs (e.g. declined ones) are never proposed again.
     """
-    from tandem.program.roster.profiles import participant_profile
+    from tandem.program.roster.store import participant_profile
     from tandem.program.storage.tables import Participant
 
     rows = session.exec(select(Participant)).all()

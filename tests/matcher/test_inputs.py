@@ -66,14 +66,14 @@ def test_bad_score_rows_are_all_reported_with_row_column_and_expectation() -> No
     with pytest.raises(MatcherInputError) as error:
         scores(text)
     assert str(error.value) == (
-        "scores.csv has 7 problems:\n"
-        "  row 3, column mentee_id: unknown mentee id 'e9'; use an id from the mentee roster\n"
-        "  row 3, column score: expected a decimal number ≥ 0 (any scale), got 'abc'\n"
-        "  row 4, column mentor_id: unknown mentor id 'm7'; use an id from the mentor roster\n"
-        "  row 5: duplicate pair (e1, m1), first given in row 2; keep one row per pair\n"
-        "  row 6, column score: expected a decimal number ≥ 0 (any scale), got '-5'\n"
-        "  row 7, column score: expected a decimal number ≥ 0 (any scale), got '1e2'\n"
-        "  row 8: expected 3 fields, found 1"
+        "scores.csv: 7 problems\n"
+        "  scores.csv, row 3, column \"mentee_id\": unknown mentee id 'e9'; use an id from the mentee roster\n"
+        "  scores.csv, row 3, column \"score\": expected a decimal number ≥ 0 (any scale), got 'abc'\n"
+        "  scores.csv, row 4, column \"mentor_id\": unknown mentor id 'm7'; use an id from the mentor roster\n"
+        "  scores.csv, row 5: duplicate pair (e1, m1), first given in row 2; keep one row per pair\n"
+        "  scores.csv, row 6, column \"score\": expected a decimal number ≥ 0 (any scale), got '-5'\n"
+        "  scores.csv, row 7, column \"score\": expected a decimal number ≥ 0 (any scale), got '1e2'\n"
+        "  scores.csv, row 8: expected 3 fields, found 1"
     )
     assert [(p.row, p.column) for p in error.value.problems][:2] == [
         (3, "mentee_id"),
@@ -86,20 +86,20 @@ def test_bad_score_rows_are_all_reported_with_row_column_and_expectation() -> No
     [
         (
             "",
-            "scores.csv has 1 problem:\n  the file is empty; expected the header "
+            "scores.csv: the file is empty; expected the header "
             "mentee_id,mentor_id,score and one row per entry",
         ),
         (
             "mentee_id,mentor\ne1,m1\n",
-            "scores.csv has 2 problems:\n"
-            "  row 1, column mentor_id: missing column mentor_id; the header must name "
+            "scores.csv: 2 problems\n"
+            '  scores.csv, row 1, column "mentor_id": missing column mentor_id; the header must name '
             "mentee_id,mentor_id,score\n"
-            "  row 1, column score: missing column score; the header must name "
+            '  scores.csv, row 1, column "score": missing column score; the header must name '
             "mentee_id,mentor_id,score",
         ),
         (
             "mentee_id,mentor_id,score\n\n",
-            "scores.csv has 1 problem:\n  the file has a header but no rows; add one row per "
+            "scores.csv: the file has a header but no rows; add one row per "
             "entry (mentee_id,mentor_id,score)",
         ),
     ],
@@ -153,16 +153,16 @@ def test_bad_preference_rows_are_all_reported() -> None:
     with pytest.raises(MatcherInputError) as error:
         prefs(text)
     assert str(error.value) == (
-        "prefs.csv has 7 problems:\n"
-        "  row 3, column rank: e1 gives rank 1 twice (first in row 2); ranks must differ\n"
-        "  row 4, column candidate_id: e1 ranks m1 again (first in row 2); keep one row\n"
-        "  row 5, column candidate_id: expected a mentor id (participant e2 is a mentee), "
+        "prefs.csv: 7 problems\n"
+        '  prefs.csv, row 3, column "rank": e1 gives rank 1 twice (first in row 2); ranks must differ\n'
+        '  prefs.csv, row 4, column "candidate_id": e1 ranks m1 again (first in row 2); keep one row\n'
+        '  prefs.csv, row 5, column "candidate_id": expected a mentor id (participant e2 is a mentee), '
         "got 'e3'\n"
-        "  row 6, column participant_id: unknown participant id 'x'; use a mentee or mentor id\n"
-        "  row 7, column rank: expected a positive whole number (1 = most preferred), got '0'\n"
-        "  row 8, column rank: expected a positive whole number (1 = most preferred), "
+        "  prefs.csv, row 6, column \"participant_id\": unknown participant id 'x'; use a mentee or mentor id\n"
+        "  prefs.csv, row 7, column \"rank\": expected a positive whole number (1 = most preferred), got '0'\n"
+        '  prefs.csv, row 8, column "rank": expected a positive whole number (1 = most preferred), '
         "got 'first'\n"
-        "  row 9, column rank: expected a positive whole number (1 = most preferred), got '1.5'"
+        "  prefs.csv, row 9, column \"rank\": expected a positive whole number (1 = most preferred), got '1.5'"
     )
 
 

@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 
 from tandem.matcher.types import Role
 from tandem.program.cohorts import CohortSettings, Confirmation, create_cohort, send_instants
-from tandem.program.roster import profiles as roster
+from tandem.program.roster import store as roster
 from tandem.program.storage.db import transaction
 from tandem.program.storage.tables import Cohort, MatchPair, MatchRun, OutboxMessage
 

@@ -19,7 +19,7 @@ from tandem.program.checkins import (
     record_from_link,
 )
 from tandem.program.cohorts import CohortSettings, create_cohort, send_instants
-from tandem.program.roster import profiles as roster
+from tandem.program.roster import store as roster
 from tandem.program.roster.files import InputFileError
 from tandem.program.storage.db import transaction
 from tandem.program.storage.tables import CheckIn, Cohort, Pair

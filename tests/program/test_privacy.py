@@ -26,7 +26,7 @@ from tandem.program.privacy import (
     export_person,
     purge,
 )
-from tandem.program.roster.profiles import load_profiles
+from tandem.program.roster.store import load_profiles
 from tandem.program.storage.tables import CheckIn, Cohort, OutboxMessage, Pair, Participant
 from tests.conftest import Tandem
 from tests.program.helpers import Program, day, make_program

@@ -10,43 +10,21 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from tandem.errors import Problem, describe_problems, os_error_message
 from tandem.program.errors import ProgramError
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with an input file, located as precisely as possible."""
-
-    file: str
-    message: str
-    row: int | None = None
-    column: str | None = None
-
-    def __str__(self) -> str:
-        where = [self.file]
-        if self.row is not None:
-            where.append(f"row {self.row}")
-        if self.column is not None:
-            where.append(f'column "{self.column}"')
-        return f"{', '.join(where)}: {self.message}"
 
 
 class InputFileError(ProgramError):
     """An input file has problems; ``problems`` lists every one found, in file order."""
 
-    def __init__(self, problems: Sequence[Problem], headline: str | None = None) -> None:
+    def __init__(self, problems: Sequence[Problem]) -> None:
         self.problems = list(problems)
-        count = len(self.problems)
-        first = headline or (
-            f"{self.problems[0].file}: {count} problem{'s' if count != 1 else ''}; "
-            "nothing was imported"
-        )
-        super().__init__("\n".join([first, *(f"  {p}" for p in self.problems)]))
+        super().__init__(describe_problems(self.problems, "nothing was imported"))
 
 
 @dataclass(frozen=True)
@@ -92,24 +70,109 @@ def unneutralize(value: str) -> str:
     return value
 
 
-def read_table(path: Path) -> Table:
-    """Read a CSV, XLSX or JSON file of records.
+MAX_ROWS = 250_000
+"""Data rows one file may hold; a larger file is refused before it fills memory."""
+MAX_COLUMNS = 256
+"""Columns one file may hold."""
+MAX_XLSX_BYTES = 1 << 30
+"""What an .xlsx workbook may unpack to (its parts' declared sizes, summed): a few
+kilobytes can otherwise unpack to gigabytes."""
 
-    Raises InputFileError naming the file (and row) for an unreadable, empty, non-UTF-8,
-    ragged or wrongly shaped file.
+
+@dataclass(frozen=True)
+class TableStream:
+    """A file's header read, its rows still to come: ``items`` yields each data row, and a
+    :class:`Problem` for a row that cannot be split into cells, in file order. Iterating
+    raises InputFileError for a problem that ends the reading (a broken file, too many
+    rows) and, at the end, when the file had no data rows."""
+
+    file: str
+    columns: tuple[str, ...]
+    items: Iterator[RawRow | Problem]
+
+
+def read_table(path: Path) -> Table:
+    """Read a CSV, XLSX or JSON file of records, all of it (see :func:`stream_table`)."""
+    stream = stream_table(path)
+    rows: list[RawRow] = []
+    problems: list[Problem] = []
+    for item in stream.items:
+        if isinstance(item, RawRow):
+            rows.append(item)
+        else:
+            problems.append(item)
+    return Table(stream.file, stream.columns, tuple(rows), tuple(problems))
+
+
+def stream_table(path: Path) -> TableStream:
+    """Read the header of a CSV, XLSX or JSON file of records; its rows as they come.
+
+    Raises InputFileError naming the file (and row and column) for a missing, unreadable,
+    empty, non-UTF-8, ragged, oversized or wrongly shaped file; always one problem per thing
+    wrong, never an exception from a parser.
     """
     name = path.name
-    if not path.exists():
-        raise InputFileError([Problem(name, f"file not found: {path}")])
     suffix = path.suffix.lower()
+    if suffix not in (".csv", ".xlsx", ".json"):
+        raise InputFileError(
+            [
+                Problem(
+                    name,
+                    None,
+                    None,
+                    f"unsupported file type {suffix or '(none)'!r}; use .csv, .xlsx or .json",
+                )
+            ]
+        )
+    try:
+        if suffix == ".xlsx":
+            return _read_xlsx(name, path)
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputFileError([Problem(name, None, None, os_error_message(exc))]) from None
     if suffix == ".csv":
-        return _read_csv(name, path.read_bytes())
-    if suffix == ".xlsx":
-        return _read_xlsx(name, path)
-    if suffix == ".json":
-        return _read_json(name, path.read_bytes())
-    raise InputFileError(
-        [Problem(name, f"unsupported file type {suffix or '(none)'!r}; use .csv, .xlsx or .json")]
+        return _read_csv(name, data)
+    return _read_json(name, data)
+
+
+def _at_least_one_row(name: str, items: Iterator[RawRow | Problem]) -> Iterator[RawRow | Problem]:
+    """``items``, then InputFileError if none was a row: the problems, or "no data rows"."""
+    problems: list[Problem] = []
+    any_row = False
+    for item in items:
+        if isinstance(item, RawRow):
+            any_row = True
+        elif not any_row:
+            problems.append(item)
+        yield item
+    if not any_row:
+        raise InputFileError(problems) if problems else _header_only(name)
+
+
+def _too_many_rows(name: str, row: int) -> InputFileError:
+    return InputFileError(
+        [
+            Problem(
+                name,
+                row,
+                None,
+                f"more than {MAX_ROWS:,} data rows; split the file, or remove empty rows "
+                "that still hold a value",
+            )
+        ]
+    )
+
+
+def _too_many_columns(name: str, row: int, count: int) -> InputFileError:
+    return InputFileError(
+        [
+            Problem(
+                name,
+                row,
+                None,
+                f"{count:,} cells in one row; at most {MAX_COLUMNS} columns are allowed",
+            )
+        ]
     )
 
 
@@ -122,6 +185,8 @@ def _decode(name: str, data: bytes) -> str:
             [
                 Problem(
                     name,
+                    None,
+                    None,
                     f"file is not UTF-8 (byte 0x{data[exc.start]:02x} on line {line}); "
                     "save it as 'CSV UTF-8' from your spreadsheet program",
                 )
@@ -135,10 +200,12 @@ def _header(name: str, raw: Sequence[Any]) -> tuple[str, ...]:
     seen: dict[str, int] = {}
     for index, column in enumerate(columns, start=1):
         if not column:
-            problems.append(Problem(name, f"header cell {index} is empty; name the column", 1))
+            problems.append(
+                Problem(name, 1, None, f"header cell {index} is empty; name the column")
+            )
         elif column in seen:
             problems.append(
-                Problem(name, f"column appears twice (cells {seen[column]} and {index})", 1, column)
+                Problem(name, 1, column, f"column appears twice (cells {seen[column]} and {index})")
             )
         else:
             seen[column] = index
@@ -149,52 +216,68 @@ def _header(name: str, raw: Sequence[Any]) -> tuple[str, ...]:
 
 def _empty_file(name: str) -> InputFileError:
     return InputFileError(
-        [Problem(name, "file is empty; expected a header row (id, name, email, …) and data rows")]
+        [
+            Problem(
+                name,
+                None,
+                None,
+                "file is empty; expected a header row (id, name, email, …) and data rows",
+            )
+        ]
     )
 
 
 def _header_only(name: str) -> InputFileError:
-    return InputFileError([Problem(name, "file has a header row but no data rows")])
+    return InputFileError([Problem(name, None, None, "file has a header row but no data rows")])
 
 
-def _read_csv(name: str, data: bytes) -> Table:
+def _read_csv(name: str, data: bytes) -> TableStream:
     text = _decode(name, data)
+    del data
     if not text.strip():
         raise _empty_file(name)
     reader = csv.reader(io.StringIO(text, newline=""))
+    del text
+
+    def problem(error: csv.Error) -> InputFileError:
+        return InputFileError(
+            [Problem(name, reader.line_num, None, f"not a valid CSV file: {error}")]
+        )
+
     try:
-        records = list(reader)
+        header = next(reader, None)
     except csv.Error as exc:
-        raise InputFileError(
-            [Problem(name, f"not a valid CSV file: {exc}", reader.line_num)]
-        ) from exc
-    columns = _header(name, records[0])
-    rows = []
-    problems = []
-    for number, record in enumerate(records[1:], start=2):
-        if not any(cell.strip() for cell in record):
-            continue
-        if len(record) != len(columns):
-            problems.append(
-                Problem(
-                    name,
-                    f"row has {len(record)} cells but the header has {len(columns)}; "
-                    "check for a missing or extra comma (quote cells that contain commas)",
-                    number,
-                )
-            )
-            continue
-        cells = {c: unneutralize(v.strip()) for c, v in zip(columns, record, strict=True)}
-        rows.append(RawRow(number, {c: v for c, v in cells.items() if v != ""}))
-    return _table(name, columns, rows, problems)
+        raise problem(exc) from None
+    if header is None:
+        raise _empty_file(name)
+    if len(header) > MAX_COLUMNS:
+        raise _too_many_columns(name, 1, len(header))
+    columns = _header(name, header)
 
+    def items() -> Iterator[RawRow | Problem]:
+        try:
+            for number, record in enumerate(reader, start=2):
+                if len(record) > MAX_COLUMNS:
+                    raise _too_many_columns(name, number, len(record))
+                if not any(cell.strip() for cell in record):
+                    continue
+                if number > MAX_ROWS + 1:
+                    raise _too_many_rows(name, number)
+                if len(record) != len(columns):
+                    yield Problem(
+                        name,
+                        number,
+                        None,
+                        f"row has {len(record)} cells but the header has {len(columns)}; "
+                        "check for a missing or extra comma (quote cells that contain commas)",
+                    )
+                    continue
+                cells = {c: unneutralize(v.strip()) for c, v in zip(columns, record, strict=True)}
+                yield RawRow(number, {c: v for c, v in cells.items() if v != ""})
+        except csv.Error as exc:
+            raise problem(exc) from None
 
-def _table(
-    name: str, columns: tuple[str, ...], rows: list[RawRow], problems: list[Problem]
-) -> Table:
-    if not rows:
-        raise InputFileError(problems) if problems else _header_only(name)
-    return Table(name, columns, tuple(rows), tuple(problems))
+    return TableStream(name, columns, _at_least_one_row(name, items()))
 
 
 def _xlsx_text(value: Any) -> str:
@@ -203,98 +286,270 @@ def _xlsx_text(value: Any) -> str:
     return str(value).strip()
 
 
-def _read_xlsx(name: str, path: Path) -> Table:
-    from openpyxl import load_workbook
-    from openpyxl.utils.exceptions import InvalidFileException
+_NO_SAVED_VALUE = object()
+"""A formula cell whose workbook holds no computed value (never opened and saved)."""
 
+
+def _xlsx_cells(name: str, path: Path) -> Iterator[tuple[int, dict[int, Any]]]:
+    """The first sheet's cells that hold a value, row by row: (row number, column number
+    → value), with :data:`_NO_SAVED_VALUE` for a formula without a saved result.
+
+    Streams the sheet's XML, so memory follows the cells that are really there: the
+    sheet's declared dimensions are never used, and a value beyond :data:`MAX_ROWS` or
+    :data:`MAX_COLUMNS` stops the reading with a problem.
+    """
+    import zipfile
+
+    from openpyxl import load_workbook
+    from openpyxl.worksheet._reader import FORMULA_TAG, WorkSheetParser
+
+    class CellParser(WorkSheetParser):
+        # Cached values are read (data_only), but a formula cell without one is marked.
+        def parse_cell(self, element: Any) -> dict[str, Any]:
+            cell: dict[str, Any] = super().parse_cell(element)
+            if cell["value"] is None and element.find(FORMULA_TAG) is not None:
+                cell["value"] = _NO_SAVED_VALUE
+            return cell
+
+    unreadable = "not a readable .xlsx workbook; save it again from your spreadsheet program"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except zipfile.BadZipFile:
+        raise InputFileError([Problem(name, None, None, unreadable)]) from None
+    if unpacked > MAX_XLSX_BYTES:
+        raise InputFileError(
+            [
+                Problem(
+                    name,
+                    None,
+                    None,
+                    f"the workbook unpacks to {unpacked:,} bytes (at most {MAX_XLSX_BYTES:,}); "
+                    "save the roster alone in a new workbook, or as CSV",
+                )
+            ]
+        )
+    # Anything the workbook's parts make openpyxl or the XML parser raise means the
+    # same to a person: the file is not a workbook Tandem can read.
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
-    except (InvalidFileException, OSError, KeyError, ValueError) as exc:
-        raise InputFileError([Problem(name, f"not a readable .xlsx workbook: {exc}")]) from exc
+    except OSError:
+        raise
+    except Exception:
+        raise InputFileError([Problem(name, None, None, unreadable)]) from None
     try:
-        sheet = workbook.worksheets[0]
-        records = [list(r) for r in sheet.iter_rows(values_only=True)]
+        if not workbook.worksheets:
+            raise InputFileError([Problem(name, None, None, "the workbook has no sheets")])
+        # A read-only sheet's XML source and the workbook's formats: openpyxl's own
+        # iterators pad every row to the declared dimensions, which a file can set to
+        # 16,384 columns × 1,048,576 rows.
+        sheet: Any = workbook.worksheets[0]
+        book: Any = workbook
+        try:
+            with sheet._get_source() as source:
+                parser = CellParser(
+                    source,
+                    sheet._shared_strings,
+                    data_only=True,
+                    epoch=book.epoch,
+                    date_formats=book._date_formats,
+                    timedelta_formats=book._timedelta_formats,
+                )
+                for _, cells in parser.parse():
+                    values: dict[int, Any] = {}
+                    number = 0
+                    for cell in cells:
+                        value = cell["value"]
+                        if value is None or (isinstance(value, str) and not value.strip()):
+                            continue
+                        number = cell["row"]
+                        if number > MAX_ROWS + 1:
+                            raise _too_many_rows(name, number)
+                        if cell["column"] > MAX_COLUMNS:
+                            raise _too_many_columns(name, number, cell["column"])
+                        values[cell["column"]] = value
+                    if values:
+                        yield number, values
+        except InputFileError:
+            raise
+        except Exception:
+            raise InputFileError([Problem(name, None, None, unreadable)]) from None
     finally:
         workbook.close()
-    while records and all(v is None or str(v).strip() == "" for v in records[-1]):
-        records.pop()
-    if not records:
+
+
+def _read_xlsx(name: str, path: Path) -> TableStream:
+    records = iter(_xlsx_cells(name, path))
+    first = next(records, None)
+    if first is None:
         raise _empty_file(name)
-    header = list(records[0])
-    while header and (header[-1] is None or str(header[-1]).strip() == ""):
-        header.pop()
+    header_row, header_cells = first
+    if header_row != 1:
+        raise InputFileError(
+            [Problem(name, 1, None, "the first row is empty; put the column names in row 1")]
+        )
+    header = [header_cells.get(k) for k in range(1, max(header_cells) + 1)]
+    header = [None if v is _NO_SAVED_VALUE else v for v in header]
     columns = _header(name, header)
-    rows = []
-    problems = []
-    for number, record in enumerate(records[1:], start=2):
-        values = [v for v in record]
-        if any(v is not None and str(v).strip() for v in values[len(columns) :]):
-            problems.append(
-                Problem(name, f"row has values beyond the {len(columns)} named columns", number)
-            )
-            continue
-        cells = {
-            c: unneutralize(_xlsx_text(v))
-            for c, v in zip(columns, values[: len(columns)], strict=False)
-            if v is not None and _xlsx_text(v) != ""
-        }
-        if cells:
-            rows.append(RawRow(number, cells))
-    return _table(name, columns, rows, problems)
+
+    def items() -> Iterator[RawRow | Problem]:
+        for number, values in records:
+            if max(values) > len(columns):
+                yield Problem(
+                    name, number, None, f"row has values beyond the {len(columns)} named columns"
+                )
+                continue
+            cells: dict[str, Any] = {}
+            unsaved = False
+            for index, value in sorted(values.items()):
+                column = columns[index - 1]
+                if value is _NO_SAVED_VALUE:
+                    unsaved = True
+                    yield Problem(
+                        name,
+                        number,
+                        column,
+                        "the cell is a formula with no saved value; open the workbook in a "
+                        "spreadsheet program and save it, or paste the values as text",
+                    )
+                    continue
+                text = _xlsx_text(value)
+                if text != "":
+                    cells[column] = unneutralize(text)
+            if cells and not unsaved:
+                # A row with an unsaved formula is not validated: its empty cell would be
+                # reported a second time, as missing.
+                yield RawRow(number, cells)
+
+    return TableStream(name, columns, _at_least_one_row(name, items()))
 
 
-def _read_json(name: str, data: bytes) -> Table:
+class _JsonObject(list[tuple[str, Any]]):
+    """A JSON object as its key–value pairs in file order, so that a key given twice is
+    seen rather than silently replaced."""
+
+
+def _json_document(name: str, text: str) -> Any:
+    """The parsed document; numbers stay as written (text), objects are :class:`_JsonObject`."""
+    try:
+        return json.loads(
+            text,
+            object_pairs_hook=_JsonObject,
+            parse_int=str,
+            parse_float=str,
+            parse_constant=str,
+        )
+    except json.JSONDecodeError as exc:
+        raise InputFileError(
+            [
+                Problem(
+                    name,
+                    None,
+                    None,
+                    f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})",
+                )
+            ]
+        ) from None
+    except RecursionError:
+        raise InputFileError(
+            [
+                Problem(
+                    name,
+                    None,
+                    None,
+                    "JSON nested too deeply; expected an array of objects, one per person",
+                )
+            ]
+        ) from None
+
+
+def _read_json(name: str, data: bytes) -> TableStream:
     text = _decode(name, data)
     if not text.strip():
         raise _empty_file(name)
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputFileError(
-            [Problem(name, f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})")]
-        ) from exc
+    document = _json_document(name, text)
+    del text
     shape = "expected a JSON array of objects, one per person"
-    if not isinstance(document, list):
-        raise InputFileError([Problem(name, f"{shape}; got {_json_kind(document)}")])
+    if not isinstance(document, list) or isinstance(document, _JsonObject):
+        raise InputFileError([Problem(name, None, None, f"{shape}; got {_json_kind(document)}")])
     if not document:
         raise _header_only(name)
-    rows = []
-    problems = []
+    if len(document) > MAX_ROWS:
+        raise _too_many_rows(name, MAX_ROWS + 1)
     columns: dict[str, None] = {}
     for number, record in enumerate(document, start=1):
-        if not isinstance(record, dict):
-            problems.append(Problem(name, f"{shape}; item is {_json_kind(record)}", number))
-            continue
-        cells: dict[str, Any] = {}
-        for key, value in record.items():
-            column = normalize_column(str(key))
-            columns.setdefault(column, None)
-            if isinstance(value, dict):
-                problems.append(
-                    Problem(
-                        name, "expected text, a number or a list; got an object", number, column
-                    )
-                )
-            elif value is None or value == "" or value == []:
+        if isinstance(record, _JsonObject):
+            if len(record) > MAX_COLUMNS:
+                raise _too_many_columns(name, number, len(record))
+            columns.update((normalize_column(key), None) for key, _ in record)
+
+    def items() -> Iterator[RawRow | Problem]:
+        for number, record in enumerate(document, start=1):
+            if not isinstance(record, _JsonObject):
+                yield Problem(name, number, None, f"{shape}; item is {_json_kind(record)}")
                 continue
-            elif isinstance(value, list):
-                cells[column] = [str(v).strip() for v in value]
-            elif isinstance(value, bool):
-                cells[column] = "yes" if value else "no"
-            else:
-                cells[column] = unneutralize(str(value).strip())
-        rows.append(RawRow(number, cells))
-    if problems:
-        raise InputFileError(problems)
-    return Table(name, tuple(columns), tuple(rows))
+            row_problems = []
+            cells: dict[str, Any] = {}
+            keys: dict[str, str] = {}
+            for key, value in record:
+                column = normalize_column(key)
+                if column in keys:
+                    row_problems.append(
+                        Problem(
+                            name,
+                            number,
+                            column,
+                            f'keys "{keys[column]}" and "{key}" name the same column; keep one',
+                        )
+                    )
+                    continue
+                keys[column] = key
+                if isinstance(value, _JsonObject):
+                    row_problems.append(
+                        Problem(
+                            name,
+                            number,
+                            column,
+                            "expected text, a number or a list; got an object",
+                        )
+                    )
+                elif value is None or value == "" or value == []:
+                    continue
+                elif isinstance(value, list):
+                    if any(isinstance(v, list) or v is None for v in value):
+                        row_problems.append(
+                            Problem(
+                                name,
+                                number,
+                                column,
+                                "expected a list of text or numbers; got a list holding "
+                                + ("null" if None in value else "lists or objects"),
+                            )
+                        )
+                        continue
+                    cells[column] = [_json_scalar(v) for v in value]
+                else:
+                    cells[column] = unneutralize(_json_scalar(value))
+            # A row with a problem here is not validated: its cells are not what was meant.
+            yield from row_problems
+            if not row_problems:
+                yield RawRow(number, cells)
+
+    return TableStream(name, tuple(columns), _at_least_one_row(name, items()))
+
+
+def _json_scalar(value: str | bool) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return value.strip()
 
 
 def _json_kind(value: Any) -> str:
-    kinds = {dict: "an object", list: "an array", str: "a string", bool: "true/false"}
+    kinds = {_JsonObject: "an object", list: "an array", str: "a string", bool: "true/false"}
     for kind, text in kinds.items():
         if isinstance(value, kind):
             return text
-    return "null" if value is None else "a number"
+    return "null"
 
 
 def write_csv_rows(out: IO[str], columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
@@ -309,12 +564,15 @@ def write_xlsx_rows(path: Path, columns: Sequence[str], rows: Iterable[Sequence[
     """An XLSX workbook with one sheet; text cells neutralised against formula injection."""
     from openpyxl import Workbook
 
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet("tandem")
-    sheet.append(list(columns))
-    for row in rows:
-        sheet.append([_export_cell(v) for v in row])
-    workbook.save(path)
+    # The file is opened first: a path that cannot be written fails before openpyxl has
+    # a half-written sheet to clean up.
+    with path.open("wb") as out:
+        workbook = Workbook(write_only=True)
+        sheet = workbook.create_sheet("tandem")
+        sheet.append(list(columns))
+        for row in rows:
+            sheet.append([_export_cell(v) for v in row])
+        workbook.save(out)
 
 
 def _export_cell(value: Any) -> Any:

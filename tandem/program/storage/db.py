@@ -7,13 +7,15 @@ the database through :func:`open_database`, which brings an older schema up to d
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import DateTime, Engine, create_engine, event, inspect, text
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, ExceptionContext, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session
@@ -65,25 +67,84 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA wal_autocheckpoint=16384")
     cursor.close()
 
 
 def create_db_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite connections get foreign keys, WAL and a busy timeout."""
+    """An engine for ``url``; SQLite connections get foreign keys, WAL and a busy timeout.
+
+    Driver errors never carry the statement's values (``hide_parameters``: they would be
+    people's names and addresses), and the conditions a person can fix (a read-only file,
+    a file that is not a database, a database locked by another program, a folder that
+    does not exist) raise :class:`DatabaseError` with one line saying so. A new SQLite
+    file is created readable and writable by its owner only (mode 0600).
+    """
     try:
         if url.startswith("sqlite"):
-            engine = create_engine(url, connect_args={"timeout": 30})
+            # The busy timeout: 30 s unless the URL sets one (``?timeout=SECONDS``).
+            timeout = {} if "timeout" in make_url(url).query else {"timeout": 30}
+            engine = create_engine(url, connect_args=timeout, hide_parameters=True)
             event.listen(engine, "connect", _sqlite_pragmas)
+            _create_private_file(engine.url.database, engine.url.query)
         else:
-            engine = create_engine(url, pool_pre_ping=True)
+            engine = create_engine(url, pool_pre_ping=True, hide_parameters=True)
     except (ArgumentError, ModuleNotFoundError) as exc:
         raise DatabaseError(
             f"cannot use database URL {_safe_url(url)!r}: {exc}. Use sqlite:///FILE or "
             "postgresql+psycopg://USER@HOST:PORT/NAME"
         ) from exc
+    event.listen(engine, "handle_error", _plain_error)
     return engine
+
+
+def _create_private_file(database: str | None, query: Mapping[str, Any]) -> None:
+    """Create a missing SQLite file with mode 0600 before SQLite creates it (0644, as
+    the process's umask allows): the file holds people's names and addresses."""
+    if not database or database == ":memory:" or query.get("uri") or database.startswith("file:"):
+        return
+    path = Path(database)
+    if path.exists() or not path.parent.is_dir():
+        return  # an existing file keeps its mode; a missing folder is reported on connect
+    with suppress(FileExistsError):  # another process created it first
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+
+
+_PLAIN_ERRORS = (
+    (
+        "database is locked",
+        "the database is busy: another Tandem command is writing to it; "
+        "try again when it has finished",
+    ),
+    (
+        "attempt to write a readonly database",
+        "the database is read-only; make the file (and its folder) writable, or use another --db",
+    ),
+    (
+        "file is not a database",
+        "the file is not a Tandem database (not SQLite, or damaged); check --db",
+    ),
+    (
+        "unable to open database file",
+        "cannot open the database file; check that its folder "
+        "exists and is writable, and that --db names a file",
+    ),
+    (
+        "disk i/o error",
+        "the disk reported an error while using the database; check the disk and try again",
+    ),
+    ("database or disk is full", "the disk is full; free some space and try again"),
+)
+"""Driver messages a person can act on, and what Tandem says instead."""
+
+
+def _plain_error(context: ExceptionContext) -> None:
+    """Replace a driver error a person can act on with a one-line DatabaseError."""
+    text = str(context.original_exception).lower()
+    for needle, message in _PLAIN_ERRORS:
+        if needle in text:
+            url = _safe_url(str(context.engine.url)) if context.engine is not None else "?"
+            raise DatabaseError(f"{url}: {message}") from context.original_exception
 
 
 def _safe_url(url: str) -> str:
@@ -170,15 +231,34 @@ def open_database(url: str) -> Engine:
 
 
 @contextmanager
-def transaction(engine: Engine) -> Iterator[Session]:
-    """A session whose work commits at the end of the block, or rolls back on any error."""
+def transaction(engine: Engine, *, exclusive: bool = False) -> Iterator[Session]:
+    """A session whose work commits at the end of the block, or rolls back on any error.
+
+    ``exclusive`` serialises the block with every other exclusive block on the same
+    database (for work that reads, then writes what it read, such as an import): SQLite
+    takes its write lock at the start (``BEGIN IMMEDIATE``; others wait up to the busy
+    timeout), PostgreSQL a transaction-scoped advisory lock. The second of two imports of
+    one file then finds the first one's rows, instead of failing on them.
+    """
     with Session(engine, expire_on_commit=False) as session:
         try:
+            if exclusive:
+                connection = session.connection()
+                if connection.dialect.name == "sqlite":
+                    connection.exec_driver_sql("BEGIN IMMEDIATE")
+                elif connection.dialect.name == "postgresql":
+                    connection.execute(
+                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": _EXCLUSIVE_LOCK}
+                    )
             yield session
             session.commit()
         except BaseException:
             session.rollback()
             raise
+
+
+_EXCLUSIVE_LOCK = 0x7A4D_3E01
+"""The PostgreSQL advisory-lock key of :func:`transaction`'s exclusive blocks."""
 
 
 def utcnow() -> datetime:

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, insert, update
 from sqlmodel import col
 
 from tandem.matcher.types import CareerStage, MeetingMode, MentoringTopic, Profile, Role
-from tandem.program.roster import profiles as roster
+from tandem.program.roster import store as roster
 from tandem.program.storage.tables import Participant
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from tandem.cli import app
 from tandem.matcher.types import Role
-from tandem.program.roster import profiles as roster
+from tandem.program.roster import store as roster
 from tandem.program.roster.files import InputFileError
 from tandem.program.storage.tables import Participant
 
@@ -57,7 +57,10 @@ BAD_INPUTS: list[tuple[str, str, Role, str | bytes, list[str]]] = [
         "mentors.csv",
         Role.MENTOR,
         "id,name\nM9,Zed\n",
-        ['mentors.csv, row 1, column "email": required column is missing'],
+        [
+            'mentors.csv, row 1, column "email": required column is missing; headers read as '
+            'it: "email", "Email Address", "E-mail", "E-mail Address"'
+        ],
     ),
     (
         "empty file",
@@ -105,11 +108,11 @@ BAD_INPUTS: list[tuple[str, str, Role, str | bytes, list[str]]] = [
         Role.MENTOR,
         "id,name,email,capacity\nM8,Zed,z@uni.edu,-1\nM9,Yan,y@uni.edu,two\nM7,Xu,x@uni.edu,1.5\n",
         [
-            'mentors.csv, row 2, column "capacity": expected a whole number ≥ 0 (how many '
+            'mentors.csv, row 2, column "capacity": expected a whole number from 0 to 1000 (how many '
             "mentees this mentor can take), got '-1'",
-            'mentors.csv, row 3, column "capacity": expected a whole number ≥ 0 (how many '
+            'mentors.csv, row 3, column "capacity": expected a whole number from 0 to 1000 (how many '
             "mentees this mentor can take), got 'two'",
-            'mentors.csv, row 4, column "capacity": expected a whole number ≥ 0 (how many '
+            'mentors.csv, row 4, column "capacity": expected a whole number from 0 to 1000 (how many '
             "mentees this mentor can take), got '1.5'",
         ],
     ),
@@ -234,7 +237,7 @@ def test_cli_reports_every_problem_and_exits_non_zero(
         "Error: mentors.csv: 2 problems; nothing was imported",
         '  mentors.csv, row 2, column "email": expected an e-mail address like '
         "name@university.edu, got 'z@'",
-        '  mentors.csv, row 3, column "capacity": expected a whole number ≥ 0 (how many '
+        '  mentors.csv, row 3, column "capacity": expected a whole number from 0 to 1000 (how many '
         "mentees this mentor can take), got '-2'",
     ]
 

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, delete
 from sqlmodel import Session
 
 from tandem.matcher.types import CareerStage, MeetingMode, MentoringTopic, Role
-from tandem.program.roster import profiles as roster
+from tandem.program.roster import store as roster
 from tandem.program.storage.tables import Participant
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)

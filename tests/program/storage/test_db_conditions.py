@@ -1,0 +1,149 @@
+"""Database conditions a person can fix each give one clear line, never a traceback; driver
+errors never carry row values; concurrent imports are serialised."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+
+from tandem.program.storage import db
+from tests.conftest import ON_POSTGRES
+from tests.program.roster.hostile import assert_one_error_line, run_cli
+
+sqlite_only = pytest.mark.skipif(ON_POSTGRES, reason="SQLite files and locks")
+MENTORS = "id,name,email\nM1,Ada Byron,ada@uni.edu\nM2,Ben Okafor,ben@uni.edu\n"
+
+
+@sqlite_only
+def test_a_new_sqlite_file_is_private(tmp_path: Path) -> None:
+    db.open_database(f"sqlite:///{tmp_path}/new.db").dispose()
+    assert stat.S_IMODE((tmp_path / "new.db").stat().st_mode) == 0o600
+
+
+@sqlite_only
+def test_an_existing_file_keeps_its_mode(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    sqlite3.connect(path).close()
+    path.chmod(0o640)
+    db.open_database(f"sqlite:///{path}").dispose()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+
+
+@sqlite_only
+def test_a_file_that_is_not_a_database(tmp_path: Path) -> None:
+    path = tmp_path / "notes.db"
+    path.write_text("shopping list\n" * 100, encoding="utf-8")
+    with pytest.raises(db.DatabaseError) as raised:
+        db.open_database(f"sqlite:///{path}")
+    assert str(raised.value) == (
+        f"sqlite:///{path}: the file is not a Tandem database (not SQLite, or damaged); check --db"
+    )
+    assert_one_error_line(run_cli(f"sqlite:///{path}", "participants", "list"))
+
+
+@sqlite_only
+def test_a_missing_folder(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/none/x.db"
+    assert_one_error_line(
+        run_cli(url, "participants", "list"),
+        f"{url}: cannot open the database file; check that its folder exists and is "
+        "writable, and that --db names a file",
+    )
+
+
+@sqlite_only
+def test_a_read_only_database(tmp_path: Path) -> None:
+    db.open_database(f"sqlite:///{tmp_path}/ro.db").dispose()
+    (tmp_path / "m.csv").write_text(MENTORS, encoding="utf-8")
+    # Read-only as SQLite sees it (file permissions do not bind root, who runs CI here).
+    url = f"sqlite:///file:{tmp_path}/ro.db?mode=ro&uri=true"
+    result = run_cli(url, "import", "mentors", tmp_path / "m.csv")
+    assert_one_error_line(result)
+    assert result.stderr.rstrip().endswith(
+        "the database is read-only; make the file (and its folder) writable, or use another --db"
+    )
+
+
+@sqlite_only
+def test_a_locked_database(tmp_path: Path) -> None:
+    path = tmp_path / "busy.db"
+    db.open_database(f"sqlite:///{path}").dispose()
+    (tmp_path / "m.csv").write_text(MENTORS, encoding="utf-8")
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        url = f"sqlite:///{path}?timeout=0.2"
+        assert_one_error_line(
+            run_cli(url, "import", "mentors", tmp_path / "m.csv"),
+            f"{url}: the database is busy: another Tandem command is writing to it; try again "
+            "when it has finished",
+        )
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+def test_a_newer_schema_is_one_line(db_url: str) -> None:
+    engine = db.open_database(db_url)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    engine.dispose()
+    assert_one_error_line(
+        run_cli(db_url, "participants", "list"),
+        f"database schema revision '9999' is newer than this Tandem ('{db.SCHEMA_HEAD}'): "
+        "upgrade Tandem",
+    )
+
+
+def test_driver_errors_carry_no_row_values(db_url: str) -> None:
+    engine = db.open_database(db_url)
+    insert = text(
+        "INSERT INTO participant (role, external_id, name, email, email_key, research_areas, "
+        "research_interests, topics, languages, meeting_modes, excluded, identity_consent, "
+        "identity, identity_preferences, custom, created_at, updated_at) VALUES (:role, :id, "
+        ":name, :email, :email, '[]', '', '[]', '[]', '[]', '[]', false, '[]', '[]', '{}', "
+        ":now, :now)"
+    )
+    values = {
+        "role": "mentor",
+        "id": "M1",
+        "name": "Secret Person",
+        "email": "secret@uni.edu",
+        "now": "2026-01-01 00:00:00",
+    }
+    with engine.begin() as connection:
+        connection.execute(insert, values)
+    with pytest.raises(IntegrityError) as raised, engine.begin() as connection:
+        connection.execute(insert, values)
+    assert "secret" not in str(raised.value).lower()
+    assert "Secret Person" not in str(raised.value)
+    engine.dispose()
+
+
+def test_two_imports_of_one_file_at_once(db_url: str, tmp_path: Path) -> None:
+    """Two processes: one adds everyone, the other then finds them all unchanged."""
+    db.open_database(db_url).dispose()
+    path = tmp_path / "mentors.csv"
+    path.write_text(
+        "id,name,email\n" + "".join(f"M{k},Person {k},p{k}@uni.edu\n" for k in range(300)),
+        encoding="utf-8",
+    )
+    command = [sys.executable, "-m", "tandem.cli", "--db", db_url, "import", "mentors", str(path)]
+    runs = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outputs = [run.communicate(timeout=120) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    assert all(err == "" for _, err in outputs), outputs
+    assert sorted(out for out, _ in outputs) == [
+        "mentors.csv: 0 added, 0 updated, 300 unchanged mentors\n",
+        "mentors.csv: 300 added, 0 updated, 0 unchanged mentors\n",
+    ]
