@@ -16,6 +16,12 @@ def serve(
     ctx: typer.Context,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Processes serving requests (they share nothing but the database)."
+        ),
+    ] = 1,
 ) -> None:
     """Serve the participants' link pages and the coordinator console.
 
@@ -26,15 +32,28 @@ def serve(
     from tandem.program.casework import link_base_urls
     from tandem.web.app import create_app
 
+    url = settings(ctx).db_url
     with database(ctx) as db:
         bases = link_base_urls(db)
-    app = create_app(settings(ctx).db_url)
     typer.echo(f"Serving on http://{host}:{port}/ (console: http://{host}:{port}/console)")
     if bases:
         typer.echo("The cohorts' links expect this server at: " + ", ".join(bases))
     else:
         typer.echo("No cohorts yet: links will point at the cohort's --base-url.")
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    if workers == 1:
+        app = create_app(url)
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+        return
+    os.environ["TANDEM_DB"] = url  # each worker process opens the same database
+    uvicorn.run(
+        "tandem.web.app:app_from_environment",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+    )
 
 
 @coordinator_app.command("add")

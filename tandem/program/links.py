@@ -11,6 +11,7 @@ are never part of what the *other* person's page shows.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -31,7 +32,13 @@ from tandem.program.errors import ProgramError
 from tandem.program.storage.db import transaction
 from tandem.program.storage.tables import AuditEntry, CheckIn, Cohort, Pair, Participant
 from tandem.program.tokens import TamperedTokenError, TokenError, verify_token
-from tandem.prompts.curriculum import CheckinKind, CheckinQuestion, Curriculum, load_curriculum
+from tandem.prompts.curriculum import (
+    CheckinKind,
+    CheckinQuestion,
+    Curriculum,
+    WeekContent,
+    load_curriculum,
+)
 
 NOT_VALID = "this link is not valid any more"
 STANDARD_FIELDS = ("met", "minutes", "mode", "topic", "rating", "note")
@@ -220,9 +227,19 @@ class CheckinPage:
     modes: tuple[str, ...] = field(default_factory=lambda: tuple(m.value for m in MeetingMode))
 
 
+_loading = threading.Lock()
+
+
 @lru_cache(maxsize=16)
 def _curriculum(folder: str | None) -> Curriculum:
     return load_curriculum(Path(folder) if folder else None)
+
+
+@lru_cache(maxsize=1024)
+def _week(folder: str | None, number: int, track: str) -> WeekContent:
+    """A week of a cohort's curriculum, loaded once per process (pages ask it often)."""
+    with _loading:  # one thread loads the curriculum; the others wait for it, not repeat it
+        return _curriculum(folder).week(number, track)
 
 
 def _form_values(row: CheckIn) -> dict[str, Any]:
@@ -251,7 +268,7 @@ def open_checkin(engine: Engine, token: str, *, now: datetime) -> CheckinPage:
     """
     with Session(engine) as session:
         holder = _resolve(session, token, LinkKind.CHECKIN, now)
-        week = _curriculum(holder.cohort.curriculum_dir).week(holder.week, holder.pair.track)
+        week = _week(holder.cohort.curriculum_dir, holder.week, holder.pair.track)
         row = session.exec(
             select(CheckIn).where(
                 CheckIn.pair_pk == holder.pair.pk,

@@ -430,3 +430,11 @@ def create_app(
         )
 
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app on the database named by ``TANDEM_DB``: the factory each worker process of
+    ``tandem serve --workers N`` calls."""
+    import os
+
+    return create_app(os.environ["TANDEM_DB"])
