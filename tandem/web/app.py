@@ -370,6 +370,72 @@ def create_app(
             return console_page(request, who, "console/missing.html", status=404)
         return console_page(request, who, "console/deliveries.html", cohort=name, rows=rows)
 
+    @app.get("/console/cohorts/{name}/match")
+    def match_review(request: Request, name: str) -> Response:
+        if (who := signed_in(request)) is None:
+            return to_login()
+        try:
+            review = casework.match_review(db, name)
+        except CohortError:
+            return console_page(request, who, "console/missing.html", status=404)
+        return console_page(request, who, "console/match.html", cohort=name, review=review)
+
+    def certification_page(
+        request: Request, who: coordinators.CoordinatorInfo, name: str, **context: Any
+    ) -> Response:
+        from tandem.program.certify import certification
+
+        try:
+            evaluation = certification.evaluate_cohort(
+                db, name, certification.load_rules(None), now=clock()
+            )
+            issued = certification.list_certificates(db, name)
+        except CohortError:
+            return console_page(request, who, "console/missing.html", status=404)
+        return console_page(
+            request,
+            who,
+            "console/certification.html",
+            cohort=name,
+            evaluation=evaluation,
+            issued=issued,
+            **context,
+        )
+
+    @app.get("/console/cohorts/{name}/certification")
+    def certification_view(request: Request, name: str) -> Response:
+        if (who := signed_in(request)) is None:
+            return to_login()
+        return certification_page(
+            request, who, name, done=request.query_params.get("done"), problem=None
+        )
+
+    @app.post("/console/cohorts/{name}/certification")
+    async def revoke(request: Request, name: str) -> Response:
+        from tandem.program.certify import certification
+
+        if (who := signed_in(request)) is None:
+            return to_login()
+        form = {k: str(v) for k, v in (await request.form()).items()}
+        if not csrf_ok(
+            csrf_key, f"session|{request.cookies.get(SESSION_COOKIE, '')}", form.get("csrf")
+        ):
+            return _page("expired_form.html", 403)
+        try:
+            info, _ = certification.revoke_certificate(
+                db,
+                form.get("credential_id", ""),
+                reason=form.get("reason", "").strip(),
+                actor=who.name,
+                now=clock(),
+            )
+        except certification.CertificationError as error:
+            return certification_page(request, who, name, status=409, done=None, problem=str(error))
+        return RedirectResponse(
+            f"/console/cohorts/{quote(name, safe='')}/certification?done={quote(info.mentor_id)}",
+            status_code=303,
+        )
+
     @app.get("/console/cohorts/{name}/pairs/{mentee_id}")
     def pair(request: Request, name: str, mentee_id: str) -> Response:
         if (who := signed_in(request)) is None:
