@@ -22,8 +22,6 @@ from tandem.program.storage.tables import (
     AuditEntry,
     CheckIn,
     Cohort,
-    MatchPair,
-    MatchRun,
     OutboxMessage,
     Pair,
     PairEvent,
@@ -237,70 +235,3 @@ def act_on_pair(
             )
         )
         return pair.state
-
-
-@dataclass(frozen=True)
-class MatchReview:
-    """The match run a cohort was created from: its figures, every pair with its score and
-    reasons, and every unmatched mentee with the reason."""
-
-    cohort_name: str
-    cycle: str
-    created_at: datetime
-    method: str
-    objective: str
-    mentees_total: int
-    matched: int
-    total_score: float
-    min_score: float | None
-    blocking_pairs: int | None
-    proof: dict[str, Any]
-    pairs: tuple[dict[str, Any], ...]
-    unmatched: tuple[dict[str, Any], ...]
-
-
-def match_review(engine: Engine, cohort_name: str) -> MatchReview:
-    """The review of the cohort's match run. Raises CohortError for an unknown cohort."""
-    with Session(engine) as session:
-        cohort = get_cohort(session, cohort_name)
-        run = session.get(MatchRun, cohort.match_run_pk)
-        assert run is not None
-        names = {(p.role, p.external_id): p.name for p in session.exec(select(Participant)).all()}
-        pairs = session.exec(
-            select(MatchPair)
-            .where(MatchPair.run_pk == run.pk)
-            .order_by(col(MatchPair.score), col(MatchPair.mentee_id))
-        ).all()
-        return MatchReview(
-            cohort_name=cohort.name,
-            cycle=run.cycle,
-            created_at=run.created_at,
-            method=run.method,
-            objective=run.objective,
-            mentees_total=run.mentees_total,
-            matched=run.matched,
-            total_score=run.total_score,
-            min_score=run.min_score,
-            blocking_pairs=run.blocking_pairs,
-            proof=dict(run.proof),
-            pairs=tuple(
-                {
-                    "mentee_id": p.mentee_id,
-                    "mentee": names.get((Role.MENTEE.value, p.mentee_id), ""),
-                    "mentor_id": p.mentor_id,
-                    "mentor": names.get((Role.MENTOR.value, p.mentor_id), ""),
-                    "score": p.score,
-                    "reasons": tuple(p.reasons),
-                }
-                for p in pairs
-            ),
-            unmatched=tuple(
-                {
-                    "mentee_id": u.get("mentee_id", ""),
-                    "mentee": names.get((Role.MENTEE.value, str(u.get("mentee_id", ""))), ""),
-                    "reason": u.get("reason", ""),
-                }
-                for u in run.unmatched
-                if isinstance(u, dict)
-            ),
-        )

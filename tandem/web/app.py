@@ -8,6 +8,7 @@ Only this layer reads the clock (``clock``, replaceable in tests).
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from datetime import datetime
 from functools import cache
@@ -20,7 +21,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Engine
 
+from tandem.errors import TandemError
 from tandem.program import casework, coordinators, links, reports
+from tandem.program import match_review as reviews
 from tandem.program.cohorts import CohortError, PairAction, PairState
 from tandem.program.storage.db import open_database, utcnow
 from tandem.program.web_state import count_hit, hits, shared_secret
@@ -251,7 +254,7 @@ def create_app(
         return _page(template, status, who=who, csrf=console_csrf(request), **context)
 
     def login_page(request: Request, status: int = 200, problem: str | None = None) -> Response:
-        pre = request.cookies.get(LOGIN_COOKIE) or token_key(str(id(request)) + str(clock()))
+        pre = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(24)
         response = _page(
             "console/login.html", status, csrf=csrf_value(csrf_key, f"login|{pre}"), problem=problem
         )
@@ -375,10 +378,58 @@ def create_app(
         if (who := signed_in(request)) is None:
             return to_login()
         try:
-            review = casework.match_review(db, name)
+            review = reviews.review_cohort_match(db, name)
         except CohortError:
             return console_page(request, who, "console/missing.html", status=404)
-        return console_page(request, who, "console/match.html", cohort=name, review=review)
+        return console_page(request, who, "console/match.html", review=review, problem=None)
+
+    @app.get("/console/runs")
+    def runs(request: Request) -> Response:
+        if (who := signed_in(request)) is None:
+            return to_login()
+        return console_page(request, who, "console/runs.html", reviews=reviews.list_cycles(db))
+
+    @app.get("/console/runs/{cycle}")
+    def run_review(request: Request, cycle: str) -> Response:
+        if (who := signed_in(request)) is None:
+            return to_login()
+        try:
+            review = reviews.review_cycle(db, cycle)
+        except CohortError:
+            return console_page(request, who, "console/missing.html", status=404)
+        return console_page(request, who, "console/match.html", review=review, problem=None)
+
+    @app.post("/console/runs/{cycle}")
+    async def rerun(request: Request, cycle: str) -> Response:
+        if (who := signed_in(request)) is None:
+            return to_login()
+        form = {k: str(v).strip() for k, v in (await request.form()).items()}
+        if not csrf_ok(
+            csrf_key, f"session|{request.cookies.get(SESSION_COOKIE, '')}", form.get("csrf")
+        ):
+            return _page("expired_form.html", 403)
+        pair = ((form.get("mentee_id", ""), form.get("mentor_id", "")),)
+        kind = form.get("kind")
+        try:
+            if kind not in ("lock", "forbid") or not all(pair[0]):
+                raise CohortError("give a mentee id, a mentor id and lock or forbid")
+            reviews.rerun_with(
+                db,
+                cycle,
+                lock=pair if kind == "lock" else (),
+                forbid=pair if kind == "forbid" else (),
+                actor=who.name,
+                now=clock(),
+            )
+        except TandemError as error:
+            try:
+                review = reviews.review_cycle(db, cycle)
+            except CohortError:
+                return console_page(request, who, "console/missing.html", status=404)
+            return console_page(
+                request, who, "console/match.html", status=409, review=review, problem=str(error)
+            )
+        return RedirectResponse(f"/console/runs/{quote(cycle, safe='')}", status_code=303)
 
     def certification_page(
         request: Request, who: coordinators.CoordinatorInfo, name: str, **context: Any

@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import Session, select
+from typer.testing import CliRunner
 
+from tandem.cli import app as cli
 from tandem.matcher.types import Role
 from tandem.program.certify.certification import certify, issuer_settings, load_rules
 from tandem.program.certify.issuer_keys import KeyAlgorithm, init_keyring
@@ -15,9 +18,10 @@ from tandem.program.checkins import CheckinAnswers, add_checkin
 from tandem.program.coordinators import add_coordinator
 from tandem.program.engine import run_due
 from tandem.program.outbox.channels import FileOutbox
-from tandem.program.storage.tables import AuditEntry, Certificate
-from tests.program.helpers import day
-from tests.web.helpers import csrf_of, make_site
+from tandem.program.storage.tables import AuditEntry, Certificate, MatchPair
+from tandem.web.app import create_app
+from tests.program.helpers import day, roster_files
+from tests.web.helpers import Clock, csrf_of, make_site
 
 
 def test_a_coordinator_reviews_the_match_and_revokes_a_certificate(
@@ -89,3 +93,78 @@ def test_a_coordinator_reviews_the_match_and_revokes_a_certificate(
         assert (stored.status, stored.revoked_reason) == ("revoked", "issued in error")
         revoked = session.exec(select(AuditEntry).where(AuditEntry.action == "revoke")).one()
         assert revoked.actor == "Ada"
+
+
+def test_a_coordinator_forbids_a_pair_and_matches_again_before_the_cohort(
+    engine: Engine, db_url: str, tmp_path: Path
+) -> None:
+    mentors, mentees = roster_files(tmp_path, 3)
+    runner = CliRunner()
+    for args in (
+        ["import", "mentors", str(mentors)],
+        ["import", "mentees", str(mentees)],
+        ["match", "--cycle", "2026", "--now", "2026-08-01T12:00"],
+    ):
+        done = runner.invoke(cli, ["--db", db_url, *args])
+        assert done.exit_code == 0, done.output
+    clock = Clock(datetime(2026, 8, 2, tzinfo=UTC))
+    client = TestClient(create_app(engine=engine, clock=clock), follow_redirects=False)
+    add_coordinator(engine, "ada@uni.edu", "correct horse battery", name="Ada", now=clock.now)
+    form = client.get("/console/login")
+    client.post(
+        "/console/login",
+        data={
+            "email": "ada@uni.edu",
+            "password": "correct horse battery",
+            "csrf": csrf_of(form.text),
+        },
+    )
+    assert '<a href="/console/runs/2026">2026</a>' in client.get("/console/runs").text
+    page = client.get("/console/runs/2026")
+    assert "Match run 1 of cycle 2026" in page.text and "Forbidden pairs</dt><dd>none" in page.text
+    with Session(engine) as session:
+        first = {(p.mentee_id, p.mentor_id) for p in session.exec(select(MatchPair)).all()}
+    mentee, mentor = sorted(first)[0]
+    done = client.post(
+        "/console/runs/2026",
+        data={
+            "kind": "forbid",
+            "mentee_id": mentee,
+            "mentor_id": mentor,
+            "csrf": csrf_of(page.text),
+        },
+    )
+    assert done.status_code == 303
+    again = client.get("/console/runs/2026").text
+    assert "Match run 2 of cycle 2026" in again
+    assert f"Forbidden pairs</dt><dd>{mentee}–{mentor}" in again
+    with Session(engine) as session:
+        second = {
+            (p.mentee_id, p.mentor_id)
+            for p in session.exec(select(MatchPair).where(MatchPair.run_pk == 2)).all()
+        }
+        audit = session.exec(select(AuditEntry).where(AuditEntry.action == "match.rerun")).one()
+    assert (mentee, mentor) not in second and len(second) == 3
+    assert (audit.actor, audit.details["forbidden"]) == ("Ada", [[mentee, mentor]])
+
+    created = runner.invoke(
+        cli,
+        [
+            "--db",
+            db_url,
+            "cohort",
+            "create",
+            "Fall 2026",
+            "--cycle",
+            "2026",
+            "--start",
+            "2026-09-07",
+        ],
+    )
+    assert created.exit_code == 0, created.output
+    refused = client.post(
+        "/console/runs/2026",
+        data={"kind": "lock", "mentee_id": mentee, "mentor_id": mentor, "csrf": csrf_of(again)},
+    )
+    assert refused.status_code == 409
+    assert "was made from cycle" in refused.text and "Match run 2" in refused.text
