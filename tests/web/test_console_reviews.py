@@ -105,8 +105,8 @@ def test_a_coordinator_forbids_a_pair_and_matches_again_before_the_cohort(
         ["import", "mentees", str(mentees)],
         ["match", "--cycle", "2026", "--now", "2026-08-01T12:00"],
     ):
-        done = runner.invoke(cli, ["--db", db_url, *args])
-        assert done.exit_code == 0, done.output
+        ran = runner.invoke(cli, ["--db", db_url, *args])
+        assert ran.exit_code == 0, ran.output
     clock = Clock(datetime(2026, 8, 2, tzinfo=UTC))
     client = TestClient(create_app(engine=engine, clock=clock), follow_redirects=False)
     add_coordinator(engine, "ada@uni.edu", "correct horse battery", name="Ada", now=clock.now)
