@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from tandem.program.storage.tables import AuditEntry, CheckIn, Pair, PairEvent, Participant
+from tandem.program.cohorts import CohortSettings, create_cohort
+from tandem.program.storage.tables import (
+    AuditEntry,
+    CheckIn,
+    Cohort,
+    Pair,
+    PairEvent,
+    Participant,
+)
 from tandem.program.tokens import make_token, new_secret
 from tandem.program.web_state import shared_secret
 from tandem.web.security import Limits, csrf_value
+from tests.program.helpers import store_match
 from tests.web.helpers import Site, csrf_of, make_site
 
 NOT_VALID = "This link is not valid any more"
@@ -306,3 +315,25 @@ def test_token_endpoints_are_rate_limited_in_the_database(engine: Engine, tmp_pa
     assert site.client.get(f"/checkin/{other}").status_code == 429  # this client is held off
     site.clock.now += timedelta(minutes=10)  # the next window
     assert site.client.get(f"/checkin/{other}").status_code == 200
+
+
+def test_a_token_signed_by_one_cohort_cannot_open_another_cohorts_pair(
+    site: Site, engine: Engine
+) -> None:
+    store_match(engine, "2027", [("E001", "M002"), ("E002", "M001")])
+    settings = CohortSettings(name="Spring 2027", cycle="2027", start=date(2027, 2, 1))
+    create_cohort(engine, settings, now=site.clock.now)
+    with Session(engine) as session:
+        spring = session.exec(select(Cohort).where(Cohort.name == "Spring 2027")).one()
+        theirs = session.exec(select(Pair.pk).where(Pair.cohort_pk == spring.pk)).first()
+    assert theirs is not None
+    before = snapshot(engine)
+    token = site.token(theirs, 1, "mentor")  # genuine for Fall 2026, names Spring's pair
+    csrf = csrf_value(shared_secret(engine, "csrf", now=site.clock.now), f"link|{token}")
+    pages = [
+        site.client.get(f"/checkin/{token}"),
+        site.client.post(f"/checkin/{token}", data={"met": "yes", "csrf": csrf}),
+    ]
+    assert [p.status_code for p in pages] == [404, 404]
+    assert all(NOT_VALID in p.text for p in pages)
+    assert snapshot(engine) == before
