@@ -72,3 +72,10 @@ tick 2027-06-01T10:10
 certificate=$(ls "$RUN/certificates"/*.jwt | head -n 1)
 echo "-- anyone can check a certificate offline with the published key set:"
 $TANDEM verify "$certificate" --jwks "$RUN/jwks.json" --now 2027-06-01T10:15
+
+echo
+echo "== 6. The web pages the messages link to, and the coordinator console"
+echo "The links in $RUN/outbox point at http://localhost:8000. Serve them with:"
+echo "    TANDEM_DB=$TANDEM_DB $TANDEM serve --port 8000"
+echo "and add yourself as a coordinator (console at http://localhost:8000/console) with:"
+echo "    TANDEM_DB=$TANDEM_DB $TANDEM coordinator add you@northlake.edu --name \"Your Name\""

@@ -58,7 +58,16 @@ def _root(
 
 
 def _mount() -> None:
-    from tandem.commands import certs, credentials, match, privacy, program, prompts, roster
+    from tandem.commands import (
+        certs,
+        credentials,
+        match,
+        privacy,
+        program,
+        prompts,
+        roster,
+        web,
+    )
 
     roster.register(app)
     privacy.register(app, roster.participants_app)
@@ -67,6 +76,7 @@ def _mount() -> None:
     program.register(app)
     credentials.register(app)
     certs.register(app)
+    web.register(app)
 
 
 _mount()

@@ -275,3 +275,53 @@ class AuditEntry(SQLModel, table=True):
     action: str
     subject: str
     details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Coordinator(SQLModel, table=True):
+    """A person who may sign in to the web console. Only an Argon2 hash of the password."""
+
+    __tablename__ = "coordinator"
+
+    pk: int | None = Field(default=None, primary_key=True)
+    email_key: str = Field(unique=True, description="lower-cased e-mail: the sign-in name")
+    name: str
+    password_hash: str
+    created_at: datetime = _utc()
+    disabled: bool = False
+
+
+class WebSession(SQLModel, table=True):
+    """A signed-in console session. The browser holds the token; only its hash is stored."""
+
+    __tablename__ = "web_session"
+
+    pk: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(unique=True)
+    coordinator_pk: int = Field(foreign_key="coordinator.pk", index=True)
+    created_at: datetime = _utc()
+    expires_at: datetime = _utc()
+
+
+class RateCounter(SQLModel, table=True):
+    """Requests counted per key (a client, a link, a sign-in name) per fixed time window.
+
+    Kept in the database so that every web process shares one count.
+    """
+
+    __tablename__ = "rate_counter"
+    __table_args__ = (UniqueConstraint("key", "window_start", name="uq_rate_counter"),)
+
+    pk: int | None = Field(default=None, primary_key=True)
+    key: str
+    window_start: datetime = _utc()
+    count: int = 0
+
+
+class WebSecret(SQLModel, table=True):
+    """A named random key the web processes share (e.g. for CSRF tokens), made once."""
+
+    __tablename__ = "web_secret"
+
+    name: str = Field(primary_key=True)
+    value: str = Field(description="hex")
+    created_at: datetime = _utc()

@@ -3,8 +3,8 @@
 A withdrawn participant (withdrawn by the coordinator, or erased at their request) is kept
 for the program's history and statistics but is no longer matched or messaged.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 """
 
 from collections.abc import Sequence
@@ -14,8 +14,8 @@ from alembic import op
 
 import tandem.program.storage.db
 
-revision: str = "0004"
-down_revision: str | None = "0003"
+revision: str = "0005"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

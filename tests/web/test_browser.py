@@ -1,0 +1,240 @@
+"""End to end in a real headless Chromium: links out of real messages, and the console.
+
+Screenshots are saved under pytest's temporary folder (``screenshots/``) as artefacts.
+Every page is checked with axe-core for WCAG 2.1 A/AA violations.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import os
+import re
+import shutil
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+from typer.testing import CliRunner
+
+from tandem.cli import app as cli
+from tandem.matcher.types import Role
+from tandem.program.checkins import CheckinAnswers, add_checkin
+from tandem.program.cohorts import PairAction, change_pair
+from tandem.program.coordinators import add_coordinator
+from tandem.program.storage.tables import CheckIn, Cohort, Pair
+from tandem.web.app import create_app
+from tests.program.helpers import make_program
+from tests.web.conftest import LiveServer
+from tests.web.helpers import Clock
+
+pytestmark = pytest.mark.browser
+
+WCAG = json.dumps({"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21aa"]}})
+
+
+def accessible(driver: Any) -> None:
+    from axe_selenium_python import Axe
+
+    axe = Axe(driver)
+    axe.inject()
+    results = driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        f"axe.run(document, {WCAG}).then(done).catch(e => done({{error: String(e)}}));"
+    )
+    assert "error" not in results, results
+    assert results["violations"] == [], axe.report(results["violations"])
+
+
+def shoot(driver: Any, folder: Path, name: str, width: int = 1280) -> Path:
+    """A full-page screenshot at ``width`` CSS pixels, kept with the test's files (and
+    copied to the folder named by TANDEM_SCREENSHOTS, if set, e.g. to refresh docs/)."""
+    folder.mkdir(exist_ok=True)
+    driver.set_window_size(width, 900)
+    driver.execute_script("window.scrollTo(0, 0)")
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    inner = driver.execute_script("return window.innerHeight")
+    driver.set_window_size(width, int(height) + 900 - int(inner))
+    path = folder / f"{name}.png"
+    driver.save_screenshot(str(path))
+    driver.set_window_size(1280, 900)
+    if os.environ.get("TANDEM_SCREENSHOTS"):
+        shutil.copy(path, Path(os.environ["TANDEM_SCREENSHOTS"]) / path.name)
+    return path
+
+
+def links_in(outbox: Path, to: str, kind: str) -> list[str]:
+    """The links in the plain-text part of the messages ``to`` someone, of one kind."""
+    found = []
+    for path in sorted(outbox.glob("*.eml")):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        if to not in str(message["To"]):
+            continue
+        body = message.get_body(preferencelist=("plain",))
+        assert body is not None
+        found += re.findall(
+            rf"https?://\S+/{kind}/[A-Za-z0-9_-]+(?:\?answer=\w+)?", body.get_content()
+        )
+    return found
+
+
+@pytest.fixture
+def program(engine: Engine, tmp_path: Path) -> Any:
+    return make_program(engine, tmp_path, pairs=2)
+
+
+def test_a_participant_accepts_and_checks_in_from_the_links_in_real_messages(
+    engine: Engine, db_url: str, tmp_path: Path, program: Any, browser: Any
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.select import Select
+
+    shots = tmp_path / "screenshots"
+    tick_at = program.instants[1]
+    clock = Clock(tick_at)
+    with LiveServer(create_app(db_url, clock=clock)) as server:
+        with Session(engine) as session:  # the cohort's links point at this server
+            cohort = session.exec(select(Cohort)).one()
+            cohort.base_url = server.url
+            session.add(cohort)
+            session.commit()
+        outbox = tmp_path / "outbox"
+        ticked = CliRunner().invoke(
+            cli,
+            ["--db", db_url, "tick", "--now", tick_at.isoformat(), "--delivery", f"file:{outbox}"],
+        )
+        assert ticked.exit_code == 0, ticked.output
+        accept = [u for u in links_in(outbox, "mentee1@uni.edu", "respond") if u.endswith("accept")]
+        checkin = links_in(outbox, "mentor1@uni.edu", "checkin")
+        assert len(accept) == 1 and len(checkin) == 1 and accept[0].startswith(server.url)
+
+        browser.get(accept[0])
+        assert (
+            browser.find_element(By.TAG_NAME, "h1").text == "Mentee 1, meet your mentor: Mentor 1"
+        )
+        assert browser.find_element(By.CSS_SELECTOR, "input[value=accept]").is_selected()
+        accessible(browser)
+        shoot(browser, shots, "respond")
+        shoot(browser, shots, "respond-phone", width=390)
+        browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        assert (
+            "your answer (accepted) is recorded"
+            in browser.find_element(By.CLASS_NAME, "notice").text
+        )
+
+        browser.get(checkin[0])
+        assert browser.find_element(By.TAG_NAME, "h1").text.startswith("Week 1 of 16:")
+        accessible(browser)
+        browser.find_element(By.CSS_SELECTOR, "input[name=met][value=yes]").click()
+        browser.find_element(By.ID, "minutes").send_keys("50")
+        Select(browser.find_element(By.ID, "mode")).select_by_value("video")
+        browser.find_element(By.CSS_SELECTOR, "input[name=rating][value='4']").click()
+        browser.find_element(By.CSS_SELECTOR, "input[name=q_comfort][value='5']").click()
+        browser.find_element(By.ID, "note").send_keys("a good start")
+        shoot(browser, shots, "checkin-phone", width=390)
+        browser.find_element(By.ID, "note").submit()  # as pressing Enter would: no script needed
+        assert "is recorded" in browser.find_element(By.CLASS_NAME, "notice").text
+        assert browser.find_element(By.ID, "minutes").get_attribute("value") == "50"
+        accessible(browser)
+        shoot(browser, shots, "checkin-recorded")
+
+    with Session(engine) as session:
+        pairs = session.exec(select(Pair).order_by(col(Pair.pk))).all()
+        assert pairs[0].mentee_response == "accepted"
+        row = session.exec(select(CheckIn)).one()
+        assert (row.pair_pk, row.week, row.role, row.met, row.minutes, row.mode, row.rating) == (
+            pairs[0].pk,
+            1,
+            "mentor",
+            True,
+            50,
+            "video",
+            4,
+        )
+        assert (row.answers, row.note, row.source) == ({"comfort": 5}, "a good start", "link")
+
+
+def tick(db_url: str, now: datetime, outbox: Path) -> None:
+    done = CliRunner().invoke(
+        cli, ["--db", db_url, "tick", "--now", now.isoformat(), "--delivery", f"file:{outbox}"]
+    )
+    assert done.exit_code == 0, done.output
+
+
+def test_a_coordinator_signs_in_and_walks_to_a_pair(
+    engine: Engine, db_url: str, tmp_path: Path, browser: Any
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    program = make_program(engine, tmp_path, pairs=5)
+    weeks = program.instants
+    tick(db_url, weeks[1], tmp_path / "outbox")
+    change_pair(
+        engine,
+        program.name,
+        "E005",
+        PairAction.DECLINE,
+        actor="mentee",
+        role=Role.MENTEE,
+        reason="schedule conflict",
+        now=weeks[1] + timedelta(days=1),
+    )
+    met = {"E001": (1, 2), "E002": (1, 2), "E004": (2,)}
+    for mentee, met_weeks in met.items():
+        for week in met_weeks:
+            for role in Role:
+                answers = CheckinAnswers(
+                    met=True,
+                    minutes=45,
+                    mode="video",
+                    rating=2 if mentee == "E002" else 4,
+                    note="hard to find a time" if mentee == "E002" else None,
+                )
+                add_checkin(
+                    engine,
+                    program.name,
+                    mentee,
+                    week,
+                    role,
+                    answers,
+                    now=weeks[week] + timedelta(days=2),
+                )
+    tick(db_url, weeks[3], tmp_path / "outbox")
+    clock = Clock(weeks[3] + timedelta(hours=2))
+    add_coordinator(
+        engine, "ada@uni.edu", "correct horse battery", name="Ada Lovelace", now=clock.now
+    )
+    shots = tmp_path / "screenshots"
+    with LiveServer(create_app(db_url, clock=clock)) as server:
+        browser.get(f"{server.url}/console")
+        assert browser.current_url == f"{server.url}/console/login"
+        accessible(browser)
+        shoot(browser, shots, "console-login")
+        browser.find_element(By.ID, "email").send_keys("ada@uni.edu")
+        browser.find_element(By.ID, "password").send_keys("correct horse battery")
+        browser.find_element(By.CSS_SELECTOR, "main button[type=submit]").click()
+        assert browser.find_element(By.TAG_NAME, "h1").text == "Cohorts"
+        accessible(browser)
+        shoot(browser, shots, "console-cohorts")
+        browser.find_element(By.LINK_TEXT, "Fall 2026").click()
+        assert browser.find_element(By.TAG_NAME, "h1").text == "Fall 2026"
+        accessible(browser)
+        shoot(browser, shots, "console-pairs")
+        browser.find_element(By.LINK_TEXT, "At-risk pairs").click()
+        assert browser.find_element(By.TAG_NAME, "h1").text == "Fall 2026: pairs at risk"
+        risky = [a.text for a in browser.find_elements(By.CSS_SELECTOR, "tbody td:first-child a")]
+        assert risky == ["Mentee 2", "Mentee 3"]
+        browser.find_element(By.LINK_TEXT, "Mentee 2").click()
+        assert browser.find_element(By.TAG_NAME, "h1").text == "Mentee 2 with Mentor 2"
+        assert "hard to find a time" in browser.find_element(By.TAG_NAME, "main").text
+        accessible(browser)
+        shoot(browser, shots, "console-pair")
+        browser.find_element(By.CSS_SELECTOR, "header button[type=submit]").click()
+        WebDriverWait(browser, 10).until(lambda d: d.current_url.endswith("/console/login"))
+        browser.get(f"{server.url}/console")  # the session is gone
+        assert browser.current_url == f"{server.url}/console/login"
