@@ -18,9 +18,9 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from tandem.program.engine import run_due
 from tandem.program.outbox.channels import channel_from_url
 from tandem.program.storage.db import open_database, utcnow
+from tandem.program.tick import run_due
 
 JOB_ID = "tandem-tick"
 MISFIRE_GRACE_SECONDS = 15 * 60

@@ -66,10 +66,11 @@ from tandem.program.certify.document import (
 from tandem.program.certify.issuer_keys import KeyRing
 from tandem.program.certify.revocations import Revocation, RevocationList, sign_revocations
 from tandem.program.cohorts import PairState, get_cohort, load_curriculum, send_instants
-from tandem.program.engine import Kind, insert_ignore, outbox_row
 from tandem.program.errors import ProgramError
 from tandem.program.outbox.mail import Attachment
+from tandem.program.outbox.store import insert_ignore, outbox_row
 from tandem.program.storage.db import transaction
+from tandem.program.storage.enums import MessageKind as Kind
 from tandem.program.storage.tables import (
     AuditEntry,
     Certificate,

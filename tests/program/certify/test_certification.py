@@ -44,8 +44,8 @@ from tandem.program.certify.issuer_keys import KeyAlgorithm, KeyRing, export_jwk
 from tandem.program.certify.revocations import read_revocations
 from tandem.program.checkins import CheckinAnswers, add_checkin
 from tandem.program.cohorts import PairAction, PairState, change_pair
-from tandem.program.engine import run_due, unpack
 from tandem.program.outbox.channels import FileOutbox
+from tandem.program.outbox.store import unpack
 from tandem.program.storage.db import transaction
 from tandem.program.storage.tables import (
     AuditEntry,
@@ -55,6 +55,7 @@ from tandem.program.storage.tables import (
     Pair,
     Participant,
 )
+from tandem.program.tick import run_due
 from tests.program.helpers import Program, day, make_program, outbox
 
 DOCS = Path(__file__).parents[3] / "docs" / "certification.md"
