@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col
@@ -44,6 +44,7 @@ __all__ = [
     "MatchResponse",
     "PairAction",
     "PairState",
+    "Responses",
     "both_accepted",
     "receives_weekly",
     "transition",
@@ -80,7 +81,16 @@ ACTIONS: dict[PairAction, tuple[tuple[PairState, ...], PairState]] = {
 and the state it leads to."""
 
 
-def both_accepted(pair: Pair) -> bool:
+class Responses(Protocol):
+    """A pair's answers to its proposal (a :class:`Pair`, or a row read from one)."""
+
+    @property
+    def mentor_response(self) -> str | None: ...
+    @property
+    def mentee_response(self) -> str | None: ...
+
+
+def both_accepted(pair: Responses) -> bool:
     """Whether mentor and mentee have both accepted the proposal."""
     return (
         pair.mentor_response == MatchResponse.ACCEPTED
@@ -88,7 +98,7 @@ def both_accepted(pair: Pair) -> bool:
     )
 
 
-def window_closed(pair: Pair, confirmation: Confirmation | str) -> tuple[PairState, str]:
+def window_closed(pair: Responses, confirmation: Confirmation | str) -> tuple[PairState, str]:
     """Where a proposed pair goes when its response window closes, and why."""
     if confirmation == Confirmation.REQUIRE_BOTH and not both_accepted(pair):
         return PairState.DECLINED, "not confirmed by both in time"
