@@ -26,7 +26,7 @@ from tandem.program.outbox.channels import DeliveryChannel
 from tandem.program.outbox.dispatch import DeliveryItem
 from tandem.program.outbox.mail import Attachment
 from tandem.program.outbox.store import insert_ignore, message_key, outbox_row, sender_domain
-from tandem.program.pairs import receives_weekly
+from tandem.program.pairs import Confirmation, receives_weekly
 from tandem.program.runtime import paused_gc
 from tandem.program.storage.db import transaction
 from tandem.program.storage.enums import MessageKind
@@ -72,7 +72,9 @@ class CohortTick:
             cohort = session.get(Cohort, cohort_pk)
             assert cohort is not None
             self.cohort = cohort
-            self.cohort_pk = cohort.pk  # read once: an ORM attribute is slow per message
+            # Read once: an ORM attribute is slow per message.
+            self.cohort_pk = cohort.pk
+            self.confirmation = Confirmation(cohort.confirmation)
         self.instants = send_instants(self.cohort)
         self.week = schedule.week_for(now, self.instants)
         self.grace = timedelta(days=self.cohort.grace_days)
@@ -178,7 +180,7 @@ class CohortTick:
         return {pk: Person(pk, name, email) for pk, name, email in rows if pk is not None}
 
     def receives_weekly(self, pair: Pair | PairRow) -> bool:
-        return receives_weekly(pair.state, self.cohort.confirmation)
+        return receives_weekly(pair.state, self.confirmation)
 
     def key(self, pair_pk: int | None, week: int, kind: MessageKind | str, role: str) -> str:
         return message_key(self.cohort_pk, pair_pk, week, kind, role)

@@ -29,7 +29,7 @@ def close_windows(tick: CohortTick) -> None:
             )
         ).all()
         for pair in due:
-            to, reason = window_closed(pair, tick.cohort.confirmation)
+            to, reason = window_closed(pair, tick.confirmation)
             if not transition(
                 session,
                 pair,

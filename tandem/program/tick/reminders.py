@@ -122,7 +122,7 @@ def flag_risk(tick: CohortTick, session: Session, pairs: Sequence[PairRow], plan
             reasons.append(f"rated the mentoring {min(recent)} of 5")
         if (
             pair.state == PairState.PROPOSED
-            and tick.cohort.confirmation == Confirmation.REQUIRE_BOTH
+            and tick.confirmation == Confirmation.REQUIRE_BOTH
             and tick.now >= pair.proposed_at + half_window
         ):
             reasons.append("match not yet confirmed by both")
