@@ -266,7 +266,7 @@ def _add_pair(
     return pair
 
 
-# --- lifecycle ---
+# --- actions on pairs (the lifecycle itself is in pairs.py) ---
 
 
 def find_pair(session: Session, cohort: Cohort, mentee_id: str) -> Pair:
