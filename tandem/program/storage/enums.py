@@ -68,7 +68,7 @@ class OutboxStatus(StrEnum):
 
 
 class CheckinRole(StrEnum):
-    """``checkins.role``: who answered a weekly check-in."""
+    """``checkins.role``: who answered a weekly check-in (and whose check-in a token records)."""
 
     MENTOR = "mentor"
     MENTEE = "mentee"
