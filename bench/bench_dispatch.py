@@ -123,17 +123,17 @@ def dispatch(url: str, outbox: Path, workers: int | None = None) -> dict[str, fl
     from sqlmodel import Session, select
 
     from tandem.program.cohorts import send_instants
-    from tandem.program.engine import run_due
     from tandem.program.outbox.channels import FileOutbox
     from tandem.program.storage.db import open_database
     from tandem.program.storage.tables import Cohort, Pair
+    from tandem.program.tick import run_due
 
     engine = open_database(url)
     with Session(engine) as session:
         cohort = session.exec(select(Cohort)).one()
         instants = send_instants(cohort)
         pairs = len(session.exec(select(Pair.pk)).all())
-    from tandem.program.engine import _workers
+    from tandem.program.tick import default_workers
 
     before = _cpu()
     started = time.perf_counter()
@@ -144,7 +144,7 @@ def dispatch(url: str, outbox: Path, workers: int | None = None) -> dict[str, fl
     return {
         "seconds": seconds,
         "cpu": _cpu() - before,
-        "workers": workers or _workers(engine, pairs),
+        "workers": workers or default_workers(engine, pairs),
         "delivered": report.delivered,
         "peak_mib": own,
         "worker_peak_mib": helpers,

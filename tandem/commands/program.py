@@ -29,12 +29,13 @@ from tandem.commands.common import (
 from tandem.matcher.types import Role
 
 if TYPE_CHECKING:
-    from tandem.program import checkins, cohort_list, cohorts, engine, reports
+    from tandem.program import checkins, cohort_list, cohorts, reports
+    from tandem.program import tick as ticks
 else:
     cohort_list = lazy_module("tandem.program.cohort_list")
     checkins = lazy_module("tandem.program.checkins")
     cohorts = lazy_module("tandem.program.cohorts")
-    engine = lazy_module("tandem.program.engine")
+    ticks = lazy_module("tandem.program.tick")
     reports = lazy_module("tandem.program.reports")
 
 cohort_app = typer.Typer(
@@ -318,7 +319,7 @@ def tick(
     channel = channel_from_url(delivery)
     bar, update = progress_bar()
     with database(ctx) as db, bar:
-        report = engine.run_due(db, now_from(now), channel, progress=update, workers=workers)
+        report = ticks.run_due(db, now_from(now), channel, progress=update, workers=workers)
     echo_lines(report.lines())
 
 

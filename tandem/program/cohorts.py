@@ -1,12 +1,9 @@
-"""Cohorts and pairs: turning a stored match run into a guided program, and pair lifecycles.
+"""Cohorts and pairs: turning a stored match run into a guided program, and the actions
+coordinators and participants take on pairs.
 
-A pair is ``proposed`` when its cohort is created. With the default ``opt_out``
-confirmation it becomes ``active`` when its response window closes unless someone declined
-(or as soon as both accept); with ``require_both`` it becomes active only when both accept,
-and no answer in the window frees the mentee (``declined``, reason "not confirmed").
-Active pairs end ``completed`` after the final week, or earlier as ``ended`` (with a
-reason); ``paused`` pairs receive no messages until resumed. Every change is recorded as a
-:class:`PairEvent`.
+The pair lifecycle itself (states, which action leads where, and the one
+:func:`~tandem.program.pairs.transition` every change goes through) is in
+:mod:`tandem.program.pairs`; its names are importable from here as well.
 """
 
 from __future__ import annotations
@@ -14,7 +11,6 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,6 +21,17 @@ from sqlmodel import Session, col, select
 from tandem.matcher.types import Role
 from tandem.program import schedule
 from tandem.program.errors import ProgramError
+from tandem.program.pairs import (
+    ACTIONS,
+    LIVE_STATES,
+    SYSTEM_ACTOR,
+    Confirmation,
+    MatchResponse,
+    PairAction,
+    PairState,
+    both_accepted,
+    transition,
+)
 from tandem.program.storage.db import transaction
 from tandem.program.storage.tables import Cohort, MatchPair, MatchRun, Pair, PairEvent, Participant
 from tandem.prompts.curriculum import Curriculum
@@ -35,22 +42,27 @@ class CohortError(ProgramError):
     """A cohort or pair operation cannot be carried out as asked."""
 
 
-class PairState(StrEnum):
-    PROPOSED = "proposed"
-    ACTIVE = "active"
-    PAUSED = "paused"
-    COMPLETED = "completed"
-    DECLINED = "declined"
-    ENDED = "ended"
-
-
-class Confirmation(StrEnum):
-    OPT_OUT = "opt_out"
-    REQUIRE_BOTH = "require_both"
-
-
-LIVE_STATES = (PairState.PROPOSED, PairState.ACTIVE, PairState.PAUSED)
-"""States in which a pair holds its mentor's place."""
+__all__ = [
+    "LIVE_STATES",
+    "CohortCreated",
+    "CohortError",
+    "CohortSettings",
+    "Confirmation",
+    "PairAction",
+    "PairState",
+    "RematchReport",
+    "apply_action",
+    "change_pair",
+    "create_cohort",
+    "find_pair",
+    "get_cohort",
+    "latest_run",
+    "load_curriculum",
+    "record_response",
+    "rematch",
+    "send_instants",
+    "set_meeting_slot",
+]
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -132,34 +144,6 @@ class CohortCreated:
     first_send: datetime
     last_send: datetime
     created: bool
-
-
-def _event(
-    session: Session,
-    pair: Pair,
-    to: PairState,
-    actor: str,
-    now: datetime,
-    reason: str | None = None,
-) -> None:
-    assert pair.pk is not None
-    session.add(
-        PairEvent(
-            pair_pk=pair.pk,
-            at=now,
-            from_state=pair.state,
-            to_state=to.value,
-            actor=actor,
-            reason=reason,
-        )
-    )
-    pair.state = to.value
-    pair.state_reason = reason
-    if to is PairState.ACTIVE and pair.activated_at is None:
-        pair.activated_at = now
-    if to in (PairState.COMPLETED, PairState.DECLINED, PairState.ENDED):
-        pair.ended_at = now
-    session.add(pair)
 
 
 def create_cohort(engine: Engine, settings: CohortSettings, *, now: datetime) -> CohortCreated:
@@ -277,28 +261,12 @@ def _add_pair(
     session.flush()
     assert pair.pk is not None
     session.add(
-        PairEvent(pair_pk=pair.pk, at=now, to_state=PairState.PROPOSED.value, actor="tandem")
+        PairEvent(pair_pk=pair.pk, at=now, to_state=PairState.PROPOSED.value, actor=SYSTEM_ACTOR)
     )
     return pair
 
 
-# --- lifecycle ---
-
-
-class PairAction(StrEnum):
-    ACCEPT = "accept"
-    DECLINE = "decline"
-    PAUSE = "pause"
-    RESUME = "resume"
-    END = "end"
-
-
-_TRANSITIONS: dict[PairAction, tuple[tuple[PairState, ...], PairState]] = {
-    PairAction.DECLINE: ((PairState.PROPOSED,), PairState.DECLINED),
-    PairAction.PAUSE: ((PairState.ACTIVE, PairState.PROPOSED), PairState.PAUSED),
-    PairAction.RESUME: ((PairState.PAUSED,), PairState.ACTIVE),
-    PairAction.END: ((PairState.ACTIVE, PairState.PAUSED, PairState.PROPOSED), PairState.ENDED),
-}
+# --- actions on pairs (the lifecycle itself is in pairs.py) ---
 
 
 def find_pair(session: Session, cohort: Cohort, mentee_id: str) -> Pair:
@@ -356,6 +324,7 @@ def apply_action(
     reason: str | None = None,
     role: Role | None = None,
 ) -> None:
+    """Apply ``action`` to ``pair`` in ``session`` (see :func:`change_pair`)."""
     state = PairState(pair.state)
     if action is PairAction.ACCEPT:
         if state is not PairState.PROPOSED:
@@ -363,14 +332,14 @@ def apply_action(
                 return
             raise CohortError(f"cannot accept a pair that is {state.value}")
         if role in (None, Role.MENTOR):
-            pair.mentor_response = "accepted"
+            pair.mentor_response = MatchResponse.ACCEPTED.value
         if role in (None, Role.MENTEE):
-            pair.mentee_response = "accepted"
+            pair.mentee_response = MatchResponse.ACCEPTED.value
         session.add(pair)
-        if pair.mentor_response == "accepted" and pair.mentee_response == "accepted":
-            _event(session, pair, PairState.ACTIVE, actor, now, "both accepted")
+        if both_accepted(pair):
+            _transition(session, pair, PairState.ACTIVE, actor, now, "both accepted")
         return
-    allowed, target = _TRANSITIONS[action]
+    allowed, target = ACTIONS[action]
     if state is target:
         return
     if state not in allowed:
@@ -381,8 +350,19 @@ def apply_action(
     if action in (PairAction.DECLINE, PairAction.END) and not reason:
         raise CohortError(f"give a reason to {action.value} a pair (--reason)")
     if action is PairAction.DECLINE and role is not None:
-        setattr(pair, f"{role.value}_response", "declined")
-    _event(session, pair, target, actor, now, reason)
+        setattr(pair, f"{role.value}_response", MatchResponse.DECLINED.value)
+    _transition(session, pair, target, actor, now, reason)
+
+
+def _transition(
+    session: Session, pair: Pair, to: PairState, actor: str, now: datetime, reason: str | None
+) -> None:
+    state = pair.state
+    if not transition(session, pair, to, actor=actor, now=now, reason=reason):
+        raise CohortError(
+            f"the pair is no longer {state}: someone changed it at the same time; "
+            "look at it again (`tandem cohort status`) and repeat the action if it still applies"
+        )
 
 
 def record_response(engine: Engine, token: str, *, accept: bool, now: datetime) -> Pair:

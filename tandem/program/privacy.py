@@ -46,8 +46,8 @@ from tandem.matcher.types import Role
 from tandem.program.certify.audit import record_audit
 from tandem.program.certify.vocabulary import AuditAction
 from tandem.program.cohorts import LIVE_STATES
-from tandem.program.engine import pack, unpack
 from tandem.program.errors import ProgramError
+from tandem.program.outbox.store import pack, unpack
 from tandem.program.storage.db import transaction
 from tandem.program.storage.tables import (
     Certificate,

@@ -16,7 +16,9 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from tandem.program import schedule
-from tandem.program.cohorts import PairState, get_cohort, send_instants
+from tandem.program.cohorts import get_cohort, send_instants
+from tandem.program.pairs import PairState
+from tandem.program.storage.enums import OutboxStatus
 from tandem.program.storage.tables import (
     CheckIn,
     Cohort,
@@ -144,7 +146,9 @@ def render_digest(
         }
         for m in session.exec(
             select(OutboxMessage)
-            .where(OutboxMessage.cohort_pk == cohort.pk, OutboxMessage.status == "failed")
+            .where(
+                OutboxMessage.cohort_pk == cohort.pk, OutboxMessage.status == OutboxStatus.FAILED
+            )
             .order_by(col(OutboxMessage.pk))
         ).all()
     ]
@@ -197,7 +201,7 @@ def delivery_problems(engine: Engine, cohort_name: str) -> list[dict[str, object
             select(OutboxMessage)
             .where(
                 OutboxMessage.cohort_pk == cohort.pk,
-                col(OutboxMessage.status).in_(["failed", "pending"]),
+                col(OutboxMessage.status).in_([OutboxStatus.FAILED, OutboxStatus.PENDING]),
                 col(OutboxMessage.attempts) > 0,
             )
             .order_by(col(OutboxMessage.pk))

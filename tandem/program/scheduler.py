@@ -21,9 +21,9 @@ from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from tandem.program.engine import run_due
 from tandem.program.outbox.channels import channel_from_url
 from tandem.program.storage.db import open_database, utcnow
+from tandem.program.tick import run_due
 from tandem.program.tick_lock import tick_lock
 
 JOB_ID = "tandem-tick"

@@ -28,6 +28,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict
 
 from tandem.program.errors import ProgramError
+from tandem.program.storage.enums import CheckinRole
 
 __all__ = [
     "CheckinRole",
@@ -54,13 +55,6 @@ _TOKEN_CHARS = 64
 _ALPHABET = re.compile(r"^[A-Za-z0-9_-]*$")
 MIN_SECRET_BYTES = 16
 SECRET_BYTES = 32
-
-
-class CheckinRole(StrEnum):
-    """Whose check-in a token records."""
-
-    MENTOR = "mentor"
-    MENTEE = "mentee"
 
 
 _ROLE_CODES = {CheckinRole.MENTOR: 1, CheckinRole.MENTEE: 2}

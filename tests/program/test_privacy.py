@@ -18,8 +18,8 @@ from tandem.matcher.types import Role
 from tandem.program.certify.audit import audit_log
 from tandem.program.checkins import CheckinAnswers, add_checkin
 from tandem.program.cohorts import PairAction, change_pair
-from tandem.program.engine import run_due, unpack
 from tandem.program.outbox.channels import channel_from_url
+from tandem.program.outbox.store import unpack
 from tandem.program.privacy import (
     PrivacyError,
     erase_person,
@@ -28,6 +28,7 @@ from tandem.program.privacy import (
 )
 from tandem.program.roster.store import load_profiles
 from tandem.program.storage.tables import CheckIn, Cohort, OutboxMessage, Pair, Participant
+from tandem.program.tick import run_due
 from tests.conftest import Tandem
 from tests.program.helpers import Program, day, make_program
 

@@ -21,10 +21,11 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import Engine
 
-from tandem.program.engine import LEASE, run_due
+from tandem.program.outbox.dispatch import DEFAULT_DELIVERY
+from tandem.program.tick import run_due
 from tandem.program.tick_lock import tick_lock
 from tests.program.helpers import make_program
-from tests.program.test_dispatch_smtp import ROOT, Inbox, channel, expected_ids, free_port
+from tests.program.outbox.test_dispatch_smtp import ROOT, Inbox, channel, expected_ids, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -148,7 +149,9 @@ def test_three_schedulers_one_ticks_and_a_survivor_takes_over_when_it_is_killed(
             time.sleep(0.1)
         time.sleep(2 * every * 60)
         # What the dead process had claimed is released when its claim expires.
-        finish = run_due(engine, datetime.now(UTC) + LEASE + timedelta(minutes=1), channel(port))
+        finish = run_due(
+            engine, datetime.now(UTC) + DEFAULT_DELIVERY.lease + timedelta(minutes=1), channel(port)
+        )
         assert finish.failed == 0
         for survivor in survivors:
             survivor.process.send_signal(signal.SIGTERM)

@@ -16,9 +16,9 @@ from tandem.program.certify import certify, issuer_settings, load_rules
 from tandem.program.certify.issuer_keys import KeyAlgorithm, init_keyring
 from tandem.program.checkins import CheckinAnswers, add_checkin
 from tandem.program.coordinators import add_coordinator
-from tandem.program.engine import run_due
 from tandem.program.outbox.channels import FileOutbox
 from tandem.program.storage.tables import AuditEntry, Certificate, MatchPair
+from tandem.program.tick import run_due
 from tandem.web.app import create_app
 from tests.program.helpers import day, roster_files
 from tests.web.helpers import Clock, csrf_of, make_site

@@ -52,9 +52,10 @@ from tandem.program.certify.issuer_keys import KeyRing
 from tandem.program.certify.rules import CertificationRules
 from tandem.program.certify.vocabulary import AuditAction, CertificateStatus
 from tandem.program.cohorts import get_cohort
-from tandem.program.engine import Kind, insert_ignore, outbox_row
 from tandem.program.outbox.mail import Attachment
+from tandem.program.outbox.store import insert_ignore, outbox_row
 from tandem.program.storage.db import transaction
+from tandem.program.storage.enums import MessageKind as Kind
 from tandem.program.storage.tables import Certificate, Cohort
 
 __all__ = [

@@ -196,7 +196,9 @@ class OutboxMessage(SQLModel, table=True):
     recipient_role: str
     recipient_email: str
     subject: str
-    content: bytes = Field(description="the complete MIME message, compressed (see engine.pack)")
+    content: bytes = Field(
+        description="the complete MIME message, compressed (see outbox.store.pack)"
+    )
     status: str = Field(default="pending", index=True)
     """pending → sent; or failed (permanent), expired (late past the grace period)."""
     due_at: datetime = _utc()

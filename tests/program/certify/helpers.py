@@ -21,10 +21,10 @@ from tandem.program.certify import (
     parse_rules,
 )
 from tandem.program.checkins import CheckinAnswers, add_checkin
-from tandem.program.engine import run_due
 from tandem.program.outbox.channels import FileOutbox
 from tandem.program.storage.db import transaction
 from tandem.program.storage.tables import CheckIn, Pair, Participant
+from tandem.program.tick import run_due
 from tests.program.helpers import Program, day, make_program
 
 ISSUER = issuer_settings(name="Example Mentoring", url="https://mentoring.example.edu")

@@ -21,9 +21,10 @@ from tandem.program.certify import (
 )
 from tandem.program.certify.credentials import VerificationOutcome, verify_credential
 from tandem.program.certify.issuer_keys import KeyRing, export_jwks
-from tandem.program.engine import run_due, unpack
 from tandem.program.outbox.channels import FileOutbox
+from tandem.program.outbox.store import unpack
 from tandem.program.storage.tables import AuditEntry, Certificate, OutboxMessage
+from tandem.program.tick import run_due
 from tests.program.certify.helpers import ISSUER, close, closing, complete, count, met, start
 from tests.program.helpers import outbox
 

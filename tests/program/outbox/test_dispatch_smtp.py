@@ -24,11 +24,12 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import Engine
 
-from tandem.program.engine import LEASE, run_due
 from tandem.program.outbox.channels import SmtpChannel
+from tandem.program.outbox.dispatch import DEFAULT_DELIVERY
+from tandem.program.tick import run_due
 from tests.program.helpers import day, make_program, outbox
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def free_port() -> int:
@@ -83,7 +84,7 @@ from datetime import datetime
 from pathlib import Path
 from tandem.program.storage.db import open_database
 from tandem.program.outbox.channels import SmtpChannel
-from tandem.program.engine import run_due
+from tandem.program.tick import run_due
 db_url, port, now, barrier = sys.argv[1], int(sys.argv[2]), sys.argv[3], Path(sys.argv[4])
 engine = open_database(db_url)
 while not barrier.exists():
@@ -138,7 +139,7 @@ def test_sigkill_mid_dispatch_then_a_new_tick_loses_and_duplicates_nothing(
     assert process.returncode == -signal.SIGKILL
     assert len(inbox.accepted) == 17
     # The dead process's claim expires; the next tick takes over what it left.
-    report = run_due(engine, now + LEASE + timedelta(minutes=1), channel(port))
+    report = run_due(engine, now + DEFAULT_DELIVERY.lease + timedelta(minutes=1), channel(port))
     assert report.delivered == len(expected_ids(engine)) - 17
     received = Counter(inbox.accepted)
     assert max(received.values()) == 1

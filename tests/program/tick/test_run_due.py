@@ -1,4 +1,4 @@
-"""The program engine over whole programs, with an injected clock (no sleeping)."""
+"""The tick over whole programs, with an injected clock (no sleeping)."""
 
 from __future__ import annotations
 
@@ -15,10 +15,11 @@ from sqlmodel import Session, select
 from tandem.matcher.types import Role
 from tandem.program.checkins import CheckinAnswers, add_checkin
 from tandem.program.cohorts import Confirmation, PairAction, change_pair
-from tandem.program.engine import run_due, unpack
 from tandem.program.outbox.channels import FileOutbox
+from tandem.program.outbox.store import unpack
 from tandem.program.reports import cohort_status
 from tandem.program.storage.tables import OutboxMessage, Pair
+from tandem.program.tick import TickSettings, run_due
 from tandem.prompts.curriculum import load_curriculum
 from tests.program.helpers import day, eml_headers, make_program, outbox
 
@@ -347,18 +348,18 @@ def test_worker_processes_send_what_one_process_would(
     (workers forked when this process runs one thread, started afresh otherwise)."""
     import threading
 
-    import tandem.program.engine as engine_module
-
     monkeypatch.setattr(threading, "active_count", lambda: threads)
-    monkeypatch.setattr(engine_module, "CHUNK", 2)  # 5 pairs: three chunks
-    monkeypatch.setattr(engine_module, "TASK_CHUNKS", 1)  # one chunk per task
+    # 5 pairs: three chunks, one chunk per task.
+    settings = TickSettings(chunk=2, task_chunks=1)
     program = make_program(engine, tmp_path, pairs=5)
     channel = FileOutbox(tmp_path / "outbox")
     reports = [
-        run_due(engine, day(program.instants, week, hours=1), channel, workers=2)
+        run_due(engine, day(program.instants, week, hours=1), channel, workers=2, settings=settings)
         for week in range(0, 4)
     ]
-    again = run_due(engine, day(program.instants, 3, hours=1), channel, workers=2)
+    again = run_due(
+        engine, day(program.instants, 3, hours=1), channel, workers=2, settings=settings
+    )
 
     weekly = outbox(engine, kind="weekly")
     per_person_week = Counter((m.recipient_email, m.week) for m in weekly)

@@ -1,0 +1,218 @@
+"""The outbox table as a store: message keys, complete rows, compression, insert-or-ignore.
+
+Every message Tandem sends is first a row of the outbox, whose ``key`` is unique on
+(cohort, pair, week, kind, recipient): inserting a message that exists already does
+nothing, so work that is done twice enqueues each message once. A row holds the whole
+message (compressed), built when it is enqueued; delivery (``dispatch.py``) only hands
+the stored bytes to a channel.
+"""
+
+from __future__ import annotations
+
+import threading
+import zlib
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from email.utils import parseaddr
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy.dialects import postgresql
+from sqlmodel import Session
+
+from tandem.program.outbox.mail import Attachment, build_message, message_bytes, message_wire
+from tandem.program.storage.enums import MessageKind, OutboxStatus
+from tandem.program.storage.tables import Cohort, OutboxMessage
+
+OUTBOX: Any = OutboxMessage.__table__  # type: ignore[attr-defined]  # Core statements
+
+
+def message_key(
+    cohort_pk: int | None, pair_pk: int | None, week: int, kind: MessageKind | str, role: str
+) -> str:
+    """The outbox key: unique on (pair, week, kind, recipient) within a cohort."""
+    return f"c{cohort_pk}/p{pair_pk or 0}/w{week}/{kind}/{role}"
+
+
+def sender_domain(cohort: Cohort) -> str:
+    """The right-hand side of Message-IDs: the cohort sender's domain."""
+    return _domain_of(cohort.sender)
+
+
+@lru_cache(maxsize=64)
+def _domain_of(sender: str) -> str:
+    return parseaddr(sender)[1].rpartition("@")[2] or "tandem.invalid"
+
+
+def outbox_row(
+    cohort: Cohort,
+    pair_pk: int | None,
+    week: int,
+    kind: MessageKind,
+    role: str,
+    to: tuple[str, str],
+    subject: str,
+    text: str,
+    html: str,
+    due: datetime,
+    *,
+    now: datetime,
+    attachments: Sequence[Attachment] = (),
+) -> dict[str, Any]:
+    """An outbox row (for :func:`insert_ignore`) holding the complete message.
+
+    ``data`` is the message's uncompressed bytes, for immediate delivery; it is not a column.
+    """
+    name, email = to
+    key = message_key(cohort.pk, pair_pk, week, kind, role)
+    values: dict[str, Any] = {
+        "sender": cohort.sender,
+        "recipient_name": name,
+        "recipient_email": email,
+        "subject": subject,
+        "text": text,
+        "html": html,
+        "message_key": key,
+        "domain": sender_domain(cohort),
+        "date": due,
+    }
+    if attachments:
+        message = build_message(**values, attachments=attachments)
+        message_id, data = str(message["Message-ID"]), message_bytes(message)
+    else:
+        message_id, data = message_wire(**values)
+    return {
+        "key": key,
+        "message_id": message_id,
+        "cohort_pk": cohort.pk,
+        "pair_pk": pair_pk,
+        "week": week,
+        "kind": kind,
+        "recipient_role": role,
+        "recipient_email": email,
+        "subject": subject,
+        "content": pack(data),
+        "data": data,
+        "status": OutboxStatus.PENDING,
+        "due_at": due,
+        "attempts": 0,
+        "next_attempt_at": due,
+        "created_at": now,
+    }
+
+
+# --------------------------------------------------------------------------- packing
+
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+def pack(data: bytes) -> bytes:
+    """The stored form of a message: a Zstandard frame (level 1)."""
+    return _compressor().compress(data)
+
+
+def unpack(content: bytes) -> bytes:
+    """A stored message's bytes: Zstandard, or zlib as rows written by earlier versions."""
+    if content.startswith(_ZSTD_MAGIC):
+        return _decompressor().decompress(content)
+    return zlib.decompress(content)
+
+
+_codecs = threading.local()
+
+
+def _compressor() -> Any:
+    """This thread's Zstandard compressor (one object must not serve two threads)."""
+    if not hasattr(_codecs, "compressor"):
+        import zstandard
+
+        _codecs.compressor = zstandard.ZstdCompressor(level=1)
+        _codecs.decompressor = zstandard.ZstdDecompressor()
+    return _codecs.compressor
+
+
+def _decompressor() -> Any:
+    _compressor()
+    return _codecs.decompressor
+
+
+# --------------------------------------------------------------------------- inserting
+
+
+def insert_ignore(session: Session, rows: list[dict[str, Any]]) -> list[tuple[int, str, str]]:
+    """Insert outbox rows, skipping any whose key exists; returns (pk, key, kind) inserted.
+
+    A row's ``data`` entry (the uncompressed message, see :func:`outbox_row`) is not stored.
+    """
+    if not rows:
+        return []
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        return _sqlite_insert_ignore(connection, OUTBOX, rows)
+    rows = [{k: v for k, v in row.items() if k != "data"} for row in rows]
+    statement = (
+        postgresql.insert(OUTBOX)
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(OUTBOX.c.pk, OUTBOX.c.key, OUTBOX.c.kind)
+    )
+    return [(pk, key, kind) for pk, key, kind in connection.execute(statement, rows).all()]
+
+
+_SQLITE_BATCH = 500
+"""Rows per multi-row INSERT on SQLite (its limit is 32,766 parameters a statement)."""
+
+
+def _sqlite_insert_ignore(
+    connection: Any, table: Any, rows: list[dict[str, Any]]
+) -> list[tuple[int, str, str]]:
+    """SQLite: multi-row ``INSERT … ON CONFLICT DO NOTHING RETURNING`` on the driver.
+
+    The same statement SQLAlchemy would send, with each value converted by the column's
+    own bind processor (so datetimes are stored exactly as the ORM stores them), minus
+    SQLAlchemy's per-parameter bookkeeping, which dominated enqueueing a large week.
+    """
+    names = [name for name in rows[0] if name != "data"]
+    for row in rows:
+        if row.keys() - {"data"} != set(names):
+            raise ValueError("outbox rows of one insert must have the same columns")
+    processors = []
+    for name in names:
+        processor = table.c[name].type._cached_bind_processor(connection.dialect)
+        processors.append(_memoised(processor) if processor is not None else None)
+    values = [
+        [
+            value if convert is None else convert(value)
+            for value, convert in zip(row, processors, strict=True)
+        ]
+        for row in ([row[name] for name in names] for row in rows)
+    ]
+    columns = ", ".join(f'"{name}"' for name in names)
+    one = "(" + ", ".join("?" * len(names)) + ")"
+    cursor = connection.connection.driver_connection.cursor()
+    inserted: list[tuple[int, str, str]] = []
+    try:
+        for start in range(0, len(values), _SQLITE_BATCH):
+            batch = values[start : start + _SQLITE_BATCH]
+            cursor.execute(
+                f"INSERT INTO {table.name} ({columns}) VALUES {', '.join([one] * len(batch))} "
+                'ON CONFLICT ("key") DO NOTHING RETURNING pk, "key", kind',
+                [value for row in batch for value in row],
+            )
+            inserted.extend(cursor.fetchall())
+    finally:
+        cursor.close()
+    return inserted
+
+
+def _memoised(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``convert`` remembering its results: a chunk's rows share a few datetimes."""
+    seen: dict[Any, Any] = {}
+
+    def call(value: Any) -> Any:
+        if value is None or not isinstance(value, datetime):
+            return convert(value)
+        if value not in seen:
+            seen[value] = convert(value)
+        return seen[value]
+
+    return call

@@ -1,0 +1,158 @@
+"""The pair lifecycle: states, the actions people take, and the one way a pair changes state.
+
+A pair is ``proposed`` when its cohort is created. With the default ``opt_out``
+confirmation it becomes ``active`` when its response window closes unless someone
+declined (or as soon as both accept); with ``require_both`` it becomes active only when
+both accept, and no answer in the window frees the mentee (``declined``, reason "not
+confirmed"). Active pairs end ``completed`` after the final week, or earlier as ``ended``
+(with a reason); ``paused`` pairs receive no messages until resumed.
+
+Every change of state goes through :func:`transition`, whoever makes it (a coordinator,
+a participant's link, or the tick): a conditional UPDATE (``… WHERE state = <as read>``),
+so two changes made at once cannot both apply, and a :class:`PairEvent` recording it.
+
+The timestamps a transition writes:
+
+* ``activated_at`` is when the pair *first* became active, and it never moves: a
+  resumed pair keeps its first activation. It is the moment the rule that activated the
+  pair was met, not when Tandem noticed: the acceptance that made both accept, or
+  ``respond_by`` for a response window that closed with no decline, however late the
+  tick that activated it ran. (Before this module the tick stamped its own clock and
+  overwrote any earlier activation, while coordinator actions kept the first one.)
+* ``ended_at`` and the event's ``at`` are when Tandem recorded the change.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlmodel import Session, col
+
+from tandem.program.storage.enums import Confirmation, MatchResponse, PairState
+from tandem.program.storage.statements import quiet_update
+from tandem.program.storage.tables import Pair, PairEvent
+
+__all__ = [
+    "ACTIONS",
+    "ENDED_STATES",
+    "LIVE_STATES",
+    "SYSTEM_ACTOR",
+    "Confirmation",
+    "MatchResponse",
+    "PairAction",
+    "PairState",
+    "Responses",
+    "both_accepted",
+    "receives_weekly",
+    "transition",
+    "window_closed",
+]
+
+LIVE_STATES = (PairState.PROPOSED, PairState.ACTIVE, PairState.PAUSED)
+"""States in which a pair holds its mentor's place."""
+
+ENDED_STATES = (PairState.COMPLETED, PairState.DECLINED, PairState.ENDED)
+"""States a pair never leaves; entering one stamps ``ended_at``."""
+
+SYSTEM_ACTOR = "tandem"
+"""The actor of changes that the program's rules make (the tick), not a person."""
+
+
+class PairAction(StrEnum):
+    """What a coordinator or a participant can do to a pair."""
+
+    ACCEPT = "accept"
+    DECLINE = "decline"
+    PAUSE = "pause"
+    RESUME = "resume"
+    END = "end"
+
+
+ACTIONS: dict[PairAction, tuple[tuple[PairState, ...], PairState]] = {
+    PairAction.DECLINE: ((PairState.PROPOSED,), PairState.DECLINED),
+    PairAction.PAUSE: ((PairState.ACTIVE, PairState.PROPOSED), PairState.PAUSED),
+    PairAction.RESUME: ((PairState.PAUSED,), PairState.ACTIVE),
+    PairAction.END: ((PairState.ACTIVE, PairState.PAUSED, PairState.PROPOSED), PairState.ENDED),
+}
+"""For each action but ``accept`` (which records a response): the states it applies to
+and the state it leads to."""
+
+
+class Responses(Protocol):
+    """A pair's answers to its proposal (a :class:`Pair`, or a row read from one)."""
+
+    @property
+    def mentor_response(self) -> str | None: ...
+    @property
+    def mentee_response(self) -> str | None: ...
+
+
+def both_accepted(pair: Responses) -> bool:
+    """Whether mentor and mentee have both accepted the proposal."""
+    return (
+        pair.mentor_response == MatchResponse.ACCEPTED
+        and pair.mentee_response == MatchResponse.ACCEPTED
+    )
+
+
+def window_closed(pair: Responses, confirmation: Confirmation | str) -> tuple[PairState, str]:
+    """Where a proposed pair goes when its response window closes, and why."""
+    if confirmation == Confirmation.REQUIRE_BOTH and not both_accepted(pair):
+        return PairState.DECLINED, "not confirmed by both in time"
+    return PairState.ACTIVE, "response window closed"
+
+
+def receives_weekly(state: str, confirmation: Confirmation | str) -> bool:
+    """Whether a pair in ``state`` is sent weekly messages (an opt-out proposal is)."""
+    if state == PairState.ACTIVE:
+        return True
+    return state == PairState.PROPOSED and confirmation == Confirmation.OPT_OUT
+
+
+def transition(
+    session: Session,
+    pair: Pair,
+    to: PairState,
+    *,
+    actor: str,
+    now: datetime,
+    reason: str | None = None,
+    active_since: datetime | None = None,
+) -> bool:
+    """Move ``pair`` from the state it was read in to ``to``; True if this call did.
+
+    False, with nothing written, when the pair's state changed since it was read (another
+    process or person got there first). ``active_since`` is when the rule that activates
+    the pair was met, if before ``now`` (see the module docstring). Writes the pair's
+    state, reason and timestamps, and a :class:`PairEvent` by ``actor``; ``pair`` shows
+    the new values afterwards. Pending changes to ``pair`` (a response) are flushed first.
+    """
+    assert pair.pk is not None
+    values: dict[str, Any] = {"state": to.value, "state_reason": reason}
+    if to is PairState.ACTIVE and pair.activated_at is None:
+        values["activated_at"] = min(active_since or now, now)
+    if to in ENDED_STATES:
+        values["ended_at"] = now
+    result = session.execute(
+        quiet_update(Pair)
+        .where(col(Pair.pk) == pair.pk, col(Pair.state) == pair.state)
+        .values(**values)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    session.add(
+        PairEvent(
+            pair_pk=pair.pk,
+            at=now,
+            from_state=pair.state,
+            to_state=to.value,
+            actor=actor,
+            reason=reason,
+        )
+    )
+    for name, value in values.items():
+        set_committed_value(pair, name, value)
+    return True

@@ -1,0 +1,236 @@
+"""A chunk's messages to pairs: introductions, weekly topics with their calendar
+invitations, and the weekly messages that became too late to send on their own.
+
+A weekly message later than the grace period is not sent: the pair's next weekly
+message lists the topics they missed.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import time, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select as core_select
+from sqlmodel import Session, col, select
+
+from tandem.matcher.types import Role
+from tandem.program import schedule
+from tandem.program.outbox.mail import Attachment, calendar_attachment
+from tandem.program.outbox.store import OUTBOX
+from tandem.program.pairs import PairState
+from tandem.program.storage.enums import MessageKind, OutboxStatus
+from tandem.program.storage.statements import quiet_update
+from tandem.program.storage.tables import OutboxMessage, Participant
+from tandem.program.tick.rows import PairRow, Person, Plan, span
+from tandem.prompts.render import IntroContext, render_intro
+
+if TYPE_CHECKING:
+    from tandem.program.tick.cohort import CohortTick
+
+
+# --------------------------------------------------------------------------- introductions
+
+
+def intros(
+    tick: CohortTick,
+    session: Session,
+    pairs: Sequence[PairRow],
+    people: dict[int, Person],
+    plan: Plan,
+) -> None:
+    """Introduce both members of each proposed pair (once), with accept/decline links."""
+    due = [p for p in pairs if p.state == PairState.PROPOSED and p.proposed_at <= tick.now]
+    keys = [tick.key(p.pk, 0, MessageKind.INTRO, r.value) for p in due for r in Role]
+    existing = tick.existing(session, keys)
+    for pair in due:
+        mentor, mentee = people[pair.mentor_pk], people[pair.mentee_pk]
+        for role in (Role.MENTOR, Role.MENTEE):
+            if tick.key(pair.pk, 0, MessageKind.INTRO, role.value) in existing:
+                continue
+            partner_pk = pair.mentee_pk if role is Role.MENTOR else pair.mentor_pk
+            respond = tick.token_url(
+                pair.pk or 0, 0, role.value, "respond", tick.cohort.response_days + 1
+            )
+            context = IntroContext(
+                mentor_name=mentor.name,
+                mentee_name=mentee.name,
+                cohort_name=tick.cohort.name,
+                accept_url=f"{respond}?answer=accept",
+                decline_url=f"{respond}?answer=decline",
+                partner_profile=shared_profile(session, partner_pk),
+                respond_by=pair.respond_by.astimezone(schedule.zone(tick.cohort.timezone)).date(),
+            )
+            rendered = render_intro(tick.curriculum, role, context)
+            recipient = mentor if role is Role.MENTOR else mentee
+            plan.rows.append(
+                tick.message(
+                    pair.pk,
+                    0,
+                    MessageKind.INTRO,
+                    role.value,
+                    recipient,
+                    rendered.subject,
+                    rendered.text,
+                    rendered.html,
+                    max(pair.proposed_at, tick.instants[0]),
+                )
+            )
+
+
+def shared_profile(session: Session, person_pk: int) -> tuple[tuple[str, str], ...]:
+    """What a person chose to share about themselves (never identity attributes)."""
+    person = session.get(Participant, person_pk)
+    assert person is not None
+    lines = [
+        ("Career stage", (person.career_stage or "").replace("_", " ")),
+        ("Institution", person.institution or ""),
+        ("Department", person.department or ""),
+        ("Research areas", ", ".join(person.research_areas)),
+        ("Research interests", person.research_interests),
+        (
+            "Wants help with" if person.role == Role.MENTEE else "Can help with",
+            ", ".join(t.replace("_", " ") for t in person.topics),
+        ),
+        ("Time zone", person.timezone or ""),
+        ("Languages", ", ".join(person.languages)),
+        ("Meets by", ", ".join(m.replace("_", " ") for m in person.meeting_modes)),
+        ("E-mail", person.email),
+    ]
+    return tuple((label, value) for label, value in lines if value)
+
+
+# --------------------------------------------------------------------------- late messages
+
+
+def stale(tick: CohortTick, session: Session, pairs: Sequence[PairRow]) -> list[int]:
+    """Pending weekly messages and reminders of ``pairs`` later than the grace period."""
+    # The status is checked here, not in SQL: a condition on it would let SQLite pick
+    # the status index and read every pending message (a whole week's while it is
+    # being sent), for every chunk.
+    return [
+        pk
+        for pk, cohort_pk, status in session.execute(
+            core_select(OUTBOX.c.pk, OUTBOX.c.cohort_pk, OUTBOX.c.status).where(
+                span(OUTBOX.c.pair_pk, [p.pk or 0 for p in pairs]),
+                OUTBOX.c.kind.in_([MessageKind.WEEKLY, MessageKind.REMINDER]),
+                OUTBOX.c.due_at < tick.now - tick.grace,
+            )
+        )
+        if status == OutboxStatus.PENDING and cohort_pk == tick.cohort.pk
+    ]
+
+
+def expire_stale(tick: CohortTick, session: Session, pks: Sequence[int]) -> None:
+    """Pending weekly messages later than the grace period will not be sent alone."""
+    result = session.execute(
+        quiet_update(OutboxMessage)
+        .where(col(OutboxMessage.pk).in_(pks), col(OutboxMessage.status) == OutboxStatus.PENDING)
+        .values(
+            status=OutboxStatus.EXPIRED,
+            last_error="late past the grace period; listed in the next message",
+        )
+    )
+    tick.report.expired += result.rowcount  # type: ignore[attr-defined]
+
+
+# --------------------------------------------------------------------------- weekly topics
+
+
+def weekly(
+    tick: CohortTick,
+    session: Session,
+    pairs: Sequence[PairRow],
+    people: dict[int, Person],
+    plan: Plan,
+) -> None:
+    """This week's topic for both members of each pair that receives it (once), listing
+    the earlier topics that never reached them."""
+    week = tick.week or 0
+    if week < 1 or tick.now - tick.instants[week] > tick.grace:
+        return
+    due = [p for p in pairs if tick.receives_weekly(p) and p.first_week <= week]
+    keys = [tick.key(p.pk, week, MessageKind.WEEKLY, r.value) for p in due for r in Role]
+    existing = tick.existing(session, keys)
+    todo = [
+        (p, r)
+        for p in due
+        for r in Role
+        if tick.key(p.pk, week, MessageKind.WEEKLY, r.value) not in existing
+    ]
+    if not todo:
+        return
+    sent: dict[tuple[int, str], set[int]] = defaultdict(set)
+    # The status is checked here, not in SQL: a condition on it would let SQLite pick
+    # the status index and read every message ever sent, for every chunk.
+    for pair_pk, sent_week, role, status in session.exec(
+        select(
+            OutboxMessage.pair_pk,
+            OutboxMessage.week,
+            OutboxMessage.recipient_role,
+            OutboxMessage.status,
+        ).where(
+            span(col(OutboxMessage.pair_pk), [p.pk or 0 for p, _ in todo]),
+            OutboxMessage.kind == MessageKind.WEEKLY,
+        )
+    ).all():
+        if status == OutboxStatus.SENT:
+            sent[(pair_pk or 0, role)].add(sent_week)
+    for pair, role in todo:
+        mentor, mentee = people[pair.mentor_pk], people[pair.mentee_pk]
+        missed = tuple(
+            tick.title(w, pair.track)
+            for w in range(pair.first_week, week)
+            if w not in sent[(pair.pk or 0, role.value)]
+        )
+        context = tick.context(pair, role, week, mentor, mentee, missed)
+        rendered = tick.renderer.weekly(week, pair.track, role, context)
+        recipient = mentor if role is Role.MENTOR else mentee
+        attachments = invitation(tick, pair, week, mentor, mentee)
+        plan.rows.append(
+            tick.message(
+                pair.pk,
+                week,
+                MessageKind.WEEKLY,
+                role.value,
+                recipient,
+                rendered.subject,
+                rendered.text,
+                rendered.html,
+                tick.instants[week],
+                attachments,
+            )
+        )
+
+
+def invitation(
+    tick: CohortTick, pair: PairRow, week: int, mentor: Person, mentee: Person
+) -> tuple[Attachment, ...]:
+    """An .ics invitation for the pair's agreed meeting slot in this week, if any."""
+    slot = pair.meeting_slot
+    if not slot:
+        return ()
+    from tandem.program.calendar import Participant as CalendarPerson
+    from tandem.program.calendar import meeting_invitation
+
+    cohort = tick.cohort
+    start_day, _ = schedule.week_window(cohort.start_date, cohort.send_weekday, week)
+    day = start_day + timedelta(days=(int(slot["weekday"]) - start_day.weekday()) % 7)
+    hours, minutes = (int(x) for x in str(slot["time"]).split(":"))
+    tz = str(slot.get("timezone") or cohort.timezone)
+    start = schedule.local_instant(day, time(hours, minutes), schedule.zone(tz))
+    ics = meeting_invitation(
+        uid_key=tick.key(pair.pk, week, "meeting", "pair"),
+        sequence=int(slot.get("sequence", 0)),
+        summary=f"Mentoring: {tick.curriculum.week(week, pair.track).title}",
+        description=f"Week {week} of {cohort.name}",
+        start=start,
+        duration=timedelta(minutes=int(slot.get("minutes", 45))),
+        tz=tz,
+        organizer=CalendarPerson(name=mentor.name, email=mentor.email),
+        attendees=(CalendarPerson(name=mentee.name, email=mentee.email),),
+        dtstamp=tick.instants[week],
+        uid_domain=tick.domain,
+    )
+    return (calendar_attachment(ics),)

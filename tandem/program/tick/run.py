@@ -1,0 +1,71 @@
+"""``run_due``: everything that is due at ``now``, for every running cohort."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+
+from sqlalchemy import Engine, func
+from sqlmodel import Session, col, select
+
+from tandem.program.outbox.channels import DeliveryChannel
+from tandem.program.outbox.dispatch import deliver_due
+from tandem.program.storage.tables import Cohort, Pair
+from tandem.program.tick.cohort import CohortTick
+from tandem.program.tick.report import Progress, TickReport
+from tandem.program.tick.settings import DEFAULT_SETTINGS, TickSettings
+
+
+def run_due(
+    engine: Engine,
+    now: datetime,
+    channel: DeliveryChannel,
+    *,
+    progress: Progress | None = None,
+    workers: int | None = None,
+    settings: TickSettings = DEFAULT_SETTINGS,
+) -> TickReport:
+    """Do all the work due at ``now`` once (see :mod:`tandem.program.tick`).
+
+    ``workers`` is how many processes share a cohort's pairs (rendering and building
+    messages is CPU work): ``None`` picks one per available core for cohorts of at least
+    ``settings.parallel_pairs`` pairs on a database that other processes can open, and one
+    process otherwise. Each worker handles whole chunks of pairs exactly as a single
+    process would; with a file outbox it also writes the messages it enqueued, and with
+    any other channel the messages are delivered by this process afterwards. The outcome
+    is the same with any number of workers (the database decides what is sent). Workers
+    are forked while the calling process runs a single thread and started afresh
+    (``spawn``) otherwise; as with any use of :mod:`multiprocessing`, a script that calls
+    this with more than one worker guards its entry point with
+    ``if __name__ == "__main__":``.
+    """
+    report = TickReport()
+    with Session(engine) as session:
+        cohorts = session.exec(
+            select(Cohort.pk, func.count(col(Pair.pk)))
+            .join(Pair, col(Pair.cohort_pk) == col(Cohort.pk), isouter=True)
+            .where(col(Cohort.completed_at).is_(None))
+            .group_by(col(Cohort.pk))
+            .order_by(col(Cohort.pk))
+        ).all()
+    for cohort_pk, pairs in cohorts:
+        assert cohort_pk is not None
+        count = default_workers(engine, pairs, settings) if workers is None else workers
+        tick = CohortTick(engine, cohort_pk, now, report, progress, channel, settings=settings)
+        tick.run(count)
+    deliver_due(engine, now, channel, report=report, progress=progress, settings=settings.delivery)
+    return report
+
+
+def default_workers(engine: Engine, pairs: int, settings: TickSettings = DEFAULT_SETTINGS) -> int:
+    """How many processes a tick uses for a cohort of ``pairs`` pairs by default."""
+    if pairs < settings.parallel_pairs or not _reopenable(engine):
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(cores or 1, 8))
+
+
+def _reopenable(engine: Engine) -> bool:
+    """Whether another process can open the same database (not an in-memory SQLite)."""
+    database = engine.url.database
+    return engine.dialect.name != "sqlite" or bool(database and database != ":memory:")

@@ -1,0 +1,69 @@
+"""Delivery from the outbox: claims with a lease, retries, giving up (settings passed in)."""
+
+from __future__ import annotations
+
+import socket
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from tandem.program.outbox.channels import FileOutbox, SmtpChannel
+from tandem.program.outbox.dispatch import DeliverySettings, claim_due, deliver_due
+from tandem.program.storage.enums import OutboxStatus
+from tandem.program.tick import run_due
+from tests.program.helpers import day, eml_headers, make_program, outbox
+
+
+def unreachable_smtp() -> SmtpChannel:
+    """A server that is down: a free port nobody listens on (a transient failure)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    return SmtpChannel("127.0.0.1", port, security="none", timeout=5)
+
+
+def test_a_claim_holds_for_its_lease_then_lapses(engine: Engine, tmp_path: Path) -> None:
+    program = make_program(engine, tmp_path, pairs=2)
+    now = day(program.instants, 1, hours=1)
+    run_due(engine, now, unreachable_smtp())  # enqueued; every delivery failed for now
+    due = now + timedelta(hours=1)
+    lease = DeliverySettings(lease=timedelta(minutes=3))
+    first = claim_due(engine, due, "first", 100, lease)
+    assert len(first) == len(outbox(engine)) > 0
+    assert claim_due(engine, due + timedelta(minutes=2), "second", 100, lease) == []
+    later = claim_due(engine, due + timedelta(minutes=4), "second", 100, lease)
+    assert [i.pk for i in later] == [i.pk for i in first]
+    assert {m.claim for m in outbox(engine)} == {"second"}
+
+
+def test_transient_failures_are_retried_until_the_limit(engine: Engine, tmp_path: Path) -> None:
+    program = make_program(engine, tmp_path, pairs=1, coordinator=None)
+    now = day(program.instants, 1, hours=1)
+    down = unreachable_smtp()
+    first = run_due(engine, now, down)
+    count = len(outbox(engine))
+    assert (first.delivered, first.retrying, first.failed) == (0, count, 0)
+    short = DeliverySettings(retry_limit=timedelta(hours=12))
+    later = now + timedelta(days=1)
+    patient = deliver_due(engine, later, down)  # the default limit is a week
+    assert (patient.retrying, patient.failed) == (count, 0)
+    given_up = deliver_due(engine, later + timedelta(days=1), down, settings=short)
+    assert (given_up.retrying, given_up.failed) == (0, count)
+    failed = outbox(engine)
+    assert {m.status for m in failed} == {OutboxStatus.FAILED}
+    assert all((m.last_error or "").startswith("gave up after 3 attempts") for m in failed)
+
+
+def test_delivery_marks_each_message_sent_once(engine: Engine, tmp_path: Path) -> None:
+    program = make_program(engine, tmp_path, pairs=2)
+    now = day(program.instants, 1, hours=1)
+    run_due(engine, now, unreachable_smtp())
+    folder = FileOutbox(tmp_path / "outbox")
+    report = deliver_due(engine, now + timedelta(hours=1), folder)
+    assert report.delivered == len(outbox(engine))
+    assert deliver_due(engine, now + timedelta(hours=2), folder).delivered == 0
+    assert {m.status for m in outbox(engine)} == {"sent"}
+    assert sorted(f["Message-ID"] for f in eml_headers(tmp_path / "outbox")) == sorted(
+        m.message_id for m in outbox(engine)
+    )

@@ -1,0 +1,203 @@
+"""The pair lifecycle: one transition for coordinators, participants' links and the tick."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+
+from tandem.matcher.types import Role
+from tandem.program.cohorts import CohortError, change_pair, record_response
+from tandem.program.outbox.channels import FileOutbox
+from tandem.program.pairs import (
+    SYSTEM_ACTOR,
+    Confirmation,
+    MatchResponse,
+    PairAction,
+    PairState,
+    receives_weekly,
+    transition,
+    window_closed,
+)
+from tandem.program.storage.db import transaction
+from tandem.program.storage.tables import Cohort, Pair, PairEvent
+from tandem.program.tick import run_due
+from tandem.program.tokens import make_token
+from tests.program.helpers import day, make_program
+
+
+def pairs(engine: Engine) -> list[Pair]:
+    with Session(engine) as session:
+        return list(session.exec(select(Pair).order_by(col(Pair.pk))).all())
+
+
+def events(engine: Engine, pair_pk: int) -> list[tuple[str | None, str, str, str | None]]:
+    with Session(engine) as session:
+        rows = session.exec(
+            select(PairEvent).where(PairEvent.pair_pk == pair_pk).order_by(col(PairEvent.pk))
+        ).all()
+        return [(e.from_state, e.to_state, e.actor, e.reason) for e in rows]
+
+
+def test_a_late_tick_activates_pairs_when_their_window_closed(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """activated_at is when the response window closed, not when a tick got round to it
+    (the tick used to stamp its own clock)."""
+    program = make_program(engine, tmp_path, pairs=2, coordinator=None)
+    respond_by = pairs(engine)[0].respond_by
+    late = respond_by + timedelta(days=2, hours=5)
+    report = run_due(engine, late, FileOutbox(tmp_path / "outbox"))
+    assert report.activated == 2
+    for pair in pairs(engine):
+        assert pair.state == PairState.ACTIVE
+        assert pair.activated_at == pair.respond_by == respond_by
+        assert pair.ended_at is None
+        assert events(engine, pair.pk or 0)[-1] == (
+            "proposed",
+            "active",
+            SYSTEM_ACTOR,
+            "response window closed",
+        )
+    assert program.instants[0] < respond_by < late
+
+
+def test_acceptance_activates_at_once_and_a_resumed_pair_keeps_its_first_activation(
+    engine: Engine, tmp_path: Path
+) -> None:
+    program = make_program(engine, tmp_path, pairs=1, coordinator=None)
+    accepted = day(program.instants, 0, days=1)
+    change_pair(engine, "Fall 2026", "E001", PairAction.ACCEPT, actor="coord", now=accepted)
+    paused = day(program.instants, 3)
+    resumed = day(program.instants, 5)
+    change_pair(
+        engine, "Fall 2026", "E001", PairAction.PAUSE, actor="coord", now=paused, reason="leave"
+    )
+    pair = change_pair(engine, "Fall 2026", "E001", PairAction.RESUME, actor="coord", now=resumed)
+    assert pair.state == PairState.ACTIVE  # the returned pair shows what was written
+    [stored] = pairs(engine)
+    assert (stored.state, stored.activated_at) == (PairState.ACTIVE, accepted)
+    assert (stored.mentor_response, stored.mentee_response) == (
+        MatchResponse.ACCEPTED,
+        MatchResponse.ACCEPTED,
+    )
+    assert [e[:2] for e in events(engine, stored.pk or 0)] == [
+        (None, "proposed"),
+        ("proposed", "active"),
+        ("active", "paused"),
+        ("paused", "active"),
+    ]
+    # The tick has nothing left to activate once the window closes.
+    report = run_due(engine, day(program.instants, 5, hours=1), FileOutbox(tmp_path / "outbox"))
+    assert report.activated == 0
+    assert pairs(engine)[0].activated_at == accepted
+
+
+def test_a_change_made_from_a_stale_read_writes_nothing(engine: Engine, tmp_path: Path) -> None:
+    """Two changes at once: the second, made from the state it read before the first
+    committed, neither applies nor records an event."""
+    program = make_program(engine, tmp_path, pairs=1, coordinator=None)
+    now = day(program.instants, 1)
+    with transaction(engine) as session:
+        stale = session.exec(select(Pair)).one()
+        session.expunge(stale)
+    change_pair(
+        engine, "Fall 2026", "E001", PairAction.END, actor="coord", now=now, reason="moved away"
+    )
+    with transaction(engine) as session:
+        session.add(stale)
+        assert not transition(session, stale, PairState.ACTIVE, actor=SYSTEM_ACTOR, now=now)
+    [pair] = pairs(engine)
+    assert (pair.state, pair.activated_at, pair.ended_at) == (PairState.ENDED, None, now)
+    assert [e[1] for e in events(engine, pair.pk or 0)] == ["proposed", "ended"]
+
+
+def test_ending_a_pair_that_someone_just_changed_says_so(engine: Engine, tmp_path: Path) -> None:
+    from tandem.program.cohorts import apply_action
+
+    program = make_program(engine, tmp_path, pairs=1, coordinator=None)
+    now = day(program.instants, 1)
+    with Session(engine) as session:
+        cohort = session.exec(select(Cohort)).one()
+        pair = session.exec(select(Pair)).one()
+        change_pair(engine, "Fall 2026", "E001", PairAction.PAUSE, actor="a", now=now, reason="x")
+        with pytest.raises(CohortError, match="no longer proposed: someone changed it"):
+            apply_action(
+                session, cohort, pair, PairAction.END, actor="b", now=now, reason="moved away"
+            )
+    assert pairs(engine)[0].state == PairState.PAUSED
+
+
+def test_introduction_links_record_each_answer(engine: Engine, tmp_path: Path) -> None:
+    program = make_program(engine, tmp_path, pairs=2, coordinator=None)
+    now = day(program.instants, 0, days=1)
+    with Session(engine) as session:
+        secret = bytes.fromhex(session.exec(select(Cohort)).one().secret)
+    first, second = pairs(engine)
+
+    def link(pair: Pair, role: Role) -> str:
+        expires = now + timedelta(days=8)
+        return make_token(secret, pair_id=pair.pk or 0, week=0, role=role.value, expires=expires)
+
+    half = record_response(engine, link(first, Role.MENTEE), accept=True, now=now)
+    assert (half.state, half.mentee_response, half.mentor_response) == (
+        "proposed",
+        "accepted",
+        None,
+    )
+    both = record_response(engine, link(first, Role.MENTOR), accept=True, now=now)
+    assert (both.state, both.activated_at) == (PairState.ACTIVE, now)
+    declined = record_response(engine, link(second, Role.MENTOR), accept=False, now=now)
+    assert (declined.state, declined.mentor_response, declined.ended_at) == (
+        PairState.DECLINED,
+        MatchResponse.DECLINED,
+        now,
+    )
+    assert events(engine, second.pk or 0)[-1] == (
+        "proposed",
+        "declined",
+        "mentor",
+        "declined by the mentor",
+    )
+    with pytest.raises(CohortError, match="not valid"):
+        record_response(engine, link(first, Role.MENTOR) + "x", accept=True, now=now)
+
+
+@dataclass(frozen=True)
+class Answers:
+    mentor_response: str | None
+    mentee_response: str | None
+
+
+@pytest.mark.parametrize(
+    ("confirmation", "mentor", "mentee", "expected"),
+    [
+        (Confirmation.OPT_OUT, None, None, PairState.ACTIVE),
+        (Confirmation.OPT_OUT, MatchResponse.ACCEPTED, None, PairState.ACTIVE),
+        (Confirmation.REQUIRE_BOTH, MatchResponse.ACCEPTED, None, PairState.DECLINED),
+        (
+            Confirmation.REQUIRE_BOTH,
+            MatchResponse.ACCEPTED,
+            MatchResponse.ACCEPTED,
+            PairState.ACTIVE,
+        ),
+    ],
+)
+def test_where_a_closed_window_leads(
+    confirmation: Confirmation,
+    mentor: MatchResponse | None,
+    mentee: MatchResponse | None,
+    expected: PairState,
+) -> None:
+    assert window_closed(Answers(mentor, mentee), confirmation)[0] is expected
+
+
+def test_who_receives_weekly_topics() -> None:
+    assert receives_weekly(PairState.ACTIVE, Confirmation.REQUIRE_BOTH)
+    assert receives_weekly("proposed", "opt_out")
+    assert not receives_weekly(PairState.PROPOSED, Confirmation.REQUIRE_BOTH)
+    assert not receives_weekly(PairState.PAUSED, Confirmation.OPT_OUT)
