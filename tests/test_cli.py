@@ -157,6 +157,7 @@ def test_stable_matching_from_the_command_has_no_blocking_pairs(
     assert "blocking pairs against the preferences: 0" in out
 
 
+@pytest.mark.slow
 def test_a_fresh_process_creates_the_database_and_imports(tmp_path: Path) -> None:
     """The command as a person runs it: a new process on a new database file."""
     import subprocess

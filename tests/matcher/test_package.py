@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 import tandem.matcher as matcher
 
 
@@ -14,6 +16,7 @@ def test_every_public_name_loads() -> None:
         assert getattr(matcher, name) is not None, name
 
 
+@pytest.mark.slow
 def test_the_vocabularies_load_without_the_solvers() -> None:
     code = (
         "import sys\n"

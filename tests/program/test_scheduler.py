@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine, inspect
 
@@ -28,6 +29,7 @@ def test_the_job_has_a_fixed_id_coalesces_and_tolerates_misfires(
     assert job.func_ref == "tandem.program.scheduler:tick_job"
 
 
+@pytest.mark.slow
 def test_scheduler_run_ticks_and_stops_gracefully_on_sigterm(
     engine: Engine, db_url: str, tmp_path: Path
 ) -> None:

@@ -11,6 +11,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
@@ -28,6 +29,7 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+@pytest.mark.slow
 def test_serve_prints_where_links_point_and_serves_pages(
     engine: Engine, db_url: str, tmp_path: Path
 ) -> None:

@@ -132,6 +132,7 @@ def test_pdf_survives_names_outside_latin1() -> None:
     assert "Line one line two" in text
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="pdftoppm is not installed")
 def test_pdf_renders_as_exactly_one_image(tmp_path: Path) -> None:
     pdf_path = tmp_path / "certificate.pdf"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 import tandem.program.certify as certify
 
 
@@ -17,6 +19,7 @@ def test_every_public_name_loads_from_its_module() -> None:
             assert defined_in.startswith("tandem.program.certify."), name
 
 
+@pytest.mark.slow
 def test_importing_the_package_loads_no_certification_module() -> None:
     # Every command module imports ``tandem.program.certify.key_names``, and so the package:
     # evaluation and issuing must wait until a command uses them.

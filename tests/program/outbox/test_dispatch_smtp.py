@@ -106,6 +106,7 @@ def expected_ids(engine: Engine) -> Counter[str]:
     return Counter(m.message_id for m in outbox(engine))
 
 
+@pytest.mark.slow
 def test_two_ticks_in_two_processes_at_once_send_nothing_twice(
     engine: Engine, db_url: str, tmp_path: Path, smtp: tuple[Inbox, int]
 ) -> None:
@@ -125,6 +126,7 @@ def test_two_ticks_in_two_processes_at_once_send_nothing_twice(
     assert len(received) == 12 * 2 * 2 + 1  # intros and week-1 topics for 24 people, a digest
 
 
+@pytest.mark.slow
 def test_sigkill_mid_dispatch_then_a_new_tick_loses_and_duplicates_nothing(
     engine: Engine, db_url: str, tmp_path: Path, smtp: tuple[Inbox, int]
 ) -> None:

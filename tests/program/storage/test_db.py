@@ -67,6 +67,7 @@ def test_the_known_head_is_alembics_newest_revision() -> None:
     assert db.head_revision() == db.SCHEMA_HEAD
 
 
+@pytest.mark.slow
 def test_a_database_at_the_head_opens_without_loading_alembic(db_url: str) -> None:
     db.open_database(db_url).dispose()
     code = (

@@ -14,20 +14,16 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from tandem.program.storage import db
-from tests.conftest import ON_POSTGRES
 from tests.program.roster.hostile import assert_one_error_line, run_cli
 
-sqlite_only = pytest.mark.skipif(ON_POSTGRES, reason="SQLite files and locks")
 MENTORS = "id,name,email\nM1,Ada Byron,ada@uni.edu\nM2,Ben Okafor,ben@uni.edu\n"
 
 
-@sqlite_only
 def test_a_new_sqlite_file_is_private(tmp_path: Path) -> None:
     db.open_database(f"sqlite:///{tmp_path}/new.db").dispose()
     assert stat.S_IMODE((tmp_path / "new.db").stat().st_mode) == 0o600
 
 
-@sqlite_only
 def test_an_existing_file_keeps_its_mode(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     sqlite3.connect(path).close()
@@ -36,7 +32,6 @@ def test_an_existing_file_keeps_its_mode(tmp_path: Path) -> None:
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
 
 
-@sqlite_only
 def test_a_file_that_is_not_a_database(tmp_path: Path) -> None:
     path = tmp_path / "notes.db"
     path.write_text("shopping list\n" * 100, encoding="utf-8")
@@ -48,7 +43,6 @@ def test_a_file_that_is_not_a_database(tmp_path: Path) -> None:
     assert_one_error_line(run_cli(f"sqlite:///{path}", "participants", "list"))
 
 
-@sqlite_only
 def test_a_missing_folder(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/none/x.db"
     assert_one_error_line(
@@ -58,7 +52,6 @@ def test_a_missing_folder(tmp_path: Path) -> None:
     )
 
 
-@sqlite_only
 def test_a_read_only_database(tmp_path: Path) -> None:
     db.open_database(f"sqlite:///{tmp_path}/ro.db").dispose()
     (tmp_path / "m.csv").write_text(MENTORS, encoding="utf-8")
@@ -71,7 +64,6 @@ def test_a_read_only_database(tmp_path: Path) -> None:
     )
 
 
-@sqlite_only
 def test_a_locked_database(tmp_path: Path) -> None:
     path = tmp_path / "busy.db"
     db.open_database(f"sqlite:///{path}").dispose()
@@ -127,6 +119,7 @@ def test_driver_errors_carry_no_row_values(db_url: str) -> None:
     engine.dispose()
 
 
+@pytest.mark.slow
 def test_two_imports_of_one_file_at_once(db_url: str, tmp_path: Path) -> None:
     """Two processes: one adds everyone, the other then finds them all unchanged."""
     db.open_database(db_url).dispose()

@@ -340,6 +340,7 @@ def test_a_pair_with_an_agreed_slot_gets_a_calendar_invitation(
             assert calendars == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("threads", [1, 2], ids=["fork", "spawn"])
 def test_worker_processes_send_what_one_process_would(
     engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threads: int
