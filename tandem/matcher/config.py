@@ -312,22 +312,33 @@ def config_to_commented_toml(config: MatchConfig, source: str = "default_config.
             continue
         if not line.startswith("#"):
             in_example = False
-        key_line = _KEY_LINE.match(line)
-        if key_line and table is not None and not in_example:
-            key = key_line[2]
-            value = getattr(table, key, None) if key in type(table).model_fields else None
-            if value is not None and not _is_table_array(value):
-                line = f"{key} = {_toml(value)}"
-        out.append(line)
-    every: list[str] = []
+        out.append(line if in_example else _with_value(line, table))
+    tail = arrays([*pending, *_table_array_names(config)])
+    return "\n".join([*out, *tail]).rstrip("\n") + "\n"
+
+
+def _with_value(line: str, table: BaseModel | None) -> str:
+    """A default-file key line (set or commented out) with the value ``table`` gives it."""
+    key_line = _KEY_LINE.match(line)
+    if key_line is None or table is None:
+        return line
+    key = key_line[2]
+    value = getattr(table, key, None) if key in type(table).model_fields else None
+    if value is None or _is_table_array(value):
+        return line
+    return f"{key} = {_toml(value)}"
+
+
+def _table_array_names(config: MatchConfig) -> list[str]:
+    """Every table array of the configuration by dotted name (``rules.eligibility`` …)."""
+    names: list[str] = []
     for name in MatchConfig.model_fields:
         value = getattr(config, name)
         if isinstance(value, BaseModel):
-            every += [f"{name}.{sub}" for sub, _ in _tables_arrays(value)]
+            names += [f"{name}.{sub}" for sub, _ in _tables_arrays(value)]
         elif _is_table_array(value):
-            every.append(name)
-    tail = arrays([*pending, *every])
-    return "\n".join([*out, *tail]).rstrip("\n") + "\n"
+            names.append(name)
+    return names
 
 
 def _plain_keys(model: BaseModel) -> Iterator[str]:
