@@ -58,7 +58,7 @@ def _root(
 
 
 def _mount() -> None:
-    from tandem.commands import certs, credentials, match, program, prompts, roster
+    from tandem.commands import certs, credentials, evaluation, match, program, prompts, roster
 
     roster.register(app)
     match.register(app)
@@ -66,6 +66,7 @@ def _mount() -> None:
     program.register(app)
     credentials.register(app)
     certs.register(app)
+    evaluation.register(app)
 
 
 _mount()
