@@ -17,10 +17,12 @@ from tandem.commands.common import (
 )
 
 if TYPE_CHECKING:
+    from tandem.program.evaluation import responses
     from tandem.prompts import surveys
 else:
     from tandem.commands.common import lazy_module
 
+    responses = lazy_module("tandem.program.evaluation.responses")
     surveys = lazy_module("tandem.prompts.surveys")
 
 survey_app = typer.Typer(
@@ -50,8 +52,31 @@ def survey_show(
     )
 
 
+@survey_app.command("import")
+def survey_import(
+    ctx: typer.Context,
+    cohort: str,
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV/XLSX/JSON: email, survey, role, mentee_id, then one column per item id "
+            "(<id>_before for retrospective ratings)."
+        ),
+    ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Validate and report; store nothing.")
+    ] = False,
+    now: NowOption = None,
+) -> None:
+    """Import survey responses exported from a survey tool (atomic; safe to repeat)."""
+    with database(ctx) as db:
+        report = responses.import_responses(db, cohort, path, now=now_from(now), dry_run=dry_run)
+    typer.echo(
+        f"{path.name}: {report.added} added, {report.updated} updated, "
+        f"{report.unchanged} unchanged survey responses"
+        + (" (dry run: nothing stored)" if dry_run else "")
+    )
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(survey_app, name="survey")
-
-
-__all__ = ["NowOption", "Path", "database", "now_from", "register"]
