@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from tandem.commands.common import (
     FormatOption,
@@ -17,11 +19,13 @@ from tandem.commands.common import (
 )
 
 if TYPE_CHECKING:
-    from tandem.program.evaluation import responses
+    from tandem.program.evaluation import render, report, responses
     from tandem.prompts import surveys
 else:
     from tandem.commands.common import lazy_module
 
+    render = lazy_module("tandem.program.evaluation.render")
+    report = lazy_module("tandem.program.evaluation.report")
     responses = lazy_module("tandem.program.evaluation.responses")
     surveys = lazy_module("tandem.prompts.surveys")
 
@@ -78,5 +82,96 @@ def survey_import(
     )
 
 
+class _ReportGroup(TyperGroup):
+    """``tandem report COHORT`` is short for ``tandem report cohort COHORT``."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = ["cohort", *args]
+        return super().parse_args(ctx, args)
+
+
+report_app = typer.Typer(
+    cls=_ReportGroup,
+    help="Evaluation reports: the cohort report (tandem report COHORT) and mentor feedback.",
+    no_args_is_help=True,
+)
+
+
+class ReportFormat(StrEnum):
+    HTML = "html"
+    JSON = "json"
+    CSV = "csv"
+    XLSX = "xlsx"
+
+
+def _write(text: str, out: Path | None) -> None:
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    out.write_text(text, encoding="utf-8")
+    typer.echo(f"Wrote {out}", err=True)
+
+
+@report_app.command("cohort")
+def report_cohort(
+    ctx: typer.Context,
+    cohort: str,
+    fmt: Annotated[
+        ReportFormat, typer.Option("--format", help="html (a page), json, csv (long form), xlsx.")
+    ] = ReportFormat.HTML,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write to this file (needed for xlsx).")
+    ] = None,
+    now: NowOption = None,
+) -> None:
+    """The cohort report: participation, meetings, competency gains, satisfaction, intent."""
+    if fmt is ReportFormat.XLSX and out is None:
+        raise typer.BadParameter("an XLSX workbook needs --out FILE.xlsx", param_hint="--out")
+    with database(ctx) as db:
+        data = report.cohort_report(db, cohort, now=now_from(now))
+    if fmt is ReportFormat.JSON:
+        import json
+
+        _write(json.dumps(data, indent=2, ensure_ascii=False) + "\n", out)
+    elif fmt is ReportFormat.CSV:
+        import io
+
+        buffer = io.StringIO()
+        render.write_csv(data, buffer)
+        _write(buffer.getvalue(), out)
+    elif fmt is ReportFormat.XLSX:
+        assert out is not None
+        render.write_xlsx(data, out)
+        typer.echo(f"Wrote {out}", err=True)
+    else:
+        _write(render.render_html(data), out)
+
+
+@report_app.command("mentor")
+def report_mentor(
+    ctx: typer.Context,
+    cohort: str,
+    mentor_id: Annotated[str, typer.Argument(help="The mentor's id from the roster.")],
+    out: Annotated[Path | None, typer.Option("--out", help="Write the page to this file.")] = None,
+    fmt: Annotated[
+        ReportFormat, typer.Option("--format", help="html (a page) or json.")
+    ] = ReportFormat.HTML,
+    now: NowOption = None,
+) -> None:
+    """One mentor's feedback: their mentees' ratings beside the cohort's, weeks to revisit."""
+    if fmt not in (ReportFormat.HTML, ReportFormat.JSON):
+        raise typer.BadParameter("mentor feedback is html or json", param_hint="--format")
+    with database(ctx) as db:
+        data = report.mentor_feedback(db, cohort, mentor_id, now=now_from(now))
+    if fmt is ReportFormat.JSON:
+        import json
+
+        _write(json.dumps(data, indent=2, ensure_ascii=False) + "\n", out)
+    else:
+        _write(render.render_mentor_html(data), out)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(survey_app, name="survey")
+    app.add_typer(report_app, name="report")

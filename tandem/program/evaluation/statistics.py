@@ -144,7 +144,7 @@ def wilcoxon_signed_rank(before: Sequence[float], after: Sequence[float]) -> Pai
     ranks, ties = _ranks([abs(d) for d in nonzero])
     r_plus = sum(r for r, d in zip(ranks, nonzero, strict=True) if d > 0)
     r_minus = sum(r for r, d in zip(ranks, nonzero, strict=True) if d < 0)
-    statistic = min(r_plus, r_minus)
+    statistic = float(min(r_plus, r_minus))
     variance = (count * (count + 1) * (2 * count + 1) - sum(t**3 - t for t in ties) / 2) / 24
     has_ties = any(t > 1 for t in ties)
     has_zeros = count < n
