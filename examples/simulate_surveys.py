@@ -42,6 +42,10 @@ CHANGES = [
 ]
 
 
+GAINS = [1.1, 0.5, 0.8, 0.2, 1.3, 0.4, 0.0, 0.9, 0.6, 1.0]
+"""Typical gain in each competency, in the enum's order."""
+
+
 def _rating(rng: random.Random, centre: float) -> int:
     return max(1, min(7, round(rng.gauss(centre, 0.9))))
 
@@ -74,7 +78,9 @@ def main() -> None:
                 row["role"] = role.value
                 for competency, items in instrument.competency_items(role).items():
                     start = 3.4 + person.random() * 1.4 + (1.0 if role is Role.MENTEE else 0)
-                    gain = 0.4 + person.random() * 1.2 + 0.1 * list(Competency).index(competency) % 3
+                    # some competencies move more than others, and not for everyone
+                    typical = GAINS[list(Competency).index(competency) % len(GAINS)]
+                    gain = person.gauss(typical, 0.7)
                     for item in items:
                         if survey == "baseline":
                             row[item.id] = _rating(rng, start)

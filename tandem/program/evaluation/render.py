@@ -8,6 +8,7 @@ as it is, so a group suppressed there carries no figures here either.
 from __future__ import annotations
 
 import io
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from functools import cache
 from pathlib import Path
@@ -30,6 +31,7 @@ def _templates() -> jinja2.Environment:
     )
     env.filters["pct"] = lambda v: "—" if v is None else f"{100 * v:.0f} %"
     env.filters["num"] = lambda v, d=2: "—" if v is None else f"{v:.{d}f}"
+    env.filters["tally"] = lambda texts: sorted(Counter(texts).items())
     env.filters["p"] = lambda v: "—" if v is None else ("< 0.001" if v < 0.001 else f"{v:.3f}")
     return env
 
@@ -156,7 +158,7 @@ def _satisfaction_chart(rows: Sequence[dict[str, Any]]) -> str | None:
         left = [a + b for a, b in zip(left, widths, strict=True)]
     axes.set_xlim(0, 100)
     axes.set_xlabel("respondents (%): 1 = strongly disagree … 5 = strongly agree")
-    axes.legend(ncols=len(levels), loc="upper center", bbox_to_anchor=(0.5, -0.35), frameon=False)
+    axes.legend(ncols=len(levels), loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     return _svg(figure)
 
 
