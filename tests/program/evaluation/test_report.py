@@ -331,3 +331,49 @@ def test_report_commands(db_url: str, tmp_path: Path) -> None:
     tandem("report", "mentor", COHORT, "M001", "--out", feedback, db=db_url)
     assert "Your mentoring feedback" in feedback.read_text()
     assert "Mentor M001" not in feedback.read_text()
+
+
+def test_the_page_is_self_contained_deterministic_and_renders(
+    cohort: Engine, tmp_path: Path
+) -> None:
+    import re
+    import shutil
+    import subprocess
+
+    import_responses(cohort, COHORT, write_rows(tmp_path / "closing.csv", closing_rows()), now=NOW)
+    report = cohort_report(cohort, COHORT, now=NOW)
+    html = render_html(report)
+    assert html == render_html(report)
+    assert "<script" not in html and "<link" not in html and " src=" not in html
+    assert set(re.findall(r"https?://[^\"' )]+", html)) <= {
+        "http://www.w3.org/2000/svg",
+        "http://www.w3.org/1999/xlink",
+    }
+    # funnel, mentors' retrospective gains, intent, satisfaction, match scores
+    assert html.count("<svg") == 5
+    browser = shutil.which("chromium")
+    if browser is None:
+        pytest.skip("Debian's chromium is not installed: the page was not opened in a browser")
+    page = tmp_path / "report.html"
+    page.write_text(html, encoding="utf-8")
+    shot = tmp_path / "report.png"
+    subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            f"--screenshot={shot}",
+            "--window-size=1200,2400",
+            page.as_uri(),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
