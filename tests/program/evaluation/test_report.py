@@ -377,3 +377,50 @@ def test_the_page_is_self_contained_deterministic_and_renders(
         timeout=120,
     )
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+
+
+def test_baseline_gains_pair_each_persons_baseline_with_their_closing(
+    cohort: Engine, tmp_path: Path
+) -> None:
+    baseline = [
+        {
+            "email": f"m{i:03d}@uni.edu",
+            "survey": "baseline",
+            "efficacy_confidence": b,
+            "efficacy_setbacks": b + 1,
+        }
+        for i, b in zip(range(1, 7), [2, 3, 4, 4, 5, 1], strict=True)
+        if i != 6  # the sixth mentor skipped the baseline: left out of this comparison
+    ]
+    closing = [
+        {
+            "email": f"m{i:03d}@uni.edu",
+            "survey": "closing",
+            "efficacy_confidence": a,
+            "efficacy_setbacks": a,
+        }
+        for i, a in zip(range(1, 7), [4, 3, 6, 5, 7, 2], strict=True)
+    ]
+    import_responses(cohort, COHORT, write_rows(tmp_path / "b.csv", baseline), now=NOW)
+    import_responses(cohort, COHORT, write_rows(tmp_path / "c.csv", closing), now=NOW)
+    report = cohort_report(cohort, COHORT, now=NOW)
+    row = next(
+        r
+        for r in report["competency_gains"]
+        if (r["competency"], r["role"], r["comparison"])
+        == ("research_self_efficacy", "mentor", "baseline")
+    )
+    before = [2.5, 3.5, 4.5, 4.5, 5.5]
+    after = [4.0, 3.0, 6.0, 5.0, 7.0]
+    expected = wilcoxon(after, before)
+    assert (row["n"], row["before_mean"], row["after_mean"]) == (5, 4.1, 5.0)
+    assert row["statistic"] == float(expected.statistic)
+    assert row["p_value"] == round(float(expected.pvalue), 6)
+    assert (row["ci_low"], row["ci_high"]) == (None, None)  # five people: no 95 % interval
+    retrospective = next(
+        r
+        for r in report["competency_gains"]
+        if (r["competency"], r["role"], r["comparison"])
+        == ("research_self_efficacy", "mentor", "retrospective")
+    )
+    assert retrospective["suppressed"] and retrospective["n"] == 0
