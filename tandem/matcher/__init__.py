@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         solve,
         solve_stable,
     )
+    from tandem.matcher.compatibility import ProfileCompatibility
     from tandem.matcher.config import MatchConfig, config_to_toml, default_config, load_config
     from tandem.matcher.errors import MatcherError
     from tandem.matcher.explain import (
@@ -45,7 +46,6 @@ if TYPE_CHECKING:
         UnmatchedCause,
     )
     from tandem.matcher.rules import column_values, validate_assignment
-    from tandem.matcher.scoring import ProfileCompatibility
     from tandem.matcher.types import Method, Objective, Profile, Role
 
 _MODULE_OF = {
@@ -77,7 +77,7 @@ _MODULE_OF = {
     "parse_preferences": "inputs",
     "parse_scores": "inputs",
     # Scoring profiles, the hard rules and explanations (SciPy).
-    "ProfileCompatibility": "scoring",
+    "ProfileCompatibility": "compatibility",
     "column_values": "rules",
     "validate_assignment": "rules",
     "MenteeExplanation": "explain",

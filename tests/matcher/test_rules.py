@@ -4,6 +4,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tandem.matcher.compat import FORBIDDEN
+from tandem.matcher.compatibility import ProfileCompatibility
 from tandem.matcher.config import (
     ConfigError,
     EligibilityRule,
@@ -21,7 +22,6 @@ from tandem.matcher.rules import (
     active_pair_rules,
     validate_assignment,
 )
-from tandem.matcher.scoring import ProfileCompatibility
 from tandem.matcher.types import CareerStage, Role
 
 from .strategies import REFERENCE_INSTANT, configs, mentee, mentor, rosters
