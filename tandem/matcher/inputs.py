@@ -30,6 +30,13 @@ from tandem.matcher.stable import Preferences
 SCORE_COLUMNS = ("mentee_id", "mentor_id", "score")
 PREFERENCE_COLUMNS = ("participant_id", "candidate_id", "rank")
 _SCALE_DIGITS = len(str(SCALE)) - 1
+_MAX_DECIMALS = 18
+"""Decimals a score may have: points stay within 64-bit integers."""
+
+
+def _shown(text: str) -> str:
+    """A cell as quoted in a message, cut short when it is long."""
+    return repr(text) if len(text) <= 40 else f"{text[:20]!r}… ({len(text)} characters)"
 
 
 class MatcherInputError(MatcherError):
@@ -289,13 +296,20 @@ def parse_scores(
             )
             ok = False
         head, _, tail = score.partition(".")
-        if not (score.isascii() and (head + tail).isdigit()) or int(head or 0) > 100:
+        # The length first: int() of thousands of digits is refused by Python itself.
+        numeric = score.isascii() and (head + tail).isdigit() and len(head.lstrip("0")) <= 3
+        if not numeric or int(head or 0) > 100 or len(tail) > _MAX_DECIMALS:
             problems.append(
                 Problem(
                     file=file_name,
                     row=number,
                     column="score",
-                    message=f"expected a decimal number from 0 to 100, got {score!r}",
+                    message=f"expected a decimal number from 0 to 100, got {_shown(score)}"
+                    + (
+                        f" (more than {_MAX_DECIMALS} decimals)"
+                        if numeric and int(head or 0) <= 100
+                        else ""
+                    ),
                 )
             )
             ok = False
@@ -415,14 +429,16 @@ def parse_preferences(
                     message=f"expected a {side} id (participant {who} is a {role}), got {whom!r}",
                 )
             )
-        rank = int(rank_text) if rank_text.isascii() and rank_text.isdigit() else 0
+        whole = rank_text.isascii() and rank_text.isdigit() and len(rank_text.lstrip("0")) <= 9
+        rank = int(rank_text) if whole else 0
         if rank < 1:
             row_problems.append(
                 Problem(
                     file=file_name,
                     row=number,
                     column="rank",
-                    message=f"expected a positive whole number (1 = most preferred), got {rank_text!r}",
+                    message="expected a positive whole number (1 = most preferred), "
+                    f"got {_shown(rank_text)}",
                 )
             )
         if not row_problems:

@@ -300,3 +300,22 @@ def test_scores_converted_in_slices_share_one_scale(texts: list[str], size: int)
     assert sliced.scale == whole.scale
     assert [x.tolist() for x in sliced.arcs()] == [x.tolist() for x in whole.arcs()]
     assert whole.arcs()[2].tolist() == [int(Decimal(t) * whole.scale) for t in texts]
+
+
+def test_thousands_of_digits_are_refused_plainly() -> None:
+    many = "9" * 5000
+    with pytest.raises(MatcherInputError) as error:
+        scores(f"mentee_id,mentor_id,score\ne1,m1,{many}\ne2,m1,1.{'5' * 19}\n")
+    assert str(error.value) == (
+        "scores.csv: 2 problems\n"
+        '  scores.csv, row 2, column "score": expected a decimal number from 0 to 100, got '
+        "'99999999999999999999'… (5000 characters)\n"
+        '  scores.csv, row 3, column "score": expected a decimal number from 0 to 100, got '
+        "'1.5555555555555555555' (more than 18 decimals)"
+    )
+    with pytest.raises(MatcherInputError) as error:
+        prefs(f"participant_id,candidate_id,rank\ne1,m1,{many}\n")
+    assert str(error.value) == (
+        'prefs.csv, row 2, column "rank": expected a positive whole number (1 = most '
+        "preferred), got '99999999999999999999'… (5000 characters)"
+    )
