@@ -429,15 +429,20 @@ class _JsonObject(list[tuple[str, Any]]):
     seen rather than silently replaced."""
 
 
+class _JsonNumber(str):
+    """A JSON number as written: never converted, so 5,000 digits or 1e308 stay text for
+    the cell parsers to refuse plainly."""
+
+
 def _json_document(name: str, text: str) -> Any:
     """The parsed document; numbers stay as written (text), objects are :class:`_JsonObject`."""
     try:
         return json.loads(
             text,
             object_pairs_hook=_JsonObject,
-            parse_int=str,
-            parse_float=str,
-            parse_constant=str,
+            parse_int=_JsonNumber,
+            parse_float=_JsonNumber,
+            parse_constant=_JsonNumber,
         )
     except json.JSONDecodeError as exc:
         raise InputFileError(
@@ -545,7 +550,13 @@ def _json_scalar(value: str | bool) -> str:
 
 
 def _json_kind(value: Any) -> str:
-    kinds = {_JsonObject: "an object", list: "an array", str: "a string", bool: "true/false"}
+    kinds = {
+        _JsonObject: "an object",
+        list: "an array",
+        _JsonNumber: "a number",
+        str: "a string",
+        bool: "true/false",
+    }
     for kind, text in kinds.items():
         if isinstance(value, kind):
             return text

@@ -103,6 +103,12 @@ HOSTILE: list[tuple[str, str, Callable[[], bytes | str], str]] = [
         "deep.json: JSON nested too deeply; expected an array of objects, one per person",
     ),
     (
+        "a JSON number instead of an array",
+        "number.json",
+        lambda: "12345678901234567890",
+        "number.json: expected a JSON array of objects, one per person; got a number",
+    ),
+    (
         "a name given as a JSON list",
         "list.json",
         lambda: json.dumps([{"id": "M9", "name": ["A", "B"], "email": "z@uni.edu"}]),
