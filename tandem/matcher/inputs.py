@@ -188,6 +188,26 @@ def _decimal_points(column: str) -> tuple[np.ndarray, int] | None:
     return points, d
 
 
+def _check_points_fit(points: Sequence[int], file_name: str) -> None:
+    """Points are exact 64-bit integers: the largest score's digits and the finest
+    score's decimals together must fit in them."""
+    top = max(points, default=0)
+    if top > _MAX_POINTS:
+        raise MatcherInputError(
+            file_name,
+            [
+                Problem(
+                    file=file_name,
+                    row=None,
+                    column="score",
+                    message=f"the scores need {len(str(top))} significant digits "
+                    "together (the largest score's whole part and the finest score's "
+                    "decimals); round them to at most 18",
+                )
+            ],
+        )
+
+
 def _on_0_to_100(points: Sequence[int] | np.ndarray, scale: int) -> int:
     """The scale at which ``points`` read as scores from 0 to 100: ``scale`` times the
     smallest power of ten that brings the largest score to 100 or below."""
@@ -338,22 +358,7 @@ def parse_scores(
         for w, f in zip(whole, fractions, strict=True)
     ]
     scale = _on_0_to_100(points, scale)
-    if max(points, default=0) > _MAX_POINTS:
-        # Points are exact 64-bit integers: the largest score's digits and the finest
-        # score's decimals together must fit in them.
-        raise MatcherInputError(
-            file_name,
-            [
-                Problem(
-                    file=file_name,
-                    row=None,
-                    column="score",
-                    message=f"the scores need {len(str(max(points)))} significant digits "
-                    "together (the largest score's whole part and the finest score's "
-                    "decimals); round them to at most 18",
-                )
-            ],
-        )
+    _check_points_fit(points, file_name)
     n_m = max(len(mentors), 1)
     codes = np.asarray(rows, dtype=np.int64) * n_m + np.asarray(cols, dtype=np.int64)
     sorted_codes = np.sort(codes)

@@ -224,35 +224,47 @@ def _long_rows(report: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
         yield ("retention", "pairs", key, value)
     for week in report["weekly_meeting_rate"]:
         yield from _group("weekly_meeting_rate", f"week {week['week']}", week, ("week",))
-    for key, value in report["pairs_at_risk"].items():
-        if key == "reasons":
-            for reason, count in value.items():
-                yield ("pairs_at_risk", "reason", reason, count)
-        else:
-            yield ("pairs_at_risk", "pairs", key, value)
+    yield from _keyed("pairs_at_risk", report["pairs_at_risk"], "reasons", "reason", "pairs")
     for row in report["competency_gains"]:
         group = f"{row['competency']}/{row['role']}/{row['comparison']}"
         yield from _group(
             "competency_gains", group, row, ("competency", "label", "role", "comparison")
         )
-    for row in report["satisfaction"]:
+    yield from _satisfaction_rows(report["satisfaction"])
+    yield from _intent_rows(report["intent_to_change"])
+    quality = dict(report["match_quality"])
+    for b in quality.pop("histogram", []):
+        yield ("match_quality", "histogram", f"{b['low']:g}–{b['high']:g}", b["count"])
+    for key, value in quality.items():
+        yield ("match_quality", "scores", key, value)
+
+
+def _keyed(
+    section: str, values: dict[str, Any], nested: str, nested_group: str, group: str
+) -> Iterator[tuple[Any, ...]]:
+    for key, value in values.items():
+        if key == nested:
+            for sub, count in value.items():
+                yield (section, nested_group, sub, count)
+        else:
+            yield (section, group, key, value)
+
+
+def _satisfaction_rows(rows: list[dict[str, Any]]) -> Iterator[tuple[Any, ...]]:
+    for row in rows:
         group = f"{row['item']}/{row['role']}"
         flat = {k: v for k, v in row.items() if k != "distribution"}
         yield from _group("satisfaction", group, flat, ("item", "text", "role"))
         for level, count in (row.get("distribution") or {}).items():
             yield ("satisfaction", group, f"answered {level}", count)
-    intent = report["intent_to_change"]
+
+
+def _intent_rows(intent: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
     for part in ("intend", "changed", "changed_of_intending"):
         yield from _group("intent_to_change", part, intent[part], ("survey",))
     for key in ("what_intended", "what_changed"):
         for text in intent[key] or []:
             yield ("intent_to_change", key, "answer", text)
-    for key, value in report["match_quality"].items():
-        if key == "histogram":
-            for b in value:
-                yield ("match_quality", "histogram", f"{b['low']:g}–{b['high']:g}", b["count"])
-        else:
-            yield ("match_quality", "scores", key, value)
 
 
 def _group(

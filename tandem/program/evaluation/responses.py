@@ -12,7 +12,7 @@ Importing again updates changed responses and leaves the others alone.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -143,24 +143,7 @@ def import_responses(
     table = read_table(path)
     file = table.file
     problems: list[Problem] = list(table.problems)
-    answer_columns = {c for i in instruments.values() for c in i.columns()}
-    for column in ("email", "survey"):
-        if column not in table.columns:
-            problems.append(Problem(file, 1, column, "required column is missing"))
-    for column in table.columns:
-        if column in IMPORT_COLUMNS or column in answer_columns:
-            continue
-        close = difflib.get_close_matches(column, sorted(answer_columns), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        problems.append(
-            Problem(
-                file,
-                1,
-                column,
-                f"unknown column{hint}; expected {', '.join(IMPORT_COLUMNS)} and item ids "
-                "(see `tandem survey show NAME`)",
-            )
-        )
+    problems += _header_problems(file, table.columns, instruments)
     if problems:
         raise InputFileError(problems)
     counts = {"added": 0, "updated": 0, "unchanged": 0}
@@ -185,43 +168,9 @@ def import_responses(
             place = _find_place(places, cohort, cells, file, row.number, problems)
             if place is None:
                 continue
-            instrument = instruments[survey]
-            columns = instrument.columns()
-            answers: dict[str, Answer] = {}
-            row_ok = True
-            for column, value in cells.items():
-                if column in IMPORT_COLUMNS:
-                    continue
-                item = columns.get(column)
-                if item is None:
-                    problems.append(
-                        Problem(
-                            file,
-                            row.number,
-                            column,
-                            f"not an item of the {survey.value} survey; leave it empty",
-                        )
-                    )
-                    row_ok = False
-                    continue
-                if not item.role.includes(place.role):
-                    problems.append(
-                        Problem(
-                            file,
-                            row.number,
-                            column,
-                            f"asked of {_asked_of(item)}; this row is a {place.role.value}'s "
-                            "response: leave it empty or fix the role",
-                        )
-                    )
-                    row_ok = False
-                    continue
-                try:
-                    answers[column] = parse_answer(item, value)
-                except ValueError as error:
-                    problems.append(Problem(file, row.number, column, str(error)))
-                    row_ok = False
-            if not row_ok:
+            columns = instruments[survey].columns()
+            answers = _answers(file, row.number, cells, survey, columns, place, problems)
+            if answers is None:
                 continue
             if not answers:
                 problems.append(Problem(file, row.number, None, "the row has no answers"))
@@ -247,6 +196,80 @@ def import_responses(
         if dry_run:
             session.rollback()
     return SurveyImportReport(**counts)
+
+
+def _header_problems(
+    file: str, columns: Sequence[str], instruments: Mapping[SurveyName, Instrument]
+) -> list[Problem]:
+    """Missing required columns, and columns that are neither import columns nor items."""
+    answer_columns = {c for i in instruments.values() for c in i.columns()}
+    problems = [
+        Problem(file, 1, column, "required column is missing")
+        for column in ("email", "survey")
+        if column not in columns
+    ]
+    for column in columns:
+        if column in IMPORT_COLUMNS or column in answer_columns:
+            continue
+        close = difflib.get_close_matches(column, sorted(answer_columns), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        problems.append(
+            Problem(
+                file,
+                1,
+                column,
+                f"unknown column{hint}; expected {', '.join(IMPORT_COLUMNS)} and item ids "
+                "(see `tandem survey show NAME`)",
+            )
+        )
+    return problems
+
+
+def _answers(
+    file: str,
+    number: int,
+    cells: Mapping[str, Any],
+    survey: SurveyName,
+    columns: Mapping[str, Any],
+    place: _Place,
+    problems: list[Problem],
+) -> dict[str, Answer] | None:
+    """A row's answers to the survey's items, parsed; None (problems added) if one is
+    not an item of this survey, not asked of the row's role, or not a valid answer."""
+    answers: dict[str, Answer] = {}
+    row_ok = True
+    for column, value in cells.items():
+        if column in IMPORT_COLUMNS:
+            continue
+        item = columns.get(column)
+        if item is None:
+            problems.append(
+                Problem(
+                    file,
+                    number,
+                    column,
+                    f"not an item of the {survey.value} survey; leave it empty",
+                )
+            )
+            row_ok = False
+        elif not item.role.includes(place.role):
+            problems.append(
+                Problem(
+                    file,
+                    number,
+                    column,
+                    f"asked of {_asked_of(item)}; this row is a {place.role.value}'s "
+                    "response: leave it empty or fix the role",
+                )
+            )
+            row_ok = False
+        else:
+            try:
+                answers[column] = parse_answer(item, value)
+            except ValueError as error:
+                problems.append(Problem(file, number, column, str(error)))
+                row_ok = False
+    return answers if row_ok else None
 
 
 def _find_place(
