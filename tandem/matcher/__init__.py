@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     )
     from tandem.matcher.compatibility import ProfileCompatibility
     from tandem.matcher.config import MatchConfig, config_to_toml, default_config, load_config
+    from tandem.matcher.encoding import column_values
     from tandem.matcher.errors import MatcherError
     from tandem.matcher.explain import (
         MenteeExplanation,
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
         OptimalityProof,
         UnmatchedCause,
     )
-    from tandem.matcher.rules import column_values, validate_assignment
+    from tandem.matcher.rules import validate_assignment
     from tandem.matcher.types import Method, Objective, Profile, Role
 
 _MODULE_OF = {
@@ -78,7 +79,7 @@ _MODULE_OF = {
     "parse_scores": "inputs",
     # Scoring profiles, the hard rules and explanations (SciPy).
     "ProfileCompatibility": "compatibility",
-    "column_values": "rules",
+    "column_values": "encoding",
     "validate_assignment": "rules",
     "MenteeExplanation": "explain",
     "WhyNot": "explain",

@@ -16,8 +16,7 @@ import scipy.sparse as sp
 
 from tandem.matcher.compat import FORBIDDEN, SCALE, IntArray
 from tandem.matcher.config import ConfigError, MatchConfig
-from tandem.matcher.errors import MatcherError
-from tandem.matcher.rules import (
+from tandem.matcher.encoding import (
     BUILTIN_COLUMNS,
     BoolArray,
     EqualityFactor,
@@ -26,6 +25,9 @@ from tandem.matcher.rules import (
     Roster,
     Rows,
     TableFactor,
+)
+from tandem.matcher.errors import MatcherError
+from tandem.matcher.rules import (
     active_pair_rules,
     check_locked_pairs,
     forbidding_reasons,

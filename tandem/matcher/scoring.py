@@ -25,7 +25,7 @@ import scipy.sparse as sp
 
 from tandem.matcher.compat import IntArray
 from tandem.matcher.config import CustomCriterion, CustomMatch
-from tandem.matcher.rules import (
+from tandem.matcher.encoding import (
     STAGES,
     BoolArray,
     EqualityFactor,

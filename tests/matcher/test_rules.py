@@ -13,12 +13,12 @@ from tandem.matcher.config import (
     RulesConfig,
     SameInstitution,
 )
+from tandem.matcher.encoding import Roster
 from tandem.matcher.errors import MatcherError
 from tandem.matcher.rules import (
     HARD_RULES,
     PAIR_RULES,
     RULES_BY_LABEL,
-    Roster,
     active_pair_rules,
     validate_assignment,
 )
