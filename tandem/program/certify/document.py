@@ -182,13 +182,15 @@ def _close_fonts(pdf: FPDF) -> None:
 
 
 def _name_size(pdf: FPDF, name: str, size: float) -> float:
-    """The largest size (≤ ``size``, ≥ _MIN_NAME_PT) that sets ``name`` in MAX_NAME_LINES."""
-    pdf.set_font(_MAIN, style="B", size=size)
-    width = pdf.get_string_width(name) * 1.05  # words wrap whole: keep a margin
-    lines = width / pdf.epw
-    if lines <= MAX_NAME_LINES:
-        return size
-    return max(_MIN_NAME_PT * size / 24, size * MAX_NAME_LINES / lines)
+    """The largest size (≤ ``size``, ≥ half of it) that sets ``name`` in MAX_NAME_LINES."""
+    smallest = size * _MIN_NAME_PT / 24
+    while True:
+        pdf.set_font(_MAIN, style="B", size=size)
+        lines = pdf.multi_cell(0, 10, name, align="C", dry_run=True, output="LINES")
+        assert isinstance(lines, list)  # output="LINES" gives the lines
+        if len(lines) <= MAX_NAME_LINES or size <= smallest:
+            return size
+        size = max(smallest, size * 0.9)
 
 
 def _layout(
