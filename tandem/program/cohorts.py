@@ -150,7 +150,8 @@ class CohortCreated:
 
 
 def create_cohort(engine: Engine, settings: CohortSettings, *, now: datetime) -> CohortCreated:
-    """Create a cohort from the latest match run of ``settings.cycle``, one pair per match.
+    """Create a cohort from the latest match run of ``settings.cycle``, one pair per match
+    (but none with a participant withdrawn since the run).
 
     Safe to repeat: creating a cohort that exists with the same cycle and start changes
     nothing. Raises CohortError when it exists with other settings, the cycle has no run,
@@ -207,6 +208,13 @@ def create_cohort(engine: Engine, settings: CohortSettings, *, now: datetime) ->
         matches = session.exec(
             select(MatchPair).where(MatchPair.run_pk == run.pk).order_by(MatchPair.mentee_id)
         ).all()
+        withdrawn = {key for key, person in people.items() if person.withdrawn_at is not None}
+        matches = [
+            m
+            for m in matches
+            if (Role.MENTEE.value, m.mentee_id) not in withdrawn
+            and (Role.MENTOR.value, m.mentor_id) not in withdrawn
+        ]
         for match in matches:
             _add_pair(
                 session,
