@@ -420,20 +420,25 @@ def parse_exclusion(text: str) -> tuple[str, str]:
     return mentee.strip(), mentor.strip()
 
 
-def mentor_load(session: Session, *, cohort: Cohort | None = None) -> dict[int, int]:
-    """Mentees each mentor holds a place for: live pairs in every cohort still running,
-    and the completed pairs of ``cohort`` (its places stay taken until it closes)."""
+def mentor_load(
+    session: Session, *, cohort: Cohort | None = None, except_cycle: str | None = None
+) -> dict[int, int]:
+    """Mentees each mentor (by participant pk) holds a place for: live pairs in every
+    cohort still running (but those of cycle ``except_cycle``), and the completed pairs of
+    ``cohort`` (its places stay taken until it closes)."""
     running = {
-        c.pk for c in session.exec(select(Cohort).where(col(Cohort.completed_at).is_(None))).all()
+        c.pk
+        for c in session.exec(select(Cohort).where(col(Cohort.completed_at).is_(None))).all()
+        if c.cycle != except_cycle
     }
     load: dict[int, int] = {}
-    for pair in session.exec(select(Pair)).all():
-        live = pair.state in LIVE_STATES and pair.cohort_pk in running
-        held = (
-            cohort is not None and pair.cohort_pk == cohort.pk and pair.state == PairState.COMPLETED
-        )
+    for mentor_pk, cohort_pk, state in session.exec(
+        select(Pair.mentor_pk, Pair.cohort_pk, Pair.state)
+    ).all():
+        live = state in LIVE_STATES and cohort_pk in running
+        held = cohort is not None and cohort_pk == cohort.pk and state == PairState.COMPLETED
         if live or held:
-            load[pair.mentor_pk] = load.get(pair.mentor_pk, 0) + 1
+            load[mentor_pk] = load.get(mentor_pk, 0) + 1
     return load
 
 
@@ -450,7 +455,7 @@ def rematch(
     who have no other pair standing in the cohort and have not withdrawn. A mentor's spare
     places are their capacity less the places they hold in every running cohort
     (:func:`mentor_load`); withdrawn mentors are never proposed. No mentee is proposed a
-    mentor they were paired with before in this cohort (declined or ended, by either), nor
+    mentor they were paired with before in any cohort (declined or ended, by either), nor
     one of the ``exclude`` pairs (mentee id, mentor id). Uses the match run's stored
     configuration; pairs that stand are not touched. The new pair gets an introduction of
     its own and its first topic the week after (with the alignment topics it missed as a
@@ -484,10 +489,15 @@ def rematch(
             and person.withdrawn_at is None
             and (person.capacity or 0) - load.get(pk, 0) > 0
         }
+        before = session.exec(
+            select(Pair.mentee_pk, Pair.mentor_pk).where(
+                col(Pair.mentee_pk).in_(freed),
+                col(Pair.state).in_([PairState.DECLINED.value, PairState.ENDED.value]),
+            )
+        ).all()  # in any cohort: a partner declined once is not proposed again
         forbidden = {
-            (by_pk[p.mentee_pk].external_id, by_pk[p.mentor_pk].external_id)
-            for p in pairs
-            if p.state in (PairState.DECLINED, PairState.ENDED)
+            (by_pk[mentee_pk].external_id, by_pk[mentor_pk].external_id)
+            for mentee_pk, mentor_pk in before
         } | set(exclude)
         mentee_ids = [by_pk[pk].external_id for pk in freed]
         result = match_subset(session, run, mentee_ids, spare, forbidden)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -10,14 +11,21 @@ from sqlmodel import Session, select
 
 from tandem.matcher.types import Role
 from tandem.program import cohorts
-from tandem.program.cohorts import CohortError, PairAction, change_pair, rematch
+from tandem.program.cohorts import (
+    CohortError,
+    CohortSettings,
+    PairAction,
+    change_pair,
+    create_cohort,
+    rematch,
+)
 from tandem.program.outbox.channels import FileOutbox
 from tandem.program.roster import store as roster
 from tandem.program.storage.tables import Pair
 from tandem.program.tick import run_due
 from tandem.prompts.curriculum import load_curriculum
 from tests.conftest import Tandem
-from tests.program.helpers import CREATED, Program, day, make_program, outbox
+from tests.program.helpers import CREATED, Program, day, make_program, outbox, store_match
 from tests.program.tick.test_run_due import body
 
 COHORT = "Fall 2026"
@@ -51,6 +59,32 @@ def test_a_mentee_is_never_proposed_the_mentor_they_declined(
     # M001 has room again (the declined pair holds no place) but E001 declined them.
     report = rematch(engine, COHORT, now=day(program.instants, 1))
     assert report.paired == (("E001", "M009"),)
+
+
+def test_a_mentor_declined_in_another_cohort_is_not_proposed_again(
+    engine: Engine, tmp_path: Path
+) -> None:
+    program = make_program(engine, tmp_path, pairs=2)  # Fall 2026: E001–M001, E002–M002
+    decline(program, "E001", 0)  # M001 has room again, but E001 declined them
+    store_match(engine, "2027", [("E001", "M002")])
+    create_cohort(
+        engine,
+        CohortSettings(name="Spring 2027", cycle="2027", start=date(2027, 2, 1)),
+        now=CREATED,
+    )
+    spring = day(program.instants, 0) + timedelta(weeks=21)
+    change_pair(
+        engine,
+        "Spring 2027",
+        "E001",
+        PairAction.DECLINE,
+        actor="mentee",
+        role=Role.MENTEE,
+        reason="not a fit either",
+        now=spring,
+    )
+    report = rematch(engine, "Spring 2027", now=spring)
+    assert (report.freed, report.paired, report.still_unmatched) == (1, (), ("E001",))
 
 
 def test_exclusions_keep_a_mentor_from_a_mentee(engine: Engine, tmp_path: Path) -> None:
