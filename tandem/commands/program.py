@@ -166,11 +166,19 @@ STATUS_COLUMNS = (
 
 @cohort_app.command("status")
 def status(
-    ctx: typer.Context, name: str, fmt: FormatOption = OutputFormat.TABLE, now: NowOption = None
+    ctx: typer.Context,
+    name: str,
+    at_risk_only: Annotated[
+        bool, typer.Option("--at-risk", help="Only the pairs flagged at risk.")
+    ] = False,
+    fmt: FormatOption = OutputFormat.TABLE,
+    now: NowOption = None,
 ) -> None:
     """Per pair: weeks met / due, last check-in, risk, state."""
     with database(ctx) as db:
         rows = [r.as_row() for r in reports.cohort_status(db, name, now_from(now))]
+    if at_risk_only:
+        rows = [r for r in rows if r["risk"]]
     columns = (
         STATUS_COLUMNS
         if fmt is OutputFormat.TABLE

@@ -12,9 +12,9 @@ The tick writes a pair's risk flags (``Pair.risk``, a list of reasons, shown by
    clears any left over.
 2. **Quiet.** The weeks that count are the pair's own (from its ``first_week``), once
    closed (the week after has begun; the final week once the program closes), and not
-   paused: a week during any part of which the pair was paused is excused. When the last
-   two weeks that count have no check-in saying the pair met, the pair is flagged, saying
-   which of two things happened:
+   paused: a week during any part of which the pair was paused is excused. When no
+   check-in says the pair met in the last two weeks that count (or since, in the week
+   still open), the pair is flagged, saying which of two things happened:
 
    * nobody filed a check-in in those two weeks: ``no check-in since week N`` (N is the
      last week with any check-in), or ``no check-in yet`` when there was never one;
@@ -206,10 +206,11 @@ def flag_risk(tick: CohortTick, session: Session, pairs: Sequence[PairRow], plan
 
 
 def _quiet(window: list[int], checked: set[int], met: set[int]) -> str | None:
-    """The quiet flag for the last two counted weeks ``window``, or None if they met."""
-    if any(w in met for w in window):
+    """The quiet flag for the last two counted weeks ``window``, or None if they met
+    then or since (a meeting reported for the week still open counts too)."""
+    if any(w >= window[0] for w in met):
         return None
-    if not any(w in checked for w in window):
+    if not any(w >= window[0] for w in checked):
         last = max(checked, default=None)
         return "no check-in yet" if last is None else f"no check-in since week {last}"
     last = max(met, default=None)

@@ -11,7 +11,9 @@ from tandem.program.checkins import CheckinAnswers, add_checkin
 from tandem.program.cohorts import PairAction, change_pair
 from tandem.program.outbox.channels import FileOutbox
 from tandem.program.reports import cohort_status
+from tandem.program.storage.db import open_database
 from tandem.program.tick import run_due
+from tests.conftest import Tandem
 from tests.program.helpers import Program, day, make_program
 
 COHORT = "Fall 2026"
@@ -55,6 +57,18 @@ def test_quiet_pairs_say_since_when_and_whether_anyone_checked_in(
         "E002": "checked in: did not meet since week 2",
         "E003": "no check-in yet",
     }
+
+
+def test_a_meeting_in_the_week_still_open_clears_the_flag(engine: Engine, tmp_path: Path) -> None:
+    program = make_program(engine, tmp_path, pairs=1, coordinator=None)
+    channel = FileOutbox(tmp_path / "outbox")
+    for week in (1, 2):
+        checkin(program, "E001", week, CheckinAnswers(met=False))
+    run_due(engine, day(program.instants, 3, hours=1), channel)
+    assert status(program, 3)["E001"]["risk"] == "checked in: have not met yet"
+    checkin(program, "E001", 3, CheckinAnswers(met=True))  # weeks 1–2 stay the window
+    run_due(engine, day(program.instants, 3, days=2), channel)
+    assert status(program, 3)["E001"]["risk"] == ""
 
 
 def test_a_paused_pair_is_not_flagged_and_its_paused_weeks_are_excused(
@@ -134,3 +148,22 @@ def test_last_checkin_is_the_date_of_the_week_checked_in_for(
             now=day(program.instants, 9),
         )
     assert status(program, 9)["E001"]["last_checkin"] == "2026-09-21"  # week 3's Monday
+
+
+def test_the_status_command_can_show_only_the_pairs_at_risk(
+    tandem: Tandem, db_url: str, tmp_path: Path
+) -> None:
+    engine = open_database(db_url)
+    try:
+        program = make_program(engine, tmp_path, pairs=2, coordinator=None)
+        checkin(program, "E001", 2, CheckinAnswers(met=True, rating=1))
+        run_due(engine, day(program.instants, 2, days=2), FileOutbox(tmp_path / "outbox"))
+    finally:
+        engine.dispose()
+    now = day(program.instants, 2, days=2).isoformat(timespec="minutes").replace("+00:00", "")
+    result = tandem(
+        "cohort", "status", COHORT, "--at-risk", "--format", "csv", "--now", now, db=db_url
+    )
+    rows = result.output.splitlines()
+    assert len(rows) == 2 and rows[1].startswith("E001,")
+    assert rows[1].endswith(",rated the mentoring 1 of 5 in week 2")
