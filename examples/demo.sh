@@ -45,6 +45,10 @@ for week in $(seq 1 16); do
     $PYTHON examples/simulate_checkins.py "$TANDEM_DB" "$COHORT" "$week" "$RUN/checkins/week-$week.csv"
     $TANDEM checkin import "$COHORT" "$RUN/checkins/week-$week.csv" --now "${thursday}T10:00" | sed 's/^/    /'
     tick "${thursday}T16:00"
+    if [ "$week" = 8 ]; then
+        echo "-- half-way: the pairs at risk, and why (the rules: tandem/program/tick/reminders.py)"
+        $TANDEM cohort status "$COHORT" --at-risk --now "${thursday}T17:00"
+    fi
 done
 echo "-- after the final week the program closes:"
 tick 2027-05-31T16:00

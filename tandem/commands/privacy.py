@@ -1,4 +1,4 @@
-"""`tandem participants export-person|erase|withdraw-consent` and `tandem purge`."""
+"""`tandem participants export-person|erase|withdraw-consent|withdraw` and `tandem purge`."""
 
 from __future__ import annotations
 
@@ -22,9 +22,10 @@ from tandem.commands.common import (
 from tandem.matcher.types import Role
 
 if TYPE_CHECKING:
-    from tandem.program import privacy
+    from tandem.program import privacy, withdrawal
 else:
     privacy = lazy_module("tandem.program.privacy")
+    withdrawal = lazy_module("tandem.program.withdrawal")
 
 
 class RoleChoice(StrEnum):
@@ -114,6 +115,30 @@ def withdraw_consent(
     typer.echo(f"Consent withdrawn for {participant_id}: {removed} identity {noun} removed.")
 
 
+def withdraw(
+    ctx: typer.Context,
+    participant_id: IdArgument,
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why (ends their live pairs with this reason).")
+    ],
+    role: RoleOption = None,
+    actor: ActorOption = None,
+    now: NowOption = None,
+) -> None:
+    """Withdraw a participant: kept for history, never matched or messaged again."""
+    with database(ctx) as engine:
+        result = withdrawal.withdraw_participant(
+            engine,
+            participant_id,
+            role=_role(role),
+            reason=reason,
+            actor=actor or actor_name(),
+            now=now_from(now),
+        )
+    for line in result.lines():
+        typer.echo(line)
+
+
 def purge(
     ctx: typer.Context,
     months: Annotated[
@@ -147,4 +172,5 @@ def register(app: typer.Typer, participants_app: typer.Typer) -> None:
     participants_app.command("export-person")(export_person)
     participants_app.command("erase")(erase)
     participants_app.command("withdraw-consent")(withdraw_consent)
+    participants_app.command("withdraw")(withdraw)
     app.command("purge")(purge)

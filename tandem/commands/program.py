@@ -166,11 +166,19 @@ STATUS_COLUMNS = (
 
 @cohort_app.command("status")
 def status(
-    ctx: typer.Context, name: str, fmt: FormatOption = OutputFormat.TABLE, now: NowOption = None
+    ctx: typer.Context,
+    name: str,
+    at_risk_only: Annotated[
+        bool, typer.Option("--at-risk", help="Only the pairs flagged at risk.")
+    ] = False,
+    fmt: FormatOption = OutputFormat.TABLE,
+    now: NowOption = None,
 ) -> None:
     """Per pair: weeks met / due, last check-in, risk, state."""
     with database(ctx) as db:
         rows = [r.as_row() for r in reports.cohort_status(db, name, now_from(now))]
+    if at_risk_only:
+        rows = [r for r in rows if r["risk"]]
     columns = (
         STATUS_COLUMNS
         if fmt is OutputFormat.TABLE
@@ -220,10 +228,26 @@ def deliveries(ctx: typer.Context, name: str, fmt: FormatOption = OutputFormat.T
 
 
 @cohort_app.command("rematch")
-def rematch(ctx: typer.Context, name: str, now: NowOption = None) -> None:
-    """Match freed mentees to mentors with spare places; pairs that stand are untouched."""
+def rematch(
+    ctx: typer.Context,
+    name: str,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="MENTEE:MENTOR",
+            help="Never propose this mentor to this mentee (repeatable).",
+        ),
+    ] = None,
+    now: NowOption = None,
+) -> None:
+    """Match freed mentees (declined or ended early) to mentors with spare places.
+
+    Pairs that stand are untouched; nobody is proposed a partner they had before, nor one
+    of the --exclude pairs; mentors' places in every running cohort count against their
+    capacity."""
+    exclusions = [cohorts.parse_exclusion(text) for text in exclude or ()]
     with database(ctx) as db:
-        result = cohorts.rematch(db, name, now=now_from(now))
+        result = cohorts.rematch(db, name, now=now_from(now), exclude=exclusions)
     typer.echo(f"{plural(result.freed, 'freed mentee')}; {len(result.paired)} newly paired")
     echo_lines(f"  {mentee} with {mentor}" for mentee, mentor in result.paired)
     if result.still_unmatched:

@@ -65,11 +65,29 @@ def init(ctx: typer.Context) -> None:
         typer.echo(f"Database schema upgraded from {before or 'empty'} to revision {after}.")
 
 
+CycleOption = Annotated[
+    str | None,
+    typer.Option(
+        "--cycle",
+        help="Record everyone in the file as applying to this cycle: "
+        "`tandem match --cycle` then matches only its applicants.",
+    ),
+]
+
+
 def _import(
-    ctx: typer.Context, path: Path, role: Role, dry_run: bool, now: str | None = None
+    ctx: typer.Context,
+    path: Path,
+    role: Role,
+    dry_run: bool,
+    now: str | None = None,
+    cycle: str | None = None,
 ) -> None:
+    name = roster.check_cycle_name(cycle) if cycle is not None else None
     with database(ctx) as engine:
-        report = roster.import_roster(engine, path, role, now=now_from(now), dry_run=dry_run)
+        report = roster.import_roster(
+            engine, path, role, now=now_from(now), dry_run=dry_run, cycle=name
+        )
     echo_lines((f"warning: {w}" for w in report.warnings), err=True)
     verb = "would change" if report.dry_run else "changed"
     typer.echo(
@@ -84,22 +102,32 @@ def _import(
             f"  {plural(report.not_in_file, 'stored ' + role.value)} not in this file "
             f"{'was' if report.not_in_file == 1 else 'were'} kept unchanged"
         )
+    if report.cycle is not None and not report.dry_run:
+        typer.echo(f"  {plural(report.applied, 'new applicant')} to cycle {report.cycle}")
 
 
 @import_app.command("mentors")
 def import_mentors(
-    ctx: typer.Context, path: FileArgument, dry_run: DryRun = False, now: NowOption = None
+    ctx: typer.Context,
+    path: FileArgument,
+    dry_run: DryRun = False,
+    cycle: CycleOption = None,
+    now: NowOption = None,
 ) -> None:
     """Import mentor applications (id, name, email, capacity, …)."""
-    _import(ctx, path, Role.MENTOR, dry_run, now)
+    _import(ctx, path, Role.MENTOR, dry_run, now, cycle)
 
 
 @import_app.command("mentees")
 def import_mentees(
-    ctx: typer.Context, path: FileArgument, dry_run: DryRun = False, now: NowOption = None
+    ctx: typer.Context,
+    path: FileArgument,
+    dry_run: DryRun = False,
+    cycle: CycleOption = None,
+    now: NowOption = None,
 ) -> None:
     """Import mentee applications (id, name, email, goals, …)."""
-    _import(ctx, path, Role.MENTEE, dry_run, now)
+    _import(ctx, path, Role.MENTEE, dry_run, now, cycle)
 
 
 LIST_COLUMNS = ("role", "id", "name", "career_stage", "institution", "timezone", "capacity")

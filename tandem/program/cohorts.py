@@ -9,6 +9,7 @@ The pair lifecycle itself (states, which action leads where, and the one
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -58,6 +59,8 @@ __all__ = [
     "get_cohort",
     "latest_run",
     "load_curriculum",
+    "mentor_load",
+    "parse_exclusion",
     "record_response",
     "rematch",
     "send_instants",
@@ -147,7 +150,8 @@ class CohortCreated:
 
 
 def create_cohort(engine: Engine, settings: CohortSettings, *, now: datetime) -> CohortCreated:
-    """Create a cohort from the latest match run of ``settings.cycle``, one pair per match.
+    """Create a cohort from the latest match run of ``settings.cycle``, one pair per match
+    (but none with a participant withdrawn since the run).
 
     Safe to repeat: creating a cohort that exists with the same cycle and start changes
     nothing. Raises CohortError when it exists with other settings, the cycle has no run,
@@ -204,6 +208,13 @@ def create_cohort(engine: Engine, settings: CohortSettings, *, now: datetime) ->
         matches = session.exec(
             select(MatchPair).where(MatchPair.run_pk == run.pk).order_by(MatchPair.mentee_id)
         ).all()
+        withdrawn = {key for key, person in people.items() if person.withdrawn_at is not None}
+        matches = [
+            m
+            for m in matches
+            if (Role.MENTEE.value, m.mentee_id) not in withdrawn
+            and (Role.MENTOR.value, m.mentor_id) not in withdrawn
+        ]
         for match in matches:
             _add_pair(
                 session,
@@ -399,45 +410,97 @@ class RematchReport:
     still_unmatched: tuple[str, ...]
 
 
-def rematch(engine: Engine, cohort_name: str, *, now: datetime) -> RematchReport:
-    """Pair freed mentees (whose pairs were declined) with mentors who have spare places.
+def parse_exclusion(text: str) -> tuple[str, str]:
+    """``MENTEE:MENTOR`` as (mentee id, mentor id). Raises CohortError otherwise."""
+    mentee, sep, mentor = text.partition(":")
+    if not sep or not mentee.strip() or not mentor.strip() or ":" in mentor:
+        raise CohortError(
+            f"--exclude {text!r}: expected MENTEE:MENTOR, two participant ids, e.g. E005:M002"
+        )
+    return mentee.strip(), mentor.strip()
 
-    Uses the match run's stored configuration; pairs that stand are not touched and a
-    declined combination is never proposed again. Safe to repeat.
+
+def mentor_load(
+    session: Session, *, cohort: Cohort | None = None, except_cycle: str | None = None
+) -> dict[int, int]:
+    """Mentees each mentor (by participant pk) holds a place for: live pairs in every
+    cohort still running (but those of cycle ``except_cycle``), and the completed pairs of
+    ``cohort`` (its places stay taken until it closes)."""
+    running = {
+        c.pk
+        for c in session.exec(select(Cohort).where(col(Cohort.completed_at).is_(None))).all()
+        if c.cycle != except_cycle
+    }
+    load: dict[int, int] = {}
+    for mentor_pk, cohort_pk, state in session.exec(
+        select(Pair.mentor_pk, Pair.cohort_pk, Pair.state)
+    ).all():
+        live = state in LIVE_STATES and cohort_pk in running
+        held = cohort is not None and cohort_pk == cohort.pk and state == PairState.COMPLETED
+        if live or held:
+            load[mentor_pk] = load.get(mentor_pk, 0) + 1
+    return load
+
+
+def rematch(
+    engine: Engine,
+    cohort_name: str,
+    *,
+    now: datetime,
+    exclude: Sequence[tuple[str, str]] = (),
+) -> RematchReport:
+    """Pair freed mentees with mentors who have spare places.
+
+    Freed mentees are those whose pair was declined or ended before the program's end,
+    who have no other pair standing in the cohort and have not withdrawn. A mentor's spare
+    places are their capacity less the places they hold in every running cohort
+    (:func:`mentor_load`); withdrawn mentors are never proposed. No mentee is proposed a
+    mentor they were paired with before in any cohort (declined or ended, by either), nor
+    one of the ``exclude`` pairs (mentee id, mentor id). Uses the match run's stored
+    configuration; pairs that stand are not touched. The new pair gets an introduction of
+    its own and its first topic the week after (with the alignment topics it missed as a
+    catch-up). Safe to repeat.
     """
     from tandem.program.runs import match_subset
 
     with transaction(engine) as session:
         cohort = get_cohort(session, cohort_name)
+        if cohort.completed_at is not None:
+            raise CohortError(f'cohort "{cohort.name}" has closed: there is nothing to rematch')
         run = session.get(MatchRun, cohort.match_run_pk)
         assert run is not None
         pairs = session.exec(select(Pair).where(Pair.cohort_pk == cohort.pk)).all()
         by_pk = {p.pk or 0: p for p in session.exec(select(Participant)).all()}
-        live_mentees = {
+        standing = {
             p.mentee_pk for p in pairs if p.state in LIVE_STATES or p.state == PairState.COMPLETED
         }
+        let_go = {p.mentee_pk for p in pairs if p.state in (PairState.DECLINED, PairState.ENDED)}
         freed = sorted(
-            {p.mentee_pk for p in pairs if p.state == PairState.DECLINED} - live_mentees,
+            (pk for pk in let_go - standing if by_pk[pk].withdrawn_at is None),
             key=lambda pk: by_pk[pk].external_id,
         )
         if not freed:
             return RematchReport(0, (), ())
-        load: dict[int, int] = {}
-        for p in pairs:
-            if p.state in LIVE_STATES or p.state == PairState.COMPLETED:
-                load[p.mentor_pk] = load.get(p.mentor_pk, 0) + 1
+        load = mentor_load(session, cohort=cohort)
         spare = {
             person.external_id: (person.capacity or 0) - load.get(pk, 0)
             for pk, person in by_pk.items()
-            if person.role == Role.MENTOR.value and (person.capacity or 0) - load.get(pk, 0) > 0
+            if person.role == Role.MENTOR.value
+            and person.withdrawn_at is None
+            and (person.capacity or 0) - load.get(pk, 0) > 0
         }
-        declined = {
-            (by_pk[p.mentee_pk].external_id, by_pk[p.mentor_pk].external_id)
-            for p in pairs
-            if p.state == PairState.DECLINED
-        }
+        before = session.exec(
+            select(Pair.mentee_pk, Pair.mentor_pk).where(
+                col(Pair.mentee_pk).in_(freed),
+                col(Pair.state).in_([PairState.DECLINED.value, PairState.ENDED.value]),
+            )
+        ).all()  # in any cohort: a partner declined once is not proposed again
+        forbidden = {
+            (by_pk[mentee_pk].external_id, by_pk[mentor_pk].external_id)
+            for mentee_pk, mentor_pk in before
+        } | set(exclude)
         mentee_ids = [by_pk[pk].external_id for pk in freed]
-        result = match_subset(session, run, mentee_ids, spare, declined)
+        result = match_subset(session, run, mentee_ids, spare, forbidden)
         curriculum = load_curriculum(cohort)
         instants = send_instants(cohort)
         current = schedule.week_for(now, instants) or 0

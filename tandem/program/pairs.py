@@ -136,6 +136,9 @@ def transition(
         values["activated_at"] = min(active_since or now, now)
     if to in ENDED_STATES:
         values["ended_at"] = now
+    if to not in (PairState.ACTIVE, PairState.PROPOSED):
+        # Risk flags are for pairs the program watches (see tick/reminders.py).
+        values.update(risk=[], risk_since=None)
     result = session.execute(
         quiet_update(Pair)
         .where(col(Pair.pk) == pair.pk, col(Pair.state) == pair.state)

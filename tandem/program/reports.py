@@ -88,21 +88,30 @@ def meeting_weeks(session: Session, pair_pks: list[int]) -> dict[int, set[int]]:
     return met
 
 
+def _week_date(cohort: Cohort, week: int) -> str:
+    """The first local date of the cohort's ``week`` (its send date), ISO formatted."""
+    return schedule.week_window(cohort.start_date, cohort.send_weekday, week)[0].isoformat()
+
+
 def cohort_status(engine: Engine, cohort_name: str, now: datetime) -> list[PairStatus]:
-    """Every pair of the cohort, sorted by mentee id."""
+    """Every pair of the cohort, sorted by mentee id.
+
+    ``last_checkin`` is the first date of the latest week any check-in of the pair is
+    about (check-ins are filed per week), not when it was recorded or imported.
+    """
     with Session(engine) as session:
         cohort = get_cohort(session, cohort_name)
         pairs = session.exec(select(Pair).where(Pair.cohort_pk == cohort.pk)).all()
         people = {p.pk: p for p in session.exec(select(Participant)).all()}
         pks = [p.pk or 0 for p in pairs]
         current = schedule.week_for(now, send_instants(cohort)) or 0
-        local = schedule.zone(cohort.timezone)  # dates as the cohort sees them
         met = meeting_weeks(session, pks)
-        last: dict[int, datetime] = {}
-        for pair_pk, at in session.exec(
-            select(CheckIn.pair_pk, CheckIn.recorded_at).where(col(CheckIn.pair_pk).in_(pks))
+        # The week a check-in is about, not when it was recorded or imported.
+        last: dict[int, int] = {}
+        for pair_pk, week in session.exec(
+            select(CheckIn.pair_pk, CheckIn.week).where(col(CheckIn.pair_pk).in_(pks))
         ).all():
-            last[pair_pk] = max(at, last.get(pair_pk, at))
+            last[pair_pk] = max(week, last.get(pair_pk, week))
         rows = []
         for pair in pairs:
             mentee, mentor = people[pair.mentee_pk], people[pair.mentor_pk]
@@ -117,7 +126,7 @@ def cohort_status(engine: Engine, cohort_name: str, now: datetime) -> list[PairS
                     track=pair.track,
                     weeks_met=len(met[pair.pk or 0]),
                     weeks_due=due,
-                    last_checkin=last[pair.pk or 0].astimezone(local).date().isoformat()
+                    last_checkin=_week_date(cohort, last[pair.pk or 0])
                     if pair.pk in last
                     else None,
                     risk="; ".join(pair.risk),

@@ -227,7 +227,7 @@ def _run_match(
     """The matching cycle's steps in order, each timed: load the stored roster, build the
     matcher's input, solve, validate, explain, store; then summarise the stored run."""
     started = time.perf_counter()
-    mentees, mentors = _load_roster(engine)
+    mentees, mentors = _load_roster(engine, request.cycle)
     config = _config(request)
     loaded = time.perf_counter()
     matcher_input = _matcher_input(request, config, mentees, mentors, now)
@@ -254,16 +254,47 @@ def _run_match(
     return _summary(run_id, request, result, mentees, mentors, reasons, unmatched, proof, timings)
 
 
-def _load_roster(engine: Engine) -> tuple[list[Profile], list[Profile]]:
-    """The stored mentees and mentors as matcher profiles.
+def _load_roster(engine: Engine, cycle: str) -> tuple[list[Profile], list[Profile]]:
+    """The cycle's mentees and mentors as matcher profiles (see :func:`cycle_roster`).
 
     Raises MatchingError when either side of the roster is empty.
     """
-    mentees, mentors = load_profiles(engine)
+    mentees, mentors = cycle_roster(engine, cycle)
     if not mentees or not mentors:
         raise MatchingError(
             "the roster needs mentors and mentees: `tandem import mentors|mentees FILE` first"
         )
+    return mentees, mentors
+
+
+def cycle_roster(engine: Engine, cycle: str) -> tuple[list[Profile], list[Profile]]:
+    """Who a match of ``cycle`` considers: the people who applied to it (in a role with
+    applications; else everyone), never the withdrawn; each mentor's capacity less the
+    places they hold in cohorts of other cycles that are still running."""
+    from tandem.program.cohorts import mentor_load
+    from tandem.program.storage.tables import Participant
+
+    mentees, mentors = load_profiles(engine, cycle)
+    with Session(engine) as session:
+        load = mentor_load(session, except_cycle=cycle)
+        ids = (
+            {
+                pk: external_id
+                for pk, external_id in session.exec(
+                    select(Participant.pk, Participant.external_id).where(
+                        col(Participant.pk).in_(list(load)),
+                        Participant.role == Role.MENTOR.value,
+                    )
+                ).all()
+            }
+            if load
+            else {}
+        )
+    held = {ids[pk]: n for pk, n in load.items() if pk in ids}
+    mentors = [
+        m.model_copy(update={"capacity": max(0, m.capacity - held[m.id])}) if m.id in held else m
+        for m in mentors
+    ]
     return mentees, mentors
 
 
@@ -622,7 +653,7 @@ def get_run(session: Session, cycle: str | None = None, run_id: int | None = Non
 def _compat_for_run(
     engine: Engine, run: MatchRun
 ) -> tuple[ProfileCompatibility, dict[str, str], bool]:
-    mentees, mentors = load_profiles(engine)
+    mentees, mentors = cycle_roster(engine, run.cycle)
     config = (
         load_config(run.config_toml, f"match run {run.pk}") if run.config_toml else default_config()
     )

@@ -72,6 +72,9 @@ class IntroContext(_Frozen):
     partner_profile: tuple[tuple[str, str], ...] = ()
     """(label, value) lines the partner chose to share, in the order to show them."""
     respond_by: date
+    weeks: int | None = Field(default=None, ge=1)
+    """How many weeks of topics the pair will have (a pair that joins late has fewer);
+    the curriculum's length when not given."""
 
 
 class RenderedMessage(_Frozen):
@@ -177,6 +180,8 @@ def render_intro(curriculum: Curriculum, role: Role, context: IntroContext) -> R
         "partner_profile": context.partner_profile,
         "respond_by": format_date(context.respond_by),
     }
+    if context.weeks is not None:
+        variables["weeks_total"] = context.weeks
     return _render_message(curriculum, "intro", variables)
 
 

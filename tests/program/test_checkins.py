@@ -264,15 +264,15 @@ def test_the_coordinators_list_shows_notes_in_the_cohorts_time_zone(
         list_checkins(engine, program.name, week=17)
 
 
-def test_the_cohort_status_dates_the_last_check_in_in_the_cohorts_time_zone(
+def test_the_cohort_status_dates_the_last_check_in_by_the_week_it_is_about(
     engine: Engine, tmp_path: Path
 ) -> None:
     from tandem.program.reports import cohort_status
 
     program = make_program(engine, tmp_path, pairs=1)
-    late_evening = datetime(2026, 9, 15, 2, 0, tzinfo=UTC)  # 22:00 on the 14th in New York
+    late_evening = datetime(2026, 9, 15, 2, 0, tzinfo=UTC)  # recorded in week 2
     add_checkin(
         engine, program.name, "E001", 1, Role.MENTEE, CheckinAnswers(met=True), now=late_evening
     )
     [row] = cohort_status(engine, program.name, late_evening)
-    assert row.last_checkin == "2026-09-14"
+    assert row.last_checkin == "2026-09-07"  # week 1's first day, in the cohort's calendar

@@ -70,3 +70,5 @@ class AuditAction(StrEnum):
     EXPORT_PERSON = "export_person"
     ERASE_PERSON = "erase_person"
     WITHDRAW_CONSENT = "withdraw_consent"
+    WITHDRAW = "withdraw"
+    """A participant withdrawn from the program (see ``program/withdrawal.py``)."""

@@ -16,7 +16,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, bindparam, cast, func, insert, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Row,
+    and_,
+    bindparam,
+    cast,
+    func,
+    insert,
+    or_,
+    update,
+)
 from sqlalchemy import Text as SqlText
 from sqlmodel import Session, col, select
 
@@ -31,7 +42,7 @@ from tandem.program.roster.parse import (
 )
 from tandem.program.roster.validate import RosterValidator
 from tandem.program.storage.db import transaction
-from tandem.program.storage.tables import Participant
+from tandem.program.storage.tables import Application, Participant
 
 # --- stored rows → matcher profiles ---
 
@@ -249,6 +260,10 @@ class ImportReport:
     not_in_file: int = 0
     warnings: tuple[Problem, ...] = ()
     dry_run: bool = False
+    cycle: str | None = None
+    """The cycle the file's people applied to, when given."""
+    applied: int = 0
+    """How many of them were not yet recorded as applicants of ``cycle``."""
 
 
 _COMPARED = (
@@ -277,9 +292,18 @@ BATCH = 1000
 
 
 def import_roster(
-    engine: Engine, path: Path, role: Role, *, now: datetime, dry_run: bool = False
+    engine: Engine,
+    path: Path,
+    role: Role,
+    *,
+    now: datetime,
+    dry_run: bool = False,
+    cycle: str | None = None,
 ) -> ImportReport:
     """Validate ``path`` and store its people in one transaction (or none, on any problem).
+
+    With ``cycle``, everyone in the file is also recorded as applying to that cycle (its
+    roster: see :func:`load_profiles`); people applied before stay applicants.
 
     Raises InputFileError with every problem in the file; the database is untouched then.
     With ``dry_run`` nothing is written and the report says what would change.
@@ -310,6 +334,11 @@ def import_roster(
         warnings = validator.finish(known_ids)
         batch.flush(final=True)
         not_in_file = len(stored_ids - set(validator.first_id))
+        applied = (
+            _record_applications(connection, role, list(validator.first_id), cycle, now)
+            if cycle is not None
+            else 0
+        )
         if dry_run:
             session.rollback()
     return ImportReport(
@@ -322,7 +351,46 @@ def import_roster(
         not_in_file=not_in_file,
         warnings=warnings,
         dry_run=dry_run,
+        cycle=cycle,
+        applied=applied,
     )
+
+
+def check_cycle_name(cycle: str) -> str:
+    """A cycle's name, stripped. Raises RosterError for an empty or over-long one."""
+    name = cycle.strip()
+    if not name or len(name) > 100:
+        raise RosterError(f"--cycle {cycle!r}: a cycle's name is 1 to 100 characters, e.g. 2028")
+    return name
+
+
+def _record_applications(
+    connection: Connection, role: Role, ids: Sequence[str], cycle: str, now: datetime
+) -> int:
+    """Record ``ids`` (of ``role``) as applicants of ``cycle``; return how many were new."""
+    participants = Participant.__table__  # type: ignore[attr-defined]
+    applications = Application.__table__  # type: ignore[attr-defined]
+    applied = set(
+        connection.execute(
+            select(applications.c.participant_pk).where(applications.c.cycle == cycle)
+        ).scalars()
+    )
+    new: list[dict[str, Any]] = []
+    for start in range(0, len(ids), BATCH):
+        pks = connection.execute(
+            select(participants.c.pk).where(
+                participants.c.role == role.value,
+                participants.c.external_id.in_(ids[start : start + BATCH]),
+            )
+        ).scalars()
+        new += [
+            {"participant_pk": pk, "cycle": cycle, "applied_at": now}
+            for pk in pks
+            if pk not in applied
+        ]
+    if new:
+        connection.execute(insert(applications), new)
+    return len(new)
 
 
 class _Batch:
@@ -439,9 +507,12 @@ def get_participant(
     return rows
 
 
-def load_profiles(engine: Engine) -> tuple[list[Profile], list[Profile]]:
+def load_profiles(engine: Engine, cycle: str | None = None) -> tuple[list[Profile], list[Profile]]:
     """(mentees, mentors) as matcher profiles, sorted by id: :func:`participant_profile`
-    of every stored row that is not withdrawn, with the same errors for a row it refuses."""
+    of every stored row that is not withdrawn, with the same errors for a row it refuses.
+
+    With ``cycle``: in a role with applications to that cycle, only those who applied
+    (a role with none recorded keeps everyone, as before cycles had rosters)."""
     # Only the columns a profile needs, as plain rows (no ORM objects), and the JSON
     # columns as their text: decoding each distinct text once is several times faster
     # than the driver decoding every cell.
@@ -451,6 +522,8 @@ def load_profiles(engine: Engine) -> tuple[list[Profile], list[Profile]]:
         *(table.c[c] for c in _SCALAR_COLUMNS),
         *(cast(table.c[c], SqlText) for c, _ in _LIST_COLUMNS),
     ).where(table.c.withdrawn_at.is_(None))  # withdrawn or erased: never matched again
+    if cycle is not None:
+        query = query.where(_in_cycle_roster(engine, cycle))
     query = query.order_by(table.c.role.desc(), table.c.external_id)
     with engine.connect() as connection:
         rows = connection.execute(query).all()
@@ -458,6 +531,28 @@ def load_profiles(engine: Engine) -> tuple[list[Profile], list[Profile]]:
     return (
         _stored_profiles(rows, Role.MENTEE, decoded),
         _stored_profiles(rows, Role.MENTOR, decoded),
+    )
+
+
+def _in_cycle_roster(engine: Engine, cycle: str) -> Any:
+    """A condition on participant rows: applied to ``cycle``, in each role that has
+    applications to it."""
+    table = Participant.__table__  # type: ignore[attr-defined]
+    applications = Application.__table__  # type: ignore[attr-defined]
+    applicants = select(applications.c.participant_pk).where(applications.c.cycle == cycle)
+    with engine.connect() as connection:
+        roles = set(
+            connection.execute(
+                select(table.c.role).distinct().where(table.c.pk.in_(applicants))
+            ).scalars()
+        )
+    return or_(
+        *(
+            and_(table.c.role == role.value, table.c.pk.in_(applicants))
+            if role.value in roles
+            else table.c.role == role.value
+            for role in Role
+        )
     )
 
 

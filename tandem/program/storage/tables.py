@@ -64,6 +64,23 @@ class Participant(SQLModel, table=True):
     withdrawn_at: datetime | None = _utc(nullable=True)
 
 
+class Application(SQLModel, table=True):
+    """A participant's application to one cycle: the cycle's roster.
+
+    Recorded by ``tandem import … --cycle NAME``. A cycle with applications in a role
+    matches only the participants of that role who applied to it (see
+    :func:`tandem.program.roster.store.load_profiles`).
+    """
+
+    __tablename__ = "application"
+    __table_args__ = (UniqueConstraint("participant_pk", "cycle", name="uq_application"),)
+
+    pk: int | None = Field(default=None, primary_key=True)
+    participant_pk: int = Field(foreign_key="participant.pk", index=True)
+    cycle: str = Field(index=True, max_length=100)
+    applied_at: datetime = _utc()
+
+
 class MatchRun(SQLModel, table=True):
     """One matching cycle's run: its inputs (by hash), config, result and optimality proof."""
 

@@ -39,7 +39,7 @@ from tandem.program.tick.rows import PAIRS, PairRow, Person, Plan
 from tandem.program.tick.settings import DEFAULT_SETTINGS, TickSettings
 from tandem.program.tokens import checkin_url, make_token
 from tandem.prompts.batch import BatchRenderer
-from tandem.prompts.curriculum import Curriculum
+from tandem.prompts.curriculum import CheckinKind, Curriculum, Phase
 from tandem.prompts.render import MessageContext
 
 
@@ -68,6 +68,7 @@ class CohortTick:
         self.fresh = FreshDelivery(engine, channel, now, self.claim, settings)
         self._windows: dict[int, tuple[date, date]] = {}
         self._titles: dict[tuple[int, str | None], str] = {}
+        self._ratings: dict[tuple[int, str, str], frozenset[str]] = {}
         with Session(engine) as session:
             cohort = session.get(Cohort, cohort_pk)
             assert cohort is not None
@@ -189,6 +190,23 @@ class CohortTick:
         if (week, track) not in self._titles:
             self._titles[week, track] = self.curriculum.week(week, track).title
         return self._titles[week, track]
+
+    def alignment_before(self, week: int, track: str | None) -> tuple[str, ...]:
+        """Titles of the alignment-phase weeks before ``week`` (what a late pair missed)."""
+        return tuple(
+            self.title(w, track)
+            for w in range(1, min(week, self.curriculum.weeks_total + 1))
+            if self.curriculum.week(w, track).phase is Phase.ALIGNMENT
+        )
+
+    def rating_questions(self, week: int, track: str, role: str) -> frozenset[str]:
+        """Ids of the curriculum's rating questions (1–5) that ``role`` is asked in ``week``."""
+        if (week, track, role) not in self._ratings:
+            questions = self.curriculum.week(week, track).checkin_for(Role(role))
+            self._ratings[week, track, role] = frozenset(
+                q.id for q in questions if q.kind is CheckinKind.RATING
+            )
+        return self._ratings[week, track, role]
 
     def existing(self, session: Session, keys: Sequence[str]) -> dict[str, str]:
         """The status of each of the messages ``keys`` that the outbox holds already."""

@@ -61,6 +61,7 @@ def intros(
                 decline_url=f"{respond}?answer=decline",
                 partner_profile=shared_profile(session, partner_pk),
                 respond_by=pair.respond_by.astimezone(schedule.zone(tick.cohort.timezone)).date(),
+                weeks=tick.cohort.weeks - pair.first_week + 1,
             )
             rendered = render_intro(tick.curriculum, role, context)
             recipient = mentor if role is Role.MENTOR else mentee
@@ -179,10 +180,12 @@ def weekly(
             sent[(pair_pk or 0, role)].add(sent_week)
     for pair, role in todo:
         mentor, mentee = people[pair.mentor_pk], people[pair.mentee_pk]
-        missed = tuple(
-            tick.title(w, pair.track)
-            for w in range(pair.first_week, week)
-            if w not in sent[(pair.pk or 0, role.value)]
+        got = sent[(pair.pk or 0, role.value)]
+        # A pair that joined late (a rematch) catches up on the alignment weeks it never
+        # had, in its first weekly message.
+        joined_late = () if got else tick.alignment_before(pair.first_week, pair.track)
+        missed = joined_late + tuple(
+            tick.title(w, pair.track) for w in range(pair.first_week, week) if w not in got
         )
         context = tick.context(pair, role, week, mentor, mentee, missed)
         rendered = tick.renderer.weekly(week, pair.track, role, context)

@@ -163,12 +163,12 @@ def test_risk_flags_fire_on_the_right_days(engine: Engine, tmp_path: Path) -> No
         }
 
     run_due(engine, day(program.instants, 2, days=6), channel)  # week 2 still open
-    assert risks() == {"E001": "", "E002": "rated the mentoring 2 of 5", "E003": ""}
+    assert risks() == {"E001": "", "E002": "rated the mentoring 2 of 5 in week 2", "E003": ""}
     run_due(engine, day(program.instants, 3, hours=1), channel)  # weeks 1–2 closed
     assert risks() == {
         "E001": "",
-        "E002": "rated the mentoring 2 of 5",
-        "E003": "no meeting in weeks 1 and 2",
+        "E002": "rated the mentoring 2 of 5 in week 2",
+        "E003": "no check-in yet",
     }
     add_checkin(
         engine, "Fall 2026", "E003", 2, Role.MENTEE, met, now=day(program.instants, 3, days=1)
