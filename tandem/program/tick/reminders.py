@@ -139,31 +139,7 @@ def flag_risk(tick: CohortTick, session: Session, pairs: Sequence[PairRow], plan
     if not watched:
         return
     pks = [p.pk for p in watched]
-    wanted = set(pks)
-    checked: dict[int, set[int]] = defaultdict(set)
-    met: dict[int, set[int]] = defaultdict(set)
-    ratings: dict[int, list[tuple[int, int, str]]] = defaultdict(list)
-    track = {p.pk: p.track for p in watched}
-    table = CheckIn.__table__  # type: ignore[attr-defined]  # six columns: Core
-    for pair_pk, w, role, did_meet, rating, answers in session.execute(
-        core_select(
-            table.c.pair_pk,
-            table.c.week,
-            table.c.role,
-            table.c.met,
-            table.c.rating,
-            table.c.answers,
-        ).where(span(table.c.pair_pk, pks))
-    ).all():
-        if pair_pk not in wanted:
-            continue
-        checked[pair_pk].add(w)
-        if did_meet:
-            met[pair_pk].add(w)
-        if rating is not None:
-            ratings[pair_pk].append((rating, w, "the mentoring"))
-        for question, value in _rating_answers(tick, w, track[pair_pk], role, answers):
-            ratings[pair_pk].append((value, w, f'"{question}"'))
+    checked, met, ratings = _checkins(tick, session, watched)
     paused = _paused_spans(tick, session, pks)
     week = tick.week or 0
     closing = tick.instants[-1] + tick.settings.close_after
@@ -203,6 +179,40 @@ def flag_risk(tick: CohortTick, session: Session, pairs: Sequence[PairRow], plan
                     },
                 )
             )
+
+
+def _checkins(
+    tick: CohortTick, session: Session, watched: Sequence[PairRow]
+) -> tuple[dict[int, set[int]], dict[int, set[int]], dict[int, list[tuple[int, int, str]]]]:
+    """For each watched pair: the weeks with a check-in, the weeks they met, and every
+    rating (value, week, what was rated), the curriculum's own 1–5 questions included."""
+    pks = [p.pk for p in watched]
+    wanted = set(pks)
+    checked: dict[int, set[int]] = defaultdict(set)
+    met: dict[int, set[int]] = defaultdict(set)
+    ratings: dict[int, list[tuple[int, int, str]]] = defaultdict(list)
+    track = {p.pk: p.track for p in watched}
+    table = CheckIn.__table__  # type: ignore[attr-defined]  # six columns: Core
+    for pair_pk, w, role, did_meet, rating, answers in session.execute(
+        core_select(
+            table.c.pair_pk,
+            table.c.week,
+            table.c.role,
+            table.c.met,
+            table.c.rating,
+            table.c.answers,
+        ).where(span(table.c.pair_pk, pks))
+    ).all():
+        if pair_pk not in wanted:
+            continue
+        checked[pair_pk].add(w)
+        if did_meet:
+            met[pair_pk].add(w)
+        if rating is not None:
+            ratings[pair_pk].append((rating, w, "the mentoring"))
+        for question, value in _rating_answers(tick, w, track[pair_pk], role, answers):
+            ratings[pair_pk].append((value, w, f'"{question}"'))
+    return checked, met, ratings
 
 
 def _quiet(window: list[int], checked: set[int], met: set[int]) -> str | None:
