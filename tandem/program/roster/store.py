@@ -268,6 +268,8 @@ _COMPARED = (
     "identity_consent",
     "identity",
     "identity_preferences",
+    "share",
+    "display",
     "custom",
 )
 
