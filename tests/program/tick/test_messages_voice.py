@@ -126,9 +126,7 @@ def test_a_preferred_name_and_a_configured_salutation(engine: Engine, tmp_path: 
 def test_a_cohort_may_address_people_by_their_full_name(engine: Engine, tmp_path: Path) -> None:
     instants = _program(engine, tmp_path, address_by=AddressBy.FULL_NAME)
     run_due(engine, day(instants, 1, hours=1), FileOutbox(tmp_path / "out"))
-    assert _text(_one(engine, "maria@uni.edu", "weekly", 1)).startswith(
-        "Hello Dr. Maria Santos,"
-    )
+    assert _text(_one(engine, "maria@uni.edu", "weekly", 1)).startswith("Hello Dr. Maria Santos,")
 
 
 # --------------------------------------------------------------------------- 2. a human sender
@@ -222,9 +220,7 @@ def test_the_introduction_shows_only_what_each_person_chose_to_share(
     assert "chose to share" not in to_wei and "aiko@uni.edu" not in to_wei
 
 
-def test_the_respond_page_shows_what_the_introduction_shows(
-    engine: Engine, tmp_path: Path
-) -> None:
+def test_the_respond_page_shows_what_the_introduction_shows(engine: Engine, tmp_path: Path) -> None:
     instants = _program(engine, tmp_path)
     now = day(instants, 0, hours=1)
     run_due(engine, now, FileOutbox(tmp_path / "out"))
@@ -278,8 +274,7 @@ def test_the_program_ends_with_thanks_and_a_letter_for_mentees(
     to_jordan = _one(engine, "jordan@uni.edu", "closing")
     assert "Thank you" in _text(to_jordan)
     files = {
-        part.get_filename(): part.get_content()
-        for part in _message(to_jordan).iter_attachments()
+        part.get_filename(): part.get_content() for part in _message(to_jordan).iter_attachments()
     }
     assert set(files) == {"completion-letter.pdf", "completion-letter.html"}
     assert files["completion-letter.pdf"][:5] == b"%PDF-"
