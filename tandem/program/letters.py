@@ -118,5 +118,6 @@ def letter_attachments(letter: CompletionLetter, stem: str) -> tuple[Attachment,
             maintype="text",
             subtype="html",
             data=render_letter_html(letter).encode("utf-8"),
+            params=(("charset", "utf-8"),),
         ),
     )

@@ -81,11 +81,21 @@ def _mode_label(mode: str) -> str:
         return mode.replace("_", " ")
 
 
+_STAGE_LABELS: Mapping[CareerStage, str] = {
+    CareerStage.UNDERGRADUATE: "undergraduate",
+    CareerStage.GRADUATE_STUDENT: "graduate student",
+    CareerStage.POSTDOC: "postdoctoral researcher",
+    CareerStage.EARLY_CAREER_FACULTY: "early-career faculty",
+    CareerStage.MID_CAREER_FACULTY: "mid-career faculty",
+    CareerStage.SENIOR_FACULTY: "senior faculty",
+}
+
+
 def _stage_label(stage: str | None) -> str:
     if not stage:
         return ""
     try:
-        return CareerStage(stage).label
+        return _STAGE_LABELS[CareerStage(stage)]
     except ValueError:
         return stage.replace("_", " ")
 

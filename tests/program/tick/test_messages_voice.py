@@ -5,10 +5,12 @@ Each test reads the messages of a small program as a mentor and as a mentee woul
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
@@ -45,8 +47,8 @@ def _program(
     tmp_path: Path,
     *,
     confirmation: Confirmation = Confirmation.OPT_OUT,
-    **voice: object,
-) -> list:  # type: ignore[type-arg]
+    **voice: Any,
+) -> list[datetime]:
     (tmp_path / "mentors.csv").write_text(MENTORS, encoding="utf-8")
     (tmp_path / "mentees.csv").write_text(MENTEES, encoding="utf-8")
     roster.import_roster(engine, tmp_path / "mentors.csv", Role.MENTOR, now=CREATED)
@@ -60,7 +62,7 @@ def _program(
         confirmation=confirmation,
         coordinator_email="alex.kim@uni.edu",
         sender="Tandem <mentoring@uni.edu>",
-        **voice,  # type: ignore[arg-type]
+        **voice,
     )
     create_cohort(engine, settings, now=CREATED)
     with Session(engine) as session:
@@ -233,7 +235,7 @@ def test_the_respond_page_shows_what_the_introduction_shows(engine: Engine, tmp_
         pair_id=pair_pk,
         week=0,
         role="mentee",
-        expires=now + __import__("datetime").timedelta(days=3),
+        expires=now + timedelta(days=3),
     )
     intro = open_introduction(engine, token, now=now)
     assert intro.partner_name == wei.name
@@ -280,6 +282,7 @@ def test_the_program_ends_with_thanks_and_a_letter_for_mentees(
     assert files["completion-letter.pdf"][:5] == b"%PDF-"
     letter = files["completion-letter.html"]
     assert "Jordan Reyes" in letter and "Fall 2026" in letter and "Alex Kim" in letter
+    assert "work–life integration" in letter
     to_maria = _one(engine, "maria@uni.edu", "closing")
     assert list(_message(to_maria).iter_attachments()) == []
     assert "Thank you" in _text(to_maria)
