@@ -30,7 +30,10 @@ echo
 echo "== 3. Create the cohort and run 16 weeks in simulated time"
 $TANDEM cohort create "$COHORT" --cycle 2027 --start $START --timezone America/Chicago \
     --send-day mon --send-time 09:00 --coordinator coordinator@northlake.edu \
-    --sender "Tandem mentoring <mentoring@northlake.edu>" --now 2027-01-25T12:00
+    --coordinator-name "Alex Kim" --sender "Tandem mentoring <mentoring@northlake.edu>" \
+    --resource ombuds="the University Ombuds Office (ombuds@northlake.edu)" \
+    --resource counselling="the Counselling Service (counselling@northlake.edu, 555-0140)" \
+    --now 2027-01-25T12:00
 echo "-- week 0/1: introductions and the first topic"
 tick 2027-02-01T16:00
 $TANDEM pair decline "$COHORT" E005 --role mentee --reason "schedule conflict" --now 2027-02-03T12:00

@@ -206,7 +206,7 @@ def _person(rng: random.Random, used: set[str], stage: str) -> dict[str, str]:
         "research_areas": ";".join(areas),
         "research_interests": f"I work on {interests}.",
         "timezone": zone if rng.random() < 0.9 else rng.choice(INSTITUTIONS)[2],
-        "languages": ";".join(languages),
+        "languages": ";".join(lang.capitalize() for lang in languages),  # as people write them
         "meeting_modes": ";".join(rng.sample(MODES, k=rng.choice([1, 2, 2, 3]))),
         "identity_consent": "yes" if consent else "no",
         "identity": ";".join(rng.sample(IDENTITY, k=rng.choice([1, 2]))) if consent else "",

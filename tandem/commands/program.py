@@ -27,6 +27,8 @@ from tandem.commands.common import (
     settings,
 )
 from tandem.matcher.types import Role
+from tandem.program.storage.enums import AddressBy
+from tandem.prompts.resources import Resource
 
 if TYPE_CHECKING:
     from tandem.program import checkins, cohort_list, cohorts, reports
@@ -77,6 +79,21 @@ def _date(value: str) -> date:
         raise typer.BadParameter(f"expected a date like 2026-09-07, got {value!r}") from None
 
 
+def _resources(values: list[str]) -> dict[Resource, str]:
+    resources: dict[Resource, str] = {}
+    for value in values:
+        name, sep, text = value.partition("=")
+        key = name.strip().lower().replace("-", "_")
+        if not sep or not text.strip() or key not in Resource.__members__.values():
+            raise typer.BadParameter(
+                f"expected NAME=TEXT with NAME one of {', '.join(r.value for r in Resource)}, "
+                f"got {value!r}",
+                param_hint="--resource",
+            )
+        resources[Resource(key)] = text.strip()
+    return resources
+
+
 @cohort_app.command("create")
 def create(
     ctx: typer.Context,
@@ -109,7 +126,25 @@ def create(
         int, typer.Option(help="A topic later than this is folded into the next one.")
     ] = 2,
     coordinator: Annotated[
-        str | None, typer.Option(help="E-mail for the weekly coordinator digest.")
+        str | None,
+        typer.Option(help="The coordinator's e-mail: the weekly digest, and Reply-To of messages."),
+    ] = None,
+    coordinator_name: Annotated[
+        str | None, typer.Option(help="The coordinator's name, who signs the messages.")
+    ] = None,
+    salutation: Annotated[
+        str, typer.Option(help="The greeting of messages; {name} is the person's name.")
+    ] = "Hello {name}",
+    address_by: Annotated[
+        AddressBy, typer.Option(help="Call people by their first name or their full name.")
+    ] = AddressBy.FIRST_NAME,
+    resource: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Local help the weeks name, as NAME=TEXT (repeatable); NAME is one of: "
+            + ", ".join(r.value for r in Resource)
+            + '. Example: --resource ombuds="the Ombuds Office, ombuds@example.edu".',
+        ),
     ] = None,
     sender: Annotated[str, typer.Option(help="The From address of program messages.")] = (
         "Tandem mentoring <mentoring@tandem.invalid>"
@@ -136,6 +171,10 @@ def create(
         reminder_days=reminder_days,
         grace_days=grace_days,
         coordinator_email=coordinator,
+        coordinator_name=coordinator_name,
+        salutation=salutation,
+        address_by=address_by,
+        resources=_resources(resource or []),
         sender=sender,
         base_url=base_url,
     )

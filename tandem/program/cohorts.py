@@ -34,9 +34,11 @@ from tandem.program.pairs import (
     transition,
 )
 from tandem.program.storage.db import transaction
+from tandem.program.storage.enums import AddressBy
 from tandem.program.storage.tables import Cohort, MatchPair, MatchRun, Pair, PairEvent, Participant
 from tandem.prompts.curriculum import Curriculum
 from tandem.prompts.curriculum import load_curriculum as _load_curriculum
+from tandem.prompts.resources import Resource
 
 
 class CohortError(ProgramError):
@@ -88,6 +90,13 @@ class CohortSettings(BaseModel):
     reminder_days: int = Field(default=3, ge=1, le=6)
     grace_days: int = Field(default=2, ge=0, le=6)
     coordinator_email: str | None = None
+    coordinator_name: str | None = None
+    """Who signs the messages and answers replies (they go to ``coordinator_email``)."""
+    salutation: str = Field(default="Hello {name}", min_length=1, max_length=100)
+    """The greeting of every message; ``{name}`` is the name the program calls people."""
+    address_by: AddressBy = AddressBy.FIRST_NAME
+    resources: dict[Resource, str] = Field(default_factory=dict)
+    """Local help the curriculum's weeks name, each with how to reach it."""
     sender: str = "Tandem mentoring <mentoring@tandem.invalid>"
     base_url: str = "http://localhost:8000"
 
@@ -196,6 +205,10 @@ def create_cohort(engine: Engine, settings: CohortSettings, *, now: datetime) ->
             reminder_days=settings.reminder_days,
             grace_days=settings.grace_days,
             coordinator_email=settings.coordinator_email,
+            coordinator_name=settings.coordinator_name,
+            salutation=settings.salutation,
+            address_by=settings.address_by.value,
+            resources={r.value: text for r, text in sorted(settings.resources.items())},
             sender=settings.sender,
             base_url=settings.base_url.rstrip("/"),
             secret=secrets.token_hex(32),

@@ -29,6 +29,7 @@ from tandem.program import schedule
 from tandem.program.checkins import ANSWER_PREFIX, CheckinAnswers, CheckinError, record_from_link
 from tandem.program.cohorts import CohortError, PairState, record_response
 from tandem.program.errors import ProgramError
+from tandem.program.sharing import shared_profile
 from tandem.program.storage.db import transaction
 from tandem.program.storage.tables import AuditEntry, CheckIn, Cohort, Pair, Participant
 from tandem.program.tokens import TamperedTokenError, TokenError, verify_token
@@ -110,26 +111,6 @@ def _resolve(session: Session, token: str, kind: LinkKind, now: datetime) -> _Ho
         me, partner = (mentor, mentee) if role is Role.MENTOR else (mentee, mentor)
         return _Holder(cohort, pair, role, claims.week, me, partner)
     raise LinkError()
-
-
-def shared_profile(person: Participant) -> tuple[tuple[str, str], ...]:
-    """What a person chose to share with their partner (never identity attributes)."""
-    lines = [
-        ("Career stage", (person.career_stage or "").replace("_", " ")),
-        ("Institution", person.institution or ""),
-        ("Department", person.department or ""),
-        ("Research areas", ", ".join(person.research_areas)),
-        ("Research interests", person.research_interests),
-        (
-            "Wants help with" if person.role == Role.MENTEE.value else "Can help with",
-            ", ".join(t.replace("_", " ") for t in person.topics),
-        ),
-        ("Time zone", person.timezone or ""),
-        ("Languages", ", ".join(person.languages)),
-        ("Meets by", ", ".join(m.replace("_", " ") for m in person.meeting_modes)),
-        ("E-mail", person.email),
-    ]
-    return tuple((label, value) for label, value in lines if value)
 
 
 # --- introductions

@@ -134,6 +134,7 @@ class BatchRenderer:
             track,
             role,
             context.cohort_name,
+            context.voice,
             context.week_start,
             context.week_end,
             context.missed_topics,

@@ -119,11 +119,24 @@ class Audience(StrEnum):
 # the validator rejects any other name, so a typo is caught before a message goes out.
 PAIR_VARIABLES: frozenset[str] = frozenset(
     {
-        "recipient_name",  # the person receiving the message
+        "recipient_name",  # the person receiving the message, as the program addresses them
         "recipient_role",  # "mentor" or "mentee"
         "partner_name",  # the other person in the pair
         "mentor_name",
         "mentee_name",
+        # Speaking to the reader: each is "you" for the person reading and the name for
+        # the other; capitalised at the start of a sentence. Called with a verb in the
+        # third person they agree with it: {{ Mentee("sends") }} is "You send" for the
+        # mentee and "Jordan sends" for the mentor. .your is "your" or "Jordan's", .their
+        # "your" or "their", .they "you" or "they", .them "you" or "them"; .verb("points")
+        # is the verb alone, agreeing; .reader is true for the person reading.
+        "mentor",
+        "mentee",
+        "Mentor",
+        "Mentee",
+        "greeting",  # "Hello Jordan": the cohort's salutation with the recipient's name
+        "coordinator",  # coordinator.name and coordinator.email ("" when not set)
+        "resources",  # local help the cohort names: resources.ombuds and so on ("" if unset)
         "cohort_name",
         "weeks_total",  # the length of the program in weeks
     }
@@ -132,7 +145,7 @@ WEEK_TEXT_VARIABLES: frozenset[str] = PAIR_VARIABLES | {
     "week",  # the week number, 1-based
     "week_start",  # the week's first day, formatted ("Monday 7 September 2026")
     "week_end",  # the week's last day, formatted
-    "checkin_url",  # where this person answers this week's check-in
+    "checkin_url",  # where this person answers this week's check-in (and can pause or leave)
     "missed_topics",  # titles of earlier weeks the pair missed (a list, maybe empty)
 }
 """Variables available to the text of a week (framing, questions, activity)."""
@@ -143,10 +156,16 @@ TEMPLATE_VARIABLES: Mapping[str, frozenset[str]] = {
     | {
         "accept_url",
         "decline_url",
+        "partner_full_name",  # the partner's name as written in their application
         "partner_profile",  # (label, value) lines the partner chose to share
         "respond_by",  # formatted date
+        "confirmation",  # "opt_out" (the program starts unless declined) or "require_both"
     },
     "reminder": WEEK_TEXT_VARIABLES | {"week_title"},
+    "closing": PAIR_VARIABLES
+    | {
+        "completion_letter",  # true when a completion letter is attached (mentees)
+    },
 }
 """Variables available to each message template, by kind (``weekly.txt.j2`` is ``weekly``)."""
 

@@ -16,7 +16,7 @@ import functools
 import re
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 import jinja2
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -32,22 +32,38 @@ from tandem.prompts.curriculum import (
     template_name,
 )
 from tandem.prompts.errors import CurriculumError, Problem
+from tandem.prompts.resources import Resource
 
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+class ProgramVoice(_Frozen):
+    """How a cohort speaks to its people: the same for every message of the cohort."""
+
+    salutation: str = Field(default="Hello {name}", min_length=1)
+    """The greeting; ``{name}`` is replaced by the name the program calls the recipient."""
+    coordinator_name: str = ""
+    """Who coordinates the program, as messages sign it ("" when none is set)."""
+    coordinator_email: str = ""
+    """Where replies reach the coordinator ("" when none is set)."""
+    resources: tuple[tuple[Resource, str], ...] = ()
+    """Local help the cohort names (ombuds, …), each with how to reach it."""
+
+
 class MessageContext(_Frozen):
     """What the engine knows about one pair in one week, for weekly messages and reminders.
 
     The week number, the program length and who is the recipient come from the arguments
-    of the render functions, so they cannot disagree with the curriculum.
+    of the render functions, so they cannot disagree with the curriculum. The names are
+    the ones the program calls people by (first names, unless the cohort says otherwise).
     """
 
     mentor_name: str = Field(min_length=1)
     mentee_name: str = Field(min_length=1)
     cohort_name: str = Field(min_length=1)
+    voice: ProgramVoice = ProgramVoice()
     week_start: date
     week_end: date
     checkin_url: str = Field(min_length=1)
@@ -67,14 +83,30 @@ class IntroContext(_Frozen):
     mentor_name: str = Field(min_length=1)
     mentee_name: str = Field(min_length=1)
     cohort_name: str = Field(min_length=1)
+    voice: ProgramVoice = ProgramVoice()
     accept_url: str = Field(min_length=1)
     decline_url: str = Field(min_length=1)
+    partner_full_name: str = ""
+    """The partner's name as in their application ("": the name they are called by)."""
     partner_profile: tuple[tuple[str, str], ...] = ()
     """(label, value) lines the partner chose to share, in the order to show them."""
     respond_by: date
     weeks: int | None = Field(default=None, ge=1)
     """How many weeks of topics the pair will have (a pair that joins late has fewer);
     the curriculum's length when not given."""
+    confirmation: Literal["opt_out", "require_both"] = "opt_out"
+    """opt_out: the pair starts at once unless one declines; require_both: after both accept."""
+
+
+class ClosingContext(_Frozen):
+    """What the engine knows when it thanks a pair after the program, for one recipient."""
+
+    mentor_name: str = Field(min_length=1)
+    mentee_name: str = Field(min_length=1)
+    cohort_name: str = Field(min_length=1)
+    voice: ProgramVoice = ProgramVoice()
+    completion_letter: bool = False
+    """Whether a completion letter is attached (mentees who completed the program)."""
 
 
 class RenderedMessage(_Frozen):
@@ -172,17 +204,28 @@ def render_intro(curriculum: Curriculum, role: Role, context: IntroContext) -> R
 
     Raises CurriculumError for a variable the templates use but the context lacks.
     """
-    variables = {
-        **_pair_variables(curriculum, role, context.mentor_name, context.mentee_name),
-        "cohort_name": context.cohort_name,
-        "accept_url": context.accept_url,
-        "decline_url": context.decline_url,
-        "partner_profile": context.partner_profile,
-        "respond_by": format_date(context.respond_by),
-    }
+    variables = _pair_variables(curriculum, role, context)
+    variables.update(
+        accept_url=context.accept_url,
+        decline_url=context.decline_url,
+        partner_full_name=context.partner_full_name or variables["partner_name"],
+        partner_profile=context.partner_profile,
+        respond_by=format_date(context.respond_by),
+        confirmation=context.confirmation,
+    )
     if context.weeks is not None:
         variables["weeks_total"] = context.weeks
     return _render_message(curriculum, "intro", variables)
+
+
+def render_closing(curriculum: Curriculum, role: Role, context: ClosingContext) -> RenderedMessage:
+    """The thank-you after the program for one person (mentees: with their letter).
+
+    Raises CurriculumError for a variable the templates use but the context lacks.
+    """
+    variables = _pair_variables(curriculum, role, context)
+    variables["completion_letter"] = context.completion_letter
+    return _render_message(curriculum, "closing", variables)
 
 
 def render_overview(curriculum: Curriculum) -> str:
@@ -216,16 +259,102 @@ def _week_file(content: WeekContent) -> str:
     return f"week-{content.number:02d}.toml"
 
 
+class Addressee:
+    """One member of the pair as the reader sees them: "you", or their name.
+
+    ``str()`` is "you" for the reader and the name for their partner; :attr:`capital`
+    starts a sentence. Calling it with a verb in the third person gives subject and verb
+    in agreement: ``mentee("sends")`` is "you send" or "Jordan sends".
+    """
+
+    def __init__(self, name: str, reader: bool, capital: bool = False) -> None:
+        self.name = name
+        self.reader = reader
+        self.capital = capital
+
+    def __str__(self) -> str:
+        if not self.reader:
+            return self.name
+        return "You" if self.capital else "you"
+
+    def __call__(self, verb: str) -> str:
+        return f"{self} {second_person(verb) if self.reader else verb}"
+
+    @property
+    def your(self) -> str:
+        """ "your" for the reader, "Jordan's" for the partner."""
+        if not self.reader:
+            return f"{self.name}'s"
+        return "Your" if self.capital else "your"
+
+    @property
+    def their(self) -> str:
+        if not self.reader:
+            return "Their" if self.capital else "their"
+        return "Your" if self.capital else "your"
+
+    @property
+    def them(self) -> str:
+        """ "you" for the reader, "them" for the partner."""
+        return "you" if self.reader else "them"
+
+    def verb(self, verb: str) -> str:
+        """The verb alone, agreeing: ``verb("points")`` is "point" for the reader."""
+        return second_person(verb) if self.reader else verb
+
+    @property
+    def they(self) -> str:
+        if not self.reader:
+            return "They" if self.capital else "they"
+        return "You" if self.capital else "you"
+
+
+_IRREGULAR = {"is": "are", "has": "have", "does": "do", "was": "were"}
+
+
+def second_person(verb: str) -> str:
+    """``sends`` → ``send``, ``chooses`` → ``choose``, ``is`` → ``are``: a verb for "you".
+
+    Only the first word changes ("writes down" → "write down").
+    """
+    first, space, rest = verb.partition(" ")
+    if first in _IRREGULAR:
+        base = _IRREGULAR[first]
+    elif first.endswith("ies") and len(first) > 4:
+        base = first[:-3] + "y"
+    elif first.endswith(("sses", "shes", "ches", "xes", "zzes")):
+        base = first[:-2]
+    elif first.endswith("s") and not first.endswith("ss"):
+        base = first[:-1]
+    else:
+        base = first
+    return base + space + rest
+
+
 def _pair_variables(
-    curriculum: Curriculum, role: Role, mentor_name: str, mentee_name: str
+    curriculum: Curriculum,
+    role: Role,
+    context: MessageContext | IntroContext | ClosingContext,
 ) -> dict[str, Any]:
+    mentor_name, mentee_name = context.mentor_name, context.mentee_name
     mentor = role is Role.MENTOR
+    recipient = mentor_name if mentor else mentee_name
+    voice = context.voice
+    resources = {r.value: "" for r in Resource} | {r.value: v for r, v in voice.resources}
     return {
-        "recipient_name": mentor_name if mentor else mentee_name,
+        "recipient_name": recipient,
         "recipient_role": role.value,
         "partner_name": mentee_name if mentor else mentor_name,
         "mentor_name": mentor_name,
         "mentee_name": mentee_name,
+        "mentor": Addressee(mentor_name, mentor),
+        "mentee": Addressee(mentee_name, not mentor),
+        "Mentor": Addressee(mentor_name, mentor, capital=True),
+        "Mentee": Addressee(mentee_name, not mentor, capital=True),
+        "greeting": voice.salutation.replace("{name}", recipient),
+        "coordinator": {"name": voice.coordinator_name, "email": voice.coordinator_email},
+        "resources": resources,
+        "cohort_name": context.cohort_name,
         "weeks_total": curriculum.weeks_total,
     }
 
@@ -234,8 +363,7 @@ def _week_variables(
     curriculum: Curriculum, week: int, role: Role, context: MessageContext
 ) -> dict[str, Any]:
     return {
-        **_pair_variables(curriculum, role, context.mentor_name, context.mentee_name),
-        "cohort_name": context.cohort_name,
+        **_pair_variables(curriculum, role, context),
         "week": week,
         "week_start": format_date(context.week_start),
         "week_end": format_date(context.week_end),

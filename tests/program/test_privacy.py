@@ -92,7 +92,7 @@ def test_export_holds_everything_stored_about_the_person(
     assert [c["note"] for c in document["checkins"]] == [f"{NAME} talked about grants"] * 2
     assert document["matches"][0]["mentor_id"] == "M001"
     assert document["messages"] and all(m["to"] == EMAIL for m in document["messages"])
-    assert any("Mentee 1" in m["text"] for m in document["messages"])
+    assert any("Hello Mentee," in m["text"] for m in document["messages"])  # by first name
     out = tmp_path / "E001.json"
     result = tandem("participants", "export-person", "E001", "--out", out, db=db_url)
     assert result.stdout == f"Wrote everything stored about E001 to {out}\n"

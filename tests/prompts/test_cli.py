@@ -37,7 +37,7 @@ def test_show_renders_a_week_for_the_sample_pair(tandem: Tandem) -> None:
         "Subject: Spring Research Mentoring Cohort, week 4 of 16: A development plan for the "
         "move to independence",
         "",
-        "Hello Jordan Reyes,",
+        "Hello Jordan,",
     ]
     assert "Questions for you, as the mentee" in lines
 
@@ -45,7 +45,7 @@ def test_show_renders_a_week_for_the_sample_pair(tandem: Tandem) -> None:
 def test_show_renders_html_for_the_mentor(tandem: Tandem) -> None:
     result = tandem("prompts", "show", "--week", "16", "--role", "mentor", "--html", expect=None)
     assert result.exit_code == 0
-    assert "<p>Hello Dr. Morgan Ellis,</p>" in result.output
+    assert "<p>Hello Morgan,</p>" in result.output
     assert "What did you learn about yourself as a mentor" in result.output
 
 

@@ -14,13 +14,16 @@ from tandem.prompts.errors import CurriculumError
 from tandem.prompts.render import (
     IntroContext,
     MessageContext,
+    ProgramVoice,
     format_date,
     preview_context,
     render_intro,
     render_overview,
     render_reminder,
     render_weekly,
+    second_person,
 )
+from tandem.prompts.resources import Resource
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "curriculum.md"
 
@@ -106,7 +109,11 @@ def test_the_plain_text_message_reads_well(curriculum: Curriculum, context: Mess
     assert all(len(line) <= 90 for line in text.splitlines())
     assert text.endswith(
         "Answer them here:\nhttps://tandem.example.org/checkin/abc123\n\n"
-        "With thanks from the Autumn Cohort team\n"
+        "Need a break, or want to leave the program? Open your check-in page (the\n"
+        'link above) and choose "pause or leave"; nobody will ask you to explain.\n'
+        "Questions, or anything you would rather raise privately? Reply to this\n"
+        "message and it reaches the program's coordinator.\n\n"
+        "With thanks,\nThe Autumn Cohort team\n"
     )
 
 
@@ -161,6 +168,7 @@ def test_the_introduction_shows_what_the_partner_shared_and_both_links(
             ("Institution", "Ridgeway University"),
         ),
         respond_by=date(2026, 9, 1),
+        confirmation="require_both",
     )
     message = render_intro(curriculum, Role.MENTEE, context)
     assert message.subject == "Autumn Cohort: meet your mentor, Dr. Ana Souza"
@@ -187,7 +195,7 @@ def test_a_missing_variable_is_an_error_never_a_blank(
     (problem,) = caught.value.problems
     assert (problem.file, problem.field) == ("week-01.toml", "framing")
     assert problem.message.startswith(
-        "variable 'mentee_nickname' is undefined; week text may use: checkin_url, cohort_name, "
+        "variable 'mentee_nickname' is undefined; week text may use: Mentee, Mentor, checkin_url, "
     )
 
 
@@ -249,3 +257,31 @@ def test_the_curriculum_doc_lists_every_week_with_phase_and_competencies(
     for week in curriculum.weeks:
         competencies = ", ".join(c.label for c in week.competencies)
         assert f"| {week.number} | {week.title} | {week.phase.label} | {competencies} |" in overview
+
+
+@pytest.mark.parametrize(
+    ("verb", "second"),
+    [
+        ("sends", "send"),
+        ("chooses", "choose"),
+        ("is", "are"),
+        ("has", "have"),
+        ("watches", "watch"),
+        ("carries", "carry"),
+        ("writes down", "write down"),
+    ],
+)
+def test_a_verb_for_the_reader(verb: str, second: str) -> None:
+    assert second_person(verb) == second
+
+
+def test_local_resources_are_named_only_when_the_cohort_sets_them(
+    curriculum: Curriculum, context: MessageContext
+) -> None:
+    plain = render_weekly(curriculum, 2, None, Role.MENTEE, context).text
+    assert "Ombuds" not in plain and "independent advice" not in plain
+    voice = ProgramVoice(resources=((Resource.OMBUDS, "the Ombuds Office (ombuds@uni.edu)"),))
+    named = render_weekly(
+        curriculum, 2, None, Role.MENTEE, context.model_copy(update={"voice": voice})
+    ).text
+    assert "the Ombuds Office (ombuds@uni.edu) offers confidential," in " ".join(named.split())

@@ -12,8 +12,9 @@ from tandem.prompts.errors import CurriculumError, Problem
 from tests.prompts.helpers import edit
 
 WEEK_TEXT_VARIABLES = (
-    "checkin_url, cohort_name, mentee_name, mentor_name, missed_topics, partner_name, "
-    "recipient_name, recipient_role, week, week_end, week_start, weeks_total"
+    "Mentee, Mentor, checkin_url, cohort_name, coordinator, greeting, mentee, mentee_name, "
+    "mentor, mentor_name, missed_topics, partner_name, recipient_name, recipient_role, "
+    "resources, week, week_end, week_start, weeks_total"
 )
 COMPETENCIES = (
     "aligning_expectations, effective_communication, assessing_understanding, "
@@ -104,7 +105,7 @@ def break_track(root: Path) -> None:
 def break_variable(root: Path) -> None:
     edit(
         root / "week-10.toml",
-        "How might {{ mentee_name }}'s experience",
+        "How might {{ mentee.your }} experience",
         "How might {{ mentee_nmae }}'s experience",
     )
 
@@ -280,6 +281,8 @@ def test_a_career_stage_belongs_to_one_track(copy_default: Path) -> None:
 def test_the_shipped_templates_use_only_known_variables(copy_default: Path) -> None:
     shutil.copytree(SHIPPED_TEMPLATES, copy_default / "templates", ignore=_not_messages)
     assert sorted(p.name for p in (copy_default / "templates").iterdir()) == [
+        "closing.html.j2",
+        "closing.txt.j2",
         "intro.html.j2",
         "intro.txt.j2",
         "reminder.html.j2",
@@ -303,7 +306,7 @@ def test_a_curriculum_template_with_an_unknown_variable_is_reported(copy_default
     ]
     assert problems[1].message.startswith(
         "unknown template variable 'first_name' (did you mean 'cohort_name'?); this template "
-        "may use: checkin_url, "
+        "may use: Mentee, Mentor, checkin_url, "
     )
     assert "week_title" in problems[1].message
 

@@ -193,6 +193,32 @@ def _name_size(pdf: FPDF, name: str, size: float) -> float:
         size = max(smallest, size * 0.9)
 
 
+def _add_fonts(pdf: FPDF, fallbacks: list[tuple[str, dict[str, str]]]) -> None:
+    for style, filename in _MAIN_FILES.items():
+        pdf.add_font(_MAIN, style=style, fname=_font_path(filename))
+    for name, files in fallbacks:
+        for style, path in files.items():
+            pdf.add_font(name, style=style, fname=path)
+    if fallbacks:
+        pdf.set_fallback_fonts([name for name, _ in fallbacks], exact_match=False)
+    # HarfBuzz shaping: Arabic letters join and right-to-left runs read right to left.
+    pdf.set_text_shaping(True)
+
+
+def add_unicode_fonts(pdf: FPDF, text: str) -> None:
+    """Give ``pdf`` the shipped Unicode fonts that ``text`` needs (Latin, Greek, Cyrillic,
+    Arabic, Hebrew, CJK) with text shaping; select them with :func:`set_text_font`.
+
+    Raises :class:`CertificateDocumentError` naming characters no shipped font has.
+    """
+    _add_fonts(pdf, _fonts_for(text, None))
+
+
+def set_text_font(pdf: FPDF, style: str, size: float) -> None:
+    """Select the main Unicode font (``""`` or ``"B"``) at ``size`` points."""
+    _select_font(pdf, style, size)
+
+
 def _layout(
     paragraphs: list[tuple[str, str]],
     facts: CertificateFacts,
@@ -210,15 +236,7 @@ def _layout(
     pdf.set_creation_date(facts.issued_at)
     pdf.set_margins(20, 18, 20)
     pdf.set_auto_page_break(True, margin=15)
-    for style, filename in _MAIN_FILES.items():
-        pdf.add_font(_MAIN, style=style, fname=_font_path(filename))
-    for name, files in fallbacks:
-        for style, path in files.items():
-            pdf.add_font(name, style=style, fname=path)
-    if fallbacks:
-        pdf.set_fallback_fonts([name for name, _ in fallbacks], exact_match=False)
-    # HarfBuzz shaping: Arabic letters join and right-to-left runs read right to left.
-    pdf.set_text_shaping(True)
+    _add_fonts(pdf, fallbacks)
     pdf.add_page()
     pdf.set_draw_color(29, 78, 137)
     pdf.set_line_width(0.8)

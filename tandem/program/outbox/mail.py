@@ -342,6 +342,7 @@ def message_wire(
     message_key: str,
     domain: str,
     date: datetime,
+    reply_to: str | None = None,
 ) -> tuple[str, bytes]:
     """Return the Message-ID and the wire bytes of a message without attachments.
 
@@ -353,7 +354,7 @@ def message_wire(
     message_id, digest = _identify(message_key, domain, date)
     boundary = f"=_alt_{digest[:40]}"
     headers = [
-        *_headers(sender, recipient_name, recipient_email, subject, date, message_id),
+        *_headers(sender, recipient_name, recipient_email, subject, date, message_id, reply_to),
         ("Content-Type", f'multipart/alternative; boundary="{boundary}"'),
     ]
     out: list[str] = []
@@ -374,6 +375,7 @@ def message_wire(
                 message_key=message_key,
                 domain=domain,
                 date=date,
+                reply_to=reply_to,
             )
             return message_id, message_bytes(message)
         out.append(f"{name}: {value}\r\n")

@@ -13,7 +13,7 @@ import threading
 import zlib
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from email.utils import parseaddr
+from email.utils import formataddr, parseaddr
 from functools import lru_cache
 from typing import Any
 
@@ -42,6 +42,13 @@ def sender_domain(cohort: Cohort) -> str:
 @lru_cache(maxsize=64)
 def _domain_of(sender: str) -> str:
     return parseaddr(sender)[1].rpartition("@")[2] or "tandem.invalid"
+
+
+def reply_to(cohort: Cohort) -> str | None:
+    """Where replies to the cohort's messages go: its coordinator, when it names one."""
+    if not cohort.coordinator_email:
+        return None
+    return formataddr((cohort.coordinator_name or "", cohort.coordinator_email))
 
 
 def outbox_row(
@@ -75,6 +82,7 @@ def outbox_row(
         "message_key": key,
         "domain": sender_domain(cohort),
         "date": due,
+        "reply_to": reply_to(cohort),
     }
     if attachments:
         message = build_message(**values, attachments=attachments)

@@ -25,6 +25,12 @@ from tandem.matcher.types import (
     normalize_term,
 )
 from tandem.program.errors import ProgramError
+from tandem.program.sharing import (
+    DISPLAY_FIELDS,
+    SHARE_ALIASES,
+    SHARE_NOTHING,
+    SharedField,
+)
 
 REQUIRED_COLUMNS: dict[Role, tuple[str, ...]] = {
     Role.MENTOR: ("id", "name", "email"),
@@ -48,6 +54,7 @@ COMMON_COLUMNS = (
     "identity_consent",
     "identity",
     "identity_preferences",
+    "share",
 )
 ROLE_COLUMNS: dict[Role, tuple[str, ...]] = {
     Role.MENTOR: ("capacity", "expertise"),
@@ -305,6 +312,40 @@ def _parse_tags(value: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(normalize_tag(v) for v in _split(value)))
 
 
+def _parse_share(value: Any) -> tuple[SharedField, ...]:
+    """``career_stage; languages; email`` → those fields; ``none`` → no field."""
+    items = [item for part in _split(value) for item in part.split(",") if item.strip()]
+    if [normalize_term(i) for i in items] == [SHARE_NOTHING]:
+        return ()
+    chosen: list[SharedField] = []
+    for item in items:
+        key = normalize_term(item)
+        if key == "all":
+            chosen.extend(SharedField)
+            continue
+        field = SHARE_ALIASES.get(key) or (
+            SharedField(key) if key in SharedField.__members__.values() else None
+        )
+        if field is None:
+            raise _vocabulary_error(
+                "field to share", item, [*(f.value for f in SharedField), "all", SHARE_NOTHING]
+            )
+        chosen.append(field)
+    return tuple(f for f in SharedField if f in chosen)
+
+
+def _written_forms(value: Any) -> tuple[str, ...]:
+    """A free-form list as written (first spelling of each tag), for display."""
+    try:
+        items = _split(value)
+    except ValueError:  # pragma: no cover - refused by the field's own parser
+        return ()
+    kept: dict[str, str] = {}
+    for item in items:
+        kept.setdefault(normalize_tag(item), re.sub(r"\s+", " ", item.strip()))
+    return tuple(kept.values())
+
+
 def _parse_ids(value: Any) -> tuple[str, ...]:
     ids = _split(value)
     for item in ids:
@@ -334,6 +375,7 @@ Zone = Annotated[str, BeforeValidator(_parse_timezone)]
 Tags = Annotated[tuple[str, ...], BeforeValidator(_parse_tags)]
 Ids = Annotated[tuple[str, ...], BeforeValidator(_parse_ids)]
 Flag = Annotated[bool, BeforeValidator(_parse_bool)]
+Share = Annotated[tuple[SharedField, ...], BeforeValidator(_parse_share)]
 
 
 class ParticipantInput(BaseModel):
@@ -360,6 +402,10 @@ class ParticipantInput(BaseModel):
     identity_consent: Flag = False
     identity: Tags = ()
     identity_preferences: Tags = ()
+    share: Share | None = None
+    """What the partner sees (None: the default, see ``tandem.program.sharing``)."""
+    display: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """Free-form lists as written, where that differs from the stored form (set on parse)."""
     custom: tuple[tuple[str, str], ...] = ()
 
     @model_validator(mode="before")
@@ -379,6 +425,16 @@ class ParticipantInput(BaseModel):
                 data.pop(column, None)
         if data.get("role") in (Role.MENTOR, Role.MENTOR.value) and data.get("capacity") is None:
             data["capacity"] = 1
+        if "display" not in data:
+            data["display"] = tuple(
+                (field.value, written)
+                for field in DISPLAY_FIELDS
+                if data.get(field.value) is not None
+                for written in [_written_forms(data[field.value])]
+                if written and written != tuple(normalize_tag(w) for w in written)
+            )
+        if data.get("share") is not None and not str(data["share"]).strip():
+            data["share"] = None
         return data
 
     @model_validator(mode="after")
@@ -432,5 +488,7 @@ class ParticipantInput(BaseModel):
             "identity_consent": self.identity_consent,
             "identity": list(self.identity),
             "identity_preferences": list(self.identity_preferences),
+            "share": None if self.share is None else [f.value for f in self.share],
+            "display": {field: list(values) for field, values in self.display},
             "custom": dict(self.custom),
         }

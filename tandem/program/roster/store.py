@@ -283,6 +283,8 @@ _COMPARED = (
     "identity_consent",
     "identity",
     "identity_preferences",
+    "share",
+    "display",
     "custom",
 )
 

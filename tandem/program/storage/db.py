@@ -25,7 +25,7 @@ from tandem.program.errors import ProgramError
 if TYPE_CHECKING:
     from alembic.config import Config
 
-SCHEMA_HEAD = "0007"
+SCHEMA_HEAD = "0008"
 """The newest migration's revision (a test checks it against Alembic's scripts). A database
 already at it opens without loading Alembic, which takes longer than most commands' work."""
 

@@ -43,6 +43,8 @@ class MessageKind(StrEnum):
     REMINDER = "reminder"
     DIGEST = "digest"
     CERTIFICATE = "certificate"
+    CLOSING = "closing"
+    """The thank-you after the program (mentees: with their completion letter)."""
 
 
 class RecipientRole(StrEnum):
@@ -72,3 +74,10 @@ class CheckinRole(StrEnum):
 
     MENTOR = "mentor"
     MENTEE = "mentee"
+
+
+class AddressBy(StrEnum):
+    """``cohort.address_by``: which name a cohort's messages call people by."""
+
+    FIRST_NAME = "first_name"
+    FULL_NAME = "full_name"

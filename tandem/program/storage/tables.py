@@ -58,6 +58,12 @@ class Participant(SQLModel, table=True):
     identity_consent: bool = False
     identity: list[str] = _json_list()
     identity_preferences: list[str] = _json_list()
+    share: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    """The fields the partner sees (see ``program/sharing.py``); None: the default."""
+    display: dict[str, list[str]] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False)
+    )
+    """Free-form lists as written in the application, where that differs from the stored."""
     custom: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = _utc()
     updated_at: datetime = _utc()
@@ -143,6 +149,11 @@ class Cohort(SQLModel, table=True):
     reminder_days: int = 3
     grace_days: int = 2
     coordinator_email: str | None = None
+    coordinator_name: str | None = None
+    salutation: str = Field(default="Hello {name}", description="greeting; {name}: the name")
+    address_by: str = Field(default="first_name", description="first_name or full_name")
+    resources: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    """Local help named in messages (ombuds, research_integrity, counselling): how to reach it."""
     sender: str = "Tandem <tandem@localhost>"
     base_url: str = "http://localhost:8000"
     secret: str = Field(description="hex key for signed check-in and response links")

@@ -38,9 +38,10 @@ from tandem.program.tick.report import Progress, TickReport
 from tandem.program.tick.rows import PAIRS, PairRow, Person, Plan
 from tandem.program.tick.settings import DEFAULT_SETTINGS, TickSettings
 from tandem.program.tokens import checkin_url, make_token
+from tandem.program.voice import called_name, program_voice
 from tandem.prompts.batch import BatchRenderer
 from tandem.prompts.curriculum import CheckinKind, Curriculum, Phase
-from tandem.prompts.render import MessageContext
+from tandem.prompts.render import MessageContext, ProgramVoice
 
 
 class CohortTick:
@@ -86,6 +87,10 @@ class CohortTick:
         return load_curriculum(self.cohort)
 
     @cached_property
+    def voice(self) -> ProgramVoice:
+        return program_voice(self.cohort)
+
+    @cached_property
     def renderer(self) -> BatchRenderer:
         return BatchRenderer(self.curriculum)
 
@@ -110,6 +115,8 @@ class CohortTick:
         self.deliver_fresh()
         self.settle()
         digest.close_program(self)
+        messages.closing(self)
+        self.settle()
 
     def chunk(self, pairs: Sequence[PairRow]) -> None:
         """Do the per-pair work for ``pairs``: read and render first, then write briefly.
@@ -173,12 +180,21 @@ class CohortTick:
 
     def people(self, session: Session, pairs: Sequence[PairRow]) -> dict[int, Person]:
         pks = {p.mentee_pk for p in pairs} | {p.mentor_pk for p in pairs}
+        return self.people_by_pk(session, pks)
+
+    def people_by_pk(self, session: Session, pks: set[int]) -> dict[int, Person]:
+        """The participants ``pks`` as messages address them."""
         rows = session.exec(
-            select(Participant.pk, Participant.name, Participant.email).where(
+            select(Participant.pk, Participant.name, Participant.email, Participant.custom).where(
                 col(Participant.pk).in_(pks)
             )
         ).all()
-        return {pk: Person(pk, name, email) for pk, name, email in rows if pk is not None}
+        by = self.cohort.address_by
+        return {
+            pk: Person(pk, name, email, called_name(name, custom, by))
+            for pk, name, email, custom in rows
+            if pk is not None
+        }
 
     def receives_weekly(self, pair: Pair | PairRow) -> bool:
         return receives_weekly(pair.state, self.confirmation)
@@ -284,9 +300,10 @@ class CohortTick:
         """What a weekly topic or reminder says to ``role`` of ``pair`` in ``week``."""
         start, end = self.window(week)
         return MessageContext(
-            mentor_name=mentor.name,
-            mentee_name=mentee.name,
+            mentor_name=mentor.addressed,
+            mentee_name=mentee.addressed,
             cohort_name=self.cohort.name,
+            voice=self.voice,
             week_start=start,
             week_end=end,
             checkin_url=self.token_url(

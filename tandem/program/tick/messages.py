@@ -20,9 +20,11 @@ from tandem.program import schedule
 from tandem.program.outbox.mail import Attachment, calendar_attachment
 from tandem.program.outbox.store import OUTBOX
 from tandem.program.pairs import PairState
+from tandem.program.sharing import shared_profile
+from tandem.program.storage.db import transaction
 from tandem.program.storage.enums import MessageKind, OutboxStatus
 from tandem.program.storage.statements import quiet_update
-from tandem.program.storage.tables import OutboxMessage, Participant
+from tandem.program.storage.tables import OutboxMessage, Pair, Participant
 from tandem.program.tick.rows import PairRow, Person, Plan, span
 from tandem.prompts.render import IntroContext, render_intro
 
@@ -53,15 +55,19 @@ def intros(
             respond = tick.token_url(
                 pair.pk or 0, 0, role.value, "respond", tick.cohort.response_days + 1
             )
+            partner = mentee if role is Role.MENTOR else mentor
             context = IntroContext(
-                mentor_name=mentor.name,
-                mentee_name=mentee.name,
+                mentor_name=mentor.addressed,
+                mentee_name=mentee.addressed,
                 cohort_name=tick.cohort.name,
+                voice=tick.voice,
                 accept_url=f"{respond}?answer=accept",
                 decline_url=f"{respond}?answer=decline",
-                partner_profile=shared_profile(session, partner_pk),
+                partner_full_name=partner.name,
+                partner_profile=partner_profile(session, partner_pk),
                 respond_by=pair.respond_by.astimezone(schedule.zone(tick.cohort.timezone)).date(),
                 weeks=tick.cohort.weeks - pair.first_week + 1,
+                confirmation=tick.confirmation.value,
             )
             rendered = render_intro(tick.curriculum, role, context)
             recipient = mentor if role is Role.MENTOR else mentee
@@ -80,26 +86,11 @@ def intros(
             )
 
 
-def shared_profile(session: Session, person_pk: int) -> tuple[tuple[str, str], ...]:
-    """What a person chose to share about themselves (never identity attributes)."""
+def partner_profile(session: Session, person_pk: int) -> tuple[tuple[str, str], ...]:
+    """What a person chose to share with their partner (see ``program/sharing.py``)."""
     person = session.get(Participant, person_pk)
     assert person is not None
-    lines = [
-        ("Career stage", (person.career_stage or "").replace("_", " ")),
-        ("Institution", person.institution or ""),
-        ("Department", person.department or ""),
-        ("Research areas", ", ".join(person.research_areas)),
-        ("Research interests", person.research_interests),
-        (
-            "Wants help with" if person.role == Role.MENTEE else "Can help with",
-            ", ".join(t.replace("_", " ") for t in person.topics),
-        ),
-        ("Time zone", person.timezone or ""),
-        ("Languages", ", ".join(person.languages)),
-        ("Meets by", ", ".join(m.replace("_", " ") for m in person.meeting_modes)),
-        ("E-mail", person.email),
-    ]
-    return tuple((label, value) for label, value in lines if value)
+    return shared_profile(person)
 
 
 # --------------------------------------------------------------------------- late messages
@@ -237,3 +228,86 @@ def invitation(
         uid_domain=tick.domain,
     )
     return (calendar_attachment(ics),)
+
+
+# --------------------------------------------------------------------------- the end
+
+
+def closing(tick: CohortTick) -> None:
+    """Once the program has closed: thank both members of each completed pair (once).
+
+    Mentees' thank-you carries their completion letter (PDF and HTML).
+    """
+    if tick.now < tick.instants[-1] + tick.settings.close_after:
+        return
+    from tandem.program.letters import CompletionLetter, letter_attachments
+    from tandem.prompts.render import ClosingContext, render_closing
+
+    cohort = tick.cohort
+    week = cohort.weeks
+    zone = schedule.zone(cohort.timezone)
+    with Session(tick.engine) as session:
+        pairs = session.exec(
+            select(Pair)
+            .where(Pair.cohort_pk == cohort.pk, Pair.state == PairState.COMPLETED)
+            .order_by(col(Pair.pk))
+        ).all()
+    competencies = tuple(c.label for c in tick.curriculum.competencies_covered())
+    size = tick.settings.chunk
+    for start in range(0, len(pairs), size):
+        part = pairs[start : start + size]
+        keys = [tick.key(p.pk, week, MessageKind.CLOSING, r.value) for p in part for r in Role]
+        rows: list[dict[str, object]] = []
+        with Session(tick.engine) as session:
+            existing = tick.existing(session, keys)
+            people = tick.people_by_pk(
+                session, {p.mentor_pk for p in part} | {p.mentee_pk for p in part}
+            )
+        for pair in part:
+            mentor, mentee = people[pair.mentor_pk], people[pair.mentee_pk]
+            for role in (Role.MENTOR, Role.MENTEE):
+                if tick.key(pair.pk, week, MessageKind.CLOSING, role.value) in existing:
+                    continue
+                letter: tuple[Attachment, ...] = ()
+                if role is Role.MENTEE:
+                    letter = letter_attachments(
+                        CompletionLetter(
+                            mentee_name=mentee.name,
+                            mentor_name=mentor.name,
+                            cohort_name=cohort.name,
+                            weeks_total=cohort.weeks,
+                            start=tick.window(1)[0],
+                            end=tick.window(week)[1],
+                            issued=tick.now.astimezone(zone).date(),
+                            signatory=cohort.coordinator_name or f"The {cohort.name} team",
+                            contact=cohort.coordinator_email or "",
+                            competencies=competencies,
+                        ),
+                        "completion-letter",
+                    )
+                context = ClosingContext(
+                    mentor_name=mentor.addressed,
+                    mentee_name=mentee.addressed,
+                    cohort_name=cohort.name,
+                    voice=tick.voice,
+                    completion_letter=bool(letter),
+                )
+                rendered = render_closing(tick.curriculum, role, context)
+                rows.append(
+                    tick.message(
+                        pair.pk,
+                        week,
+                        MessageKind.CLOSING,
+                        role.value,
+                        mentor if role is Role.MENTOR else mentee,
+                        rendered.subject,
+                        rendered.text,
+                        rendered.html,
+                        tick.now,
+                        letter,
+                    )
+                )
+        if rows:
+            with transaction(tick.engine) as session:
+                tick.enqueue(session, rows)
+            tick.deliver_fresh()

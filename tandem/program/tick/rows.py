@@ -45,6 +45,12 @@ class Person:
     pk: int
     name: str
     email: str
+    called: str = ""
+    """The name messages call them by ("": their name; see ``program/voice.py``)."""
+
+    @property
+    def addressed(self) -> str:
+        return self.called or self.name
 
 
 @dataclass

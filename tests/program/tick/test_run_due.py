@@ -47,7 +47,8 @@ def test_whole_program_sends_each_person_one_topic_per_week(engine: Engine, tmp_
     assert per_person_week == Counter({(p, w): 1 for p in people for w in range(1, 17)})
     assert all(m.status == "sent" for m in outbox(engine))
     files = eml_headers(tmp_path / "outbox")
-    assert len(files) == len(outbox(engine)) == 6 * 16 + 6 + 16  # topics, intros, digests
+    # topics, intros, digests, and the thank-you after the program
+    assert len(files) == len(outbox(engine)) == 6 * 16 + 6 + 16 + 6
     assert len({f["Message-ID"] for f in files}) == len(files)
     with Session(engine) as session:
         assert {p.state for p in session.exec(select(Pair)).all()} == {"completed"}
