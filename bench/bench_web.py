@@ -93,14 +93,18 @@ def _visits(count: int, window: float, burst: bool) -> list[Visit]:
     return [Visit(window * n / count, rng.uniform(10.0, 20.0)) for n in range(count)]
 
 
-def _timed(
-    connection: http.client.HTTPConnection, method: str, path: str, body: str | None = None
-) -> tuple[int, str, float]:
+def _timed(port: int, method: str, path: str, body: str | None = None) -> tuple[int, str, float]:
+    """One request on a new connection, as a browser makes after a pause longer than the
+    server keeps an idle connection open: (status, body, seconds)."""
     began = time.perf_counter()
-    headers = {"Content-Type": "application/x-www-form-urlencoded"} if body else {}
-    connection.request(method, path, body=body, headers=headers)
-    answer = connection.getresponse()
-    text = answer.read().decode("utf-8")
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    try:
+        headers = {"Content-Type": "application/x-www-form-urlencoded"} if body else {}
+        connection.request(method, path, body=body, headers=headers)
+        answer = connection.getresponse()
+        text = answer.read().decode("utf-8")
+    finally:
+        connection.close()
     return answer.status, text, time.perf_counter() - began
 
 
@@ -112,24 +116,21 @@ def _participant(
     start: threading.Barrier,
     out: dict[str, Any],
 ) -> None:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     try:
         start.wait()
         time.sleep(visit.arrive)
-        out["get_status"], body, out["get"] = _timed(connection, "GET", f"/checkin/{token}")
+        out["get_status"], body, out["get"] = _timed(port, "GET", f"/checkin/{token}")
         found = re.search(r'name="csrf" value="([0-9a-f]+)"', body)
         if out["get_status"] != 200 or found is None:
             return
         time.sleep(visit.think)
         form = urlencode({"csrf": found.group(1), "met": "yes", "minutes": str(minutes)})
-        out["post_status"], _, out["post"] = _timed(connection, "POST", f"/checkin/{token}", form)
+        out["post_status"], _, out["post"] = _timed(port, "POST", f"/checkin/{token}", form)
         if out["post_status"] == 303 and visit.think:  # a browser follows the redirect
             saved = f"/checkin/{token}?saved=1"
-            out["saved_status"], _, out["saved"] = _timed(connection, "GET", saved)
+            out["saved_status"], _, out["saved"] = _timed(port, "GET", saved)
     except OSError as error:
         out["error"] = repr(error)
-    finally:
-        connection.close()
 
 
 def _quantiles(values: list[float]) -> str:
@@ -226,6 +227,9 @@ def run(
         port = _free_port()
         server = _serve(url, port, workers)
         try:
+            for _ in range(2 * workers):  # a server that has been up a while: caches warm
+                _timed(port, "GET", "/")
+                _timed(port, "GET", f"/checkin/{links[0][2]}")
             start = threading.Barrier(len(links))
             results: list[dict[str, Any]] = [{} for _ in links]
             threads = [

@@ -19,7 +19,7 @@ from tandem.errors import TandemError
 from tandem.program import casework, coordinators, reports
 from tandem.program import match_review as reviews
 from tandem.program.cohorts import CohortError, PairAction, PairState
-from tandem.web.site import Site, form_of, page
+from tandem.web.site import FormFields, Site, page
 
 SESSION_COOKIE = "tandem_session"
 LOGIN_COOKIE = "tandem_login"
@@ -121,8 +121,7 @@ class Console:
             return RedirectResponse("/console", status_code=303)
         return self.login_page(request)
 
-    async def login(self, request: Request) -> Response:
-        form = await form_of(request)
+    def login(self, request: Request, form: FormFields) -> Response:
         pre = request.cookies.get(LOGIN_COOKIE, "")
         if not pre or not self.site.csrf_ok(f"login|{pre}", form.get("csrf")):
             return self.login_page(request, 403, "The form expired: please sign in again.")
@@ -153,8 +152,7 @@ class Console:
         )
         return response
 
-    async def logout(self, request: Request) -> Response:
-        form = await form_of(request)
+    def logout(self, request: Request, form: FormFields) -> Response:
         if self.signed_in(request) is not None and self.csrf_ok(request, form):
             token = request.cookies.get(SESSION_COOKIE, "")
             coordinators.sign_out(self.site.db, token, now=self.site.clock())
@@ -242,11 +240,12 @@ class Console:
         done = request.query_params.get("done")
         return self.pair_view(request, who, name, mentee_id=mentee_id, done=done, problem=None)
 
-    async def pair_action(self, request: Request, name: str, mentee_id: str) -> Response:
+    def pair_action(
+        self, request: Request, name: str, mentee_id: str, form: FormFields
+    ) -> Response:
         """Pause, resume, end or re-open a pair (with a reason, recorded in its history)."""
         if (who := self.signed_in(request)) is None:
             return _to_login()
-        form = await form_of(request)
         if not self.csrf_ok(request, form):
             return page("expired_form.html", 403)
         try:
@@ -302,11 +301,11 @@ class Console:
             return _to_login()
         return self.cycle_view(request, who, cycle, problem=None)
 
-    async def rerun(self, request: Request, cycle: str) -> Response:
+    def rerun(self, request: Request, cycle: str, fields: FormFields) -> Response:
         """Run a cycle's match again with one pair locked in or forbidden."""
         if (who := self.signed_in(request)) is None:
             return _to_login()
-        form = await form_of(request, strip=True)
+        form = {k: v.strip() for k, v in fields.items()}
         if not self.csrf_ok(request, form):
             return page("expired_form.html", 403)
         pair = ((form.get("mentee_id", ""), form.get("mentor_id", "")),)
@@ -355,13 +354,12 @@ class Console:
         done = request.query_params.get("done")
         return self.certification_view(request, who, name, done=done, problem=None)
 
-    async def revoke(self, request: Request, name: str) -> Response:
+    def revoke(self, request: Request, name: str, form: FormFields) -> Response:
         """Revoke an issued certificate (with a reason)."""
         from tandem.program import certify as certification
 
         if (who := self.signed_in(request)) is None:
             return _to_login()
-        form = await form_of(request)
         if not self.csrf_ok(request, form):
             return page("expired_form.html", 403)
         try:

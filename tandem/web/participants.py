@@ -13,7 +13,7 @@ from tandem.program import links
 from tandem.program.cohorts import CohortError
 from tandem.program.web_state import count_hit, count_hit_unless
 from tandem.web.security import client_key, token_key
-from tandem.web.site import Site, form_of, page
+from tandem.web.site import FormFields, Site, page
 
 ANSWERS = ("accept", "decline")
 
@@ -62,9 +62,8 @@ class ParticipantPages:
     def link_csrf(self, token: str) -> str:
         return self.site.csrf(f"link|{token}")
 
-    async def link_form(self, request: Request, token: str) -> dict[str, str] | None:
+    def link_form(self, token: str, form: dict[str, str]) -> dict[str, str] | None:
         """The form sent, or None when its CSRF value is not this link's."""
-        form = await form_of(request)
         return form if self.site.csrf_ok(f"link|{token}", form.get("csrf")) else None
 
     def respond_view(
@@ -125,11 +124,11 @@ class ParticipantPages:
             saved=request.query_params.get("saved") == "1",
         )
 
-    async def respond(self, request: Request, token: str) -> Response:
+    def respond(self, request: Request, token: str, fields: FormFields) -> Response:
         """Record an answer to an introduction."""
         if (stop := self.refused(request, token)) is not None:
             return stop
-        form = await self.link_form(request, token)
+        form = self.link_form(token, fields)
         if form is None:
             return page("expired_form.html", 403)
         answer = form.get("answer")
@@ -160,11 +159,11 @@ class ParticipantPages:
             return self.invalid(request)
         return self.checkin_view(token, checkin, saved=request.query_params.get("saved") == "1")
 
-    async def checkin(self, request: Request, token: str) -> Response:
+    def checkin(self, request: Request, token: str, fields: FormFields) -> Response:
         """Record a check-in (again: it updates the one sent before)."""
         if (stop := self.refused(request, token)) is not None:
             return stop
-        form = await self.link_form(request, token)
+        form = self.link_form(token, fields)
         if form is None:
             return page("expired_form.html", 403)
         db, now = self.site.db, self.site.clock()
@@ -177,11 +176,11 @@ class ParticipantPages:
             return self.checkin_view(token, checkin, 422, values=form, problems=error.problems)
         return RedirectResponse(f"/checkin/{token}?saved=1", status_code=303)
 
-    async def change_request(self, request: Request, token: str) -> Response:
+    def change_request(self, request: Request, token: str, fields: FormFields) -> Response:
         """Ask the coordinator to pause the pair or to let the holder leave."""
         if (stop := self.refused(request, token)) is not None:
             return stop
-        form = await self.link_form(request, token)
+        form = self.link_form(token, fields)
         if form is None:
             return page("expired_form.html", 403)
         try:

@@ -7,12 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from functools import cache
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import jinja2
-from fastapi import Request
+from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import Engine
 
@@ -55,10 +55,17 @@ def page(template: str, status: int = 200, **context: Any) -> HTMLResponse:
     return HTMLResponse(html, status_code=status)
 
 
-async def form_of(request: Request, *, strip: bool = False) -> dict[str, str]:
-    """The request's form fields as text (stripped of surrounding spaces if ``strip``)."""
-    fields = {k: str(v) for k, v in (await request.form()).items()}
-    return {k: v.strip() for k, v in fields.items()} if strip else fields
+async def _form_fields(request: Request) -> dict[str, str]:
+    return {k: str(v) for k, v in (await request.form()).items()}
+
+
+FormFields = Annotated[dict[str, str], Depends(_form_fields)]
+"""A route parameter holding the request's form fields as text.
+
+Routes that take one are plain functions: the form is read on the event loop, then the
+route runs in the thread pool, so a route waiting on the database never holds up the
+others (an ``async`` route calling the library would block every request meanwhile).
+"""
 
 
 @dataclass(frozen=True)
