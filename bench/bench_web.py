@@ -197,6 +197,19 @@ def _serve(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
             time.sleep(0.2)
 
 
+def _cpu_seconds(group: int) -> float:
+    """CPU time (user and system) used so far by the processes of process group ``group``."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        if int(fields[2]) == group:  # fields after the name: state, ppid, pgrp, ...
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def _stored(url: str) -> dict[tuple[int, str], int | None]:
     from sqlmodel import Session, select
 
@@ -239,17 +252,23 @@ def run(
                 )
                 for n, (_, _, token) in enumerate(links)
             ]
+            cpu = _cpu_seconds(server.pid)
             began = time.perf_counter()
             for thread in threads:
                 thread.start()
             for thread in threads:
                 thread.join()
             wall = time.perf_counter() - began
+            cpu = _cpu_seconds(server.pid) - cpu
         finally:
             os.killpg(server.pid, signal.SIGTERM)
             server.communicate(timeout=30)
         stored = _stored(url)
+    requests = sum(key in r for r in results for key in ("get", "post", "saved"))
     _report(links, results, stored, wall, workers, server_url, window, burst)
+    print(
+        f"  server CPU: {cpu:.1f} s for {requests} requests ({cpu / requests * 1000:.1f} ms each)"
+    )
 
 
 def _report(
