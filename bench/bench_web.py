@@ -310,6 +310,8 @@ def _report(
         if values:
             print(f"  {label}: {_quantiles(values)}")
     print(f"  all done in {wall:.1f} s; errors: {len(errors)}; lost submissions: {len(lost)}")
+    load = ", ".join(f"{n:.1f}" for n in os.getloadavg())
+    print(f"  load average afterwards (other work on the machine counts too): {load}")
     if errors:
         print(f"  first error: {errors[0]}")
 
