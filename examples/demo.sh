@@ -54,6 +54,26 @@ echo "== 4. Cohort status"
 $TANDEM cohort status "$COHORT" --now 2027-05-31T17:00
 echo "Messages in $RUN/outbox: $(ls "$RUN/outbox" | wc -l) .eml files"
 
+echo
+echo "== Evaluation: the surveys, and the cohort report on the day the program ends"
+$TANDEM survey show followup
+mkdir -p "$RUN/surveys"
+for survey in baseline closing followup; do
+    $PYTHON examples/simulate_surveys.py "$TANDEM_DB" "$COHORT" $survey "$RUN/surveys/$survey.csv"
+done
+$TANDEM survey import "$COHORT" "$RUN/surveys/baseline.csv" --now 2027-02-05T12:00
+$TANDEM survey import "$COHORT" "$RUN/surveys/closing.csv" --now 2027-05-31T18:00
+echo "-- importing the same export again changes nothing:"
+$TANDEM survey import "$COHORT" "$RUN/surveys/closing.csv" --now 2027-05-31T18:05
+$TANDEM survey import "$COHORT" "$RUN/surveys/followup.csv" --now 2027-08-31T12:00
+$TANDEM report "$COHORT" --out "$RUN/report.html" --now 2027-08-31T12:00
+$TANDEM report "$COHORT" --format xlsx --out "$RUN/report.xlsx" --now 2027-08-31T12:00
+$TANDEM report "$COHORT" --format json --now 2027-08-31T12:00 \
+    | $PYTHON -c "import json, sys; r = json.load(sys.stdin); g = [x for x in r['competency_gains'] if not x['suppressed']]; print(f'  {len(g)} competency gains reported, {sum(x[\"p_value\"] < 0.05 for x in g)} with p < 0.05')"
+mentor=$($PYTHON -c "import csv; rows = list(csv.DictReader(open('$RUN/match.csv'))); from collections import Counter; print(Counter(r['mentor_id'] for r in rows if r['mentor_id']).most_common(1)[0][0])")
+$TANDEM report mentor "$COHORT" "$mentor" --out "$RUN/mentor-$mentor.html" --now 2027-08-31T12:00 \
+    || echo "  (mentor $mentor: feedback refused, as it would expose a mentee's answers)"
+
 # ---------------------------------------------------------------------------------------
 # Certification (kept as the final section): issuer keys, certificates, delivery, checking.
 echo

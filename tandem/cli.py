@@ -61,6 +61,7 @@ def _mount() -> None:
     from tandem.commands import (
         certs,
         credentials,
+        evaluation,
         match,
         privacy,
         program,
@@ -77,6 +78,7 @@ def _mount() -> None:
     credentials.register(app)
     certs.register(app)
     web.register(app)
+    evaluation.register(app)
 
 
 _mount()

@@ -97,7 +97,7 @@ def test_config_show_prints_the_configuration_in_force_with_its_comments(
         "# used only when both consented to identity matching, neutral otherwise.",
     ]
     code, _, err = invoke(db_url, "match", "config", "show", "--config", str(tmp_path / "no"))
-    assert (code, err) == (1, f"Error: {tmp_path / 'no'}: file not found\n")
+    assert (code, err) == (1, f"Error: {tmp_path / 'no'}: file not found; check the path\n")
 
 
 def test_every_command_that_reads_the_clock_takes_now(db_url: str, tmp_path: Path) -> None:

@@ -6,6 +6,11 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -15,6 +20,34 @@ from tandem.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def serve_until_it_answers(args: list[str], folder: Path) -> None:
+    """`tandem serve …` runs until stopped: start it as a person would, wait until its home
+    page answers, then stop it (Ctrl-C) and check it stopped cleanly."""
+    port = int(args[args.index("--port") + 1]) if "--port" in args else 8000
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TANDEM_")}
+    with subprocess.Popen(
+        [sys.executable, "-m", "tandem.cli", *args],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as server:
+        deadline = time.monotonic() + 60
+        answered = False
+        while not answered and time.monotonic() < deadline and server.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as page:
+                    answered = page.status == 200
+            except OSError:
+                time.sleep(0.2)
+        server.send_signal(signal.SIGINT)
+        output, _ = server.communicate(timeout=60)
+    shown = shlex.join(["tandem", *args])
+    assert answered, f"{shown} did not answer on port {port}:\n{output}"
+    assert "Traceback" not in output, f"{shown}\n{output}"
 
 
 def readme_commands(text: str = README) -> list[list[str]]:
@@ -49,6 +82,9 @@ def test_every_readme_command_runs_as_written(
         monkeypatch.delenv(name)
     runner = CliRunner()
     for args in readme_commands():
+        if args[:1] == ["serve"]:
+            serve_until_it_answers(args, tmp_path)
+            continue
         target = None
         if ">" in args:
             at = args.index(">")

@@ -98,6 +98,8 @@ def _certificate(mentor: MentorEvaluation, report: CertifyReport) -> str:
         return f"{state} {mentor.certificate.credential_id}"
     if mentor.mentor_id in report.would_issue:
         return "would issue"
+    if any(f.mentor_id == mentor.mentor_id for f in report.failed):
+        return "not issued: could not be produced"
     return ""
 
 
@@ -219,6 +221,8 @@ def certify_run(
     title = f"{report.evaluation.cohort_name}: certification ({loaded.mentor_rule.value})"
     render_rows(_rows(report, fmt), CERTIFY_COLUMNS, fmt, title=title)
     echo_lines(report.lines(), err=fmt is not OutputFormat.TABLE)
+    if report.failed:  # the others are issued; a coordinator must still see this fail
+        raise typer.Exit(1)
 
 
 def _decide(

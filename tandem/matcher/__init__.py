@@ -26,7 +26,9 @@ if TYPE_CHECKING:
         solve,
         solve_stable,
     )
+    from tandem.matcher.compatibility import ProfileCompatibility
     from tandem.matcher.config import MatchConfig, config_to_toml, default_config, load_config
+    from tandem.matcher.encoding import column_values
     from tandem.matcher.errors import MatcherError
     from tandem.matcher.explain import (
         MenteeExplanation,
@@ -44,8 +46,7 @@ if TYPE_CHECKING:
         OptimalityProof,
         UnmatchedCause,
     )
-    from tandem.matcher.rules import column_values, validate_assignment
-    from tandem.matcher.scoring import ProfileCompatibility
+    from tandem.matcher.rules import validate_assignment
     from tandem.matcher.types import Method, Objective, Profile, Role
 
 _MODULE_OF = {
@@ -77,8 +78,8 @@ _MODULE_OF = {
     "parse_preferences": "inputs",
     "parse_scores": "inputs",
     # Scoring profiles, the hard rules and explanations (SciPy).
-    "ProfileCompatibility": "scoring",
-    "column_values": "rules",
+    "ProfileCompatibility": "compatibility",
+    "column_values": "encoding",
     "validate_assignment": "rules",
     "MenteeExplanation": "explain",
     "WhyNot": "explain",

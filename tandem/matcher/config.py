@@ -46,6 +46,14 @@ class ConfigError(MatcherError):
         self.key = key
 
 
+class _KeyProblem(ValueError):
+    """A problem a whole-configuration check finds at one key (the message names no key)."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
 class Expect:
     """Field metadata: what a valid value looks like, in words, for error messages."""
 
@@ -218,6 +226,17 @@ class MatchConfig(_Table):
                 )
         return self
 
+    @model_validator(mode="after")
+    def _some_weight(self) -> Self:
+        weights = [getattr(self.weights, name) for name in type(self.weights).model_fields]
+        if not any(weights) and not any(c.weight for c in self.custom_criteria):
+            raise _KeyProblem(
+                "weights",
+                "every weight is 0 (custom criteria included), so every pair would score the "
+                "same; give at least one weight above 0, e.g. research_areas = 3.0",
+            )
+        return self
+
 
 def load_config(text: str, source: str) -> MatchConfig:
     """Parse and validate a TOML configuration.
@@ -234,9 +253,8 @@ def load_config(text: str, source: str) -> MatchConfig:
         return MatchConfig.model_validate(data)
     except ValidationError as exc:
         messages = [_describe(error, source) for error in exc.errors()]
-        first = exc.errors()[0]
         raise ConfigError(
-            "\n".join(dict.fromkeys(messages)), source=source, key=_key(first["loc"])
+            "\n".join(dict.fromkeys(messages)), source=source, key=_error_key(exc.errors()[0])
         ) from None
 
 
@@ -312,22 +330,33 @@ def config_to_commented_toml(config: MatchConfig, source: str = "default_config.
             continue
         if not line.startswith("#"):
             in_example = False
-        key_line = _KEY_LINE.match(line)
-        if key_line and table is not None and not in_example:
-            key = key_line[2]
-            value = getattr(table, key, None) if key in type(table).model_fields else None
-            if value is not None and not _is_table_array(value):
-                line = f"{key} = {_toml(value)}"
-        out.append(line)
-    every: list[str] = []
+        out.append(line if in_example else _with_value(line, table))
+    tail = arrays([*pending, *_table_array_names(config)])
+    return "\n".join([*out, *tail]).rstrip("\n") + "\n"
+
+
+def _with_value(line: str, table: BaseModel | None) -> str:
+    """A default-file key line (set or commented out) with the value ``table`` gives it."""
+    key_line = _KEY_LINE.match(line)
+    if key_line is None or table is None:
+        return line
+    key = key_line[2]
+    value = getattr(table, key, None) if key in type(table).model_fields else None
+    if value is None or _is_table_array(value):
+        return line
+    return f"{key} = {_toml(value)}"
+
+
+def _table_array_names(config: MatchConfig) -> list[str]:
+    """Every table array of the configuration by dotted name (``rules.eligibility`` …)."""
+    names: list[str] = []
     for name in MatchConfig.model_fields:
         value = getattr(config, name)
         if isinstance(value, BaseModel):
-            every += [f"{name}.{sub}" for sub, _ in _tables_arrays(value)]
+            names += [f"{name}.{sub}" for sub, _ in _tables_arrays(value)]
         elif _is_table_array(value):
-            every.append(name)
-    tail = arrays([*pending, *every])
-    return "\n".join([*out, *tail]).rstrip("\n") + "\n"
+            names.append(name)
+    return names
 
 
 def _plain_keys(model: BaseModel) -> Iterator[str]:
@@ -366,6 +395,12 @@ def _toml(value: Any) -> str:
     raise TypeError(f"cannot write {type(value).__name__} as TOML")
 
 
+def _error_key(error: Any) -> str:
+    """The key an error is about: a whole-configuration check names its own."""
+    problem = error.get("ctx", {}).get("error")
+    return problem.key if isinstance(problem, _KeyProblem) else _key(error["loc"])
+
+
 def _key(loc: tuple[int | str, ...]) -> str:
     parts: list[str] = []
     for part in loc:
@@ -387,7 +422,7 @@ def _got(value: Any) -> str:
 
 def _describe(error: Any, source: str) -> str:
     loc: tuple[int | str, ...] = tuple(error["loc"])
-    key = _key(loc)
+    key = _error_key(error)
     kind = error["type"]
     if kind == "extra_forbidden":
         valid = _field_names(loc[:-1])

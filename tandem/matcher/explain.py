@@ -1,6 +1,6 @@
 """Explanations of a match: why this mentor, why not another, alternatives, unmatched.
 
-Pure functions over a :class:`~scoring.ProfileCompatibility` and an assignment (a mapping
+Pure functions over a :class:`~compatibility.ProfileCompatibility` and an assignment (a mapping
 mentee id → mentor id, or None for an unmatched mentee). They return frozen value
 objects; rendering them is the caller's job. Scores are on the 0–100 scale; ``points``
 are the integers the optimizer maximised (``score × SCALE``).
@@ -15,9 +15,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from tandem.matcher.compat import FORBIDDEN, SCALE
+from tandem.matcher.compatibility import ProfileCompatibility
 from tandem.matcher.result import UnmatchedCause
 from tandem.matcher.rules import RULES_BY_LABEL, active_pair_rules
-from tandem.matcher.scoring import ProfileCompatibility
 
 Assignment = Mapping[str, str | None]
 

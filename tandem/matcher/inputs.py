@@ -32,6 +32,16 @@ from tandem.matcher.stable import Preferences
 SCORE_COLUMNS = ("mentee_id", "mentor_id", "score")
 PREFERENCE_COLUMNS = ("participant_id", "candidate_id", "rank")
 _SCALE_DIGITS = len(str(SCALE)) - 1
+_MAX_DECIMALS = 18
+"""Decimals a score may have: points stay within 64-bit integers."""
+_MAX_WHOLE_DIGITS = 15
+_MAX_POINTS = 10**18 - 1
+"""Digits before the point of a score (any scale up to 10^15; more is refused plainly)."""
+
+
+def _shown(text: str) -> str:
+    """A cell as quoted in a message, cut short when it is long."""
+    return repr(text) if len(text) <= 40 else f"{text[:20]!r}… ({len(text)} characters)"
 
 
 class MatcherInputError(MatcherError):
@@ -178,6 +188,26 @@ def _decimal_points(column: str) -> tuple[np.ndarray, int] | None:
     return points, d
 
 
+def _check_points_fit(points: Sequence[int], file_name: str) -> None:
+    """Points are exact 64-bit integers: the largest score's digits and the finest
+    score's decimals together must fit in them."""
+    top = max(points, default=0)
+    if top > _MAX_POINTS:
+        raise MatcherInputError(
+            file_name,
+            [
+                Problem(
+                    file=file_name,
+                    row=None,
+                    column="score",
+                    message=f"the scores need {len(str(top))} significant digits "
+                    "together (the largest score's whole part and the finest score's "
+                    "decimals); round them to at most 18",
+                )
+            ],
+        )
+
+
 def _on_0_to_100(points: Sequence[int] | np.ndarray, scale: int) -> int:
     """The scale at which ``points`` read as scores from 0 to 100: ``scale`` times the
     smallest power of ten that brings the largest score to 100 or below."""
@@ -298,13 +328,20 @@ def parse_scores(
             )
             ok = False
         head, _, tail = score.partition(".")
-        if not (score.isascii() and (head + tail).isdigit()):
+        # The length first: int() of thousands of digits is refused by Python itself.
+        numeric = (
+            score.isascii()
+            and (head + tail).isdigit()
+            and len(head.lstrip("0")) <= _MAX_WHOLE_DIGITS
+        )
+        if not numeric or len(tail) > _MAX_DECIMALS:
             problems.append(
                 Problem(
                     file=file_name,
                     row=number,
                     column="score",
-                    message=f"expected a decimal number ≥ 0 (any scale), got {score!r}",
+                    message=f"expected a decimal number ≥ 0 (any scale), got {_shown(score)}"
+                    + (f" (more than {_MAX_DECIMALS} decimals)" if numeric else ""),
                 )
             )
             ok = False
@@ -321,6 +358,7 @@ def parse_scores(
         for w, f in zip(whole, fractions, strict=True)
     ]
     scale = _on_0_to_100(points, scale)
+    _check_points_fit(points, file_name)
     n_m = max(len(mentors), 1)
     codes = np.asarray(rows, dtype=np.int64) * n_m + np.asarray(cols, dtype=np.int64)
     sorted_codes = np.sort(codes)
@@ -416,14 +454,16 @@ def parse_preferences(
                     message=f"expected a {side} id (participant {who} is a {role}), got {whom!r}",
                 )
             )
-        rank = int(rank_text) if rank_text.isascii() and rank_text.isdigit() else 0
+        whole = rank_text.isascii() and rank_text.isdigit() and len(rank_text.lstrip("0")) <= 9
+        rank = int(rank_text) if whole else 0
         if rank < 1:
             row_problems.append(
                 Problem(
                     file=file_name,
                     row=number,
                     column="rank",
-                    message=f"expected a positive whole number (1 = most preferred), got {rank_text!r}",
+                    message="expected a positive whole number (1 = most preferred), "
+                    f"got {_shown(rank_text)}",
                 )
             )
         if not row_problems:

@@ -192,31 +192,40 @@ def _prepare(
     np.maximum(caps, 0, out=caps)
     problem = _Problem(source, n_e, n_m, caps, free, locked)
     if group_cap is not None:
-        unknown = sorted(set(group_cap.mentee_groups) - set(mentee_at))
-        if unknown:
-            raise MatcherError(
-                f"the {group_cap.column} group cap names unknown mentee ids: "
-                f"{', '.join(unknown[:10])}; give values only for mentees of this cycle."
-            )
-        values = sorted(set(group_cap.mentee_groups.values()))
-        index = {v: g for g, v in enumerate(values)}
-        groups = group_cap.mentee_groups
-        group_of = np.array(
-            [index[groups[m]] if m in groups else -1 for m in mentees], dtype=np.int64
-        )
-        room = np.full((n_m, max(len(values), 1)), group_cap.per_mentor, dtype=np.int64)
-        for i, j, _ in locked:
-            if group_of[i] >= 0:
-                room[j, group_of[i]] -= 1
-                if room[j, group_of[i]] < 0:
-                    problems.append(
-                        f"mentor {mentors[j]!r} has more than {group_cap.per_mentor} locked "
-                        f"mentees with {group_cap.column} = {values[group_of[i]]!r}"
-                    )
-        problem.group_of, problem.group_room = group_of, np.maximum(room, 0)
+        problems += _apply_group_cap(problem, group_cap, mentee_at)
     if problems:
         raise MatcherError("Bad locked pairs:\n  " + "\n  ".join(problems))
     return problem
+
+
+def _apply_group_cap(
+    problem: _Problem, group_cap: GroupCap, mentee_at: dict[str, int]
+) -> list[str]:
+    """Set each mentor's room per group, less the locked pairs; return the locks that
+    break the cap. Raises MatcherError for group values of unknown mentees."""
+    mentees, mentors = problem.source.mentee_ids, problem.source.mentor_ids
+    unknown = sorted(set(group_cap.mentee_groups) - set(mentee_at))
+    if unknown:
+        raise MatcherError(
+            f"the {group_cap.column} group cap names unknown mentee ids: "
+            f"{', '.join(unknown[:10])}; give values only for mentees of this cycle."
+        )
+    values = sorted(set(group_cap.mentee_groups.values()))
+    index = {v: g for g, v in enumerate(values)}
+    groups = group_cap.mentee_groups
+    group_of = np.array([index[groups[m]] if m in groups else -1 for m in mentees], dtype=np.int64)
+    room = np.full((len(mentors), max(len(values), 1)), group_cap.per_mentor, dtype=np.int64)
+    problems: list[str] = []
+    for i, j, _ in problem.locked:
+        if group_of[i] >= 0:
+            room[j, group_of[i]] -= 1
+            if room[j, group_of[i]] < 0:
+                problems.append(
+                    f"mentor {mentors[j]!r} has more than {group_cap.per_mentor} locked "
+                    f"mentees with {group_cap.column} = {values[group_of[i]]!r}"
+                )
+    problem.group_of, problem.group_room = group_of, np.maximum(room, 0)
+    return problems
 
 
 def _all_arcs(problem: _Problem, progress: Progress | None) -> tuple[IntArray, IntArray, IntArray]:

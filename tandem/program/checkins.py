@@ -9,6 +9,7 @@ only: it never appears in reports, digests, certificates or logs.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -361,131 +362,151 @@ def import_checkins(
     Re-importing the same file changes nothing.
     """
     table, problems = with_survey_headers(read_table(path))
-    file = table.file
     problems.extend(table.problems)
-    for column in ("email", "week", "met"):
-        if column not in table.columns:
-            problems.append(Problem(file, 1, column, "required column is missing"))
-    unknown = [
-        c for c in table.columns if c not in IMPORT_COLUMNS and not c.startswith(ANSWER_PREFIX)
-    ]
-    for column in unknown:
-        problems.append(
-            Problem(
-                file,
-                1,
-                column,
-                f"unknown column; expected {', '.join(IMPORT_COLUMNS)} or q_<question id> "
-                f"(also read as email: {', '.join(accepted_headers('email')[1:])})",
-            )
-        )
+    problems.extend(_header_problems(table.file, table.columns))
     if problems:
         raise InputFileError(problems)
     counts = {"added": 0, "updated": 0, "unchanged": 0}
     with transaction(engine, exclusive=True) as session:
         cohort = get_cohort(session, cohort_name)
-        curriculum = load_curriculum(cohort)
-        people = _cohort_people(session, cohort)
-        seen: dict[tuple[int, int, str], int] = {}
-        todo = []
+        rows = _Rows(table.file, cohort, load_curriculum(cohort), _cohort_people(session, cohort))
         for row in table.rows:
-            cells = row.cells
-            email = str(cells.get("email", "")).strip().lower()
-            try:
-                week = int(_whole(cells.get("week", "")))
-            except ValueError as error:
-                problems.append(Problem(file, row.number, "week", str(error)))
-                continue
-            try:
-                answers = CheckinAnswers(
-                    **{
-                        k: v
-                        for k, v in cells.items()
-                        if k in CheckinAnswers.model_fields and k != "answers"
-                    },
-                )
-            except ValidationError as error:
-                for item in error.errors():
-                    where = str(item["loc"][0]) if item["loc"] else None
-                    problems.append(
-                        Problem(
-                            file, row.number, where, str(item["msg"]).removeprefix("Value error, ")
-                        )
-                    )
-                continue
-            everywhere = people.get(email, [])
-            if not everywhere:
-                problems.append(
-                    Problem(
-                        file,
-                        row.number,
-                        "email",
-                        f'no one in cohort "{cohort.name}" has e-mail {email!r}',
-                    )
-                )
-                continue
-            places = _pick_place(everywhere, cells)
-            if not places:
-                given = [c for c in PARTNER_COLUMNS if c in cells]
-                problems.append(
-                    Problem(
-                        file,
-                        row.number,
-                        given[0],
-                        f'{email!r} has no pair in cohort "{cohort.name}" that matches this '
-                        f"row's {', '.join(given)}",
-                    )
-                )
-                continue
-            if len(places) > 1:
-                # Several pairs, but maybe only one of them has this week (a pair that
-                # ended, or one that started late): then the row is not ambiguous.
-                in_week = [p for p in places if _week_problem(cohort, p.pair, week) is None]
-                if len(in_week) > 1:
-                    problems.append(Problem(file, row.number, "email", _ambiguity(in_week, week)))
-                    continue
-                places = in_week or places[:1]
-            place = places[0]
-            week_problem = _week_problem(cohort, place.pair, week)
-            if week_problem is not None:
-                problems.append(Problem(file, row.number, "week", week_problem))
-                continue
-            questions = _questions(curriculum, place.pair, week, place.role)
-            typed: dict[str, str | int | bool] = {}
-            for column, value in cells.items():
-                if not column.startswith(ANSWER_PREFIX):
-                    continue
-                qid = column.removeprefix(ANSWER_PREFIX)
-                question = questions.get(qid)
-                try:
-                    typed[qid] = value if question is None else _typed_answer(question, value)
-                except ValueError as error:
-                    problems.append(Problem(file, row.number, column, str(error)))
-            if len(typed) < sum(1 for c in cells if c.startswith(ANSWER_PREFIX)):
-                continue
-            answers = answers.model_copy(update={"answers": typed})
-            key = (place.pair.pk or 0, week, place.role.value)
-            if key in seen:
-                problems.append(
-                    Problem(
-                        file,
-                        row.number,
-                        None,
-                        f"a second check-in for the same person and week (first on row {seen[key]})",
-                    )
-                )
-                continue
-            seen[key] = row.number
-            todo.append((place.pair, week, place.role, answers))
-        if problems:
-            raise InputFileError(problems)
-        for pair, week, role, answers in todo:
+            rows.read(row.number, row.cells)
+        if rows.problems:
+            raise InputFileError(rows.problems)
+        for pair, week, role, answers in rows.todo:
             counts[_store(session, pair, week, role, answers, "import", now)] += 1
         if dry_run:
             session.rollback()
     return CheckinReport(
         added=counts["added"], updated=counts["updated"], unchanged=counts["unchanged"]
     )
+
+
+def _header_problems(file: str, columns: Sequence[str]) -> list[Problem]:
+    """Required columns that are missing and columns the import does not know."""
+    problems = [
+        Problem(file, 1, column, "required column is missing")
+        for column in ("email", "week", "met")
+        if column not in columns
+    ]
+    for column in columns:
+        if column not in IMPORT_COLUMNS and not column.startswith(ANSWER_PREFIX):
+            problems.append(
+                Problem(
+                    file,
+                    1,
+                    column,
+                    f"unknown column; expected {', '.join(IMPORT_COLUMNS)} or q_<question id> "
+                    f"(also read as email: {', '.join(accepted_headers('email')[1:])})",
+                )
+            )
+    return problems
+
+
+@dataclass
+class _Rows:
+    """The rows of one check-in import: what to store, and every problem found."""
+
+    file: str
+    cohort: Cohort
+    curriculum: Curriculum
+    people: dict[str, list[_Place]]
+    problems: list[Problem] = field(default_factory=list)
+    todo: list[tuple[Pair, int, Role, CheckinAnswers]] = field(default_factory=list)
+    seen: dict[tuple[int, int, str], int] = field(default_factory=dict)
+
+    def problem(self, row: int, column: str | None, message: str) -> None:
+        self.problems.append(Problem(self.file, row, column, message))
+
+    def read(self, number: int, cells: dict[str, Any]) -> None:
+        """Check one row; queue its check-in or record what is wrong with it."""
+        try:
+            week = int(_whole(cells.get("week", "")))
+        except ValueError as error:
+            return self.problem(number, "week", str(error))
+        try:
+            fields = {
+                k: v
+                for k, v in cells.items()
+                if k in CheckinAnswers.model_fields and k != "answers"
+            }
+            answers = CheckinAnswers(**fields)
+        except ValidationError as error:
+            for item in error.errors():
+                where = str(item["loc"][0]) if item["loc"] else None
+                self.problem(number, where, str(item["msg"]).removeprefix("Value error, "))
+            return None
+        place = self._place(number, cells, week)
+        if place is None:
+            return None
+        typed = self._typed(number, cells, place, week)
+        if typed is None:
+            return None
+        key = (place.pair.pk or 0, week, place.role.value)
+        if key in self.seen:
+            return self.problem(
+                number,
+                None,
+                f"a second check-in for the same person and week (first on row {self.seen[key]})",
+            )
+        self.seen[key] = number
+        answers = answers.model_copy(update={"answers": typed})
+        self.todo.append((place.pair, week, place.role, answers))
+        return None
+
+    def _place(self, number: int, cells: dict[str, Any], week: int) -> _Place | None:
+        """The one pair and role this row is about, or None with the problem recorded."""
+        email = str(cells.get("email", "")).strip().lower()
+        everywhere = self.people.get(email, [])
+        if not everywhere:
+            self.problem(
+                number, "email", f'no one in cohort "{self.cohort.name}" has e-mail {email!r}'
+            )
+            return None
+        places = _pick_place(everywhere, cells)
+        if not places:
+            given = [c for c in PARTNER_COLUMNS if c in cells]
+            self.problem(
+                number,
+                given[0],
+                f'{email!r} has no pair in cohort "{self.cohort.name}" that matches this '
+                f"row's {', '.join(given)}",
+            )
+            return None
+        if len(places) > 1:
+            # Several pairs, but maybe only one of them has this week (a pair that ended,
+            # or one that started late): then the row is not ambiguous.
+            in_week = [p for p in places if _week_problem(self.cohort, p.pair, week) is None]
+            if len(in_week) > 1:
+                self.problem(number, "email", _ambiguity(in_week, week))
+                return None
+            places = in_week or places[:1]
+        week_problem = _week_problem(self.cohort, places[0].pair, week)
+        if week_problem is not None:
+            self.problem(number, "week", week_problem)
+            return None
+        return places[0]
+
+    def _typed(
+        self, number: int, cells: dict[str, Any], place: _Place, week: int
+    ) -> dict[str, str | int | bool] | None:
+        """The row's answers to the week's own questions, typed; None if one is wrong."""
+        questions = _questions(self.curriculum, place.pair, week, place.role)
+        typed: dict[str, str | int | bool] = {}
+        wrong = False
+        for column, value in cells.items():
+            if not column.startswith(ANSWER_PREFIX):
+                continue
+            question = questions.get(column.removeprefix(ANSWER_PREFIX))
+            try:
+                typed[column.removeprefix(ANSWER_PREFIX)] = (
+                    value if question is None else _typed_answer(question, value)
+                )
+            except ValueError as error:
+                self.problem(number, column, str(error))
+                wrong = True
+        return None if wrong else typed
 
 
 def _week_problem(cohort: Cohort, pair: Pair, week: int) -> str | None:

@@ -171,6 +171,8 @@ def configs(draw, mentees: list[Profile], mentors: list[Profile], locks: bool = 
         if draw(st.booleans())
         else ()
     )
+    if not custom and not any(weights.model_dump().values()):
+        weights = Weights(**{**dict.fromkeys(Weights.model_fields, 0.0), "goals": 1.0})
     caps = (GroupCap(column="department", max_per_mentor=draw(st.integers(1, 2))),)
     return MatchConfig(
         weights=weights,

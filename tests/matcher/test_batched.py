@@ -3,6 +3,7 @@
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 
+from tandem.matcher.compatibility import ProfileCompatibility
 from tandem.matcher.explain import (
     UnmatchedCause,
     top_reasons,
@@ -11,7 +12,6 @@ from tandem.matcher.explain import (
     unmatched_reasons,
 )
 from tandem.matcher.optimize import solve_source
-from tandem.matcher.scoring import ProfileCompatibility
 from tandem.matcher.sources import DenseScores
 
 from .strategies import REFERENCE_INSTANT, configs, rosters

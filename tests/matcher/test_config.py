@@ -228,6 +228,40 @@ def test_error_carries_source_and_key():
     assert info.value.key == "weights.goals"
 
 
+ALL_ZERO = "[weights]\n" + "".join(
+    f"{name} = 0\n"
+    for name in (
+        "research_areas",
+        "research_interests",
+        "goals",
+        "career_stage",
+        "timezone",
+        "language",
+        "meeting_mode",
+        "identity",
+    )
+)
+
+
+def test_all_zero_weights_are_refused_naming_the_file_and_key():
+    with pytest.raises(ConfigError) as info:
+        load_config(ALL_ZERO, "cycle.toml")
+    assert str(info.value) == (
+        'cycle.toml: config key "weights": every weight is 0 (custom criteria included), so '
+        "every pair would score the same; give at least one weight above 0, e.g. "
+        "research_areas = 3.0"
+    )
+    assert (info.value.source, info.value.key) == ("cycle.toml", "weights")
+    zero_custom = ALL_ZERO + '[[custom_criteria]]\ncolumn = "field"\nweight = 0\n'
+    with pytest.raises(ConfigError, match="every weight is 0"):
+        load_config(zero_custom, "cycle.toml")
+
+
+def test_one_custom_weight_is_enough():
+    config = load_config(ALL_ZERO + '[[custom_criteria]]\ncolumn = "field"\n', "cycle.toml")
+    assert config.custom_criteria[0].weight == 1.0
+
+
 def test_invalid_toml_names_the_source():
     assert error("[weights\n").startswith("match.toml: not valid TOML: ")
 

@@ -1,6 +1,7 @@
 import pytest
 
 from tandem.matcher.compat import SCALE
+from tandem.matcher.compatibility import ProfileCompatibility
 from tandem.matcher.config import MatchConfig, RulesConfig, Weights
 from tandem.matcher.explain import (
     Alternative,
@@ -15,7 +16,6 @@ from tandem.matcher.explain import (
     unmatched_reason,
     why_not,
 )
-from tandem.matcher.scoring import ProfileCompatibility
 from tandem.matcher.types import CareerStage, MentoringTopic
 
 from .strategies import mentee, mentor

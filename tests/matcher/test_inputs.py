@@ -340,3 +340,31 @@ def test_the_optimum_does_not_depend_on_the_scores_scale(
         assert sum(base[p] for p in scaled) == sum(base[p] for p in chosen)
     else:
         assert min(base[p] for p in scaled) == min(base[p] for p in chosen)
+
+
+def test_thousands_of_digits_are_refused_plainly() -> None:
+    many = "9" * 5000
+    with pytest.raises(MatcherInputError) as error:
+        scores(f"mentee_id,mentor_id,score\ne1,m1,{many}\ne2,m1,1.{'5' * 19}\n")
+    assert str(error.value) == (
+        "scores.csv: 2 problems\n"
+        '  scores.csv, row 2, column "score": expected a decimal number ≥ 0 (any scale), got '
+        "'99999999999999999999'… (5000 characters)\n"
+        '  scores.csv, row 3, column "score": expected a decimal number ≥ 0 (any scale), got '
+        "'1.5555555555555555555' (more than 18 decimals)"
+    )
+    with pytest.raises(MatcherInputError) as error:
+        prefs(f"participant_id,candidate_id,rank\ne1,m1,{many}\n")
+    assert str(error.value) == (
+        'prefs.csv, row 2, column "rank": expected a positive whole number (1 = most '
+        "preferred), got '99999999999999999999'… (5000 characters)"
+    )
+
+
+def test_scores_whose_digits_do_not_fit_exact_points_are_refused_plainly() -> None:
+    with pytest.raises(MatcherInputError) as error:
+        scores("mentee_id,mentor_id,score\ne1,m1,999999999999999\ne2,m1,0.0001\n")
+    assert str(error.value) == (
+        'scores.csv, column "score": the scores need 19 significant digits together (the '
+        "largest score's whole part and the finest score's decimals); round them to at most 18"
+    )

@@ -4,6 +4,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tandem.matcher.compat import FORBIDDEN
+from tandem.matcher.compatibility import ProfileCompatibility
 from tandem.matcher.config import (
     ConfigError,
     EligibilityRule,
@@ -12,16 +13,15 @@ from tandem.matcher.config import (
     RulesConfig,
     SameInstitution,
 )
+from tandem.matcher.encoding import Roster
 from tandem.matcher.errors import MatcherError
 from tandem.matcher.rules import (
     HARD_RULES,
     PAIR_RULES,
     RULES_BY_LABEL,
-    Roster,
     active_pair_rules,
     validate_assignment,
 )
-from tandem.matcher.scoring import ProfileCompatibility
 from tandem.matcher.types import CareerStage, Role
 
 from .strategies import REFERENCE_INSTANT, configs, mentee, mentor, rosters

@@ -6,6 +6,7 @@ import scipy.sparse as sp
 from hypothesis import HealthCheck, given, settings
 
 from tandem.matcher.compat import FORBIDDEN, SCALE, CompatibilitySource
+from tandem.matcher.compatibility import ProfileCompatibility
 from tandem.matcher.config import (
     ConfigError,
     CustomCriterion,
@@ -16,7 +17,6 @@ from tandem.matcher.config import (
     Weights,
 )
 from tandem.matcher.errors import MatcherError
-from tandem.matcher.scoring import ProfileCompatibility
 from tandem.matcher.text import TextEmbedder, TfidfEmbedder, tokenize
 from tandem.matcher.types import CareerStage, MeetingMode, MentoringTopic
 

@@ -12,7 +12,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tandem.matcher.scoring import ProfileCompatibility
+from tandem.matcher.compatibility import ProfileCompatibility
 from tandem.matcher.types import Profile
 from tests.matcher.strategies import REFERENCE_INSTANT, configs, rosters
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -337,3 +338,28 @@ def test_a_token_signed_by_one_cohort_cannot_open_another_cohorts_pair(
     assert [p.status_code for p in pages] == [404, 404]
     assert all(NOT_VALID in p.text for p in pages)
     assert snapshot(engine) == before
+
+
+def test_a_checkin_sent_on_the_page_shows_in_checkin_list_and_cohort_status(
+    site: Site, engine: Engine, db_url: str
+) -> None:
+    from tests.conftest import Tandem
+
+    token = site.token(site.pairs[0], 1, "mentee")
+    csrf = csrf_of(site.client.get(f"/checkin/{token}").text)
+    form = {"met": "yes", "minutes": "50", "mode": "video", "note": "a good start"}
+    assert site.client.post(f"/checkin/{token}", data={**form, "csrf": csrf}).status_code == 303
+    tandem = Tandem()
+    listed = tandem("checkin", "list", "Fall 2026", "--format", "json", db=db_url)
+    [row] = json.loads(listed.stdout)
+    assert (row["week"], row["role"], row["met"], row["minutes"], row["note"]) == (
+        1,
+        "mentee",
+        "yes",
+        50,
+        "a good start",
+    )
+    when = site.clock.now.isoformat()
+    status = tandem("cohort", "status", "Fall 2026", "--format", "json", "--now", when, db=db_url)
+    first = json.loads(status.stdout)[0]
+    assert first["mentee_id"] == "E001" and first["weeks_met"] == 1, first

@@ -79,6 +79,7 @@ if TYPE_CHECKING:
     )
     from tandem.program.certify.issuing import (
         CertifyReport,
+        FailedCertificate,
         IssuedCertificate,
         IssuerSettings,
         certify,
@@ -136,6 +137,7 @@ __all__ = [
     "EvidenceCriterion",
     "EvidenceRole",
     "EvidenceSource",
+    "FailedCertificate",
     "IssuedCertificate",
     "IssuerSettings",
     "MeetingCountsWhen",
@@ -189,6 +191,7 @@ _MODULE_OF = {
     "EvidenceCriterion": "criteria",
     "EvidenceRole": "vocabulary",
     "EvidenceSource": "vocabulary",
+    "FailedCertificate": "issuing",
     "IssuedCertificate": "issuing",
     "IssuerSettings": "issuing",
     "MeetingCountsWhen": "vocabulary",

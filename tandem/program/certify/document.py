@@ -4,15 +4,19 @@ Both show the certificate id and plain instructions for verifying the signed cre
 file that accompanies them. The wording lives in ``templates/certificate.html.j2`` and
 ``templates/certificate.pdf.j2``; this module only lays it out.
 
-The PDF uses the built-in Helvetica/Courier fonts unless a TrueType font file is given:
-those cover Latin-1 only, so other characters are reduced to their closest Latin-1 form
-(accents dropped, typographic punctuation simplified, otherwise ``?``). Pass ``font_path``
-(for example a DejaVu Sans file) to print every character as written.
+The PDF embeds the fonts shipped in ``fonts/`` (see its README.txt): Noto Sans for Latin,
+Greek and Cyrillic, and, only when the text needs them, Noto Sans Arabic, Noto Sans Hebrew
+and Droid Sans Fallback (Chinese, Japanese, Korean). Text is shaped with HarfBuzz, so
+Arabic letters join and right-to-left names read right to left. A character no font has
+is refused (:class:`CertificateDocumentError`) rather than printed as a box; ``font_path``
+adds a TrueType font to try first.
 """
 
 from __future__ import annotations
 
 import unicodedata
+from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,6 +32,10 @@ if TYPE_CHECKING:
 
 class CertificateDocumentError(ProgramError):
     """A certificate document cannot be produced."""
+
+
+MAX_PRINTED_NAME = 300
+"""The longest name (in characters) a certificate prints; the roster allows fewer."""
 
 
 class VerificationHint(BaseModel):
@@ -67,57 +75,80 @@ def render_certificate_html(
     return template.render(facts=facts, issuer=issuer, hint=verification_hint)
 
 
-# Style name -> (font family role, style, size in pt, line height in mm, alignment).
-_STYLES: dict[str, tuple[str, str, float, float, str]] = {
-    "issuer": ("sans", "B", 12, 7, "C"),
-    "title": ("sans", "B", 22, 11, "C"),
-    "body": ("sans", "", 11, 5.5, "C"),
-    "name": ("sans", "B", 24, 13, "C"),
-    "heading": ("sans", "B", 12, 8, "L"),
-    "para": ("sans", "", 10.5, 5.5, "L"),
-    "field": ("sans", "", 10.5, 5.5, "L"),
-    "mono": ("mono", "", 10, 5.5, "L"),
-    "small": ("sans", "", 9, 4.6, "L"),
-    "gap": ("sans", "", 6, 4, "L"),
+# Style name -> (style, size in pt, line height in mm, alignment).
+_STYLES: dict[str, tuple[str, float, float, str]] = {
+    "issuer": ("B", 12, 7, "C"),
+    "title": ("B", 22, 11, "C"),
+    "body": ("", 11, 5.5, "C"),
+    "name": ("B", 24, 13, "C"),
+    "heading": ("B", 12, 8, "L"),
+    "para": ("", 10.5, 5.5, "L"),
+    "field": ("", 10.5, 5.5, "L"),
+    "mono": ("", 10, 5.5, "L"),
+    "small": ("", 9, 4.6, "L"),
+    "gap": ("", 6, 4, "L"),
 }
-_PUNCTUATION = str.maketrans(
-    {
-        "\u2018": "'",
-        "\u2019": "'",
-        "\u201c": '"',
-        "\u201d": '"',
-        "\u2013": "-",
-        "\u2014": "-",
-        "\u2026": "...",
-        "\u00a0": " ",
-        "\u0141": "L",  # letters NFKD does not decompose
-        "\u0142": "l",
-        "\u0110": "D",
-        "\u0111": "d",
-        "\u0131": "i",
-        "\u0152": "OE",
-        "\u0153": "oe",
-    }
+
+MAX_NAME_LINES = 3
+"""A long name is set smaller until it fits on this many lines (down to _MIN_NAME_PT)."""
+_MIN_NAME_PT = 12.0
+
+_FONTS = resources.files("tandem.program.certify").joinpath("fonts")
+_MAIN = "noto"
+_MAIN_FILES = {"": "NotoSans-Regular.ttf", "B": "NotoSans-Bold.ttf"}
+"""Latin, Greek and Cyrillic."""
+_FALLBACKS: tuple[tuple[str, dict[str, str]], ...] = (
+    ("arabic", {"": "NotoSansArabic-Regular.ttf", "B": "NotoSansArabic-Bold.ttf"}),
+    ("hebrew", {"": "NotoSansHebrew-Regular.ttf"}),
+    ("cjk", {"": "DroidSansFallback.ttf"}),
 )
+"""Fonts for the characters the main font lacks, tried in this order (bold falls back to
+regular where a font has no bold). Only those a certificate needs are embedded."""
 
 
-def _to_latin1(text: str) -> str:
-    out = []
-    for char in text.translate(_PUNCTUATION):
-        try:
-            char.encode("latin-1")
-            out.append(char)
-            continue
-        except UnicodeEncodeError:
-            pass
-        base = "".join(
-            c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c)
+@cache
+def _characters(path: str) -> frozenset[int]:
+    """The code points a font file has glyphs for (read once per process)."""
+    from fontTools.ttLib import TTFont
+
+    with TTFont(path, lazy=True) as font:
+        return frozenset(font.getBestCmap())
+
+
+def _font_path(filename: str) -> str:
+    return str(_FONTS.joinpath(filename))
+
+
+def _fonts_for(text: str, extra: Path | None) -> list[tuple[str, dict[str, str]]]:
+    """The fallback fonts ``text`` needs, in order.
+
+    Raises :class:`CertificateDocumentError` naming the characters no font has.
+    """
+    candidates = [
+        (name, {k: _font_path(v) for k, v in files.items()}) for name, files in _FALLBACKS
+    ]
+    if extra is not None:
+        candidates.insert(0, ("extra", {"": str(extra)}))
+    main = _characters(_font_path(_MAIN_FILES[""]))
+    needed: dict[str, dict[str, str]] = {}
+    missing: list[str] = []
+    for char in sorted({c for c in text if ord(c) not in main and c.isprintable()}):
+        for name, files in candidates:
+            if ord(char) in _characters(files[""]):
+                needed[name] = files
+                break
+        else:
+            if unicodedata.category(char) not in ("Cf", "Mn", "Zs"):  # invisible: shaping only
+                missing.append(f"U+{ord(char):04X}")
+    if missing:
+        shown = ", ".join(missing[:5]) + (
+            f" and {len(missing) - 5} more" if len(missing) > 5 else ""
         )
-        try:
-            out.append(base.encode("latin-1").decode("latin-1") if base else "?")
-        except UnicodeEncodeError:
-            out.append("?")
-    return "".join(out)
+        raise CertificateDocumentError(
+            f"the certificate fonts have no glyph for {shown}; give a TrueType font that has "
+            "them (font_path) and issue the certificate again"
+        )
+    return [(name, files) for name, files in candidates if name in needed]
 
 
 def _paragraphs(text: str) -> list[tuple[str, str]]:
@@ -133,12 +164,41 @@ def _paragraphs(text: str) -> list[tuple[str, str]]:
     return paragraphs
 
 
+def _select_font(pdf: FPDF, style: str, size: float) -> None:
+    pdf.set_font(_MAIN, style=style, size=size)
+    # fpdf2 2.8 forgets to select the main font again on a page whose previous line began
+    # in a fallback font (the text then shows nothing): select it explicitly every time.
+    assert pdf.current_font is not None  # set_font just set it
+    pdf._out(pdf._set_font_for_page(pdf.current_font, pdf.font_size_pt))
+    pdf.current_font_is_set_on_page = True
+
+
+def _close_fonts(pdf: FPDF) -> None:
+    """Close the font files of a layout that is not output (output closes them)."""
+    for font in pdf.fonts.values():
+        close = getattr(font, "close", None)
+        if close is not None:
+            close()
+
+
+def _name_size(pdf: FPDF, name: str, size: float) -> float:
+    """The largest size (≤ ``size``, ≥ half of it) that sets ``name`` in MAX_NAME_LINES."""
+    smallest = size * _MIN_NAME_PT / 24
+    while True:
+        pdf.set_font(_MAIN, style="B", size=size)
+        lines = pdf.multi_cell(0, 10, name, align="C", dry_run=True, output="LINES")
+        assert isinstance(lines, list)  # output="LINES" gives the lines
+        if len(lines) <= MAX_NAME_LINES or size <= smallest:
+            return size
+        size = max(smallest, size * 0.9)
+
+
 def _layout(
     paragraphs: list[tuple[str, str]],
     facts: CertificateFacts,
     issuer: IssuerProfile,
     scale: float,
-    font_path: Path | None,
+    fallbacks: list[tuple[str, dict[str, str]]],
 ) -> FPDF:
     from fpdf import FPDF  # imported here: fpdf takes a second to load, and few commands need it
 
@@ -150,22 +210,29 @@ def _layout(
     pdf.set_creation_date(facts.issued_at)
     pdf.set_margins(20, 18, 20)
     pdf.set_auto_page_break(True, margin=15)
-    families = {"sans": "Helvetica", "mono": "Courier"}
-    if font_path is not None:
-        for style in ("", "B"):
-            pdf.add_font("certificate", style=style, fname=str(font_path))
-        families = {"sans": "certificate", "mono": "certificate"}
+    for style, filename in _MAIN_FILES.items():
+        pdf.add_font(_MAIN, style=style, fname=_font_path(filename))
+    for name, files in fallbacks:
+        for style, path in files.items():
+            pdf.add_font(name, style=style, fname=path)
+    if fallbacks:
+        pdf.set_fallback_fonts([name for name, _ in fallbacks], exact_match=False)
+    # HarfBuzz shaping: Arabic letters join and right-to-left runs read right to left.
+    pdf.set_text_shaping(True)
     pdf.add_page()
     pdf.set_draw_color(29, 78, 137)
     pdf.set_line_width(0.8)
     pdf.rect(10, 10, pdf.w - 20, pdf.h - 20)
     for style_name, text in paragraphs:
-        role, style, size, height, align = _STYLES[style_name]
+        style, size, height, align = _STYLES[style_name]
         if style_name == "heading":
             pdf.ln(2 * scale)
-        pdf.set_font(families[role], style=style, size=size * scale)
-        shown = text if font_path is not None else _to_latin1(text)
-        pdf.multi_cell(0, height * scale, shown, align=align, new_x="LMARGIN", new_y="NEXT")
+        size, height = size * scale, height * scale
+        if style_name == "name":
+            smaller = _name_size(pdf, text, size)
+            size, height = smaller, height * smaller / size
+        _select_font(pdf, style, size)
+        pdf.multi_cell(0, height, text, align=align, new_x="LMARGIN", new_y="NEXT")
     return pdf
 
 
@@ -175,19 +242,29 @@ def render_certificate_pdf(
     verification_hint: VerificationHint,
     font_path: Path | None = None,
 ) -> bytes:
-    """The certificate as a one-page A4 PDF.
+    """The certificate as a one-page A4 PDF, in any script the shipped fonts cover.
 
-    Long criteria are set in a smaller size until everything fits on one page. Raises
-    :class:`CertificateDocumentError` if it still does not fit at 60 % of the normal size.
+    A long name is set smaller (down to half size) to fit on :data:`MAX_NAME_LINES` lines,
+    and long criteria make everything smaller until it fits on one page. Raises
+    :class:`CertificateDocumentError` when the name is longer than :data:`MAX_PRINTED_NAME`,
+    when a character has no glyph in any font, or when the page does not fit even at 60 %.
     """
     text = _ENV.get_template("certificate.pdf.j2").render(
         facts=facts, issuer=issuer, hint=verification_hint
     )
+    if len(facts.mentor_name) > MAX_PRINTED_NAME:
+        raise CertificateDocumentError(
+            f"certificate {facts.credential_id}: the mentor's name has "
+            f"{len(facts.mentor_name):,} characters, more than a certificate can show "
+            f"({MAX_PRINTED_NAME}); shorten it in the roster and import it again"
+        )
     paragraphs = _paragraphs(text)
+    fallbacks = _fonts_for(text, font_path)
     for scale in (1.0, 0.9, 0.8, 0.7, 0.6):
-        pdf = _layout(paragraphs, facts, issuer, scale, font_path)
+        pdf = _layout(paragraphs, facts, issuer, scale, fallbacks)
         if pdf.pages_count == 1:
-            return bytes(pdf.output())
+            return bytes(pdf.output())  # closes the font files
+        _close_fonts(pdf)
         if pdf.pages_count > 3:  # the height shrinks with scale squared: 0.6 fits < 2.8 pages
             break
     raise CertificateDocumentError(

@@ -1,6 +1,10 @@
 """Issuing certificates: issuer settings, and :func:`certify`, which issues each eligible
 mentor's certificate exactly once.
 
+One mentor's certificate that cannot be produced (a name no font can print, a page that
+does not fit) is not issued: it is reported and recorded in the audit log as
+``issue_failed``, and every other mentor is certified; running again issues it once fixed.
+
 A certificate's id is a ``urn:uuid:`` derived from the issuer, cohort and mentor (uuid5),
 the ``certificate`` table is unique per cohort and mentor, and the row is inserted with
 "insert or ignore", so reruns and concurrent runs never issue twice. Issuing stores the
@@ -36,6 +40,7 @@ from tandem.program.certify.credentials import (
     sign_credential,
 )
 from tandem.program.certify.document import (
+    CertificateDocumentError,
     render_certificate_html,
     render_certificate_pdf,
     verification_hint_for,
@@ -60,6 +65,7 @@ from tandem.program.storage.tables import Certificate, Cohort
 
 __all__ = [
     "CertifyReport",
+    "FailedCertificate",
     "IssuedCertificate",
     "IssuerSettings",
     "certify",
@@ -164,6 +170,16 @@ class IssuedCertificate(BaseModel):
     files: tuple[Path, ...]
 
 
+class FailedCertificate(BaseModel):
+    """A certificate this run could not produce, and why (the reason names no person)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    credential_id: str
+    mentor_id: str
+    reason: str
+
+
 class CertifyReport(BaseModel):
     """What :func:`certify` found and did."""
 
@@ -174,6 +190,8 @@ class CertifyReport(BaseModel):
     issued: tuple[IssuedCertificate, ...] = ()
     would_issue: tuple[str, ...] = ()
     """Mentor ids a dry run would certify."""
+    failed: tuple[FailedCertificate, ...] = ()
+    """Eligible mentors whose certificate could not be produced (nothing stored for them)."""
 
     @property
     def already(self) -> int:
@@ -194,9 +212,19 @@ class CertifyReport(BaseModel):
             ]
         count = len(self.issued)
         before = self.already - count
+        failures = [
+            f"Not issued: the certificate of {f.mentor_id} could not be produced: {f.reason}"
+            for f in self.failed
+        ]
+        if failures:
+            failures.append(
+                f"{len(self.failed)} certificate{'s' if len(self.failed) != 1 else ''} not "
+                "issued (recorded in the audit log); fix each and run `tandem certify` again."
+            )
         if not count:
             return [
-                f"No new certificates: {before} already issued, {self.not_eligible} not eligible."
+                f"No new certificates: {before} already issued, {self.not_eligible} not eligible.",
+                *failures,
             ]
         folders = sorted({str(f.parent) for c in self.issued for f in c.files})
         where = f" (files in {', '.join(folders)})" if folders else ""
@@ -204,6 +232,7 @@ class CertifyReport(BaseModel):
             f"Issued {count} new certificate{'s' if count != 1 else ''}{where}; "
             f"{before} already issued, {self.not_eligible} not eligible.",
             "Each mentor's certificate is queued as a message: `tandem tick` delivers it.",
+            *failures,
         ]
 
 
@@ -243,8 +272,12 @@ def _issue_one(
     keyring: KeyRing,
     actor: str,
     now: datetime,
-) -> _Issue | None:
-    """Sign and store one mentor's certificate; None if someone issued it first."""
+) -> _Issue | FailedCertificate | None:
+    """Sign and store one mentor's certificate; None if someone issued it first.
+
+    When the certificate's pages cannot be produced, nothing is stored but an
+    ``issue_failed`` audit entry, and the failure is returned.
+    """
     issuer = settings.profile
     pair = mentor.evidence_pair
     credential_id = credential_id_for(issuer.id, cohort.name, mentor.mentor_id)
@@ -286,6 +319,23 @@ def _issue_one(
         "decision": mentor.decision.model_dump(mode="json") if mentor.decision else None,
         "rules": rules.source,
     }
+    hint = verification_hint_for(facts, settings.jwks_url, settings.revocations_url)
+    try:
+        page = render_certificate_html(facts, issuer, hint)
+        pdf = render_certificate_pdf(facts, issuer, hint)
+    except CertificateDocumentError as error:
+        failure = FailedCertificate(
+            credential_id=credential_id, mentor_id=mentor.mentor_id, reason=str(error)
+        )
+        record_audit(
+            session,
+            now,
+            actor,
+            AuditAction.ISSUE_FAILED,
+            credential_id,
+            {"cohort": cohort.name, "mentor_id": mentor.mentor_id, "reason": failure.reason},
+        )
+        return failure
     inserted = _insert_ignore_certificate(
         session,
         {
@@ -301,9 +351,6 @@ def _issue_one(
     )
     if not inserted:
         return None
-    hint = verification_hint_for(facts, settings.jwks_url, settings.revocations_url)
-    page = render_certificate_html(facts, issuer, hint)
-    pdf = render_certificate_pdf(facts, issuer, hint)
     stem = credential_id.removeprefix("urn:uuid:")
     fields = {
         "mentor_name": mentor.mentor_name,
@@ -385,7 +432,9 @@ def certify(
     A dry run stores and writes nothing and needs neither ``issuer`` nor ``keyring``.
     Otherwise each newly issued certificate is stored with its VC-JWT, queued as a message
     to the mentor, recorded in the audit log and, when ``out_dir`` is given, written there
-    as ``<id>.jwt``, ``<id>.html`` and ``<id>.pdf`` (after the database commit).
+    as ``<id>.jwt``, ``<id>.html`` and ``<id>.pdf`` (after the database commit). A mentor
+    whose certificate cannot be produced is listed in ``failed`` (and the audit log) and
+    blocks no one else.
 
     Raises :class:`CertificationError` when issuing without an issuer or key ring, and
     :class:`~tandem.program.cohorts.CohortError` for an unknown cohort.
@@ -400,13 +449,16 @@ def certify(
             "use --dry-run to evaluate only"
         )
     issues: list[tuple[MentorEvaluation, _Issue]] = []
+    failed: list[FailedCertificate] = []
     with transaction(engine) as session:
         cohort = get_cohort(session, cohort_name)
         evaluation = evaluate_in_session(session, cohort, rules, now)
         for mentor in evaluation.mentors:
             if mentor.eligible and mentor.certificate is None:
                 issue = _issue_one(session, cohort, rules, mentor, issuer, keyring, actor, now)
-                if issue is not None:
+                if isinstance(issue, FailedCertificate):
+                    failed.append(issue)
+                elif issue is not None:
                     issues.append((mentor, issue))
     issued = []
     for mentor, issue in issues:
@@ -421,4 +473,6 @@ def certify(
         )
     # Show the certificates as they now stand.
     evaluation = evaluate_cohort(engine, cohort_name, rules, now=now)
-    return CertifyReport(evaluation=evaluation, dry_run=False, issued=tuple(issued))
+    return CertifyReport(
+        evaluation=evaluation, dry_run=False, issued=tuple(issued), failed=tuple(failed)
+    )

@@ -115,6 +115,40 @@ def _problems(error: ValidationError, prefix: str = "") -> list[str]:
     ]
 
 
+def _parse_criterion(
+    where: str, entry: object, texts: dict[str, Any]
+) -> tuple[Criterion | None, list[str]]:
+    """One ``[[criteria]]`` entry: the criterion (None if it is unusable) and the problems
+    with it, its wording included."""
+    if not isinstance(entry, dict):
+        return None, [f"{where}: expected a table ([[criteria]])"]
+    kind = entry.get("kind")
+    model = CRITERIA.get(str(kind)) if kind is not None else None
+    if model is None:
+        return None, [
+            f"{where}.kind: unknown criterion kind {kind!r}; use one of: "
+            + ", ".join(sorted(CRITERIA))
+        ]
+    try:
+        criterion = model.model_validate(entry)
+    except ValidationError as error:
+        return None, _problems(error, where)
+    template = criterion.text or texts.get(criterion.kind)
+    key = f"{where}.text" if criterion.text else f"text.{criterion.kind}"
+    if not isinstance(template, str):
+        return criterion, [
+            f'{where}: no wording for kind {criterion.kind!r}; add `text = "..."` to '
+            f'the entry or `{criterion.kind} = "..."` under [text]'
+        ]
+    unknown = _placeholders(template) - set(criterion.text_fields())
+    if unknown:
+        return criterion, [
+            f"{key}: unknown placeholder(s) {', '.join(sorted(unknown))}; this criterion "
+            f"offers: {', '.join(sorted(criterion.text_fields())) or 'none'}"
+        ]
+    return criterion, []
+
+
 def parse_rules(data: dict[str, Any], source: str) -> CertificationRules:
     """Validate rules given as TOML data; raises :class:`RulesError` naming every wrong key."""
     problems: list[str] = []
@@ -124,38 +158,10 @@ def parse_rules(data: dict[str, Any], source: str) -> CertificationRules:
         problems.append("criteria: give at least one [[criteria]] entry")
         raw = []
     for index, entry in enumerate(raw):
-        where = f"criteria[{index}]"
-        if not isinstance(entry, dict):
-            problems.append(f"{where}: expected a table ([[criteria]])")
-            continue
-        kind = entry.get("kind")
-        model = CRITERIA.get(str(kind)) if kind is not None else None
-        if model is None:
-            problems.append(
-                f"{where}.kind: unknown criterion kind {kind!r}; use one of: "
-                + ", ".join(sorted(CRITERIA))
-            )
-            continue
-        try:
-            criteria.append(model.model_validate(entry))
-        except ValidationError as error:
-            problems += _problems(error, where)
-            continue
-        criterion = criteria[-1]
-        template = criterion.text or data.get("text", {}).get(criterion.kind)
-        key = f"{where}.text" if criterion.text else f"text.{criterion.kind}"
-        if not isinstance(template, str):
-            problems.append(
-                f'{where}: no wording for kind {criterion.kind!r}; add `text = "..."` to '
-                f'the entry or `{criterion.kind} = "..."` under [text]'
-            )
-            continue
-        unknown = _placeholders(template) - set(criterion.text_fields())
-        if unknown:
-            problems.append(
-                f"{key}: unknown placeholder(s) {', '.join(sorted(unknown))}; this criterion "
-                f"offers: {', '.join(sorted(criterion.text_fields())) or 'none'}"
-            )
+        criterion, found = _parse_criterion(f"criteria[{index}]", entry, data.get("text", {}))
+        problems += found
+        if criterion is not None:
+            criteria.append(criterion)
     seen: dict[str, int] = {}
     for index, criterion in enumerate(criteria):
         if criterion.label in seen:

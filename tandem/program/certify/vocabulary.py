@@ -61,6 +61,8 @@ class AuditAction(StrEnum):
     """What an audit log entry records."""
 
     ISSUE = "issue"
+    ISSUE_FAILED = "issue_failed"
+    """A certificate could not be produced (the reason is recorded; nothing was issued)."""
     REVOKE = "revoke"
     GRANT = "grant"
     WITHHOLD = "withhold"

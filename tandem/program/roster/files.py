@@ -290,33 +290,18 @@ _NO_SAVED_VALUE = object()
 """A formula cell whose workbook holds no computed value (never opened and saved)."""
 
 
-def _xlsx_cells(name: str, path: Path) -> Iterator[tuple[int, dict[int, Any]]]:
-    """The first sheet's cells that hold a value, row by row: (row number, column number
-    → value), with :data:`_NO_SAVED_VALUE` for a formula without a saved result.
+_UNREADABLE_XLSX = "not a readable .xlsx workbook; save it again from your spreadsheet program"
 
-    Streams the sheet's XML, so memory follows the cells that are really there: the
-    sheet's declared dimensions are never used, and a value beyond :data:`MAX_ROWS` or
-    :data:`MAX_COLUMNS` stops the reading with a problem.
-    """
+
+def _check_unpacked_size(name: str, path: Path) -> None:
+    """Refuse a file that is not a zip archive, or unpacks to more than MAX_XLSX_BYTES."""
     import zipfile
 
-    from openpyxl import load_workbook
-    from openpyxl.worksheet._reader import FORMULA_TAG, WorkSheetParser
-
-    class CellParser(WorkSheetParser):
-        # Cached values are read (data_only), but a formula cell without one is marked.
-        def parse_cell(self, element: Any) -> dict[str, Any]:
-            cell: dict[str, Any] = super().parse_cell(element)
-            if cell["value"] is None and element.find(FORMULA_TAG) is not None:
-                cell["value"] = _NO_SAVED_VALUE
-            return cell
-
-    unreadable = "not a readable .xlsx workbook; save it again from your spreadsheet program"
     try:
         with zipfile.ZipFile(path) as archive:
             unpacked = sum(info.file_size for info in archive.infolist())
     except zipfile.BadZipFile:
-        raise InputFileError([Problem(name, None, None, unreadable)]) from None
+        raise InputFileError([Problem(name, None, None, _UNREADABLE_XLSX)]) from None
     if unpacked > MAX_XLSX_BYTES:
         raise InputFileError(
             [
@@ -329,6 +314,47 @@ def _xlsx_cells(name: str, path: Path) -> Iterator[tuple[int, dict[int, Any]]]:
                 )
             ]
         )
+
+
+def _row_values(name: str, cells: Any) -> tuple[int, dict[int, Any]]:
+    """One parsed sheet row's non-blank cells (column number → value) and its number;
+    a cell beyond MAX_ROWS or MAX_COLUMNS stops the reading with a problem."""
+    values: dict[int, Any] = {}
+    number = 0
+    for cell in cells:
+        value = cell["value"]
+        if value is None or (isinstance(value, str) and not value.strip()):
+            continue
+        number = cell["row"]
+        if number > MAX_ROWS + 1:
+            raise _too_many_rows(name, number)
+        if cell["column"] > MAX_COLUMNS:
+            raise _too_many_columns(name, number, cell["column"])
+        values[cell["column"]] = value
+    return number, values
+
+
+def _xlsx_cells(name: str, path: Path) -> Iterator[tuple[int, dict[int, Any]]]:
+    """The first sheet's cells that hold a value, row by row: (row number, column number
+    → value), with :data:`_NO_SAVED_VALUE` for a formula without a saved result.
+
+    Streams the sheet's XML, so memory follows the cells that are really there: the
+    sheet's declared dimensions are never used, and a value beyond :data:`MAX_ROWS` or
+    :data:`MAX_COLUMNS` stops the reading with a problem.
+    """
+    from openpyxl import load_workbook
+    from openpyxl.worksheet._reader import FORMULA_TAG, WorkSheetParser
+
+    class CellParser(WorkSheetParser):
+        # Cached values are read (data_only), but a formula cell without one is marked.
+        def parse_cell(self, element: Any) -> dict[str, Any]:
+            cell: dict[str, Any] = super().parse_cell(element)
+            if cell["value"] is None and element.find(FORMULA_TAG) is not None:
+                cell["value"] = _NO_SAVED_VALUE
+            return cell
+
+    unreadable = _UNREADABLE_XLSX
+    _check_unpacked_size(name, path)
     # Anything the workbook's parts make openpyxl or the XML parser raise means the
     # same to a person: the file is not a workbook Tandem can read.
     try:
@@ -356,18 +382,7 @@ def _xlsx_cells(name: str, path: Path) -> Iterator[tuple[int, dict[int, Any]]]:
                     timedelta_formats=book._timedelta_formats,
                 )
                 for _, cells in parser.parse():
-                    values: dict[int, Any] = {}
-                    number = 0
-                    for cell in cells:
-                        value = cell["value"]
-                        if value is None or (isinstance(value, str) and not value.strip()):
-                            continue
-                        number = cell["row"]
-                        if number > MAX_ROWS + 1:
-                            raise _too_many_rows(name, number)
-                        if cell["column"] > MAX_COLUMNS:
-                            raise _too_many_columns(name, number, cell["column"])
-                        values[cell["column"]] = value
+                    number, values = _row_values(name, cells)
                     if values:
                         yield number, values
         except InputFileError:
@@ -429,15 +444,20 @@ class _JsonObject(list[tuple[str, Any]]):
     seen rather than silently replaced."""
 
 
+class _JsonNumber(str):
+    """A JSON number as written: never converted, so 5,000 digits or 1e308 stay text for
+    the cell parsers to refuse plainly."""
+
+
 def _json_document(name: str, text: str) -> Any:
     """The parsed document; numbers stay as written (text), objects are :class:`_JsonObject`."""
     try:
         return json.loads(
             text,
             object_pairs_hook=_JsonObject,
-            parse_int=str,
-            parse_float=str,
-            parse_constant=str,
+            parse_int=_JsonNumber,
+            parse_float=_JsonNumber,
+            parse_constant=_JsonNumber,
         )
     except json.JSONDecodeError as exc:
         raise InputFileError(
@@ -488,54 +508,55 @@ def _read_json(name: str, data: bytes) -> TableStream:
             if not isinstance(record, _JsonObject):
                 yield Problem(name, number, None, f"{shape}; item is {_json_kind(record)}")
                 continue
-            row_problems = []
-            cells: dict[str, Any] = {}
-            keys: dict[str, str] = {}
-            for key, value in record:
-                column = normalize_column(key)
-                if column in keys:
-                    row_problems.append(
-                        Problem(
-                            name,
-                            number,
-                            column,
-                            f'keys "{keys[column]}" and "{key}" name the same column; keep one',
-                        )
-                    )
-                    continue
-                keys[column] = key
-                if isinstance(value, _JsonObject):
-                    row_problems.append(
-                        Problem(
-                            name,
-                            number,
-                            column,
-                            "expected text, a number or a list; got an object",
-                        )
-                    )
-                elif value is None or value == "" or value == []:
-                    continue
-                elif isinstance(value, list):
-                    if any(isinstance(v, list) or v is None for v in value):
-                        row_problems.append(
-                            Problem(
-                                name,
-                                number,
-                                column,
-                                "expected a list of text or numbers; got a list holding "
-                                + ("null" if None in value else "lists or objects"),
-                            )
-                        )
-                        continue
-                    cells[column] = [_json_scalar(v) for v in value]
-                else:
-                    cells[column] = unneutralize(_json_scalar(value))
+            row = _json_row(name, number, record)
             # A row with a problem here is not validated: its cells are not what was meant.
-            yield from row_problems
-            if not row_problems:
-                yield RawRow(number, cells)
+            if isinstance(row, RawRow):
+                yield row
+            else:
+                yield from row
 
     return TableStream(name, tuple(columns), _at_least_one_row(name, items()))
+
+
+def _json_row(name: str, number: int, record: Any) -> RawRow | list[Problem]:
+    """One JSON object as a row, or the problems that keep it from being one."""
+    problems: list[Problem] = []
+    cells: dict[str, Any] = {}
+    keys: dict[str, str] = {}
+    for key, value in record:
+        column = normalize_column(key)
+        if column in keys:
+            problems.append(
+                Problem(
+                    name,
+                    number,
+                    column,
+                    f'keys "{keys[column]}" and "{key}" name the same column; keep one',
+                )
+            )
+            continue
+        keys[column] = key
+        if value is None or value == "" or value == []:
+            continue
+        cell, problem = _json_cell(value)
+        if problem is not None:
+            problems.append(Problem(name, number, column, problem))
+        else:
+            cells[column] = cell
+    return problems or RawRow(number, cells)
+
+
+def _json_cell(value: Any) -> tuple[Any, str | None]:
+    """A JSON value as a cell (text, or a list of text), or what is wrong with it."""
+    if isinstance(value, _JsonObject):
+        return None, "expected text, a number or a list; got an object"
+    if isinstance(value, list):
+        if any(isinstance(v, list) or v is None for v in value):
+            return None, "expected a list of text or numbers; got a list holding " + (
+                "null" if None in value else "lists or objects"
+            )
+        return [_json_scalar(v) for v in value], None
+    return unneutralize(_json_scalar(value)), None
 
 
 def _json_scalar(value: str | bool) -> str:
@@ -545,7 +566,13 @@ def _json_scalar(value: str | bool) -> str:
 
 
 def _json_kind(value: Any) -> str:
-    kinds = {_JsonObject: "an object", list: "an array", str: "a string", bool: "true/false"}
+    kinds = {
+        _JsonObject: "an object",
+        list: "an array",
+        _JsonNumber: "a number",
+        str: "a string",
+        bool: "true/false",
+    }
     for kind, text in kinds.items():
         if isinstance(value, kind):
             return text

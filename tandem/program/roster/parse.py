@@ -149,6 +149,21 @@ def _parse_email(value: Any) -> str:
         ) from None
 
 
+MAX_NAME_LENGTH = 200
+"""The longest name a roster may give (in characters): every certificate, message and
+table can show it whole; a longer one is refused with its row, not stored."""
+
+
+def _parse_name(value: Any) -> str:
+    text = _text(value)
+    if len(text) > MAX_NAME_LENGTH:
+        raise ValueError(
+            f"the name has {len(text):,} characters; at most {MAX_NAME_LENGTH} are allowed "
+            "(give the name as it should appear on a certificate)"
+        )
+    return text
+
+
 MAX_CAPACITY = 1000
 """The most mentees one mentor may take: more is a typo, and would swamp the matcher."""
 _WHOLE_NUMBER = re.compile(r"^\+?0*(\d{1,9})(?:\.0*)?$")
@@ -309,6 +324,7 @@ def _parse_bool(value: Any) -> bool:
 Id = Annotated[str, BeforeValidator(_parse_id)]
 Email = Annotated[str, BeforeValidator(_parse_email)]
 Text = Annotated[str, BeforeValidator(_text)]
+Name = Annotated[str, BeforeValidator(_parse_name)]
 Paragraph = Annotated[str, BeforeValidator(_paragraph)]
 Capacity = Annotated[int, BeforeValidator(_parse_capacity)]
 Stage = Annotated[CareerStage, BeforeValidator(_parse_stage)]
@@ -327,7 +343,7 @@ class ParticipantInput(BaseModel):
 
     role: Role
     id: Id
-    name: Text = Field(min_length=1)
+    name: Name = Field(min_length=1)
     email: Email
     capacity: Capacity | None = None
     career_stage: Stage | None = None

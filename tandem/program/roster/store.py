@@ -1,7 +1,7 @@
 """The roster in the database: storing validated files atomically, reading it back,
 exporting it, and turning stored rows into matcher profiles.
 
-Nothing is stored unless the whole file is valid (:mod:`tandem.program.roster.parse`).
+Nothing is stored unless the whole file is valid (:mod:`tandem.program.roster.validate`).
 Re-importing the same file changes nothing; an updated file updates the people whose rows
 changed (keyed by ``id``).
 """

@@ -149,7 +149,6 @@ class RosterValidator:
         self._email_owners: list[tuple[int, str]] = []
         self._excluded: list[tuple[int, tuple[str, ...]]] = []
         self._dropped_identity = 0
-        self.rows = 0
 
     def check(self, item: RawRow | Problem) -> ParticipantInput | None:
         """The person on this row, or None when the row (or the item) is a problem."""
@@ -157,7 +156,6 @@ class RosterValidator:
             self.problems.append(item)
             return None
         row = item if self._plain else _renamed(item, self.renamed)
-        self.rows += 1
         known = self._known
         data: dict[str, Any] = {k: v for k, v in row.cells.items() if k in known}
         custom = sorted(

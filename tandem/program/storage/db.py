@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import DateTime, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import Dialect, ExceptionContext, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session
 
@@ -25,7 +25,7 @@ from tandem.program.errors import ProgramError
 if TYPE_CHECKING:
     from alembic.config import Config
 
-SCHEMA_HEAD = "0005"
+SCHEMA_HEAD = "0006"
 """The newest migration's revision (a test checks it against Alembic's scripts). A database
 already at it opens without loading Alembic, which takes longer than most commands' work."""
 
@@ -138,13 +138,30 @@ _PLAIN_ERRORS = (
 """Driver messages a person can act on, and what Tandem says instead."""
 
 
+class _DriverMessage(Exception):
+    """A driver error's first line alone: PostgreSQL's detail line quotes row values."""
+
+
 def _plain_error(context: ExceptionContext) -> None:
-    """Replace a driver error a person can act on with a one-line DatabaseError."""
-    text = str(context.original_exception).lower()
+    """Replace a driver error a person can act on with a one-line DatabaseError, and
+    drop the detail that quotes row values from any other (its traceback stays)."""
+    original = context.original_exception
+    text = str(original).lower()
     for needle, message in _PLAIN_ERRORS:
         if needle in text:
             url = _safe_url(str(context.engine.url)) if context.engine is not None else "?"
-            raise DatabaseError(f"{url}: {message}") from context.original_exception
+            raise DatabaseError(f"{url}: {message}") from original
+    diag = getattr(original, "diag", None)
+    wrapped = context.sqlalchemy_exception
+    if diag is not None and diag.message_detail and isinstance(wrapped, DBAPIError):
+        scrubbed = type(wrapped)(
+            context.statement,
+            None,
+            _DriverMessage(f"{type(original).__name__}: {diag.message_primary}"),
+            hide_parameters=True,
+        )
+        # "from None": the original, which carries the detail, is not shown beneath it.
+        raise scrubbed from None
 
 
 def _safe_url(url: str) -> str:
@@ -226,7 +243,11 @@ def upgrade_schema(engine: Engine) -> str:
 def open_database(url: str) -> Engine:
     """An engine on ``url`` with the schema brought up to date."""
     engine = create_db_engine(url)
-    upgrade_schema(engine)
+    try:
+        upgrade_schema(engine)
+    except BaseException:
+        engine.dispose()
+        raise
     return engine
 
 

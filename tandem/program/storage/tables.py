@@ -327,3 +327,26 @@ class WebSecret(SQLModel, table=True):
     name: str = Field(primary_key=True)
     value: str = Field(description="hex")
     created_at: datetime = _utc()
+
+
+class SurveyResponse(SQLModel, table=True):
+    """One person's answers to one evaluation survey of a cohort (see ``prompts/surveys``).
+
+    ``answers`` maps item ids (and ``<id>_before`` for retrospective ratings) to numbers,
+    booleans or text. A mentee's response names the pair whose mentor they rated.
+    """
+
+    __tablename__ = "survey_response"
+    __table_args__ = (
+        UniqueConstraint("cohort_pk", "participant_pk", "survey", name="uq_survey_response"),
+    )
+
+    pk: int | None = Field(default=None, primary_key=True)
+    cohort_pk: int = Field(foreign_key="cohort.pk", index=True)
+    participant_pk: int = Field(foreign_key="participant.pk")
+    role: str
+    survey: str
+    pair_pk: int | None = Field(default=None, foreign_key="pair.pk")
+    answers: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    source: str
+    recorded_at: datetime = _utc()

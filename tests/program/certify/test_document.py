@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import re
 import shutil
 import subprocess
-import zlib
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -15,12 +13,14 @@ import pytest
 
 from tandem.program.certify.credentials import CertificateFacts, IssuerProfile
 from tandem.program.certify.document import (
+    MAX_PRINTED_NAME,
     CertificateDocumentError,
     VerificationHint,
     render_certificate_html,
     render_certificate_pdf,
     verification_hint_for,
 )
+from tandem.program.roster.parse import MAX_NAME_LENGTH
 
 ISSUER = IssuerProfile(
     id="https://mentoring.example.edu/issuer",
@@ -58,15 +58,20 @@ HINT = VerificationHint(
 )
 
 
+NEEDS_POPPLER = pytest.mark.skipif(
+    shutil.which("pdftotext") is None or shutil.which("pdftoppm") is None,
+    reason="poppler-utils (pdftotext, pdftoppm) is not installed",
+)
+
+
 def pdf_text(pdf: bytes) -> str:
-    """The text drawn by every content stream (fpdf2 writes it as ``(...) Tj``)."""
-    chunks: list[str] = []
-    for match in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.DOTALL):
-        body = match.group(1)
-        with contextlib.suppress(zlib.error):
-            body = zlib.decompress(body)
-        chunks.extend(m.decode("latin-1") for m in re.findall(rb"\((.*?)\) ?Tj", body))
-    return " ".join(chunks).replace("\\(", "(").replace("\\)", ")")
+    """The text a PDF reader extracts (pdftotext), lines joined by spaces."""
+    done = subprocess.run(
+        ["pdftotext", "-enc", "UTF-8", "-", "-"], input=pdf, capture_output=True, check=True
+    )
+    text = done.stdout.decode("utf-8")
+    # pdftotext marks right-to-left runs with embedding controls: compare the letters.
+    return " ".join(text.translate(dict.fromkeys(range(0x202A, 0x202F))).split())
 
 
 def page_count(pdf: bytes) -> int:
@@ -100,6 +105,7 @@ def test_html_escapes_names() -> None:
     assert "<b>Eve" not in html
 
 
+@NEEDS_POPPLER
 def test_pdf_is_one_page_with_the_id_and_instructions() -> None:
     pdf = render_certificate_pdf(make_facts(), ISSUER, HINT)
     assert pdf.startswith(b"%PDF-")
@@ -109,6 +115,15 @@ def test_pdf_is_one_page_with_the_id_and_instructions() -> None:
     assert "Ada Lovelace" in text
     assert "How to verify this certificate" in text
     assert "tandem verify 6f1c6a4e-2f1b-4c55-9d57-1b8c2d0e9a11.jwt" in text
+
+
+def test_html_declares_utf8_and_fonts_for_every_script() -> None:
+    html = render_certificate_html(make_facts(mentor_name="محمد عبد الله"), ISSUER, HINT)
+    assert '<meta charset="utf-8">' in html
+    for family in ('"Noto Sans"', '"Noto Sans Arabic"', '"Noto Sans CJK SC"', "sans-serif"):
+        assert family in html
+    assert '<div class="name" dir="auto">محمد عبد الله</div>' in html
+    assert "<bdi>محمد عبد الله</bdi>" in html
 
 
 def test_pdf_is_deterministic() -> None:
@@ -125,11 +140,70 @@ def test_pdf_shrinks_long_criteria_to_one_page_and_refuses_absurd_ones() -> None
         render_certificate_pdf(make_facts(criteria_narrative=long * 10), ISSUER, HINT)
 
 
-def test_pdf_survives_names_outside_latin1() -> None:
-    facts = make_facts(mentor_name="Łukasz Żółć – 李雷", criteria_narrative="Line one\nline two")
-    text = pdf_text(render_certificate_pdf(facts, ISSUER, HINT))
-    assert "Lukasz Zólc - ??" in text
+@NEEDS_POPPLER
+@pytest.mark.parametrize(
+    "name",
+    [
+        "李小龙",
+        "山田太郎",
+        "김민준",
+        "محمد عبد الله",
+        "Анна Павлова",
+        "Αλέξανδρος",
+        "דוד כהן",
+        "Łukasz Żółć – “Ada”",
+    ],
+)
+def test_pdf_prints_names_in_every_script(name: str) -> None:
+    facts = make_facts(mentor_name=name, criteria_narrative="Line one\nline two")
+    pdf = render_certificate_pdf(facts, ISSUER, HINT)
+    assert page_count(pdf) == 1
+    text = pdf_text(pdf)
+    assert f"This certifies that {name} has earned" in text
+    assert f"names {CREDENTIAL_ID} and {name}." in text
     assert "Line one line two" in text
+
+
+def test_pdf_embeds_only_the_fonts_the_text_needs() -> None:
+    latin = render_certificate_pdf(make_facts(), ISSUER, HINT)
+    chinese = render_certificate_pdf(make_facts(mentor_name="李小龙"), ISSUER, HINT)
+    assert b"+NotoSansBold" in latin
+    assert b"DroidSansFallback" not in latin
+    assert b"DroidSansFallback" in chinese
+    assert len(chinese) < 60_000  # fonts are subset to the glyphs used
+
+
+def test_pdf_refuses_characters_no_font_has() -> None:
+    facts = make_facts(mentor_name="Ada \U00013000 Lovelace")  # an Egyptian hieroglyph
+    with pytest.raises(CertificateDocumentError) as info:
+        render_certificate_pdf(facts, ISSUER, HINT)
+    assert str(info.value) == (
+        "the certificate fonts have no glyph for U+13000; give a TrueType font that has "
+        "them (font_path) and issue the certificate again"
+    )
+
+
+@NEEDS_POPPLER
+def test_pdf_sets_a_long_name_smaller_on_one_page() -> None:
+    name = " ".join(["Wolfeschlegelsteinhausenbergerdorff"] * 8)[:MAX_PRINTED_NAME]
+    pdf = render_certificate_pdf(make_facts(mentor_name=name), ISSUER, HINT)
+    assert page_count(pdf) == 1
+    assert name.split()[-1] in pdf_text(pdf)
+    wide = "龍" * MAX_PRINTED_NAME  # the widest characters, as many as allowed
+    assert page_count(render_certificate_pdf(make_facts(mentor_name=wide), ISSUER, HINT)) == 1
+
+
+def test_pdf_refuses_a_name_longer_than_a_certificate_shows() -> None:
+    with pytest.raises(CertificateDocumentError) as info:
+        render_certificate_pdf(make_facts(mentor_name="A" * 5000), ISSUER, HINT)
+    assert str(info.value) == (
+        f"certificate {CREDENTIAL_ID}: the mentor's name has 5,000 characters, more than a "
+        "certificate can show (300); shorten it in the roster and import it again"
+    )
+
+
+def test_roster_refuses_names_a_certificate_cannot_show() -> None:
+    assert MAX_NAME_LENGTH <= MAX_PRINTED_NAME
 
 
 @pytest.mark.slow

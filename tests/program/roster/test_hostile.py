@@ -103,6 +103,19 @@ HOSTILE: list[tuple[str, str, Callable[[], bytes | str], str]] = [
         "deep.json: JSON nested too deeply; expected an array of objects, one per person",
     ),
     (
+        "a JSON number instead of an array",
+        "number.json",
+        lambda: "12345678901234567890",
+        "number.json: expected a JSON array of objects, one per person; got a number",
+    ),
+    (
+        "a 5,000-character name",
+        "long.csv",
+        lambda: HEADER + "M8,Ada Byron,ada8@uni.edu,1\nM9," + "A" * 5000 + ",z@uni.edu,1\n",
+        'long.csv, row 3, column "name": the name has 5,000 characters; at most 200 are '
+        "allowed (give the name as it should appear on a certificate)",
+    ),
+    (
         "a name given as a JSON list",
         "list.json",
         lambda: json.dumps([{"id": "M9", "name": ["A", "B"], "email": "z@uni.edu"}]),

@@ -1,0 +1,177 @@
+"""`tandem survey …` (the evaluation instruments and their responses) and `tandem report …`."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from tandem.commands.common import (
+    FormatOption,
+    NowOption,
+    OutputFormat,
+    database,
+    now_from,
+    render_rows,
+)
+
+if TYPE_CHECKING:
+    from tandem.program.evaluation import render, report, responses
+    from tandem.prompts import surveys
+else:
+    from tandem.commands.common import lazy_module
+
+    render = lazy_module("tandem.program.evaluation.render")
+    report = lazy_module("tandem.program.evaluation.report")
+    responses = lazy_module("tandem.program.evaluation.responses")
+    surveys = lazy_module("tandem.prompts.surveys")
+
+survey_app = typer.Typer(
+    help="Evaluation surveys: show the instruments, import responses.", no_args_is_help=True
+)
+
+SHOW_COLUMNS = ("id", "competency", "role", "kind", "min", "max", "retrospective", "text")
+
+
+@survey_app.command("show")
+def survey_show(
+    name: Annotated[str, typer.Argument(help="baseline, closing or followup.")],
+    fmt: FormatOption = OutputFormat.TABLE,
+) -> None:
+    """Print one survey instrument: its items, who answers them, and their scales."""
+    instrument = surveys.load_instrument(name)
+    if fmt is OutputFormat.JSON:
+        import json
+
+        typer.echo(json.dumps(instrument.as_dict(), indent=2, ensure_ascii=False))
+        return
+    render_rows(
+        [item.as_dict() for item in instrument.items],
+        SHOW_COLUMNS,
+        fmt,
+        title=f"{instrument.title} ({instrument.id.value})",
+    )
+
+
+@survey_app.command("import")
+def survey_import(
+    ctx: typer.Context,
+    cohort: str,
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV/XLSX/JSON: email, survey, role, mentee_id, then one column per item id "
+            "(<id>_before for retrospective ratings)."
+        ),
+    ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Validate and report; store nothing.")
+    ] = False,
+    now: NowOption = None,
+) -> None:
+    """Import survey responses exported from a survey tool (atomic; safe to repeat)."""
+    with database(ctx) as db:
+        report = responses.import_responses(db, cohort, path, now=now_from(now), dry_run=dry_run)
+    typer.echo(
+        f"{path.name}: {report.added} added, {report.updated} updated, "
+        f"{report.unchanged} unchanged survey responses"
+        + (" (dry run: nothing stored)" if dry_run else "")
+    )
+
+
+class _ReportGroup(TyperGroup):
+    """``tandem report COHORT`` is short for ``tandem report cohort COHORT``."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = ["cohort", *args]
+        return super().parse_args(ctx, args)
+
+
+report_app = typer.Typer(
+    cls=_ReportGroup,
+    help="Evaluation reports: the cohort report (tandem report COHORT) and mentor feedback.",
+    no_args_is_help=True,
+)
+
+
+class ReportFormat(StrEnum):
+    HTML = "html"
+    JSON = "json"
+    CSV = "csv"
+    XLSX = "xlsx"
+
+
+def _write(text: str, out: Path | None) -> None:
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    out.write_text(text, encoding="utf-8")
+    typer.echo(f"Wrote {out}", err=True)
+
+
+@report_app.command("cohort")
+def report_cohort(
+    ctx: typer.Context,
+    cohort: str,
+    fmt: Annotated[
+        ReportFormat, typer.Option("--format", help="html (a page), json, csv (long form), xlsx.")
+    ] = ReportFormat.HTML,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write to this file (needed for xlsx).")
+    ] = None,
+    now: NowOption = None,
+) -> None:
+    """The cohort report: participation, meetings, competency gains, satisfaction, intent."""
+    if fmt is ReportFormat.XLSX and out is None:
+        raise typer.BadParameter("an XLSX workbook needs --out FILE.xlsx", param_hint="--out")
+    with database(ctx) as db:
+        data = report.cohort_report(db, cohort, now=now_from(now))
+    if fmt is ReportFormat.JSON:
+        import json
+
+        _write(json.dumps(data, indent=2, ensure_ascii=False) + "\n", out)
+    elif fmt is ReportFormat.CSV:
+        import io
+
+        buffer = io.StringIO()
+        render.write_csv(data, buffer)
+        _write(buffer.getvalue(), out)
+    elif fmt is ReportFormat.XLSX:
+        assert out is not None
+        render.write_xlsx(data, out)
+        typer.echo(f"Wrote {out}", err=True)
+    else:
+        _write(render.render_html(data), out)
+
+
+@report_app.command("mentor")
+def report_mentor(
+    ctx: typer.Context,
+    cohort: str,
+    mentor_id: Annotated[str, typer.Argument(help="The mentor's id from the roster.")],
+    out: Annotated[Path | None, typer.Option("--out", help="Write the page to this file.")] = None,
+    fmt: Annotated[
+        ReportFormat, typer.Option("--format", help="html (a page) or json.")
+    ] = ReportFormat.HTML,
+    now: NowOption = None,
+) -> None:
+    """One mentor's feedback: their mentees' ratings beside the cohort's, weeks to revisit."""
+    if fmt not in (ReportFormat.HTML, ReportFormat.JSON):
+        raise typer.BadParameter("mentor feedback is html or json", param_hint="--format")
+    with database(ctx) as db:
+        data = report.mentor_feedback(db, cohort, mentor_id, now=now_from(now))
+    if fmt is ReportFormat.JSON:
+        import json
+
+        _write(json.dumps(data, indent=2, ensure_ascii=False) + "\n", out)
+    else:
+        _write(render.render_mentor_html(data), out)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(survey_app, name="survey")
+    app.add_typer(report_app, name="report")

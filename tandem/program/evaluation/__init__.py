@@ -1,0 +1,1 @@
+"""Evaluation: survey responses in, competency gains and the cohort report out."""
