@@ -50,7 +50,7 @@ def home() -> HTMLResponse:
     return page("home.html")
 
 
-def create_app(  # noqa: C901 (its routes move out in the next change)
+def create_app(
     db_url: str | None = None,
     *,
     engine: Engine | None = None,
