@@ -26,14 +26,16 @@ from pathlib import Path
 from bench.host import machine, speed_line
 
 
-def setup(folder: Path, pairs: int) -> str:
+def setup(folder: Path, pairs: int, url: str | None = None) -> str:
+    """A cohort of ``pairs`` active pairs in a new SQLite file in ``folder``, or on the
+    (empty) database at ``url``; returns the database URL."""
     from sqlalchemy import insert, update
 
     from tandem.program.cohorts import CohortSettings, create_cohort
     from tandem.program.storage.db import open_database, transaction
     from tandem.program.storage.tables import MatchPair, MatchRun, Pair, Participant
 
-    url = f"sqlite:///{folder / 'bench.db'}"
+    url = url or f"sqlite:///{folder / 'bench.db'}"
     engine = open_database(url)
     now = datetime(2026, 8, 1, tzinfo=UTC)
     stages = ["graduate_student", "postdoc", "early_career_faculty"]

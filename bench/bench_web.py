@@ -1,20 +1,31 @@
-"""Benchmark: many participants submitting their check-ins at once to one `tandem serve`.
+"""Benchmark: participants checking in through one `tandem serve`.
 
-    python -m bench.bench_web [PARTICIPANTS]        (default: 200)
+    python -m bench.bench_web [PARTICIPANTS] [--db URL] [--window SECONDS] [--burst]
 
-Runs twice: one server process, then `--workers 2` (two processes on one database).
-Sets up a cohort of PARTICIPANTS / 2 active pairs on SQLite (not timed), starts one
-`tandem serve` process, then every participant at the same moment opens their week-1
-check-in link (GET) and sends the form (POST), each in its own thread with its own
-connection. Prints the latency of both requests (p50, p99, max), the errors (any answer
-other than 200 to the GET or 303 to the POST) and the lost submissions (a 303 whose
-check-in is not in the database afterwards, or not with the values sent).
+Sets up a cohort of PARTICIPANTS / 2 active pairs (default 200 participants) on a new
+SQLite file, or on the empty PostgreSQL database at URL (not timed), starts one
+`tandem serve` process, and lets every participant check in with their week-1 link, each
+in its own thread with its own connection:
+
+- by default as people do: participants arrive spread evenly over WINDOW seconds
+  (default 10), open the check-in page (GET), take 10 to 20 seconds to fill it in, send
+  it (POST) and land on the page that says it was saved (GET after the redirect). With
+  the default window all of them have the form open at once;
+- with --burst, every participant opens the page and sends the form at the same instant
+  (a stress test: it measures queueing).
+
+Prints the latency of each kind of request (p50, p99, max), the errors (any answer other
+than 200 to a GET or 303 to the POST) and the lost submissions (a 303 whose check-in is
+not in the database afterwards, or not with the values sent). Runs with one server
+process, then with `--workers 2`.
 """
 
 from __future__ import annotations
 
+import argparse
 import http.client
 import os
+import random
 import re
 import signal
 import socket
@@ -24,6 +35,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -63,41 +77,60 @@ def _tokens(url: str) -> list[tuple[int, str, str]]:
     ]
 
 
+@dataclass(frozen=True)
+class Visit:
+    """When a participant arrives (seconds after the start) and how long they take to fill
+    in the form; both zero in a burst."""
+
+    arrive: float
+    think: float
+
+
+def _visits(count: int, window: float, burst: bool) -> list[Visit]:
+    if burst:
+        return [Visit(0.0, 0.0) for _ in range(count)]
+    rng = random.Random(20261206)  # the same arrivals and pauses on every run
+    return [Visit(window * n / count, rng.uniform(10.0, 20.0)) for n in range(count)]
+
+
+def _timed(port: int, method: str, path: str, body: str | None = None) -> tuple[int, str, float]:
+    """One request on a new connection, as a browser makes after a pause longer than the
+    server keeps an idle connection open: (status, body, seconds)."""
+    began = time.perf_counter()
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    try:
+        headers = {"Content-Type": "application/x-www-form-urlencoded"} if body else {}
+        connection.request(method, path, body=body, headers=headers)
+        answer = connection.getresponse()
+        text = answer.read().decode("utf-8")
+    finally:
+        connection.close()
+    return answer.status, text, time.perf_counter() - began
+
+
 def _participant(
     port: int,
     token: str,
     minutes: int,
+    visit: Visit,
     start: threading.Barrier,
     out: dict[str, Any],
 ) -> None:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     try:
         start.wait()
-        began = time.perf_counter()
-        connection.request("GET", f"/checkin/{token}")
-        page = connection.getresponse()
-        body = page.read().decode("utf-8")
-        out["get"] = time.perf_counter() - began
-        out["get_status"] = page.status
+        time.sleep(visit.arrive)
+        out["get_status"], body, out["get"] = _timed(port, "GET", f"/checkin/{token}")
         found = re.search(r'name="csrf" value="([0-9a-f]+)"', body)
-        if page.status != 200 or found is None:
+        if out["get_status"] != 200 or found is None:
             return
+        time.sleep(visit.think)
         form = urlencode({"csrf": found.group(1), "met": "yes", "minutes": str(minutes)})
-        began = time.perf_counter()
-        connection.request(
-            "POST",
-            f"/checkin/{token}",
-            body=form,
-            headers={"Content-Type": "application/x-www-form-urlencoded"},
-        )
-        answer = connection.getresponse()
-        answer.read()
-        out["post"] = time.perf_counter() - began
-        out["post_status"] = answer.status
+        out["post_status"], _, out["post"] = _timed(port, "POST", f"/checkin/{token}", form)
+        if out["post_status"] == 303 and visit.think:  # a browser follows the redirect
+            saved = f"/checkin/{token}?saved=1"
+            out["saved_status"], _, out["saved"] = _timed(port, "GET", saved)
     except OSError as error:
         out["error"] = repr(error)
-    finally:
-        connection.close()
 
 
 def _quantiles(values: list[float]) -> str:
@@ -111,69 +144,150 @@ def _quantiles(values: list[float]) -> str:
     )
 
 
-def run(participants: int, workers: int = 1) -> None:
+@contextmanager
+def _database(folder: Path, server_url: str | None, pairs: int) -> Iterator[str]:
+    """A new database holding the bench cohort: a SQLite file in ``folder``, or a new
+    database on the PostgreSQL server at ``server_url`` (dropped afterwards)."""
+    if server_url is None:
+        yield setup(folder, pairs)
+        return
+    from sqlalchemy import create_engine, make_url, text
+
+    name = f"tandem_bench_{os.getpid()}_{int(time.time())}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f"CREATE DATABASE {name}"))
+    try:
+        url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+        yield setup(folder, pairs, url)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()
+
+
+def _serve(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tandem.cli",
+            "--db",
+            url,
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return server
+        except OSError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                os.killpg(server.pid, signal.SIGTERM)
+                raise SystemExit("tandem serve did not start") from None
+            time.sleep(0.2)
+
+
+def _cpu_seconds(group: int) -> float:
+    """CPU time (user and system) used so far by the processes of process group ``group``."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        if int(fields[2]) == group:  # fields after the name: state, ppid, pgrp, ...
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _stored(url: str) -> dict[tuple[int, str], int | None]:
     from sqlmodel import Session, select
 
     from tandem.program.storage.db import open_database
     from tandem.program.storage.tables import CheckIn
 
-    with tempfile.TemporaryDirectory() as scratch:
-        url = setup(Path(scratch), participants // 2)
+    engine = open_database(url)
+    with Session(engine) as session:
+        stored = {(c.pair_pk, c.role): c.minutes for c in session.exec(select(CheckIn)).all()}
+    engine.dispose()
+    return stored
+
+
+def run(
+    participants: int,
+    *,
+    workers: int = 1,
+    server_url: str | None = None,
+    window: float = 10.0,
+    burst: bool = False,
+) -> None:
+    with (
+        tempfile.TemporaryDirectory() as scratch,
+        _database(Path(scratch), server_url, participants // 2) as url,
+    ):
         links = _tokens(url)
+        visits = _visits(len(links), window, burst)
         port = _free_port()
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tandem.cli",
-                "--db",
-                url,
-                "serve",
-                "--port",
-                str(port),
-                "--workers",
-                str(workers),
-            ],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
+        server = _serve(url, port, workers)
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    with socket.create_connection(("127.0.0.1", port), timeout=1):
-                        break
-                except OSError:
-                    if time.monotonic() > deadline or server.poll() is not None:
-                        raise SystemExit("tandem serve did not start") from None
-                    time.sleep(0.2)
+            for _ in range(2 * workers):  # a server that has been up a while: caches warm
+                _timed(port, "GET", "/")
+                _timed(port, "GET", f"/checkin/{links[0][2]}")
             start = threading.Barrier(len(links))
             results: list[dict[str, Any]] = [{} for _ in links]
             threads = [
                 threading.Thread(
-                    target=_participant, args=(port, token, 10 + n % 50, start, results[n])
+                    target=_participant,
+                    args=(port, token, 10 + n % 50, visits[n], start, results[n]),
                 )
                 for n, (_, _, token) in enumerate(links)
             ]
+            cpu = _cpu_seconds(server.pid)
             began = time.perf_counter()
             for thread in threads:
                 thread.start()
             for thread in threads:
                 thread.join()
             wall = time.perf_counter() - began
+            cpu = _cpu_seconds(server.pid) - cpu
         finally:
             os.killpg(server.pid, signal.SIGTERM)
             server.communicate(timeout=30)
-        engine = open_database(url)
-        with Session(engine) as session:
-            stored = {(c.pair_pk, c.role): c.minutes for c in session.exec(select(CheckIn)).all()}
-        engine.dispose()
+        stored = _stored(url)
+    requests = sum(key in r for r in results for key in ("get", "post", "saved"))
+    _report(links, results, stored, wall, workers, server_url, window, burst)
+    print(
+        f"  server CPU: {cpu:.1f} s for {requests} requests ({cpu / requests * 1000:.1f} ms each)"
+    )
+
+
+def _report(
+    links: list[tuple[int, str, str]],
+    results: list[dict[str, Any]],
+    stored: dict[tuple[int, str], int | None],
+    wall: float,
+    workers: int,
+    server_url: str | None,
+    window: float,
+    burst: bool,
+) -> None:
     errors = [
         r
         for r in results
-        if r.get("get_status") != 200 or r.get("post_status") != 303 or "error" in r
+        if r.get("get_status") != 200
+        or r.get("post_status") != 303
+        or r.get("saved_status", 200) != 200
+        or "error" in r
     ]
     accepted = [
         (pair, role, 10 + n % 50)
@@ -181,22 +295,46 @@ def run(participants: int, workers: int = 1) -> None:
         if r.get("post_status") == 303
     ]
     lost = [a for a in accepted if stored.get((a[0], a[1])) != a[2]]
+    database = "SQLite" if server_url is None else "PostgreSQL"
+    how = "at once" if burst else f"arriving over {window:.0f} s, 10-20 s each on the form"
     print(
-        f"{len(links)} participants at once against one `tandem serve --workers {workers}` "
-        f"on SQLite ({machine()})"
+        f"{len(links)} participants {how}, against one `tandem serve --workers {workers}` "
+        f"on {database} ({machine()})"
     )
-    print(f"  GET  /checkin/TOKEN: {_quantiles([float(r['get']) for r in results if 'get' in r])}")
-    print(
-        f"  POST /checkin/TOKEN: {_quantiles([float(r['post']) for r in results if 'post' in r])}"
-    )
+    for label, key in (
+        ("GET  /checkin/TOKEN (the form)", "get"),
+        ("POST /checkin/TOKEN (sending it)", "post"),
+        ("GET  /checkin/TOKEN?saved=1", "saved"),
+    ):
+        values = [float(r[key]) for r in results if key in r]
+        if values:
+            print(f"  {label}: {_quantiles(values)}")
     print(f"  all done in {wall:.1f} s; errors: {len(errors)}; lost submissions: {len(lost)}")
+    load = ", ".join(f"{n:.1f}" for n in os.getloadavg())
+    print(f"  load average afterwards (other work on the machine counts too): {load}")
     if errors:
         print(f"  first error: {errors[0]}")
 
 
-if __name__ == "__main__":
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.bench_web")
+    parser.add_argument("participants", type=int, nargs="?", default=200)
+    parser.add_argument("--db", help="a PostgreSQL server URL (default: a new SQLite file)")
+    parser.add_argument("--window", type=float, default=10.0)
+    parser.add_argument("--burst", action="store_true")
+    parser.add_argument("--workers", type=int, nargs="*", default=[1, 2])
+    args = parser.parse_args(argv)
     print(speed_line("before"))
-    count = int(sys.argv[1]) if len(sys.argv) > 1 else 200
-    run(count, workers=1)
-    run(count, workers=2)
+    for workers in args.workers:
+        run(
+            args.participants,
+            workers=workers,
+            server_url=args.db,
+            window=args.window,
+            burst=args.burst,
+        )
     print(speed_line("after"))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

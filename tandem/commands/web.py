@@ -30,7 +30,7 @@ def serve(
     import uvicorn
 
     from tandem.program.casework import link_base_urls
-    from tandem.web.app import create_app
+    from tandem.web.app import app_for_serving
 
     url = settings(ctx).db_url
     with database(ctx) as db:
@@ -41,7 +41,7 @@ def serve(
     else:
         typer.echo("No cohorts yet: links will point at the cohort's --base-url.")
     if workers == 1:
-        app = create_app(url)
+        app = app_for_serving(url)
         uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
         return
     os.environ["TANDEM_DB"] = url  # each worker process opens the same database

@@ -70,6 +70,12 @@ def list_cohorts(engine: Engine) -> list[CohortSummary]:
         ]
 
 
+def cohort_zone(engine: Engine, cohort_name: str) -> str | None:
+    """The IANA time zone of the cohort called ``cohort_name``, or None if there is none."""
+    with Session(engine) as session:
+        return session.exec(select(Cohort.timezone).where(Cohort.name == cohort_name)).first()
+
+
 def link_base_urls(engine: Engine) -> list[str]:
     """The distinct base URLs that the cohorts' links point at."""
     with Session(engine) as session:
@@ -81,6 +87,8 @@ class PairCase:
     """Everything about one pair, for the coordinator only (notes included)."""
 
     cohort_name: str
+    timezone: str
+    """The cohort's IANA time zone, in which the console shows the pair's dates and times."""
     mentee_id: str
     mentee: str
     mentee_email: str
@@ -135,6 +143,7 @@ def pair_case(engine: Engine, cohort_name: str, mentee_id: str) -> PairCase:
         ).all()
         return PairCase(
             cohort_name=cohort.name,
+            timezone=cohort.timezone,
             mentee_id=mentee.external_id,
             mentee=mentee.name,
             mentee_email=mentee.email,

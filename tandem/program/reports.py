@@ -20,6 +20,7 @@ from tandem.program.cohorts import get_cohort, send_instants
 from tandem.program.pairs import PairState
 from tandem.program.storage.enums import OutboxStatus
 from tandem.program.storage.tables import (
+    AuditEntry,
     CheckIn,
     Cohort,
     OutboxMessage,
@@ -135,6 +136,16 @@ def cohort_status(engine: Engine, cohort_name: str, now: datetime) -> list[PairS
         return sorted(rows, key=lambda r: (r.mentee_id, r.mentor_id))
 
 
+CHANGE_REQUESTS = ("pair.pause_requested", "pair.leave_requested")
+"""The audit actions of a participant's request to pause or to leave their pair."""
+
+
+def _audited_pair(subject: str) -> int | None:
+    """The pair key of an audit entry's subject (``pair 12``), or None for other subjects."""
+    kind, _, key = subject.partition(" ")
+    return int(key) if kind == "pair" and key.isdigit() else None
+
+
 def render_digest(
     session: Session, cohort: Cohort, week: int, since: datetime, now: datetime
 ) -> tuple[str, str, str]:
@@ -180,6 +191,25 @@ def render_digest(
             .order_by(col(PairEvent.pk))
         ).all()
     ]
+    requests = [
+        {
+            "mentee": people[by_pk[pk].mentee_pk],
+            "mentor": people[by_pk[pk].mentor_pk],
+            "who": a.actor,
+            "request": a.action.removeprefix("pair.").removesuffix("_requested"),
+            "reason": a.details.get("reason"),
+        }
+        for a in session.exec(
+            select(AuditEntry)
+            .where(
+                col(AuditEntry.action).in_(CHANGE_REQUESTS),
+                col(AuditEntry.at) >= since,
+                col(AuditEntry.at) <= now,
+            )
+            .order_by(col(AuditEntry.pk))
+        ).all()
+        if (pk := _audited_pair(a.subject)) in by_pk
+    ]
     counts = Counter(p.state for p in pairs)
     variables = {
         "cohort_name": cohort.name,
@@ -189,6 +219,7 @@ def render_digest(
         "at_risk": sorted(at_risk, key=lambda item: str(item["mentee"])),
         "failed": failed,
         "changes": changes,
+        "requests": requests,
     }
     subject = (
         f"{cohort.name}: week {week} digest, {len(at_risk)} "

@@ -9,14 +9,18 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, delete, update
+from sqlalchemy import Connection, Engine, Table, delete, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from tandem.program.storage.db import transaction
 from tandem.program.storage.tables import RateCounter, WebSecret
 
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+_COUNTERS: Table = RateCounter.__table__  # type: ignore[attr-defined]
+"""The counters' table, for statements that skip the ORM (they run on every request)."""
 
 
 def window_start(now: datetime, window: timedelta) -> datetime:
@@ -24,49 +28,78 @@ def window_start(now: datetime, window: timedelta) -> datetime:
     return _EPOCH + ((now - _EPOCH) // window) * window
 
 
+def _upsert_hit(connection: Connection, key: str, start: datetime) -> int:
+    """Count one request under ``key`` in the window from ``start`` in one round trip: the
+    first request of a window inserts its counter, later ones (in any process) increment
+    it. Returns the window's count."""
+    insert = sqlite_insert if connection.dialect.name == "sqlite" else postgresql_insert
+    statement = (
+        insert(_COUNTERS)
+        .values(key=key, window_start=start, count=1)
+        .on_conflict_do_update(
+            index_elements=[_COUNTERS.c.key, _COUNTERS.c.window_start],
+            set_={"count": _COUNTERS.c.count + 1},
+        )
+        .returning(_COUNTERS.c.count)
+    )
+    return int(connection.execute(statement).scalar_one())
+
+
+def _forget_old_windows(connection: Connection, now: datetime) -> None:
+    connection.execute(delete(_COUNTERS).where(_COUNTERS.c.window_start < now - timedelta(days=1)))
+
+
 def count_hit(engine: Engine, key: str, *, now: datetime, window: timedelta) -> int:
     """Count one request under ``key`` in the current window; returns the window's count.
 
-    Safe under concurrency: the first request of a window inserts the counter, later ones
-    (in any process) increment it. Counters of windows older than a day are removed as new
-    windows start.
+    Safe under concurrency (one atomic upsert). Counters of windows older than a day are
+    removed as new windows start.
+    """
+    with engine.begin() as connection:
+        count = _upsert_hit(connection, key, window_start(now, window))
+        if count == 1:
+            _forget_old_windows(connection, now)
+    return count
+
+
+def count_hit_unless(
+    engine: Engine,
+    key: str,
+    *,
+    blocker: str,
+    blocked_at: int,
+    now: datetime,
+    window: timedelta,
+) -> int | None:
+    """Count one request under ``key`` unless the count under ``blocker`` has reached
+    ``blocked_at`` in the current window (then nothing is counted and None returned).
+
+    One connection and at most two statements: what a link page asks on every request
+    (has this client opened too many invalid links? how often has this link been opened?).
     """
     start = window_start(now, window)
-    for _ in range(3):
-        try:
-            with transaction(engine) as session:
-                result = session.execute(
-                    update(RateCounter)
-                    .where(col(RateCounter.key) == key, col(RateCounter.window_start) == start)
-                    .values(count=RateCounter.count + 1)
-                )
-                if result.rowcount == 0:  # type: ignore[attr-defined]
-                    session.add(RateCounter(key=key, window_start=start, count=1))
-                    session.execute(
-                        delete(RateCounter).where(
-                            col(RateCounter.window_start) < now - timedelta(days=1)
-                        )
-                    )
-                    return 1
-                found = session.exec(
-                    select(RateCounter.count).where(
-                        RateCounter.key == key, RateCounter.window_start == start
-                    )
-                ).one()
-                return int(found)
-        except IntegrityError:  # another process inserted this window's counter first
-            continue
-    raise RuntimeError(f"could not count a request for {key!r}")  # pragma: no cover
+    with engine.begin() as connection:
+        blocked = connection.execute(
+            select(_COUNTERS.c.count).where(
+                _COUNTERS.c.key == blocker, _COUNTERS.c.window_start == start
+            )
+        ).scalar()
+        if int(blocked or 0) >= blocked_at:
+            return None
+        count = _upsert_hit(connection, key, start)
+        if count == 1:
+            _forget_old_windows(connection, now)
+    return count
 
 
 def hits(engine: Engine, key: str, *, now: datetime, window: timedelta) -> int:
     """The count under ``key`` in the current window, without counting."""
-    with Session(engine) as session:
-        found = session.exec(
-            select(RateCounter.count).where(
-                RateCounter.key == key, RateCounter.window_start == window_start(now, window)
+    with engine.connect() as connection:
+        found = connection.execute(
+            select(_COUNTERS.c.count).where(
+                _COUNTERS.c.key == key, _COUNTERS.c.window_start == window_start(now, window)
             )
-        ).first()
+        ).scalar()
     return int(found or 0)
 
 

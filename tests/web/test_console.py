@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import Engine
@@ -142,3 +143,37 @@ def test_sessions_expire_and_sign_out_ends_them(site: Site, engine: Engine) -> N
     assert sign_in(site) == 303
     site.clock.now += timedelta(hours=8)
     assert site.client.get("/console").headers["location"] == "/console/login"
+
+
+def test_the_pairs_list_comes_in_pages_that_say_what_they_show(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("tandem.web.console.PAGE_SIZE", 2)
+    assert sign_in(site) == 303
+    first = site.client.get("/console/cohorts/Fall%202026?sort=mentor").text
+    assert "Showing 1–2 of 3 pairs (3 in the cohort)." in first
+    assert re.findall(r"pairs/(E\d+)", first) == ["E001", "E002"]
+    assert "Page 1 of 2" in first
+    assert 'href="/console/cohorts/Fall%202026?state=&amp;sort=mentor&amp;page=2"' in first
+    second = site.client.get("/console/cohorts/Fall%202026?sort=mentor&page=2").text
+    assert "Showing 3–3 of 3 pairs (3 in the cohort)." in second
+    assert re.findall(r"pairs/(E\d+)", second) == ["E003"]
+    assert 'rel="prev"' in second and 'rel="next"' not in second
+    beyond = site.client.get("/console/cohorts/Fall%202026?sort=mentor&page=99").text
+    assert "Page 2 of 2" in beyond  # past the end: the last page
+    unreadable = site.client.get("/console/cohorts/Fall%202026?page=x").text
+    assert "Showing 1–2 of 3 pairs" in unreadable  # not a number: the first page
+
+
+def test_console_times_are_in_the_cohorts_time_zone(site: Site) -> None:
+    assert sign_in(site) == 303
+    case = site.client.get("/console/cohorts/Fall%202026/pairs/E001")
+    site.client.post(
+        "/console/cohorts/Fall%202026/pairs/E001",
+        data={"action": "pause", "reason": "travel", "csrf": csrf_of(case.text)},
+    )
+    page = site.client.get("/console/cohorts/Fall%202026/pairs/E001").text
+    local = site.clock.now.astimezone(ZoneInfo("America/New_York"))
+    assert local.strftime("%Y-%m-%d %H:%M %Z") in page  # the cohort's zone
+    assert local.tzname() in ("EST", "EDT")
+    assert site.clock.now.strftime("%Y-%m-%d %H:%M UTC") not in page

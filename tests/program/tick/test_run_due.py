@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import timedelta
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default
@@ -10,16 +11,18 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from tandem.matcher.types import Role
 from tandem.program.checkins import CheckinAnswers, add_checkin
 from tandem.program.cohorts import Confirmation, PairAction, change_pair
+from tandem.program.links import ChangeRequest, request_change
 from tandem.program.outbox.channels import FileOutbox
 from tandem.program.outbox.store import unpack
 from tandem.program.reports import cohort_status
-from tandem.program.storage.tables import OutboxMessage, Pair
+from tandem.program.storage.tables import Cohort, OutboxMessage, Pair
 from tandem.program.tick import TickSettings, run_due
+from tandem.program.tokens import make_token
 from tandem.prompts.curriculum import load_curriculum
 from tests.program.helpers import day, eml_headers, make_program, outbox
 
@@ -375,3 +378,30 @@ def test_worker_processes_send_what_one_process_would(
     assert (sum(again.enqueued.values()), again.delivered) == (0, 0)
     files = eml_headers(tmp_path / "outbox")
     assert sorted(f["Message-ID"] for f in files) == sorted(m.message_id for m in outbox(engine))
+
+
+def test_digest_lists_participants_requests_to_pause_or_leave(
+    engine: Engine, tmp_path: Path
+) -> None:
+    program = make_program(engine, tmp_path, pairs=2)
+    channel = FileOutbox(tmp_path / "outbox")
+    run_due(engine, day(program.instants, 1, hours=1), channel)
+    with Session(engine) as session:
+        cohort = session.exec(select(Cohort)).one()
+        pair = session.exec(select(Pair).order_by(col(Pair.pk))).all()[1]
+    asked = day(program.instants, 1, days=2)
+    token = make_token(
+        bytes.fromhex(cohort.secret),
+        pair_id=pair.pk or 0,
+        week=1,
+        role="mentee",
+        expires=asked + timedelta(days=7),
+    )
+    request_change(engine, token, ChangeRequest.PAUSE, reason="surgery in May", now=asked)
+    run_due(engine, day(program.instants, 2, hours=1), channel)
+    text = body(outbox(engine, kind="digest", week=2)[0])
+    assert "Asked to pause or leave since the last digest (1):" in text
+    assert "Mentee 2 with Mentor 2: the mentee asks to pause (surgery in May)" in text
+    run_due(engine, day(program.instants, 3, hours=1), channel)
+    later = body(outbox(engine, kind="digest", week=3)[0])
+    assert "Nobody asked to pause or leave since the last digest." in later
