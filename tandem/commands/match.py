@@ -31,9 +31,11 @@ from tandem.matcher import (
 from tandem.matcher.config import config_to_commented_toml
 
 if TYPE_CHECKING:
+    from tandem.program import explanations
     from tandem.program import runs as matching
 else:
     matching = lazy_module("tandem.program.runs")
+    explanations = lazy_module("tandem.program.explanations")
 
 
 class ExplainFormat(StrEnum):
@@ -183,7 +185,7 @@ def explain_command(
 ) -> None:
     """Why this mentor (score components), why not another, and the top alternatives."""
     with database(ctx) as engine:
-        result = matching.explain(engine, mentee_id, mentor_id=mentor, cycle=cycle)
+        result = explanations.explain(engine, mentee_id, mentor_id=mentor, cycle=cycle)
     if as_json or fmt is ExplainFormat.JSON:
         typer.echo(
             json.dumps(

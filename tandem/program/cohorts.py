@@ -474,7 +474,7 @@ def rematch(
     its own and its first topic the week after (with the alignment topics it missed as a
     catch-up). Safe to repeat.
     """
-    from tandem.program.runs import match_subset
+    from tandem.program.explanations import match_subset
 
     with transaction(engine) as session:
         cohort = get_cohort(session, cohort_name)

@@ -1,7 +1,7 @@
 """The inputs' hash stored with every match run never changes for the same profiles.
 
 Stored runs hold ``sha256(json.dumps(TypeAdapter(list[Profile]).dump_python(profiles,
-mode="json"), sort_keys=True))``; :func:`matching._profiles_hash` computes the same text
+mode="json"), sort_keys=True))``; :func:`matching.profiles_hash` computes the same text
 without the serialiser.
 """
 
@@ -29,8 +29,8 @@ def serialiser_hash(profiles: list[Profile]) -> str:
 @given(rosters(max_mentees=8, max_mentors=5))
 def test_profiles_hash_is_the_serialisers(roster: tuple[list[Profile], list[Profile]]) -> None:
     mentees, mentors = roster
-    assert matching._profiles_hash(mentees) == serialiser_hash(mentees)
-    assert matching._profiles_hash(mentors) == serialiser_hash(mentors)
+    assert matching.profiles_hash(mentees) == serialiser_hash(mentees)
+    assert matching.profiles_hash(mentors) == serialiser_hash(mentors)
 
 
 def test_profiles_hash_of_a_known_roster_is_the_stored_one() -> None:
@@ -60,4 +60,4 @@ def test_profiles_hash_of_a_known_roster_is_the_stored_one() -> None:
     # The value the serialiser gave before this hash was computed without it.
     expected = "d22faf490b0c88f550e404c10de3cec644294f7bfc1ad3a2532c1b59934d5df2"
     assert serialiser_hash(profiles) == expected
-    assert matching._profiles_hash(profiles) == expected
+    assert matching.profiles_hash(profiles) == expected
