@@ -91,7 +91,13 @@ class RosterError(ProgramError):
 
 
 def _split(value: Any) -> list[str]:
-    items = [str(v) for v in value] if isinstance(value, list | tuple) else str(value).split(";")
+    """A list cell's items: separated by ``;``, or by commas in a cell without ``;`` (as
+    survey tools export several choices: "English, French")."""
+    if isinstance(value, list | tuple):
+        items = [str(v) for v in value]
+    else:
+        text = str(value)
+        items = text.split(";" if ";" in text else ",")
     return [item.strip() for item in items if item.strip()]
 
 

@@ -369,3 +369,11 @@ def test_naive_datetimes_are_refused(engine: Engine) -> None:
     person.created_at = person.updated_at = datetime(2026, 1, 1)
     with pytest.raises(StatementError, match="naive datetime"), transaction(engine) as session:
         session.add(person)
+
+
+def test_survey_style_comma_lists_are_split_and_semicolons_win(tmp_path: Path) -> None:
+    from tandem.program.roster.parse import _split
+
+    assert _split("English, French") == ["English", "French"]
+    assert _split("Ecology, evolution; genomics") == ["Ecology, evolution", "genomics"]
+    assert _split(["a, b", "c"]) == ["a, b", "c"]
