@@ -9,7 +9,7 @@ only: it never appears in reports, digests, certificates or logs.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -334,17 +334,22 @@ def _pick_place(places: list[_Place], cells: dict[str, Any]) -> list[_Place]:
     return places
 
 
-def _ambiguity(places: list[_Place], week: int) -> str:
-    """What to add to a row whose address has several pairs in the week."""
+def _ambiguity(places: list[_Place], week: int, columns: Iterable[str]) -> str:
+    """What to add to a row whose address has several pairs in the week (``columns``: the
+    file's columns, to say whether to add one or fill it in)."""
+    columns = set(columns)
     if len({p.role for p in places}) > 1:
-        return (
-            "this address is both a mentor and a mentee in the cohort; "
-            "add a role column (mentor or mentee)"
+        return "this address is both a mentor and a mentee in the cohort; " + (
+            "fill in its role (mentor or mentee)"
+            if "role" in columns
+            else "add a role column (mentor or mentee)"
         )
-    return (
-        f"this {places[0].role.value} has {len(places)} pairs in week {week}; add a "
-        "partner_email column with the partner's e-mail (or partner with their name)"
+    fix = (
+        "fill in this row's partner_email with the partner's e-mail"
+        if "partner_email" in columns or "partner" in columns
+        else "add a partner_email column with the partner's e-mail (or partner with their name)"
     )
+    return f"this {places[0].role.value} has {len(places)} pairs in week {week}; {fix}"
 
 
 def import_checkins(
@@ -369,7 +374,13 @@ def import_checkins(
     counts = {"added": 0, "updated": 0, "unchanged": 0}
     with transaction(engine, exclusive=True) as session:
         cohort = get_cohort(session, cohort_name)
-        rows = _Rows(table.file, cohort, load_curriculum(cohort), _cohort_people(session, cohort))
+        rows = _Rows(
+            table.file,
+            cohort,
+            load_curriculum(cohort),
+            _cohort_people(session, cohort),
+            tuple(table.columns),
+        )
         for row in table.rows:
             rows.read(row.number, row.cells)
         if rows.problems:
@@ -412,6 +423,7 @@ class _Rows:
     cohort: Cohort
     curriculum: Curriculum
     people: dict[str, list[_Place]]
+    columns: tuple[str, ...] = ()
     problems: list[Problem] = field(default_factory=list)
     todo: list[tuple[Pair, int, Role, CheckinAnswers]] = field(default_factory=list)
     seen: dict[tuple[int, int, str], int] = field(default_factory=dict)
@@ -479,7 +491,7 @@ class _Rows:
             # or one that started late): then the row is not ambiguous.
             in_week = [p for p in places if _week_problem(self.cohort, p.pair, week) is None]
             if len(in_week) > 1:
-                self.problem(number, "email", _ambiguity(in_week, week))
+                self.problem(number, "email", _ambiguity(in_week, week, self.columns))
                 return None
             places = in_week or places[:1]
         week_problem = _week_problem(self.cohort, places[0].pair, week)

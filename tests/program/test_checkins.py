@@ -163,9 +163,13 @@ def test_a_mentor_with_several_mentees_is_told_apart_by_the_partner(
     ]
 
     ambiguous = tmp_path / "ambiguous.csv"
-    ambiguous.write_text(
-        "email,week,met\nmentor1@uni.edu,2,yes\nmentor1@uni.edu,2,yes\n", encoding="utf-8"
-    )
+    ambiguous.write_text("email,week,met\nmentor1@uni.edu,2,yes\n", encoding="utf-8")
+    with pytest.raises(InputFileError) as raised:
+        import_checkins(engine, "Fall 2026", ambiguous, now=day(program.instants, 2, days=2))
+    assert [str(p) for p in raised.value.problems] == [
+        'ambiguous.csv, row 2, column "email": this mentor has 2 pairs in week 2; add a '
+        "partner_email column with the partner's e-mail (or partner with their name)",
+    ]
     ambiguous.write_text(
         "email,partner_email,week,met\n"
         "mentor1@uni.edu,,2,yes\n"
@@ -175,8 +179,8 @@ def test_a_mentor_with_several_mentees_is_told_apart_by_the_partner(
     with pytest.raises(InputFileError) as raised:
         import_checkins(engine, "Fall 2026", ambiguous, now=day(program.instants, 2, days=2))
     assert [str(p) for p in raised.value.problems] == [
-        'ambiguous.csv, row 2, column "email": this mentor has 2 pairs in week 2; add a '
-        "partner_email column with the partner's e-mail (or partner with their name)",
+        'ambiguous.csv, row 2, column "email": this mentor has 2 pairs in week 2; fill in '
+        "this row's partner_email with the partner's e-mail",
         "ambiguous.csv, row 3, column \"partner_email\": 'mentor1@uni.edu' has no pair in "
         'cohort "Fall 2026" that matches this row\'s partner_email',
     ]
