@@ -366,14 +366,28 @@ def _transition(
 
 
 def record_response(engine: Engine, token: str, *, accept: bool, now: datetime) -> Pair:
-    """Record an accept or decline from an introduction link (a week-0 token)."""
-    from tandem.program.tokens import verify_token
+    """Record an accept or decline from an introduction link (a week-0 token).
+
+    Raises:
+        CohortError: the link is not valid (damaged, altered, forged, not an
+            introduction's), or it expired (the message says when), or the pair can no
+            longer take this answer.
+    """
+    from tandem.program.tokens import ExpiredTokenError, verify_token
 
     with transaction(engine) as session:
         claims = None
         for cohort in session.exec(select(Cohort)).all():
             try:
                 claims = verify_token(bytes.fromhex(cohort.secret), token, now=now)
+            except ExpiredTokenError as error:
+                zone = schedule.zone(cohort.timezone)
+                raise CohortError(
+                    "this introduction link expired on "
+                    f"{error.expires.astimezone(zone):%Y-%m-%d %H:%M} ({cohort.timezone}), "
+                    "after the time to answer: ask the program coordinator to record the "
+                    "answer (`tandem pair accept` or `tandem pair decline`)"
+                ) from None
             except ProgramError:
                 continue
             pair = session.get(Pair, claims.pair_id)

@@ -89,9 +89,13 @@ class TamperedTokenError(TokenError):
 
 
 class ExpiredTokenError(TokenError):
-    """Genuine, but past its expiry."""
+    """Genuine, but past its expiry (``expires``, aware UTC)."""
 
     reason = TokenFailure.EXPIRED
+
+    def __init__(self, message: str, *, expires: datetime) -> None:
+        super().__init__(message)
+        self.expires = expires
 
 
 class MismatchedTokenError(TokenError):
@@ -197,7 +201,8 @@ def verify_token(secret: bytes, token: str, *, now: datetime) -> TokenClaims:
     if now >= expires:
         raise ExpiredTokenError(
             f"this check-in link expired on {expires:%Y-%m-%d %H:%M} UTC: ask the program "
-            "coordinator for a new one"
+            "coordinator for a new one",
+            expires=expires,
         )
     return TokenClaims(pair_id=pair_id, week=week, role=role, expires=expires)
 

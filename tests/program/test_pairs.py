@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import Engine
@@ -165,6 +166,25 @@ def test_introduction_links_record_each_answer(engine: Engine, tmp_path: Path) -
     )
     with pytest.raises(CohortError, match="not valid"):
         record_response(engine, link(first, Role.MENTOR) + "x", accept=True, now=now)
+
+
+def test_an_expired_introduction_link_says_it_expired_and_when(
+    engine: Engine, tmp_path: Path
+) -> None:
+    program = make_program(engine, tmp_path, pairs=1, coordinator=None)
+    now = day(program.instants, 0, days=1)
+    with Session(engine) as session:
+        secret = bytes.fromhex(session.exec(select(Cohort)).one().secret)
+    [pair] = pairs(engine)
+    expires = now + timedelta(days=8)
+    token = make_token(secret, pair_id=pair.pk or 0, week=0, role="mentee", expires=expires)
+    local = expires.astimezone(ZoneInfo("America/New_York"))
+    with pytest.raises(CohortError) as caught:
+        record_response(engine, token, accept=True, now=expires + timedelta(seconds=1))
+    assert str(caught.value).startswith(
+        f"this introduction link expired on {local:%Y-%m-%d %H:%M} (America/New_York)"
+    )
+    assert pairs(engine)[0].mentee_response is None
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from tandem.program.outbox.store import insert_ignore, message_key, outbox_row, 
 from tandem.program.pairs import Confirmation, receives_weekly
 from tandem.program.runtime import paused_gc
 from tandem.program.storage.db import transaction
-from tandem.program.storage.enums import MessageKind
+from tandem.program.storage.enums import MessageKind, OutboxStatus
 from tandem.program.storage.statements import quiet_update
 from tandem.program.storage.tables import Cohort, OutboxMessage, Pair, Participant
 from tandem.program.tick import digest, lifecycle, messages, reminders
@@ -207,11 +207,17 @@ class CohortTick:
         if self.channel is not None:
             until = self.now + self.settings.delivery.lease
             for row in rows:
-                row.update(claim=self.claim, claimed_until=until)
+                if row["status"] is OutboxStatus.FAILED:
+                    row.update(claim=None, claimed_until=None)
+                else:
+                    row.update(claim=self.claim, claimed_until=until)
         by_key = {row["key"]: row for row in rows}
         for pk, key, kind in insert_ignore(session, rows):
-            self.report.enqueued[kind] += 1
             row = by_key[key]
+            if row["status"] is OutboxStatus.FAILED:  # could not be built: see outbox_row
+                self.report.failed += 1
+                continue
+            self.report.enqueued[kind] += 1
             self.fresh.add(
                 DeliveryItem(
                     pk,

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
-from tandem.program.outbox.channels import DeliveryChannel
+from tandem.program.outbox.channels import DeliveryChannel, guarded
 from tandem.program.outbox.dispatch import deliver_due
 from tandem.program.storage.tables import Cohort, Pair
 from tandem.program.tick.cohort import CohortTick
@@ -33,13 +33,17 @@ def run_due(
     process otherwise. Each worker handles whole chunks of pairs exactly as a single
     process would; with a file outbox it also writes the messages it enqueued, and with
     any other channel the messages are delivered by this process afterwards. The outcome
-    is the same with any number of workers (the database decides what is sent). Workers
+    is the same with any number of workers (the database decides what is sent). A server
+    that fails to connect or answer several times in a row is not tried again in this tick
+    (``report.stopped`` says so); what it did not take stays pending for the next. Workers
     are forked while the calling process runs a single thread and started afresh
     (``spawn``) otherwise; as with any use of :mod:`multiprocessing`, a script that calls
     this with more than one worker guards its entry point with
     ``if __name__ == "__main__":``.
     """
     report = TickReport()
+    # One breaker for the whole tick: a server that keeps timing out is given up on once.
+    channel = guarded(channel, settings.delivery.breaker_limit)
     with Session(engine) as session:
         cohorts = session.exec(
             select(Cohort.pk, func.count(col(Pair.pk)))
