@@ -25,6 +25,7 @@ from tandem.errors import TandemError
 from tandem.program import casework, coordinators, links, reports
 from tandem.program import match_review as reviews
 from tandem.program.cohorts import CohortError, PairAction, PairState
+from tandem.program.link_keys import LinkKeyFile, LinkKeyRing
 from tandem.program.storage.db import open_database, utcnow
 from tandem.program.web_state import count_hit, hits, shared_secret
 from tandem.web.security import (
@@ -65,14 +66,25 @@ def create_app(
     engine: Engine | None = None,
     clock: Callable[[], datetime] = utcnow,
     limits: Limits | None = None,
+    link_keys: LinkKeyRing | LinkKeyFile | None = None,
 ) -> FastAPI:
-    """The web app on ``db_url`` (schema brought up to date), or on an open ``engine``."""
+    """The web app on ``db_url`` (schema brought up to date), or on an open ``engine``.
+
+    ``link_keys`` verify participants' links (from the key file, see
+    :mod:`tandem.program.link_keys`; a :class:`LinkKeyFile` is read again when it changes);
+    without them only links that cohorts of earlier versions signed with a secret kept in
+    the database verify.
+    """
     if engine is None:
         if db_url is None:
             raise ValueError("create_app needs a database URL or an engine")
         engine = open_database(db_url)
     db: Engine = engine
     limits = limits or Limits()
+
+    def keyring() -> LinkKeyRing | None:
+        return link_keys.current() if isinstance(link_keys, LinkKeyFile) else link_keys
+
     csrf_key = shared_secret(db, "csrf", now=clock())
     app = FastAPI(title="Tandem", docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(SecurityHeaders)
@@ -117,7 +129,7 @@ def create_app(
         if (stop := refused(request, token)) is not None:
             return stop
         try:
-            intro = links.open_introduction(db, token, now=clock())
+            intro = links.open_introduction(db, token, now=clock(), link_keys=keyring())
         except links.LinkError:
             return invalid(request)
         chosen = answer if answer in ("accept", "decline") else None
@@ -140,7 +152,7 @@ def create_app(
             return _page("expired_form.html", 403)
         answer = form.get("answer")
         try:
-            intro = links.open_introduction(db, token, now=clock())
+            intro = links.open_introduction(db, token, now=clock(), link_keys=keyring())
             if answer not in ("accept", "decline"):
                 return _page(
                     "respond.html",
@@ -153,7 +165,12 @@ def create_app(
                     problem="Choose accept or decline.",
                 )
             links.answer_introduction(
-                db, token, accept=answer == "accept", reason=form.get("reason"), now=clock()
+                db,
+                token,
+                accept=answer == "accept",
+                reason=form.get("reason"),
+                now=clock(),
+                link_keys=keyring(),
             )
         except links.LinkError:
             return invalid(request)
@@ -195,7 +212,7 @@ def create_app(
         if (stop := refused(request, token)) is not None:
             return stop
         try:
-            page = links.open_checkin(db, token, now=clock())
+            page = links.open_checkin(db, token, now=clock(), link_keys=keyring())
         except links.LinkError:
             return invalid(request)
         return checkin_view(token, page, saved=request.query_params.get("saved") == "1")
@@ -208,11 +225,11 @@ def create_app(
         if form is None:
             return _page("expired_form.html", 403)
         try:
-            links.submit_checkin(db, token, form, now=clock())
+            links.submit_checkin(db, token, form, now=clock(), link_keys=keyring())
         except links.LinkError:
             return invalid(request)
         except links.CheckinFormError as error:
-            page = links.open_checkin(db, token, now=clock())
+            page = links.open_checkin(db, token, now=clock(), link_keys=keyring())
             return checkin_view(token, page, 422, values=form, problems=error.problems)
         return RedirectResponse(f"/checkin/{token}?saved=1", status_code=303)
 
@@ -228,7 +245,9 @@ def create_app(
         except ValueError:
             return _page("invalid.html", 404)
         try:
-            links.request_change(db, token, kind, reason=form.get("reason"), now=clock())
+            links.request_change(
+                db, token, kind, reason=form.get("reason"), now=clock(), link_keys=keyring()
+            )
         except links.LinkError:
             return invalid(request)
         except CohortError as error:
@@ -550,8 +569,12 @@ def create_app(
 
 
 def app_from_environment() -> FastAPI:
-    """The app on the database named by ``TANDEM_DB``: the factory each worker process of
-    ``tandem serve --workers N`` calls."""
+    """The app on the database named by ``TANDEM_DB``, with the link keys of the key file
+    named by ``TANDEM_KEYS``: the factory each worker process of ``tandem serve --workers N``
+    calls."""
     import os
+    from pathlib import Path
 
-    return create_app(os.environ["TANDEM_DB"])
+    keys = os.environ.get("TANDEM_KEYS")
+    link_keys = LinkKeyFile(Path(keys)) if keys else None
+    return create_app(os.environ["TANDEM_DB"], link_keys=link_keys)

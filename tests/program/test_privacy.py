@@ -30,7 +30,7 @@ from tandem.program.roster.store import load_profiles
 from tandem.program.storage.tables import CheckIn, Cohort, OutboxMessage, Pair, Participant
 from tandem.program.tick import run_due
 from tests.conftest import Tandem
-from tests.program.helpers import Program, day, make_program
+from tests.program.helpers import LINK_KEYS, Program, day, make_program
 
 NAME, EMAIL = "Mentee 1", "mentee1@uni.edu"
 
@@ -39,7 +39,7 @@ NAME, EMAIL = "Mentee 1", "mentee1@uni.edu"
 def program(engine: Engine, tmp_path: Path) -> Program:
     program = make_program(engine, tmp_path, pairs=3)
     now = day(program.instants, 1, hours=1)
-    run_due(engine, now, channel_from_url(f"file:{tmp_path / 'outbox'}"))
+    run_due(engine, now, channel_from_url(f"file:{tmp_path / 'outbox'}"), link_keys=LINK_KEYS)
     for week in (1, 2):
         add_checkin(
             engine,

@@ -22,6 +22,7 @@ from sqlmodel import Session, col, select
 from tandem.matcher.types import Role
 from tandem.program import schedule
 from tandem.program.cohorts import load_curriculum, send_instants
+from tandem.program.link_keys import LinkKeyRing, link_secrets
 from tandem.program.outbox.channels import DeliveryChannel
 from tandem.program.outbox.dispatch import DeliveryItem
 from tandem.program.outbox.mail import Attachment
@@ -37,7 +38,7 @@ from tandem.program.tick.fresh import FreshDelivery
 from tandem.program.tick.report import Progress, TickReport
 from tandem.program.tick.rows import PAIRS, PairRow, Person, Plan
 from tandem.program.tick.settings import DEFAULT_SETTINGS, TickSettings
-from tandem.program.tokens import checkin_url, make_token
+from tandem.program.tokens import LinkSecrets, checkin_url, make_token
 from tandem.prompts.batch import BatchRenderer
 from tandem.prompts.curriculum import Curriculum
 from tandem.prompts.render import MessageContext
@@ -57,8 +58,10 @@ class CohortTick:
         *,
         claim: str | None = None,
         settings: TickSettings = DEFAULT_SETTINGS,
+        link_keys: LinkKeyRing | None = None,
     ) -> None:
         self.engine = engine
+        self.link_keys = link_keys
         self.channel = channel
         self.claim = claim or uuid.uuid4().hex
         self.settings = settings
@@ -291,8 +294,8 @@ class CohortTick:
         return self._windows[week]
 
     @cached_property
-    def _secret(self) -> bytes:
-        return bytes.fromhex(self.cohort.secret)
+    def _secret(self) -> LinkSecrets:
+        return link_secrets(self.link_keys, self.cohort)
 
     def token_url(self, pair_pk: int, week: int, role: str, path: str, days: int) -> str:
         token = make_token(

@@ -12,7 +12,7 @@ from tandem.program.outbox.channels import FileOutbox, SmtpChannel
 from tandem.program.outbox.dispatch import DeliverySettings, claim_due, deliver_due
 from tandem.program.storage.enums import OutboxStatus
 from tandem.program.tick import TickSettings, run_due
-from tests.program.helpers import day, eml_headers, make_program, outbox
+from tests.program.helpers import LINK_KEYS, day, eml_headers, make_program, outbox
 
 
 def unreachable_smtp() -> SmtpChannel:
@@ -26,7 +26,9 @@ def unreachable_smtp() -> SmtpChannel:
 def test_a_claim_holds_for_its_lease_then_lapses(engine: Engine, tmp_path: Path) -> None:
     program = make_program(engine, tmp_path, pairs=2)
     now = day(program.instants, 1, hours=1)
-    run_due(engine, now, unreachable_smtp())  # enqueued; every delivery failed for now
+    run_due(
+        engine, now, unreachable_smtp(), link_keys=LINK_KEYS
+    )  # enqueued; every delivery failed for now
     due = now + timedelta(hours=1)
     lease = DeliverySettings(lease=timedelta(minutes=3))
     first = claim_due(engine, due, "first", 100, lease)
@@ -43,7 +45,9 @@ def test_transient_failures_are_retried_until_the_limit(engine: Engine, tmp_path
     down = unreachable_smtp()
     # Every message is tried (no circuit breaker), to count each one's attempts.
     tireless = DeliverySettings(breaker_limit=100)
-    first = run_due(engine, now, down, settings=TickSettings(delivery=tireless))
+    first = run_due(
+        engine, now, down, settings=TickSettings(delivery=tireless), link_keys=LINK_KEYS
+    )
     count = len(outbox(engine))
     assert (first.delivered, first.retrying, first.failed) == (0, count, 0)
     short = DeliverySettings(retry_limit=timedelta(hours=12), breaker_limit=100)
@@ -60,7 +64,7 @@ def test_transient_failures_are_retried_until_the_limit(engine: Engine, tmp_path
 def test_delivery_marks_each_message_sent_once(engine: Engine, tmp_path: Path) -> None:
     program = make_program(engine, tmp_path, pairs=2)
     now = day(program.instants, 1, hours=1)
-    run_due(engine, now, unreachable_smtp())
+    run_due(engine, now, unreachable_smtp(), link_keys=LINK_KEYS)
     folder = FileOutbox(tmp_path / "outbox")
     report = deliver_due(engine, now + timedelta(hours=1), folder)
     assert report.delivered == len(outbox(engine))

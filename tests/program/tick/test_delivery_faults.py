@@ -26,7 +26,7 @@ from tandem.program.storage.enums import OutboxStatus
 from tandem.program.storage.tables import Cohort, OutboxMessage, Participant
 from tandem.program.tick import run_due
 from tests.conftest import Tandem
-from tests.program.helpers import day, eml_headers, make_program, outbox
+from tests.program.helpers import LINK_KEYS, day, eml_headers, link_key_file, make_program, outbox
 
 
 def free_port() -> int:
@@ -86,7 +86,7 @@ def test_a_message_that_cannot_be_built_fails_alone(
     spoil(engine, "E002", **{column: value})
     folder = tmp_path / "outbox"
     now = day(program.instants, 1, hours=1)
-    report = run_due(engine, now, FileOutbox(folder))
+    report = run_due(engine, now, FileOutbox(folder), link_keys=LINK_KEYS)
     failed = outbox(engine, status=OutboxStatus.FAILED)
     # The mentee's introduction and week-1 topic fail; every other message goes out.
     assert report.failed == 2 == len(failed)
@@ -99,7 +99,7 @@ def test_a_message_that_cannot_be_built_fails_alone(
     assert report.delivered == len(sent) == 3 * 2 * 2 + 1 - 2
     assert len(eml_headers(folder)) == len(sent)
     # A second tick neither retries nor repeats anything, and exits cleanly.
-    again = run_due(engine, now + timedelta(hours=1), FileOutbox(folder))
+    again = run_due(engine, now + timedelta(hours=1), FileOutbox(folder), link_keys=LINK_KEYS)
     assert (again.delivered, again.failed, sum(again.enqueued.values())) == (0, 0, 0)
     # The coordinator sees them: in `tandem cohort deliveries` and in next week's digest.
     problems = delivery_problems(engine, program.name)
@@ -123,7 +123,9 @@ def test_tandem_tick_with_a_bad_row_exits_0_and_sends_the_rest(
     program = make_program(engine, tmp_path, pairs=2)
     spoil(engine, "M001", name="Mentor\rOne")
     now = day(program.instants, 1, hours=1).strftime("%Y-%m-%dT%H:%M")
-    result = tandem("tick", "--now", now, "--delivery", f"file:{tmp_path / 'out'}", db=db_url)
+    keys = link_key_file(tmp_path)
+    out = tmp_path / "out"
+    result = tandem("tick", "--now", now, "--delivery", f"file:{out}", "--keys", keys, db=db_url)
     assert "failed: 2" in result.output
     assert len(list((tmp_path / "out").glob("*.eml"))) == 2 * 2 * 2 + 1 - 2
 
@@ -185,7 +187,10 @@ def test_a_server_that_never_answers_is_given_up_on_until_the_next_tick(
     try:
         started = time.monotonic()
         report = run_due(
-            engine, now, SmtpChannel("127.0.0.1", silent.port, security="none", timeout=0.3)
+            engine,
+            now,
+            SmtpChannel("127.0.0.1", silent.port, security="none", timeout=0.3),
+            link_keys=LINK_KEYS,
         )
         elapsed = time.monotonic() - started
         tries = len(silent.connections)
@@ -213,6 +218,7 @@ def test_a_server_that_never_answers_is_given_up_on_until_the_next_tick(
             engine,
             now + timedelta(minutes=10),
             SmtpChannel("127.0.0.1", port, security="none", timeout=5),
+            link_keys=LINK_KEYS,
         )
     finally:
         controller.stop()
@@ -237,7 +243,7 @@ def test_one_message_refused_does_not_trip_the_breaker(engine: Engine, tmp_path:
     controller.start()
     try:
         channel = SmtpChannel("127.0.0.1", port, security="none", timeout=5)
-        report = run_due(engine, day(program.instants, 1, hours=1), channel)
+        report = run_due(engine, day(program.instants, 1, hours=1), channel, link_keys=LINK_KEYS)
     finally:
         controller.stop()
     assert report.stopped is None
