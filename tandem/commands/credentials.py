@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from tandem.commands.common import NowOption, lazy_module, now_from
+from tandem.commands.common import NowOption, database, lazy_module, now_from
 from tandem.program.certify.key_names import DEFAULT_KEYS_FILE, KeyAlgorithm
 
 if TYPE_CHECKING:
@@ -115,6 +115,25 @@ def keys_rotate_links(
     )
 
 
+def keys_move_link_secrets(
+    ctx: typer.Context,
+    keys: KeysOption = Path(DEFAULT_KEYS_FILE),
+) -> None:
+    """Move link secrets that older cohorts kept in the database into the key file."""
+    from tandem.program.link_keys import move_link_secrets
+
+    with database(ctx) as db:
+        moved = move_link_secrets(db, keys)
+    if not moved:
+        typer.echo("No cohort keeps a link secret in the database: nothing to move.")
+        return
+    typer.echo(
+        f"Moved {moved} cohort link secret{'s' if moved != 1 else ''} into {keys}; the "
+        "database now holds only a reference. Links sent before keep working with the key "
+        "file; copy it to every host that ticks or serves."
+    )
+
+
 def keys_rotate(
     keys: KeysOption = Path(DEFAULT_KEYS_FILE),
     alg: Annotated[
@@ -188,6 +207,7 @@ def register(app: typer.Typer) -> None:
     keys_app.command("init")(keys_init)
     keys_app.command("rotate")(keys_rotate)
     keys_app.command("rotate-links")(keys_rotate_links)
+    keys_app.command("move-link-secrets")(keys_move_link_secrets)
     keys_app.command("export-jwks")(keys_export_jwks)
     app.add_typer(keys_app, name="keys")
     app.command("verify")(verify)

@@ -4,7 +4,7 @@ Anyone who can read a link-signing key can forge check-in and response links, so
 live in the issuer key file (``tandem-keys.json``, mode 0600, ``--keys`` / ``TANDEM_KEYS``,
 see :mod:`tandem.program.certify.issuer_keys`), in a section of their own::
 
-    "link_keys": {"active_kid": "3f9a01c2",
+    "link_keys": {"active_kid": "3f9a01c2", "moved": {},
                   "keys": [{"kid", "secret", "created_at", "retired_at"}]}
 
 New links are signed with the *active* key and carry its id (``kid``, 4 bytes); older keys
@@ -15,11 +15,14 @@ for its own cohort.
 
 Cohorts made by earlier versions kept a secret in the database (``Cohort.secret``); links
 signed with it (token version 1, no key id) still verify with it, and such a cohort's new
-links are signed with the ring once there is one.
+links are signed with the ring once there is one. :func:`move_link_secrets` moves those
+secrets into the key file's ``moved`` map; the cohort then keeps only a reference
+(``key-file:`` and a digest of the secret, which reveals nothing).
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import os
@@ -31,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from sqlalchemy import Engine
 
 from tandem.program.errors import ProgramError
 from tandem.program.storage.tables import Cohort
@@ -72,6 +76,10 @@ class LinkKeyRing(BaseModel):
 
     active_kid: str
     keys: tuple[LinkKey, ...] = Field(min_length=1)
+    moved: dict[str, SecretStr] = Field(default_factory=dict)
+    """Secrets that cohorts of earlier versions kept in the database, moved here by
+    :func:`move_link_secrets` (by the reference the cohort now holds): they verify the
+    links signed before."""
 
     @property
     def active(self) -> LinkKey:
@@ -95,14 +103,28 @@ def link_secrets(ring: LinkKeyRing | None, cohort: Cohort) -> LinkSecrets:
     """What signs and verifies ``cohort``'s links: its keys from ``ring`` and, for a cohort
     made by an earlier version, the secret it kept in the database (links signed before).
 
-    A cohort with neither cannot sign a link (:meth:`LinkSecrets.sign` raises then).
+    A cohort with neither cannot sign a link (:func:`~tandem.program.tokens.make_token`
+    raises then).
     """
-    legacy = bytes.fromhex(cohort.secret) if cohort.secret else None
+    legacy = _legacy(ring, cohort.secret)
     if ring is None:
         return LinkSecrets(signing=None, by_kid={}, legacy=legacy)
     by_kid = ring.for_cohort(cohort.pk or 0)
     active = bytes.fromhex(ring.active_kid)
     return LinkSecrets(signing=(active, by_kid[active]), by_kid=by_kid, legacy=legacy)
+
+
+MOVED_PREFIX = "key-file:"
+"""How a cohort whose secret was moved to the key file refers to it (no secret)."""
+
+
+def _legacy(ring: LinkKeyRing | None, stored: str) -> bytes | None:
+    if not stored:
+        return None
+    if stored.startswith(MOVED_PREFIX):
+        moved = ring.moved.get(stored.removeprefix(MOVED_PREFIX)) if ring else None
+        return bytes.fromhex(moved.get_secret_value()) if moved else None
+    return bytes.fromhex(stored)
 
 
 def new_link_key(now: datetime) -> LinkKey:
@@ -184,7 +206,7 @@ def rotate_link_keys(path: Path, *, now: datetime, keep: timedelta = DEFAULT_KEE
     key = new_link_key(now)
     while any(k.kid == key.kid for k in kept):  # pragma: no cover - 1 in 4 billion
         key = new_link_key(now)
-    ring = LinkKeyRing(active_kid=key.kid, keys=(key, *kept))
+    ring = LinkKeyRing(active_kid=key.kid, keys=(key, *kept), moved=old.moved if old else {})
     document[SECTION] = serialise(ring)
     replace_file(path, json.dumps(document, indent=2) + "\n")
     return ring
@@ -194,6 +216,7 @@ def serialise(ring: LinkKeyRing) -> dict[str, Any]:
     """The key file's section for ``ring`` (secrets included: for the key file only)."""
     return {
         "active_kid": ring.active_kid,
+        "moved": {ref: secret.get_secret_value() for ref, secret in sorted(ring.moved.items())},
         "keys": [
             {
                 "kid": key.kid,
@@ -226,7 +249,7 @@ def require_link_keys(cohorts: list[Cohort], ring: LinkKeyRing | None) -> None:
     """
     if ring is not None:
         return
-    unsigned = sorted(c.name for c in cohorts if not c.secret)
+    unsigned = sorted(c.name for c in cohorts if not c.secret or c.secret.startswith(MOVED_PREFIX))
     if unsigned:
         raise LinkKeyError(
             f"no key to sign the links of {', '.join(repr(n) for n in unsigned)}: create the "
@@ -262,3 +285,51 @@ class LinkKeyFile:
                 self._ring = read_link_keys(self.path)
                 self._seen = seen
             return self._ring
+
+
+def move_link_secrets(engine: Engine, path: Path) -> int:
+    """Move the link secrets that cohorts of earlier versions kept in the database into the
+    key file at ``path``; returns how many were moved (0 when none is left: safe to repeat).
+
+    The key file is written first (atomically), then each cohort keeps only a reference
+    (``key-file:`` and a digest of the secret), so a crash in between leaves both copies
+    and the next run finishes the move. The links signed with a moved secret keep
+    verifying with the key file. The key file must hold link keys already.
+
+    Raises:
+        LinkKeyError: as :func:`load_link_keys`, or the file has no link keys yet.
+    """
+    from sqlmodel import Session, col, select
+
+    from tandem.program.certify.issuer_keys import replace_file
+    from tandem.program.storage.db import transaction
+    from tandem.program.storage.statements import quiet_update
+
+    ring = load_link_keys(path)
+    if ring is None:
+        raise LinkKeyError(
+            f"{path} has no link keys yet: add them with `tandem keys rotate-links --keys "
+            f"{path}`, then move the secrets"
+        )
+    with Session(engine) as session:
+        stored = [
+            (pk, secret)
+            for pk, secret in session.exec(select(Cohort.pk, Cohort.secret)).all()
+            if secret and not secret.startswith(MOVED_PREFIX)
+        ]
+    if not stored:
+        return 0
+    refs = {pk: hashlib.sha256(bytes.fromhex(secret)).hexdigest()[:16] for pk, secret in stored}
+    moved = dict(ring.moved)
+    moved.update({refs[pk]: SecretStr(secret) for pk, secret in stored})
+    document = _document(path)
+    document[SECTION] = serialise(ring.model_copy(update={"moved": moved}))
+    replace_file(path, json.dumps(document, indent=2) + "\n")
+    with transaction(engine) as session:
+        for pk, secret in stored:
+            session.execute(
+                quiet_update(Cohort)
+                .where(col(Cohort.pk) == pk, col(Cohort.secret) == secret)
+                .values(secret=MOVED_PREFIX + refs[pk])
+            )
+    return len(stored)

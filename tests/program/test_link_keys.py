@@ -232,3 +232,35 @@ def test_no_key_shows_in_a_repr(engine: Engine, tmp_path: Path) -> None:
     shown = repr(ring) + repr(link_secrets(ring, cohort)) + str(ring)
     for secret in secrets_of(keys, cohort.pk or 0):
         assert secret not in shown
+
+
+def test_secrets_kept_in_the_database_move_to_the_key_file(
+    engine: Engine, db_url: str, tmp_path: Path, tandem: Tandem
+) -> None:
+    program = make_program(engine, tmp_path, pairs=1, coordinator=None)
+    legacy = new_secret()
+    with transaction(engine) as session:
+        session.execute(update(Cohort).values(secret=legacy.hex()))
+    now = day(program.instants, 1, hours=1)
+    sent_before = make_token(
+        legacy, pair_id=first_pair(engine), week=1, role="mentee", expires=now + timedelta(days=9)
+    )
+    keys = tmp_path / "tandem-keys.json"
+    tandem("keys", "init", "--keys", keys, "--alg", "EdDSA", "--now", "2026-08-01T00:00")
+    moved = tandem("keys", "move-link-secrets", "--keys", keys, db=db_url)
+    assert moved.output.startswith("Moved 1 cohort link secret into ")
+    again = tandem("keys", "move-link-secrets", "--keys", keys, db=db_url)
+    assert again.output.startswith("No cohort keeps a link secret in the database")
+    assert legacy.hex() not in database_dump(engine) and legacy.hex() in keys.read_text()
+    assert keys.stat().st_mode & 0o777 == 0o600
+    ring = read_link_keys(keys)
+    answers = CheckinAnswers(met=True)
+    assert record_from_link(engine, sent_before, answers, now=now, link_keys=ring)[1] == 1
+    with pytest.raises(TamperedTokenError):  # the database alone no longer verifies it
+        record_from_link(engine, sent_before, answers, now=now)
+    # A rotation keeps the moved secrets.
+    rotated = rotate_link_keys(keys, now=now)
+    assert record_from_link(engine, sent_before, answers, now=now, link_keys=rotated)[1] == 1
+    with pytest.raises(LinkKeyError, match="tandem keys init"):  # a tick needs the key file
+        run_due(engine, now, FileOutbox(tmp_path / "outbox"))
+    assert run_due(engine, now, FileOutbox(tmp_path / "outbox"), link_keys=rotated).delivered > 0
