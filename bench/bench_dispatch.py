@@ -139,7 +139,17 @@ def dispatch(url: str, outbox: Path, workers: int | None = None) -> dict[str, fl
 
     before = _cpu()
     started = time.perf_counter()
-    report = run_due(engine, instants[2] + timedelta(hours=1), FileOutbox(outbox), workers=workers)
+    from tandem.program.link_keys import LinkKeyRing, new_link_key
+
+    key = new_link_key(instants[0])  # in a deployment, from the key file
+    link_keys = LinkKeyRing(active_kid=key.kid, keys=(key,))
+    report = run_due(
+        engine,
+        instants[2] + timedelta(hours=1),
+        FileOutbox(outbox),
+        workers=workers,
+        link_keys=link_keys,
+    )
     seconds = time.perf_counter() - started
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     helpers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024

@@ -15,6 +15,10 @@ tick() { $TANDEM tick --now "$1" | sed 's/^/    /'; }
 
 echo "== 1. Import the sample roster (examples/mentors.csv, examples/mentees.csv)"
 $TANDEM init
+# The key file (mode 0600, outside the database): the keys that sign participants' links
+# and, in section 5, the certificates.
+export TANDEM_KEYS="$RUN/tandem-keys.json"
+$TANDEM keys init --now 2027-01-20T09:00
 $TANDEM import mentors examples/mentors.csv
 $TANDEM import mentees examples/mentees.csv
 echo "-- importing the same file again changes nothing:"
@@ -85,10 +89,8 @@ $TANDEM report mentor "$COHORT" "$mentor" --out "$RUN/mentor-$mentor.html" --now
 # Certification (kept as the final section): issuer keys, certificates, delivery, checking.
 echo
 echo "== 5. Certify the mentors, deliver the certificates, verify one offline"
-export TANDEM_KEYS="$RUN/issuer-keys.json"
 export TANDEM_ISSUER_NAME="Northlake University Research Mentoring Program"
 export TANDEM_ISSUER_URL="https://mentoring.northlake.edu"
-$TANDEM keys init --now 2027-06-01T09:00
 $TANDEM keys export-jwks --out "$RUN/jwks.json"
 $TANDEM certify "$COHORT" --out "$RUN/certificates" --actor coordinator --now 2027-06-01T10:00
 echo "-- certifying again issues nothing new:"
@@ -103,6 +105,6 @@ $TANDEM verify "$certificate" --jwks "$RUN/jwks.json" --now 2027-06-01T10:15
 echo
 echo "== 6. The web pages the messages link to, and the coordinator console"
 echo "The links in $RUN/outbox point at http://localhost:8000. Serve them with:"
-echo "    TANDEM_DB=$TANDEM_DB $TANDEM serve --port 8000"
+echo "    TANDEM_DB=$TANDEM_DB TANDEM_KEYS=$TANDEM_KEYS $TANDEM serve --port 8000"
 echo "and add yourself as a coordinator (console at http://localhost:8000/console) with:"
 echo "    TANDEM_DB=$TANDEM_DB $TANDEM coordinator add you@northlake.edu --name \"Your Name\""

@@ -65,6 +65,7 @@ def test_a_coordinators_program_from_a_messy_roster_to_a_verified_certificate(
     explained = run("match", "explain", "E03", "--mentor", "M04")
     assert "forbidden by self_pair" in explained
 
+    run("keys", "init", "--now", "2027-01-25T12:00")  # signs links and certificates
     run(
         "cohort", "create", "Spring 2027", "--cycle", "2027", "--start", START.isoformat(),
         "--timezone", "America/Chicago", "--coordinator", "coordinator@northlake.edu",
@@ -111,7 +112,6 @@ def test_a_coordinators_program_from_a_messy_roster_to_a_verified_certificate(
     ]
     assert thanks, [str(m["Subject"]) for m in messages_to(outbox, "jordan.reyes@")]
 
-    run("keys", "init", "--now", "2027-06-01T12:00")
     certified = run(
         "certify", "Spring 2027", "--issuer-name", "Northlake Research Mentoring",
         "--issuer-url", "https://mentoring.northlake.edu", "--now", "2027-06-01T12:00",

@@ -166,6 +166,17 @@ DeliveryOption = Annotated[
 DEFAULT_DELIVERY = "file:outbox"
 
 
+LinkKeysOption = Annotated[
+    Path,
+    typer.Option(
+        "--keys",
+        envvar="TANDEM_KEYS",
+        help="Key file holding the keys that sign participants' links (mode 0600).",
+        show_default=True,
+    ),
+]
+
+
 def progress_bar() -> tuple[Progress, Callable[[str, int, int], None]]:
     """A transient Rich progress display and the ``progress(stage, done, total)`` callback
     that library functions take; one bar per stage."""

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from tandem.commands.common import NowOption, lazy_module, now_from
+from tandem.commands.common import NowOption, database, lazy_module, now_from
 from tandem.program.certify.key_names import DEFAULT_KEYS_FILE, KeyAlgorithm
 
 if TYPE_CHECKING:
@@ -67,14 +67,70 @@ def keys_init(
     ] = KeyAlgorithm.RS256,
     now: NowOption = None,
 ) -> None:
-    """Create the issuer key file with a new signing key; never overwrites a file."""
-    keyring = issuer_keys.init_keyring(keys, alg, now=now_from(now))
+    """Create the key file: an issuer signing key and a link-signing key; never overwrites."""
+    from tandem.program.link_keys import rotate_link_keys
+
+    at = now_from(now)
+    keyring = issuer_keys.init_keyring(keys, alg, now=at)
+    links = rotate_link_keys(keys, now=at)
     typer.echo(
-        f"Created issuer key file {keys} (mode 0600) with {alg.value} key {keyring.active_kid}."
+        f"Created key file {keys} (mode 0600) with {alg.value} issuer key "
+        f"{keyring.active_kid} and link-signing key {links.active_kid}."
     )
     typer.echo(
-        "Keep it out of the database and version control, back it up, and publish the "
-        "public keys with `tandem keys export-jwks`."
+        "Keep it out of the database and version control, back it up, give it to every "
+        "`tandem tick`, `tandem scheduler run` and `tandem serve` (--keys or TANDEM_KEYS), "
+        "and publish the public keys with `tandem keys export-jwks`."
+    )
+
+
+def keys_rotate_links(
+    keys: KeysOption = Path(DEFAULT_KEYS_FILE),
+    keep_days: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Days a retired link key still verifies the links it signed (longer than "
+            "any link lives).",
+        ),
+    ] = 120,
+    now: NowOption = None,
+) -> None:
+    """Add a new link-signing key; links already sent keep verifying until they expire.
+
+    In a key file made before link keys were kept there, this adds the first one."""
+    from datetime import timedelta
+
+    from tandem.program.link_keys import rotate_link_keys
+
+    ring = rotate_link_keys(keys, now=now_from(now), keep=timedelta(days=keep_days))
+    older = len(ring.keys) - 1
+    typer.echo(
+        f"New link-signing key {ring.active_kid}; {older} older key{'s' if older != 1 else ''} "
+        f"kept in {keys} to verify links already sent."
+    )
+    typer.echo(
+        "Copy the file to every host that runs `tandem tick`, the scheduler or `tandem serve`; "
+        "they read it again when it changes."
+    )
+
+
+def keys_move_link_secrets(
+    ctx: typer.Context,
+    keys: KeysOption = Path(DEFAULT_KEYS_FILE),
+) -> None:
+    """Move link secrets that older cohorts kept in the database into the key file."""
+    from tandem.program.link_keys import move_link_secrets
+
+    with database(ctx) as db:
+        moved = move_link_secrets(db, keys)
+    if not moved:
+        typer.echo("No cohort keeps a link secret in the database: nothing to move.")
+        return
+    typer.echo(
+        f"Moved {moved} cohort link secret{'s' if moved != 1 else ''} into {keys}; the "
+        "database now holds only a reference. Links sent before keep working with the key "
+        "file; copy it to every host that ticks or serves."
     )
 
 
@@ -150,6 +206,8 @@ def register(app: typer.Typer) -> None:
     )
     keys_app.command("init")(keys_init)
     keys_app.command("rotate")(keys_rotate)
+    keys_app.command("rotate-links")(keys_rotate_links)
+    keys_app.command("move-link-secrets")(keys_move_link_secrets)
     keys_app.command("export-jwks")(keys_export_jwks)
     app.add_typer(keys_app, name="keys")
     app.command("verify")(verify)

@@ -15,6 +15,7 @@ from tandem.commands.common import (
     DEFAULT_DELIVERY,
     DeliveryOption,
     FormatOption,
+    LinkKeysOption,
     NowOption,
     OutputFormat,
     database,
@@ -27,6 +28,7 @@ from tandem.commands.common import (
     settings,
 )
 from tandem.matcher.types import Role
+from tandem.program.certify.key_names import DEFAULT_KEYS_FILE
 from tandem.program.storage.enums import AddressBy
 from tandem.prompts.resources import Resource
 
@@ -375,14 +377,19 @@ def tick(
             "of 4,000 pairs or more, else 1).",
         ),
     ] = None,
+    keys: LinkKeysOption = Path(DEFAULT_KEYS_FILE),
 ) -> None:
     """Do all due work once: lifecycle, risk flags, messages, reminders, digests, delivery."""
+    from tandem.program.link_keys import read_link_keys
     from tandem.program.outbox.channels import channel_from_url
 
     channel = channel_from_url(delivery)
+    link_keys = read_link_keys(keys)
     bar, update = progress_bar()
     with database(ctx) as db, bar:
-        report = ticks.run_due(db, now_from(now), channel, progress=update, workers=workers)
+        report = ticks.run_due(
+            db, now_from(now), channel, progress=update, workers=workers, link_keys=link_keys
+        )
     echo_lines(report.lines())
 
 
@@ -392,6 +399,7 @@ def scheduler_run(
     every: Annotated[
         float, typer.Option(min=0.01, help="Minutes between ticks (fractions allowed).")
     ] = 5,
+    keys: LinkKeysOption = Path(DEFAULT_KEYS_FILE),
 ) -> None:
     """Run the scheduler until SIGTERM/SIGINT; several may serve one database (one ticks)."""
     import logging
@@ -404,7 +412,7 @@ def scheduler_run(
     from tandem.program.outbox.channels import channel_from_url
 
     channel_from_url(delivery)  # fail fast on a bad URL
-    run_scheduler(settings(ctx).db_url, delivery, every)
+    run_scheduler(settings(ctx).db_url, delivery, every, str(keys.resolve()))
 
 
 @checkin_app.command("add")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from tandem.commands.common import database, now_from, settings
+from tandem.commands.common import LinkKeysOption, database, now_from, settings
+from tandem.program.certify.key_names import DEFAULT_KEYS_FILE
 
 coordinator_app = typer.Typer(help="Coordinators who sign in to the web console.")
 
@@ -22,6 +24,7 @@ def serve(
             min=1, help="Processes serving requests (they share nothing but the database)."
         ),
     ] = 1,
+    keys: LinkKeysOption = Path(DEFAULT_KEYS_FILE),
 ) -> None:
     """Serve the participants' link pages and the coordinator console.
 
@@ -30,9 +33,11 @@ def serve(
     import uvicorn
 
     from tandem.program.casework import link_base_urls
+    from tandem.program.link_keys import read_link_keys
     from tandem.web.app import app_for_serving
 
     url = settings(ctx).db_url
+    link_keys = read_link_keys(keys)  # fail fast on a damaged or exposed key file
     with database(ctx) as db:
         bases = link_base_urls(db)
     typer.echo(f"Serving on http://{host}:{port}/ (console: http://{host}:{port}/console)")
@@ -41,10 +46,11 @@ def serve(
     else:
         typer.echo("No cohorts yet: links will point at the cohort's --base-url.")
     if workers == 1:
-        app = app_for_serving(url)
+        app = app_for_serving(url, link_keys=link_keys)
         uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
         return
     os.environ["TANDEM_DB"] = url  # each worker process opens the same database
+    os.environ["TANDEM_KEYS"] = str(keys.resolve())  # and reads the same key file
     uvicorn.run(
         "tandem.web.app:app_from_environment",
         factory=True,

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from sqlalchemy import Engine
@@ -35,6 +35,9 @@ from tandem.program.schedule import zone
 from tandem.program.storage.db import transaction
 from tandem.program.storage.tables import CheckIn, Cohort, Pair, Participant
 from tandem.prompts.curriculum import CheckinKind, CheckinQuestion, Curriculum
+
+if TYPE_CHECKING:
+    from tandem.program.link_keys import LinkKeyRing
 
 
 class CheckinError(ProgramError):
@@ -209,20 +212,26 @@ def add_checkin(
 
 
 def record_from_link(
-    engine: Engine, token: str, answers: CheckinAnswers, *, now: datetime
+    engine: Engine,
+    token: str,
+    answers: CheckinAnswers,
+    *,
+    now: datetime,
+    link_keys: LinkKeyRing | None = None,
 ) -> tuple[int, int, Role]:
     """Record a check-in from a weekly message's signed link; returns (pair, week, role).
 
     The pair, week and person come from the token alone, so a link can never record for
     another pair, week or person. Raises TokenError subclasses for a damaged, forged or
-    expired link.
+    expired link. ``link_keys`` are the link-signing keys from the key file.
     """
+    from tandem.program.link_keys import link_secrets
     from tandem.program.tokens import TamperedTokenError, verify_token
 
     with transaction(engine) as session:
         for cohort in session.exec(select(Cohort).order_by(col(Cohort.pk))).all():
             try:
-                claims = verify_token(bytes.fromhex(cohort.secret), token, now=now)
+                claims = verify_token(link_secrets(link_keys, cohort), token, now=now)
             except TamperedTokenError:
                 continue
             pair = session.get(Pair, claims.pair_id)

@@ -8,12 +8,11 @@ The pair lifecycle itself (states, which action leads where, and the one
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Engine
@@ -39,6 +38,9 @@ from tandem.program.storage.tables import Cohort, MatchPair, MatchRun, Pair, Pai
 from tandem.prompts.curriculum import Curriculum
 from tandem.prompts.curriculum import load_curriculum as _load_curriculum
 from tandem.prompts.resources import Resource
+
+if TYPE_CHECKING:
+    from tandem.program.link_keys import LinkKeyRing
 
 
 class CohortError(ProgramError):
@@ -211,7 +213,8 @@ def create_cohort(engine: Engine, settings: CohortSettings, *, now: datetime) ->
             resources={r.value: text for r, text in sorted(settings.resources.items())},
             sender=settings.sender,
             base_url=settings.base_url.rstrip("/"),
-            secret=secrets.token_hex(32),
+            # Links are signed with keys kept outside the database (link_keys.py).
+            secret="",
             created_at=now,
         )
         session.add(cohort)
@@ -389,15 +392,40 @@ def _transition(
         )
 
 
-def record_response(engine: Engine, token: str, *, accept: bool, now: datetime) -> Pair:
-    """Record an accept or decline from an introduction link (a week-0 token)."""
-    from tandem.program.tokens import verify_token
+def record_response(
+    engine: Engine,
+    token: str,
+    *,
+    accept: bool,
+    now: datetime,
+    link_keys: LinkKeyRing | None = None,
+) -> Pair:
+    """Record an accept or decline from an introduction link (a week-0 token).
+
+    ``link_keys`` are the link-signing keys from the key file (see
+    :mod:`tandem.program.link_keys`).
+
+    Raises:
+        CohortError: the link is not valid (damaged, altered, forged, not an
+            introduction's), or it expired (the message says when), or the pair can no
+            longer take this answer.
+    """
+    from tandem.program.link_keys import link_secrets
+    from tandem.program.tokens import ExpiredTokenError, verify_token
 
     with transaction(engine) as session:
         claims = None
         for cohort in session.exec(select(Cohort)).all():
             try:
-                claims = verify_token(bytes.fromhex(cohort.secret), token, now=now)
+                claims = verify_token(link_secrets(link_keys, cohort), token, now=now)
+            except ExpiredTokenError as error:
+                zone = schedule.zone(cohort.timezone)
+                raise CohortError(
+                    "this introduction link expired on "
+                    f"{error.expires.astimezone(zone):%Y-%m-%d %H:%M} ({cohort.timezone}), "
+                    "after the time to answer: ask the program coordinator to record the "
+                    "answer (`tandem pair accept` or `tandem pair decline`)"
+                ) from None
             except ProgramError:
                 continue
             pair = session.get(Pair, claims.pair_id)

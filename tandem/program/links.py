@@ -29,6 +29,7 @@ from tandem.program import schedule
 from tandem.program.checkins import ANSWER_PREFIX, CheckinAnswers, CheckinError, record_from_link
 from tandem.program.cohorts import CohortError, PairState, record_response
 from tandem.program.errors import ProgramError
+from tandem.program.link_keys import LinkKeyRing, link_secrets
 from tandem.program.sharing import shared_profile
 from tandem.program.storage.db import transaction
 from tandem.program.storage.tables import AuditEntry, CheckIn, Cohort, Pair, Participant
@@ -84,10 +85,12 @@ class _Holder:
     partner: Participant
 
 
-def _resolve(session: Session, token: str, kind: LinkKind, now: datetime) -> _Holder:
+def _resolve(
+    session: Session, token: str, kind: LinkKind, now: datetime, link_keys: LinkKeyRing | None
+) -> _Holder:
     for cohort in session.exec(select(Cohort).order_by(col(Cohort.pk))).all():
         try:
-            claims = verify_token(bytes.fromhex(cohort.secret), token, now=now)
+            claims = verify_token(link_secrets(link_keys, cohort), token, now=now)
         except TamperedTokenError:
             continue
         except TokenError:
@@ -148,17 +151,25 @@ def _introduction(holder: _Holder) -> Introduction:
     )
 
 
-def open_introduction(engine: Engine, token: str, *, now: datetime) -> Introduction:
+def open_introduction(
+    engine: Engine, token: str, *, now: datetime, link_keys: LinkKeyRing | None = None
+) -> Introduction:
     """The introduction an accept/decline link opens; changes nothing.
 
     Raises LinkError for any link that does not open an introduction.
     """
     with Session(engine) as session:
-        return _introduction(_resolve(session, token, LinkKind.RESPOND, now))
+        return _introduction(_resolve(session, token, LinkKind.RESPOND, now, link_keys))
 
 
 def answer_introduction(
-    engine: Engine, token: str, *, accept: bool, reason: str | None, now: datetime
+    engine: Engine,
+    token: str,
+    *,
+    accept: bool,
+    reason: str | None,
+    now: datetime,
+    link_keys: LinkKeyRing | None = None,
 ) -> Introduction:
     """Record the link holder's accept or decline (via ``record_response``).
 
@@ -167,8 +178,8 @@ def answer_introduction(
     allows the answer (e.g. accepting a declined pair).
     """
     with Session(engine) as session:
-        holder = _resolve(session, token, LinkKind.RESPOND, now)
-    record_response(engine, token, accept=accept, now=now)
+        holder = _resolve(session, token, LinkKind.RESPOND, now, link_keys)
+    record_response(engine, token, accept=accept, now=now, link_keys=link_keys)
     reason = (reason or "").strip()[:2000] or None
     with transaction(engine) as session:
         session.add(
@@ -180,7 +191,7 @@ def answer_introduction(
                 details={"cohort": holder.cohort.name, "reason": reason},
             )
         )
-    return open_introduction(engine, token, now=now)
+    return open_introduction(engine, token, now=now, link_keys=link_keys)
 
 
 # --- weekly check-ins
@@ -242,13 +253,15 @@ def _form_values(row: CheckIn) -> dict[str, Any]:
     return values
 
 
-def open_checkin(engine: Engine, token: str, *, now: datetime) -> CheckinPage:
+def open_checkin(
+    engine: Engine, token: str, *, now: datetime, link_keys: LinkKeyRing | None = None
+) -> CheckinPage:
     """The check-in a weekly link opens, with the holder's own answers if recorded.
 
     Raises LinkError for any link that does not open a check-in.
     """
     with Session(engine) as session:
-        holder = _resolve(session, token, LinkKind.CHECKIN, now)
+        holder = _resolve(session, token, LinkKind.CHECKIN, now, link_keys)
         week = _week(holder.cohort.curriculum_dir, holder.week, holder.pair.track)
         row = session.exec(
             select(CheckIn).where(
@@ -294,7 +307,12 @@ def _answer(question: CheckinQuestion, raw: str) -> str | int | bool:
 
 
 def submit_checkin(
-    engine: Engine, token: str, form: Mapping[str, str], *, now: datetime
+    engine: Engine,
+    token: str,
+    form: Mapping[str, str],
+    *,
+    now: datetime,
+    link_keys: LinkKeyRing | None = None,
 ) -> CheckinPage:
     """Validate a check-in form and record it (via ``record_from_link``); submitting again
     updates it. Fields are named as the check-in import's columns: ``met``, ``minutes``,
@@ -303,7 +321,7 @@ def submit_checkin(
     Raises LinkError for an invalid link; CheckinFormError naming each field that is wrong
     (nothing is recorded then).
     """
-    page = open_checkin(engine, token, now=now)
+    page = open_checkin(engine, token, now=now, link_keys=link_keys)
     problems: dict[str, str] = {}
     values = {k: (v or "").strip() for k, v in form.items()}
     answers: dict[str, str | int | bool] = {}
@@ -329,10 +347,10 @@ def submit_checkin(
     if problems:
         raise CheckinFormError(problems)
     try:
-        record_from_link(engine, token, checked, now=now)
+        record_from_link(engine, token, checked, now=now, link_keys=link_keys)
     except (TokenError, CheckinError):
         raise LinkError() from None
-    return open_checkin(engine, token, now=now)
+    return open_checkin(engine, token, now=now, link_keys=link_keys)
 
 
 # --- pause or leave
@@ -345,6 +363,7 @@ def request_change(
     *,
     reason: str | None,
     now: datetime,
+    link_keys: LinkKeyRing | None = None,
 ) -> str:
     """Tell the coordinator that the link holder asks to pause or leave their pair.
 
@@ -354,9 +373,9 @@ def request_change(
     """
     with transaction(engine) as session:
         try:
-            holder = _resolve(session, token, LinkKind.CHECKIN, now)
+            holder = _resolve(session, token, LinkKind.CHECKIN, now, link_keys)
         except LinkError:
-            holder = _resolve(session, token, LinkKind.RESPOND, now)
+            holder = _resolve(session, token, LinkKind.RESPOND, now, link_keys)
         if holder.pair.state not in (
             PairState.PROPOSED.value,
             PairState.ACTIVE.value,

@@ -1,7 +1,8 @@
 """Data rights: what a privacy office asks before approving a deployment.
 
 - :func:`export_person` — everything stored about one person, as one JSON-ready document:
-  profile, matches, pairs and their history, messages sent, check-ins, certificates.
+  profile, matches, pairs and their history, messages sent, check-ins, survey answers,
+  certificates.
 - :func:`erase_person` — removes a person's personal data and keeps de-identified rows so
   that the program's statistics still add up (see *The erasure policy* below).
 - :func:`withdraw_consent` — identity attributes removed from storage and from future
@@ -60,6 +61,7 @@ from tandem.program.storage.tables import (
     Pair,
     PairEvent,
     Participant,
+    SurveyResponse,
 )
 
 ERASED_NAME = "Erased participant"
@@ -191,6 +193,11 @@ def export_person(
             .where(Certificate.mentor_pk == person.pk)
             .order_by(col(Certificate.pk))
         ).all()
+        surveys = session.exec(
+            select(SurveyResponse)
+            .where(SurveyResponse.participant_pk == person.pk)
+            .order_by(col(SurveyResponse.pk))
+        ).all()
         document: dict[str, Any] = {
             "exported_at": _iso(now),
             "profile": {
@@ -261,6 +268,16 @@ def export_person(
                 }
                 for m in messages
             ],
+            "survey_answers": [
+                {
+                    "cohort": cohorts.get(s.cohort_pk),
+                    "survey": s.survey,
+                    "role": s.role,
+                    "answers": s.answers,
+                    "recorded_at": _iso(s.recorded_at),
+                }
+                for s in surveys
+            ],
             "certificates": [
                 {
                     "credential_id": c.credential_id,
@@ -296,6 +313,7 @@ class Erasure:
     new_id: str
     messages: int = 0
     checkins: int = 0
+    surveys: int = 0
     pairs: int = 0
     certificates_kept: int = 0
     certificates_revoked: int = 0
@@ -309,7 +327,8 @@ class Erasure:
             f"Erased the {self.role}'s personal data; the de-identified record is now "
             f"{self.new_id}.",
             f"Messages emptied: {self.messages}; check-ins cleared of notes and answers: "
-            f"{self.checkins}; pairs kept de-identified: {self.pairs}; certificates: {certs}.",
+            f"{self.checkins}; survey responses cleared of written answers: {self.surveys}; "
+            f"pairs kept de-identified: {self.pairs}; certificates: {certs}.",
         ]
 
 
@@ -370,6 +389,15 @@ def _erase(
         checkin.note, checkin.answers, checkin.topic = None, {}, None
         session.add(checkin)
         erasure.checkins += 1
+    for response in session.exec(
+        select(SurveyResponse).where(SurveyResponse.participant_pk == person.pk)
+    ).all():
+        # Ratings and yes/no answers feed the cohort's statistics; written answers go.
+        response.answers = {
+            k: v for k, v in response.answers.items() if isinstance(v, int | float | bool)
+        }
+        session.add(response)
+        erasure.surveys += 1
     for event in session.exec(
         select(PairEvent).where(
             col(PairEvent.pair_pk).in_(pair_pks), PairEvent.actor == person.role
@@ -412,6 +440,7 @@ def _erase(
             "reason": reason,
             "messages": erasure.messages,
             "checkins": erasure.checkins,
+            "surveys": erasure.surveys,
             "certificates_kept": erasure.certificates_kept,
             "certificates_revoked": erasure.certificates_revoked,
         },

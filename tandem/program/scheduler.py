@@ -32,8 +32,15 @@ MISFIRE_GRACE_SECONDS = 15 * 60
 logger = logging.getLogger(__name__)
 
 
-def tick_job(db_url: str, delivery_url: str) -> bool:
-    """The scheduled job: tick if this process takes the tick lock; return whether it did."""
+def tick_job(db_url: str, delivery_url: str, keys_path: str | None = None) -> bool:
+    """The scheduled job: tick if this process takes the tick lock; return whether it did.
+
+    The link keys are read from ``keys_path`` at every tick, so a rotation is picked up.
+    """
+    from pathlib import Path
+
+    from tandem.program.link_keys import read_link_keys
+
     engine = open_database(db_url)
     try:
         with tick_lock(engine) as held:
@@ -41,7 +48,8 @@ def tick_job(db_url: str, delivery_url: str) -> bool:
                 logger.info("tick: skipped, another scheduler is ticking (pid %s)", os.getpid())
                 return False
             logger.info("tick: started (pid %s holds the tick lock)", os.getpid())
-            report = run_due(engine, utcnow(), channel_from_url(delivery_url))
+            link_keys = read_link_keys(Path(keys_path)) if keys_path else None
+            report = run_due(engine, utcnow(), channel_from_url(delivery_url), link_keys=link_keys)
             for line in report.lines():
                 logger.info("tick: %s", line)
             return True
@@ -49,7 +57,9 @@ def tick_job(db_url: str, delivery_url: str) -> bool:
         engine.dispose()
 
 
-def build_scheduler(db_url: str, delivery_url: str, every_minutes: float = 5) -> BlockingScheduler:
+def build_scheduler(
+    db_url: str, delivery_url: str, every_minutes: float = 5, keys_path: str | None = None
+) -> BlockingScheduler:
     """A BlockingScheduler whose in-memory job ticks every ``every_minutes``."""
     scheduler = BlockingScheduler(
         jobstores={"default": MemoryJobStore()},
@@ -64,7 +74,7 @@ def build_scheduler(db_url: str, delivery_url: str, every_minutes: float = 5) ->
     scheduler.add_job(
         tick_job,
         trigger=IntervalTrigger(minutes=every_minutes, timezone="UTC"),
-        args=[db_url, delivery_url],
+        args=[db_url, delivery_url, keys_path],
         id=JOB_ID,
         name="Tandem: do all due work",
         replace_existing=True,
@@ -76,10 +86,12 @@ def build_scheduler(db_url: str, delivery_url: str, every_minutes: float = 5) ->
     return scheduler
 
 
-def run_scheduler(db_url: str, delivery_url: str, every_minutes: float = 5) -> None:
+def run_scheduler(
+    db_url: str, delivery_url: str, every_minutes: float = 5, keys_path: str | None = None
+) -> None:
     """Run until SIGTERM or SIGINT, then finish the running tick and stop."""
     open_database(db_url).dispose()  # schema up to date before the first job
-    scheduler = build_scheduler(db_url, delivery_url, every_minutes)
+    scheduler = build_scheduler(db_url, delivery_url, every_minutes, keys_path)
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         logger.info("received signal %s: stopping after the running tick", signum)

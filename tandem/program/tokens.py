@@ -1,13 +1,19 @@
 """Signed check-in tokens: the per-person, per-week link in every weekly message.
 
-A token is 64 URL-safe base64 characters encoding 48 bytes::
+A token is 64 URL-safe base64 characters encoding 48 bytes. Version 2 names the key that
+signed it, so keys can be rotated without breaking links already sent::
 
-    version (1) | pair id (8) | week (2) | role (1) | expires, POSIX seconds (8)
-    | nonce (12) | HMAC-SHA256 tag, first 16 bytes (16)
+    version 2 (1) | pair id (8) | week (2) | role (1) | expires, POSIX seconds (8)
+    | key id (4) | nonce (8) | HMAC-SHA256 tag, first 16 bytes (16)
 
-The tag covers ``"tandem-checkin"`` and every byte before it, under the program's secret
-key, so no claim can be changed without the key; the 96-bit nonce from :mod:`secrets`
-makes every token unguessable even when its claims are known. Verification compares tags
+Version 1 (made by earlier versions with the secret a cohort kept in the database) has no
+key id and a 12-byte nonce; it still verifies with that secret.
+
+The tag covers ``"tandem-checkin"`` and every byte before it, under the cohort's secret
+key, so no claim can be changed without the key; the random nonce from :mod:`os.urandom`
+makes every token unguessable even when its claims are known. The keys themselves live
+outside the database (:mod:`tandem.program.link_keys`); :class:`LinkSecrets` holds a
+cohort's. Verification compares tags
 in constant time, then checks the expiry. A verified token says *who* may record *what*:
 the page that records a check-in must record exactly the claims' pair, week and role
 (:func:`verify_token_for` checks that for it), so a token for pair A, week 3 cannot record
@@ -22,6 +28,8 @@ import os
 import re
 import secrets
 import struct
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -33,6 +41,7 @@ from tandem.program.storage.enums import CheckinRole
 __all__ = [
     "CheckinRole",
     "ExpiredTokenError",
+    "LinkSecrets",
     "MalformedTokenError",
     "MismatchedTokenError",
     "TamperedTokenError",
@@ -47,8 +56,10 @@ __all__ = [
 ]
 
 _VERSION = 1
+_VERSION_KID = 2
 _CONTEXT = b"tandem-checkin"
 _LAYOUT = struct.Struct(">BQHBq12s")  # version, pair, week, role, expires, nonce
+_LAYOUT_KID = struct.Struct(">BQHBq4s8s")  # version, pair, week, role, expires, kid, nonce
 _TAG_BYTES = 16
 _TOKEN_BYTES = _LAYOUT.size + _TAG_BYTES  # 48 -> 64 base64 characters, no padding
 _TOKEN_CHARS = 64
@@ -89,9 +100,13 @@ class TamperedTokenError(TokenError):
 
 
 class ExpiredTokenError(TokenError):
-    """Genuine, but past its expiry."""
+    """Genuine, but past its expiry (``expires``, aware UTC)."""
 
     reason = TokenFailure.EXPIRED
+
+    def __init__(self, message: str, *, expires: datetime) -> None:
+        super().__init__(message)
+        self.expires = expires
 
 
 class MismatchedTokenError(TokenError):
@@ -109,6 +124,28 @@ class TokenClaims(BaseModel):
     week: int
     role: CheckinRole
     expires: datetime
+
+
+class UnsignableLinkError(TokenError):
+    """No key to sign a cohort's links with: the key file has no link keys."""
+
+    reason = TokenFailure.MALFORMED
+
+
+@dataclass(frozen=True)
+class LinkSecrets:
+    """What signs and verifies one cohort's links (see :func:`tandem.program.link_keys.link_secrets`).
+
+    ``signing`` is the active key (id, secret) that signs new links; ``by_kid`` every key
+    that still verifies one (the active key and retired ones); ``legacy`` the secret that a
+    cohort made by an earlier version kept in the database (version-1 links, no key id),
+    which also signs when there is no active key.
+    """
+
+    # Kept out of repr: a traceback or a log line must never show a key.
+    signing: tuple[bytes, bytes] | None = field(repr=False)
+    by_kid: Mapping[bytes, bytes] = field(default_factory=dict, repr=False)
+    legacy: bytes | None = field(default=None, repr=False)
 
 
 def new_secret() -> bytes:
@@ -129,17 +166,38 @@ def _tag(secret: bytes, body: bytes) -> bytes:
 
 
 def make_token(
-    secret: bytes, *, pair_id: int, week: int, role: CheckinRole | str, expires: datetime
+    secret: bytes | LinkSecrets,
+    *,
+    pair_id: int,
+    week: int,
+    role: CheckinRole | str,
+    expires: datetime,
 ) -> str:
     """Return a new check-in token for ``role`` of pair ``pair_id`` in ``week``.
 
     Each call gives a different token (random nonce); all verify to the same claims.
-    ``expires`` is stored in whole seconds (rounded down).
+    ``expires`` is stored in whole seconds (rounded down). With :class:`LinkSecrets` the
+    token names its key (version 2), or, with no active key, is signed with the legacy
+    secret (version 1); with a bare secret it is a version-1 token.
 
     Raises:
+        UnsignableLinkError: ``LinkSecrets`` without an active key or a legacy secret.
         ValueError: a short secret, a naive ``expires``, an unknown role, or a pair id or
             week outside 0..2**63-1 and 0..65535.
     """
+    kid: bytes | None = None
+    if isinstance(secret, LinkSecrets):
+        if secret.signing is not None:
+            kid, key = secret.signing
+        elif secret.legacy is not None:
+            key = secret.legacy
+        else:
+            raise UnsignableLinkError(
+                "there is no key to sign participants' links with: add one to the key file "
+                "with `tandem keys rotate-links` (or create the file with `tandem keys init`) "
+                "and give the file to tick and serve (--keys or TANDEM_KEYS)"
+            )
+        secret = key
     _check_secret(secret)
     if expires.tzinfo is None or expires.utcoffset() is None:
         raise ValueError(f"token expiry {expires.isoformat()} must be time-zone aware")
@@ -148,27 +206,37 @@ def make_token(
     if not 0 <= week < 2**16:
         raise ValueError(f"week {week} is out of range for a token")
     code = _ROLE_CODES[CheckinRole(role)]
-    body = _LAYOUT.pack(
-        _VERSION,
-        pair_id,
-        week,
-        code,
-        int(expires.timestamp() // 1),
-        os.urandom(12),  # as secrets.token_bytes, without its wrapper
-    )
+    seconds = int(expires.timestamp() // 1)
+    # os.urandom: as secrets.token_bytes, without its wrapper
+    if kid is None:
+        body = _LAYOUT.pack(_VERSION, pair_id, week, code, seconds, os.urandom(12))
+    else:
+        body = _LAYOUT_KID.pack(_VERSION_KID, pair_id, week, code, seconds, kid, os.urandom(8))
     return base64.urlsafe_b64encode(body + _tag(secret, body)).decode("ascii")
 
 
-def verify_token(secret: bytes, token: str, *, now: datetime) -> TokenClaims:
+_TAMPERED = (
+    "this check-in link is not valid: it was changed or belongs to another program; "
+    "open the link from the e-mail again"
+)
+
+
+def verify_token(secret: bytes | LinkSecrets, token: str, *, now: datetime) -> TokenClaims:
     """Return the claims of a genuine, unexpired ``token``.
+
+    With :class:`LinkSecrets` a version-2 token is checked with the key it names (active
+    or retired) and a version-1 token with the legacy secret; a bare secret checks
+    version-1 tokens only.
 
     Raises:
         MalformedTokenError: not 64 URL-safe base64 characters, or an unknown version.
-        TamperedTokenError: the tag does not match (changed, forged, other secret).
+        TamperedTokenError: the tag does not match (changed, forged, other secret, a key
+            that is not, or no longer, kept).
         ExpiredTokenError: ``now`` is at or after the expiry.
         ValueError: a short secret or a naive ``now``.
     """
-    _check_secret(secret)
+    if not isinstance(secret, LinkSecrets):
+        _check_secret(secret)
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError(f"'now' ({now.isoformat()}) must be time-zone aware")
     # Check the alphabet ourselves: the decoder would silently skip stray characters and
@@ -180,16 +248,20 @@ def verify_token(secret: bytes, token: str, *, now: datetime) -> TokenClaims:
         )
     raw = base64.urlsafe_b64decode(token)
     body, tag = raw[: _LAYOUT.size], raw[_LAYOUT.size :]
-    version, pair_id, week, code, expires_at, _nonce = _LAYOUT.unpack(body)
-    if version != _VERSION:
+    version = body[0]
+    key: bytes | None
+    if version == _VERSION:
+        _, pair_id, week, code, expires_at, _nonce = _LAYOUT.unpack(body)
+        key = secret.legacy if isinstance(secret, LinkSecrets) else secret
+    elif version == _VERSION_KID:
+        _, pair_id, week, code, expires_at, kid, _nonce = _LAYOUT_KID.unpack(body)
+        key = secret.by_kid.get(kid) if isinstance(secret, LinkSecrets) else None
+    else:
         raise MalformedTokenError(
             "this check-in link is not one Tandem made: open the link from the e-mail again"
         )
-    if not hmac.compare_digest(tag, _tag(secret, body)):
-        raise TamperedTokenError(
-            "this check-in link is not valid: it was changed or belongs to another program; "
-            "open the link from the e-mail again"
-        )
+    if key is None or not hmac.compare_digest(tag, _tag(key, body)):
+        raise TamperedTokenError(_TAMPERED)
     role = _ROLES_BY_CODE.get(code)
     if role is None:  # only reachable with a token signed by a newer version
         raise MalformedTokenError("this check-in link names an unknown role")
@@ -197,7 +269,8 @@ def verify_token(secret: bytes, token: str, *, now: datetime) -> TokenClaims:
     if now >= expires:
         raise ExpiredTokenError(
             f"this check-in link expired on {expires:%Y-%m-%d %H:%M} UTC: ask the program "
-            "coordinator for a new one"
+            "coordinator for a new one",
+            expires=expires,
         )
     return TokenClaims(pair_id=pair_id, week=week, role=role, expires=expires)
 

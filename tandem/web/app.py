@@ -21,6 +21,7 @@ from fastapi import FastAPI
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import Engine
 
+from tandem.program.link_keys import LinkKeyFile, LinkKeyRing
 from tandem.program.storage.db import open_database, utcnow
 from tandem.program.web_state import shared_secret
 from tandem.web.console import LOGIN_COOKIE, SESSION_COOKIE, Console
@@ -56,8 +57,15 @@ def create_app(
     engine: Engine | None = None,
     clock: Callable[[], datetime] = utcnow,
     limits: Limits | None = None,
+    link_keys: LinkKeyRing | LinkKeyFile | None = None,
 ) -> FastAPI:
-    """The web app on ``db_url`` (schema brought up to date), or on an open ``engine``."""
+    """The web app on ``db_url`` (schema brought up to date), or on an open ``engine``.
+
+    ``link_keys`` verify participants' links (from the key file, see
+    :mod:`tandem.program.link_keys`; a :class:`LinkKeyFile` is read again when it changes);
+    without them only links that cohorts of earlier versions signed with a secret kept in
+    the database verify.
+    """
     if engine is None:
         if db_url is None:
             raise ValueError("create_app needs a database URL or an engine")
@@ -67,6 +75,7 @@ def create_app(
         clock=clock,
         limits=limits or Limits(),
         csrf_key=shared_secret(engine, "csrf", now=clock()),
+        link_keys=link_keys,
     )
     app = FastAPI(title="Tandem", docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(SecurityHeaders)
@@ -78,7 +87,7 @@ def create_app(
     return app
 
 
-def app_for_serving(db_url: str) -> FastAPI:
+def app_for_serving(db_url: str, link_keys: LinkKeyRing | LinkKeyFile | None = None) -> FastAPI:
     """The app on ``db_url`` for a server process that serves nothing else.
 
     Everything loaded so far (about 130,000 objects: the framework, the ORM, the app) lives
@@ -86,15 +95,20 @@ def app_for_serving(db_url: str) -> FastAPI:
     full collection over it takes about 0.2 s, during which no request is answered, and
     it was what made the slowest few check-ins of the benchmark slow.
     """
-    app = create_app(db_url)
+    app = create_app(db_url, link_keys=link_keys)
     gc.collect()
     gc.freeze()
     return app
 
 
 def app_from_environment() -> FastAPI:
-    """The app on the database named by ``TANDEM_DB``: the factory each worker process of
-    ``tandem serve --workers N`` calls."""
+    """The app on the database named by ``TANDEM_DB``, with the link keys of the key file
+    named by ``TANDEM_KEYS``: the factory each worker process of ``tandem serve --workers N``
+    calls."""
     import os
+    from pathlib import Path
 
-    return app_for_serving(os.environ["TANDEM_DB"])
+    keys = os.environ.get("TANDEM_KEYS")
+    return app_for_serving(
+        os.environ["TANDEM_DB"], link_keys=LinkKeyFile(Path(keys)) if keys else None
+    )

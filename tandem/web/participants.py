@@ -114,7 +114,9 @@ class ParticipantPages:
         if (stop := self.refused(request, token)) is not None:
             return stop
         try:
-            intro = links.open_introduction(self.site.db, token, now=self.site.clock())
+            intro = links.open_introduction(
+                self.site.db, token, now=self.site.clock(), link_keys=self.site.keyring()
+            )
         except links.LinkError:
             return self.invalid(request)
         return self.respond_view(
@@ -132,13 +134,18 @@ class ParticipantPages:
         if form is None:
             return page("expired_form.html", 403)
         answer = form.get("answer")
-        db, now = self.site.db, self.site.clock()
+        db, now, keys = self.site.db, self.site.clock(), self.site.keyring()
         try:
-            intro = links.open_introduction(db, token, now=now)
+            intro = links.open_introduction(db, token, now=now, link_keys=keys)
             if answer not in ANSWERS:
                 return self.respond_view(token, intro, 422, problem="Choose accept or decline.")
             links.answer_introduction(
-                db, token, accept=answer == "accept", reason=form.get("reason"), now=now
+                db,
+                token,
+                accept=answer == "accept",
+                reason=form.get("reason"),
+                now=now,
+                link_keys=keys,
             )
         except links.LinkError:
             return self.invalid(request)
@@ -154,7 +161,9 @@ class ParticipantPages:
         if (stop := self.refused(request, token)) is not None:
             return stop
         try:
-            checkin = links.open_checkin(self.site.db, token, now=self.site.clock())
+            checkin = links.open_checkin(
+                self.site.db, token, now=self.site.clock(), link_keys=self.site.keyring()
+            )
         except links.LinkError:
             return self.invalid(request)
         return self.checkin_view(token, checkin, saved=request.query_params.get("saved") == "1")
@@ -166,13 +175,13 @@ class ParticipantPages:
         form = self.link_form(token, fields)
         if form is None:
             return page("expired_form.html", 403)
-        db, now = self.site.db, self.site.clock()
+        db, now, keys = self.site.db, self.site.clock(), self.site.keyring()
         try:
-            links.submit_checkin(db, token, form, now=now)
+            links.submit_checkin(db, token, form, now=now, link_keys=keys)
         except links.LinkError:
             return self.invalid(request)
         except links.CheckinFormError as error:
-            checkin = links.open_checkin(db, token, now=now)
+            checkin = links.open_checkin(db, token, now=now, link_keys=keys)
             return self.checkin_view(token, checkin, 422, values=form, problems=error.problems)
         return RedirectResponse(f"/checkin/{token}?saved=1", status_code=303)
 
@@ -189,7 +198,12 @@ class ParticipantPages:
             return page("invalid.html", 404)
         try:
             links.request_change(
-                self.site.db, token, kind, reason=form.get("reason"), now=self.site.clock()
+                self.site.db,
+                token,
+                kind,
+                reason=form.get("reason"),
+                now=self.site.clock(),
+                link_keys=self.site.keyring(),
             )
         except links.LinkError:
             return self.invalid(request)

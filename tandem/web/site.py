@@ -16,6 +16,7 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import Engine
 
+from tandem.program.link_keys import LinkKeyFile, LinkKeyRing
 from tandem.web.security import Limits, csrf_ok, csrf_value
 
 
@@ -77,6 +78,12 @@ class Site:
     clock: Callable[[], datetime]
     limits: Limits
     csrf_key: bytes
+    link_keys: LinkKeyRing | LinkKeyFile | None = None
+
+    def keyring(self) -> LinkKeyRing | None:
+        """The link keys now (a key file is read again when it changes)."""
+        keys = self.link_keys
+        return keys.current() if isinstance(keys, LinkKeyFile) else keys
 
     def csrf(self, bound_to: str) -> str:
         """The CSRF value for a form bound to ``bound_to``."""

@@ -4,21 +4,43 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from pydantic import SecretStr
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from tandem.matcher.types import Role
 from tandem.program.cohorts import CohortSettings, Confirmation, create_cohort, send_instants
+from tandem.program.link_keys import SECTION, LinkKey, LinkKeyRing, serialise
 from tandem.program.roster import store as roster
 from tandem.program.storage.db import transaction
 from tandem.program.storage.tables import Cohort, MatchPair, MatchRun, OutboxMessage
 
+if TYPE_CHECKING:
+    from tandem.program.outbox.channels import DeliveryChannel
+    from tandem.program.tick import TickReport
+
 CREATED = datetime(2026, 8, 1, tzinfo=UTC)
 START = date(2026, 9, 7)  # a Monday
+LINK_KEYS = LinkKeyRing(
+    active_kid="0badc0de",
+    keys=(LinkKey(kid="0badc0de", secret=SecretStr("5e" * 32), created_at=CREATED),),
+)
+"""The link-signing keys of the tests (a key file's, in a deployment)."""
+
+
+def link_key_file(folder: Path) -> Path:
+    """A key file (mode 0600) holding :data:`LINK_KEYS`, for commands given ``--keys``."""
+    path = folder / "tandem-keys.json"
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(json.dumps({SECTION: serialise(LINK_KEYS)}), encoding="utf-8")
+    return path
 
 
 def roster_files(tmp_path: Path, pairs: int) -> tuple[Path, Path]:
@@ -111,3 +133,11 @@ def eml_headers(folder: Path) -> list[email.message.Message]:
 
 def day(instants: list[datetime], week: int, days: float = 0, hours: float = 0) -> datetime:
     return instants[week] + timedelta(days=days, hours=hours)
+
+
+def run_due(engine: Engine, now: datetime, channel: DeliveryChannel, **options: Any) -> TickReport:
+    """The tick as a deployment runs it: with the tests' link keys unless told otherwise."""
+    from tandem.program import tick
+
+    options.setdefault("link_keys", LINK_KEYS)
+    return tick.run_due(engine, now, channel, **options)

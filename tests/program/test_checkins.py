@@ -19,6 +19,7 @@ from tandem.program.checkins import (
     record_from_link,
 )
 from tandem.program.cohorts import CohortSettings, create_cohort, send_instants
+from tandem.program.link_keys import link_secrets
 from tandem.program.roster import store as roster
 from tandem.program.roster.files import InputFileError
 from tandem.program.storage.db import transaction
@@ -26,6 +27,7 @@ from tandem.program.storage.tables import CheckIn, Cohort, Pair
 from tandem.program.tokens import ExpiredTokenError, TamperedTokenError, make_token
 from tests.program.helpers import (
     CREATED,
+    LINK_KEYS,
     START,
     Program,
     day,
@@ -86,12 +88,14 @@ def test_a_link_records_for_its_own_pair_week_and_person_only(
         cohort = session.exec(select(Cohort)).one()
         pair = session.exec(select(Pair).order_by(col(Pair.pk))).first()
         assert pair is not None and pair.pk is not None
-        secret = bytes.fromhex(cohort.secret)
+        secret = link_secrets(LINK_KEYS, cohort)
     now = day(program.instants, 3, days=1)
     token = make_token(
         secret, pair_id=pair.pk, week=3, role="mentee", expires=now + timedelta(days=7)
     )
-    assert record_from_link(engine, token, CheckinAnswers(met=True, rating=5), now=now)[1:] == (
+    assert record_from_link(
+        engine, token, CheckinAnswers(met=True, rating=5), now=now, link_keys=LINK_KEYS
+    )[1:] == (
         3,
         "mentee",
     )
@@ -104,19 +108,26 @@ def test_a_link_records_for_its_own_pair_week_and_person_only(
             token[:-2] + ("AA" if token[-2:] != "AA" else "BB"),
             CheckinAnswers(met=True),
             now=now,
+            link_keys=LINK_KEYS,
         )
     with pytest.raises(ExpiredTokenError):
-        record_from_link(engine, token, CheckinAnswers(met=True), now=now + timedelta(days=8))
+        record_from_link(
+            engine,
+            token,
+            CheckinAnswers(met=True),
+            now=now + timedelta(days=8),
+            link_keys=LINK_KEYS,
+        )
     foreign = make_token(
         b"x" * 32, pair_id=pair.pk, week=3, role="mentor", expires=now + timedelta(days=7)
     )
     with pytest.raises(TamperedTokenError):
-        record_from_link(engine, foreign, CheckinAnswers(met=True), now=now)
+        record_from_link(engine, foreign, CheckinAnswers(met=True), now=now, link_keys=LINK_KEYS)
     late = make_token(
         secret, pair_id=pair.pk, week=40, role="mentor", expires=now + timedelta(days=7)
     )
     with pytest.raises(CheckinError, match="week 40 is outside"):
-        record_from_link(engine, late, CheckinAnswers(met=True), now=now)
+        record_from_link(engine, late, CheckinAnswers(met=True), now=now, link_keys=LINK_KEYS)
 
 
 def shared_mentor_program(engine: Engine, tmp_path: Path) -> Program:

@@ -16,9 +16,8 @@ from tandem.program.outbox.channels import FileOutbox
 from tandem.program.roster.store import import_roster, load_profiles
 from tandem.program.runs import MatchRequest, run_match
 from tandem.program.storage.tables import Cohort, MatchPair, Pair, Participant
-from tandem.program.tick import run_due
 from tests.conftest import Tandem
-from tests.program.helpers import outbox
+from tests.program.helpers import outbox, run_due
 
 NOW = datetime(2026, 8, 1, tzinfo=UTC)
 

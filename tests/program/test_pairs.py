@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import Engine
@@ -12,6 +13,7 @@ from sqlmodel import Session, col, select
 
 from tandem.matcher.types import Role
 from tandem.program.cohorts import CohortError, change_pair, record_response
+from tandem.program.link_keys import link_secrets
 from tandem.program.outbox.channels import FileOutbox
 from tandem.program.pairs import (
     SYSTEM_ACTOR,
@@ -27,7 +29,7 @@ from tandem.program.storage.db import transaction
 from tandem.program.storage.tables import Cohort, Pair, PairEvent
 from tandem.program.tick import run_due
 from tandem.program.tokens import make_token
-from tests.program.helpers import day, make_program
+from tests.program.helpers import LINK_KEYS, day, make_program
 
 
 def pairs(engine: Engine) -> list[Pair]:
@@ -51,7 +53,7 @@ def test_a_late_tick_activates_pairs_when_their_window_closed(
     program = make_program(engine, tmp_path, pairs=2, coordinator=None)
     respond_by = pairs(engine)[0].respond_by
     late = respond_by + timedelta(days=2, hours=5)
-    report = run_due(engine, late, FileOutbox(tmp_path / "outbox"))
+    report = run_due(engine, late, FileOutbox(tmp_path / "outbox"), link_keys=LINK_KEYS)
     assert report.activated == 2
     for pair in pairs(engine):
         assert pair.state == PairState.ACTIVE
@@ -92,7 +94,12 @@ def test_acceptance_activates_at_once_and_a_resumed_pair_keeps_its_first_activat
         ("paused", "active"),
     ]
     # The tick has nothing left to activate once the window closes.
-    report = run_due(engine, day(program.instants, 5, hours=1), FileOutbox(tmp_path / "outbox"))
+    report = run_due(
+        engine,
+        day(program.instants, 5, hours=1),
+        FileOutbox(tmp_path / "outbox"),
+        link_keys=LINK_KEYS,
+    )
     assert report.activated == 0
     assert pairs(engine)[0].activated_at == accepted
 
@@ -136,22 +143,28 @@ def test_introduction_links_record_each_answer(engine: Engine, tmp_path: Path) -
     program = make_program(engine, tmp_path, pairs=2, coordinator=None)
     now = day(program.instants, 0, days=1)
     with Session(engine) as session:
-        secret = bytes.fromhex(session.exec(select(Cohort)).one().secret)
+        secret = link_secrets(LINK_KEYS, session.exec(select(Cohort)).one())
     first, second = pairs(engine)
 
     def link(pair: Pair, role: Role) -> str:
         expires = now + timedelta(days=8)
         return make_token(secret, pair_id=pair.pk or 0, week=0, role=role.value, expires=expires)
 
-    half = record_response(engine, link(first, Role.MENTEE), accept=True, now=now)
+    half = record_response(
+        engine, link(first, Role.MENTEE), accept=True, now=now, link_keys=LINK_KEYS
+    )
     assert (half.state, half.mentee_response, half.mentor_response) == (
         "proposed",
         "accepted",
         None,
     )
-    both = record_response(engine, link(first, Role.MENTOR), accept=True, now=now)
+    both = record_response(
+        engine, link(first, Role.MENTOR), accept=True, now=now, link_keys=LINK_KEYS
+    )
     assert (both.state, both.activated_at) == (PairState.ACTIVE, now)
-    declined = record_response(engine, link(second, Role.MENTOR), accept=False, now=now)
+    declined = record_response(
+        engine, link(second, Role.MENTOR), accept=False, now=now, link_keys=LINK_KEYS
+    )
     assert (declined.state, declined.mentor_response, declined.ended_at) == (
         PairState.DECLINED,
         MatchResponse.DECLINED,
@@ -164,7 +177,30 @@ def test_introduction_links_record_each_answer(engine: Engine, tmp_path: Path) -
         "declined by the mentor",
     )
     with pytest.raises(CohortError, match="not valid"):
-        record_response(engine, link(first, Role.MENTOR) + "x", accept=True, now=now)
+        record_response(
+            engine, link(first, Role.MENTOR) + "x", accept=True, now=now, link_keys=LINK_KEYS
+        )
+
+
+def test_an_expired_introduction_link_says_it_expired_and_when(
+    engine: Engine, tmp_path: Path
+) -> None:
+    program = make_program(engine, tmp_path, pairs=1, coordinator=None)
+    now = day(program.instants, 0, days=1)
+    with Session(engine) as session:
+        secret = link_secrets(LINK_KEYS, session.exec(select(Cohort)).one())
+    [pair] = pairs(engine)
+    expires = now + timedelta(days=8)
+    token = make_token(secret, pair_id=pair.pk or 0, week=0, role="mentee", expires=expires)
+    local = expires.astimezone(ZoneInfo("America/New_York"))
+    with pytest.raises(CohortError) as caught:
+        record_response(
+            engine, token, accept=True, now=expires + timedelta(seconds=1), link_keys=LINK_KEYS
+        )
+    assert str(caught.value).startswith(
+        f"this introduction link expired on {local:%Y-%m-%d %H:%M} (America/New_York)"
+    )
+    assert pairs(engine)[0].mentee_response is None
 
 
 @dataclass(frozen=True)

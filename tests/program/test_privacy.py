@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, MetaData, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from tandem.matcher.types import Role
 from tandem.program.certify.audit import audit_log
@@ -27,10 +27,16 @@ from tandem.program.privacy import (
     purge,
 )
 from tandem.program.roster.store import load_profiles
-from tandem.program.storage.tables import CheckIn, Cohort, OutboxMessage, Pair, Participant
-from tandem.program.tick import run_due
+from tandem.program.storage.tables import (
+    CheckIn,
+    Cohort,
+    OutboxMessage,
+    Pair,
+    Participant,
+    SurveyResponse,
+)
 from tests.conftest import Tandem
-from tests.program.helpers import Program, day, make_program
+from tests.program.helpers import LINK_KEYS, Program, day, make_program, run_due
 
 NAME, EMAIL = "Mentee 1", "mentee1@uni.edu"
 
@@ -39,7 +45,7 @@ NAME, EMAIL = "Mentee 1", "mentee1@uni.edu"
 def program(engine: Engine, tmp_path: Path) -> Program:
     program = make_program(engine, tmp_path, pairs=3)
     now = day(program.instants, 1, hours=1)
-    run_due(engine, now, channel_from_url(f"file:{tmp_path / 'outbox'}"))
+    run_due(engine, now, channel_from_url(f"file:{tmp_path / 'outbox'}"), link_keys=LINK_KEYS)
     for week in (1, 2):
         add_checkin(
             engine,
@@ -129,6 +135,22 @@ def test_erasure_removes_every_trace_and_keeps_the_figures(
     change_pair(
         engine, program.name, "E001", PairAction.END, actor="coord", now=now, reason="moved"
     )
+    with Session(engine) as session:
+        query = select(Participant).where(col(Participant.external_id) == "E001")
+        person = session.execute(query).scalars().one()
+        cohort = session.execute(select(Cohort)).scalars().one()
+        session.add(
+            SurveyResponse(
+                cohort_pk=cohort.pk,
+                participant_pk=person.pk,
+                role="mentee",
+                survey="closing",
+                answers={"valuable": 6, "what_changed": "I finally wrote my first grant"},
+                source="import",
+                recorded_at=now,
+            )
+        )
+        session.commit()
     before = counts(engine)
     assert NAME in dump(engine) and EMAIL in dump(engine)
     result = tandem(
@@ -144,6 +166,10 @@ def test_erasure_removes_every_trace_and_keeps_the_figures(
     assert result.stdout.splitlines()[0].startswith("Erased the mentee's personal data")
     after = dump(engine)
     assert NAME not in after and EMAIL not in after and "E001" not in after
+    with Session(engine) as session:
+        [response] = session.execute(select(SurveyResponse)).scalars().all()
+    assert response.answers == {"valuable": 6}, result.stdout  # ratings stay, words go
+    assert "my first grant" not in after
     assert "Mentee 2" in after and "mentor1@uni.edu" in after  # the partner and others stay
     assert counts(engine) == before
     [entry] = [e for e in audit_log(engine) if e.action == "erase_person"]

@@ -22,10 +22,9 @@ from tandem.program.cohorts import (
 from tandem.program.outbox.channels import FileOutbox
 from tandem.program.roster import store as roster
 from tandem.program.storage.tables import Pair
-from tandem.program.tick import run_due
 from tandem.prompts.curriculum import load_curriculum
 from tests.conftest import Tandem
-from tests.program.helpers import CREATED, Program, day, make_program, outbox, store_match
+from tests.program.helpers import CREATED, Program, day, make_program, outbox, run_due, store_match
 from tests.program.tick.test_run_due import body
 
 COHORT = "Fall 2026"

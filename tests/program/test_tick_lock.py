@@ -22,9 +22,8 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import Engine
 
 from tandem.program.outbox.dispatch import DEFAULT_DELIVERY
-from tandem.program.tick import run_due
 from tandem.program.tick_lock import tick_lock
-from tests.program.helpers import make_program
+from tests.program.helpers import LINK_KEYS, link_key_file, make_program, run_due
 from tests.program.outbox.test_dispatch_smtp import ROOT, Inbox, channel, expected_ids, free_port
 
 pytestmark = pytest.mark.slow
@@ -69,11 +68,14 @@ def test_the_tick_lock_is_exclusive_and_freed_when_its_holder_dies(
 class Scheduler:
     """A `tandem scheduler run` process whose log lines are collected as they come."""
 
-    def __init__(self, db_url: str, port: int, every_minutes: float, on_start: object) -> None:
+    def __init__(
+        self, db_url: str, port: int, every_minutes: float, on_start: object, keys: Path
+    ) -> None:
         env = {
             **os.environ,
             "TANDEM_DB": db_url,
             "TANDEM_DELIVERY": f"smtp://127.0.0.1:{port}?security=none",
+            "TANDEM_KEYS": str(keys),
         }
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tandem.cli", "scheduler", "run", "--every", str(every_minutes)],
@@ -133,7 +135,8 @@ def test_three_schedulers_one_ticks_and_a_survivor_takes_over_when_it_is_killed(
             # The SMTP server kills the ticking process as its 6th message arrives.
             inbox.kill_pid, inbox.kill_at = pid, 5
 
-    schedulers = [Scheduler(db_url, port, every, started) for _ in range(3)]
+    keys = link_key_file(tmp_path)
+    schedulers = [Scheduler(db_url, port, every, started, keys) for _ in range(3)]
     try:
         deadline = time.monotonic() + 90
         while inbox.kill_pid is not None or not first_leader:
@@ -150,7 +153,10 @@ def test_three_schedulers_one_ticks_and_a_survivor_takes_over_when_it_is_killed(
         time.sleep(2 * every * 60)
         # What the dead process had claimed is released when its claim expires.
         finish = run_due(
-            engine, datetime.now(UTC) + DEFAULT_DELIVERY.lease + timedelta(minutes=1), channel(port)
+            engine,
+            datetime.now(UTC) + DEFAULT_DELIVERY.lease + timedelta(minutes=1),
+            channel(port),
+            link_keys=LINK_KEYS,
         )
         assert finish.failed == 0
         for survivor in survivors:

@@ -12,9 +12,8 @@ from tandem.matcher.types import Role
 from tandem.program.outbox.channels import FileOutbox
 from tandem.program.roster.store import load_profiles
 from tandem.program.storage.tables import AuditEntry, Pair, Participant
-from tandem.program.tick import run_due
 from tests.conftest import Tandem
-from tests.program.helpers import day, make_program, outbox
+from tests.program.helpers import day, make_program, outbox, run_due
 
 
 def test_a_withdrawn_mentor_ends_their_pairs_and_gets_no_more_messages(

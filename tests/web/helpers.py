@@ -10,11 +10,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
+from tandem.program.link_keys import link_secrets
 from tandem.program.storage.tables import Cohort, Pair
-from tandem.program.tokens import make_token
+from tandem.program.tokens import LinkSecrets, make_token
 from tandem.web.app import create_app
 from tandem.web.security import Limits
-from tests.program.helpers import Program, day, make_program
+from tests.program.helpers import LINK_KEYS, Program, day, make_program
 
 
 @dataclass
@@ -30,7 +31,7 @@ class Site:
     program: Program
     client: TestClient
     clock: Clock
-    secret: bytes
+    secret: LinkSecrets
     pairs: list[int]
 
     def token(self, pair: int, week: int, role: str, days: float = 7) -> str:
@@ -51,9 +52,9 @@ def make_site(
     with Session(engine) as session:
         cohort = session.exec(select(Cohort)).one()
         pks = [p for p in session.exec(select(Pair.pk).order_by(col(Pair.pk))).all() if p]
-    app = create_app(engine=engine, clock=clock, limits=limits)
+    app = create_app(engine=engine, clock=clock, limits=limits, link_keys=LINK_KEYS)
     client = TestClient(app, base_url="http://testserver", follow_redirects=False)
-    return Site(program, client, clock, bytes.fromhex(cohort.secret), pks)
+    return Site(program, client, clock, link_secrets(LINK_KEYS, cohort), pks)
 
 
 def csrf_of(html: str) -> str:

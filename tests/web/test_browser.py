@@ -28,7 +28,7 @@ from tandem.program.cohorts import PairAction, change_pair
 from tandem.program.coordinators import add_coordinator
 from tandem.program.storage.tables import CheckIn, Cohort, Pair
 from tandem.web.app import create_app
-from tests.program.helpers import make_program
+from tests.program.helpers import LINK_KEYS, link_key_file, make_program
 from tests.web.conftest import LiveServer
 from tests.web.helpers import Clock
 
@@ -96,7 +96,7 @@ def test_a_participant_accepts_and_checks_in_from_the_links_in_real_messages(
     shots = tmp_path / "screenshots"
     tick_at = program.instants[1]
     clock = Clock(tick_at)
-    with LiveServer(create_app(db_url, clock=clock)) as server:
+    with LiveServer(create_app(db_url, clock=clock, link_keys=LINK_KEYS)) as server:
         with Session(engine) as session:  # the cohort's links point at this server
             cohort = session.exec(select(Cohort)).one()
             cohort.base_url = server.url
@@ -105,7 +105,10 @@ def test_a_participant_accepts_and_checks_in_from_the_links_in_real_messages(
         outbox = tmp_path / "outbox"
         ticked = CliRunner().invoke(
             cli,
-            ["--db", db_url, "tick", "--now", tick_at.isoformat(), "--delivery", f"file:{outbox}"],
+            [
+                *("--db", db_url, "tick", "--now", tick_at.isoformat()),
+                *("--delivery", f"file:{outbox}", "--keys", str(link_key_file(tmp_path))),
+            ],
         )
         assert ticked.exit_code == 0, ticked.output
         accept = [u for u in links_in(outbox, "mentee1@uni.edu", "respond") if u.endswith("accept")]
@@ -160,7 +163,11 @@ def test_a_participant_accepts_and_checks_in_from_the_links_in_real_messages(
 
 def tick(db_url: str, now: datetime, outbox: Path) -> None:
     done = CliRunner().invoke(
-        cli, ["--db", db_url, "tick", "--now", now.isoformat(), "--delivery", f"file:{outbox}"]
+        cli,
+        [
+            *("--db", db_url, "tick", "--now", now.isoformat()),
+            *("--delivery", f"file:{outbox}", "--keys", str(link_key_file(outbox.parent))),
+        ],
     )
     assert done.exit_code == 0, done.output
 
@@ -210,7 +217,7 @@ def test_a_coordinator_signs_in_and_walks_to_a_pair(
         engine, "ada@uni.edu", "correct horse battery", name="Ada Lovelace", now=clock.now
     )
     shots = tmp_path / "screenshots"
-    with LiveServer(create_app(db_url, clock=clock)) as server:
+    with LiveServer(create_app(db_url, clock=clock, link_keys=LINK_KEYS)) as server:
         browser.get(f"{server.url}/console")
         assert browser.current_url == f"{server.url}/console/login"
         accessible(browser)

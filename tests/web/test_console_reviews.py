@@ -18,9 +18,8 @@ from tandem.program.checkins import CheckinAnswers, add_checkin
 from tandem.program.coordinators import add_coordinator
 from tandem.program.outbox.channels import FileOutbox
 from tandem.program.storage.tables import AuditEntry, Certificate, MatchPair
-from tandem.program.tick import run_due
 from tandem.web.app import create_app
-from tests.program.helpers import day, roster_files
+from tests.program.helpers import LINK_KEYS, day, roster_files, run_due
 from tests.web.helpers import Clock, csrf_of, make_site
 
 
@@ -29,7 +28,7 @@ def test_a_coordinator_reviews_the_match_and_revokes_a_certificate(
 ) -> None:
     site = make_site(engine, tmp_path, pairs=2)
     weeks = site.program.instants
-    run_due(engine, day(weeks, 2, hours=1), FileOutbox(tmp_path / "outbox"))
+    run_due(engine, day(weeks, 2, hours=1), FileOutbox(tmp_path / "outbox"), link_keys=LINK_KEYS)
     for week in [*range(1, 13), 16]:
         add_checkin(
             engine,
@@ -40,7 +39,7 @@ def test_a_coordinator_reviews_the_match_and_revokes_a_certificate(
             CheckinAnswers(met=week != 16, minutes=45),
             now=day(weeks, week, days=2),
         )
-    run_due(engine, day(weeks, 16, days=8), FileOutbox(tmp_path / "outbox"))
+    run_due(engine, day(weeks, 16, days=8), FileOutbox(tmp_path / "outbox"), link_keys=LINK_KEYS)
     site.clock.now = day(weeks, 16, days=9)
     keyring = init_keyring(
         tmp_path / "keys.json", KeyAlgorithm.EDDSA, now=datetime(2026, 8, 1, tzinfo=UTC)
@@ -108,7 +107,9 @@ def test_a_coordinator_forbids_a_pair_and_matches_again_before_the_cohort(
         ran = runner.invoke(cli, ["--db", db_url, *args])
         assert ran.exit_code == 0, ran.output
     clock = Clock(datetime(2026, 8, 2, tzinfo=UTC))
-    client = TestClient(create_app(engine=engine, clock=clock), follow_redirects=False)
+    client = TestClient(
+        create_app(engine=engine, clock=clock, link_keys=LINK_KEYS), follow_redirects=False
+    )
     add_coordinator(engine, "ada@uni.edu", "correct horse battery", name="Ada", now=clock.now)
     form = client.get("/console/login")
     client.post(

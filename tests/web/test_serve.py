@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from tandem.program.coordinators import add_coordinator
 from tandem.web.app import create_app
 from tandem.web.security import Limits
+from tests.program.helpers import LINK_KEYS
 from tests.web.helpers import csrf_of, make_site
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,7 +70,8 @@ def test_two_processes_on_one_database_behave_as_one(
 ) -> None:
     site = make_site(engine, tmp_path, limits=Limits(per_link=3))
     other = TestClient(
-        create_app(db_url, clock=site.clock, limits=Limits(per_link=3)), follow_redirects=False
+        create_app(db_url, clock=site.clock, limits=Limits(per_link=3), link_keys=LINK_KEYS),
+        follow_redirects=False,
     )
     token = site.token(site.pairs[0], 1, "mentor")
     # A form from one process is accepted by the other (one CSRF key, in the database) ...

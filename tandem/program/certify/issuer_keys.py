@@ -151,7 +151,9 @@ def generate_key(alg: KeyAlgorithm, now: datetime, rsa_bits: int = DEFAULT_RSA_B
     )
 
 
-def _serialise(keyring: KeyRing) -> str:
+def _serialise(keyring: KeyRing, others: Mapping[str, Any] | None = None) -> str:
+    """The key file's text: ``keyring`` plus the file's other sections (``others``, e.g.
+    the link-signing keys of :mod:`tandem.program.link_keys`), kept as they are."""
     keys = []
     for key in keyring.keys:
         entry: dict[str, Any] = {
@@ -164,7 +166,12 @@ def _serialise(keyring: KeyRing) -> str:
         if key.private_key_pem is not None:
             entry["private_key_pem"] = key.private_key_pem.get_secret_value()
         keys.append(entry)
-    document = {"format": KEYRING_FORMAT, "active_kid": keyring.active_kid, "keys": keys}
+    document = {
+        **(others or {}),
+        "format": KEYRING_FORMAT,
+        "active_kid": keyring.active_kid,
+        "keys": keys,
+    }
     return json.dumps(document, indent=2) + "\n"
 
 
@@ -187,8 +194,8 @@ def _write_new(path: Path, text: str) -> None:
         os.fsync(handle.fileno())
 
 
-def _replace(path: Path, text: str) -> None:
-    """Atomically replace ``path`` with ``text``, keeping mode 0600."""
+def replace_file(path: Path, text: str) -> None:
+    """Atomically replace the key file ``path`` with ``text``, keeping mode 0600."""
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -274,6 +281,11 @@ def rotate_keyring(
     its private half. The file is replaced atomically and keeps mode 0600.
     """
     old = load_keyring(path)
+    others = {
+        name: value
+        for name, value in json.loads(path.read_text(encoding="utf-8")).items()
+        if name not in ("format", "active_kid", "keys")
+    }
     new_key = generate_key(alg or old.active.alg, now, rsa_bits)
     retired = tuple(
         key.model_copy(
@@ -282,7 +294,7 @@ def rotate_keyring(
         for key in old.keys
     )
     keyring = KeyRing(active_kid=new_key.kid, keys=(new_key, *retired))
-    _replace(path, _serialise(keyring))
+    replace_file(path, _serialise(keyring, others))
     return keyring
 
 

@@ -46,6 +46,8 @@ from tandem.program.outbox.mail import message_bytes
 
 __all__ = [
     "RETRY_DELAYS",
+    "ChannelUnavailableError",
+    "CircuitBreaker",
     "DeliveryChannel",
     "DeliveryConfigError",
     "DeliveryError",
@@ -55,6 +57,7 @@ __all__ = [
     "SmtpSecurity",
     "TransientDeliveryError",
     "channel_from_url",
+    "guarded",
     "retry_at",
 ]
 
@@ -98,6 +101,11 @@ class TransientDeliveryError(DeliveryError):
 
 class PermanentDeliveryError(DeliveryError):
     """Not delivered, and retrying the same message will not help."""
+
+
+class ChannelUnavailableError(DeliveryError):
+    """The channel failed to connect or answer too many times in a row: it is not tried
+    again until the next tick, and the messages it did not take stay pending."""
 
 
 class DeliveryConfigError(ProgramError):
@@ -324,6 +332,11 @@ def _reply(code: int, text: bytes | str) -> str:
     if isinstance(text, bytes):
         text = text.decode("utf-8", errors="replace")
     return f"{code} {text}".strip()
+
+
+# An envelope address smtplib can put on one command line: printable ASCII, no spaces or
+# angle brackets, one '@' (the roster and the mail builder are stricter still).
+_ENVELOPE_ADDRESS = re.compile(r"^[!-;=?-~]+@[!-;=?-~]+$")
 
 
 def _is_permanent(code: int) -> bool:
@@ -580,6 +593,14 @@ class SmtpChannel:
 
         Raises as :meth:`deliver`.
         """
+        for address in (self.sender or sender, recipient):
+            if not _ENVELOPE_ADDRESS.fullmatch(address):
+                raise PermanentDeliveryError(
+                    f"{self._where} cannot be given the envelope of {message_id}: the sender "
+                    "or recipient address is not plain ASCII on one line; fix it in the "
+                    "roster (`tandem import`) or the cohort's sender",
+                    message_id=message_id,
+                )
         if self._client is None:
             self._client = self._connect()
         client = self._client
@@ -623,6 +644,15 @@ class SmtpChannel:
                 f"lost the connection to {self._where} while sending {message_id}: "
                 f"{exc or type(exc).__name__}; it is tried again",
                 message_id=message_id,
+                # A server that stops answering fails every message the same way.
+                connection_failed=isinstance(exc, TimeoutError),
+            ) from exc
+        except ValueError as exc:
+            # smtplib refuses what it cannot send half-way through the transaction: the
+            # connection is dropped so the next message starts a clean one.
+            self._drop(polite=False)
+            raise PermanentDeliveryError(
+                f"{self._where} cannot be given {message_id}: {exc}", message_id=message_id
             ) from exc
         finally:
             if not self._in_batch:
@@ -635,6 +665,79 @@ class SmtpChannel:
                 message_id=message_id,
             )
         logger.debug("%s accepted %s", self._where, message_id)
+
+
+# --------------------------------------------------------------------------- breaker
+
+DEFAULT_BREAKER_LIMIT = 3
+
+
+class CircuitBreaker:
+    """A server channel that stops trying after ``limit`` connection failures in a row.
+
+    A server that accepts connections but never answers costs a full time-out per message;
+    after ``limit`` failures to connect or time-outs in a row (one tick's worth, since a
+    tick wraps its channel afresh), every further ``send_raw`` raises
+    :class:`ChannelUnavailableError` at once, without touching the network, so the caller
+    leaves the remaining messages pending for the next tick. A message that goes through,
+    or fails for a reason of its own, resets the count.
+    """
+
+    def __init__(self, channel: DeliveryChannel, limit: int = DEFAULT_BREAKER_LIMIT) -> None:
+        if limit < 1:
+            raise ValueError(f"the breaker limit must be at least 1, not {limit}")
+        self.channel = channel
+        self.limit = limit
+        self.failures = 0
+        self.tripped: str | None = None
+        """Why the channel is no longer tried (None while it is)."""
+
+    def __repr__(self) -> str:
+        return f"CircuitBreaker({self.channel!r}, limit={self.limit})"
+
+    def batch(self) -> AbstractContextManager[None]:
+        """The wrapped channel's batch."""
+        return self.channel.batch()
+
+    def deliver(self, message: EmailMessage) -> None:
+        """Deliver through the wrapped channel unless the breaker has tripped."""
+        self._guard(lambda: self.channel.deliver(message))
+
+    def send_raw(self, message_id: str, data: bytes, sender: str, recipient: str) -> None:
+        """Send through the wrapped channel unless the breaker has tripped.
+
+        Raises:
+            ChannelUnavailableError: the breaker has tripped; nothing was tried.
+            (and everything the wrapped channel raises)
+        """
+        self._guard(lambda: self.channel.send_raw(message_id, data, sender, recipient))
+
+    def _guard(self, send: Callable[[], None]) -> None:
+        if self.tripped is not None:
+            raise ChannelUnavailableError(self.tripped)
+        try:
+            send()
+        except DeliveryError as error:
+            if not error.connection_failed:
+                self.failures = 0
+                raise
+            self.failures += 1
+            if self.failures >= self.limit:
+                self.tripped = (
+                    f"{self.failures} failed connections or time-outs in a row, the last: "
+                    f"{error}. The messages not sent stay pending and are tried at the next "
+                    "tick"
+                )
+            raise
+        self.failures = 0
+
+
+def guarded(channel: DeliveryChannel, limit: int = DEFAULT_BREAKER_LIMIT) -> DeliveryChannel:
+    """``channel`` behind a :class:`CircuitBreaker` (a file outbox, or a channel already
+    guarded, is returned as it is: a folder does not time out)."""
+    if isinstance(channel, FileOutbox | CircuitBreaker):
+        return channel
+    return CircuitBreaker(channel, limit)
 
 
 # --------------------------------------------------------------------------- URLs

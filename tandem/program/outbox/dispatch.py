@@ -19,11 +19,14 @@ from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
 from tandem.program.outbox.channels import (
+    DEFAULT_BREAKER_LIMIT,
+    ChannelUnavailableError,
     DeliveryChannel,
     DeliveryConfigError,
     FileOutbox,
     PermanentDeliveryError,
     TransientDeliveryError,
+    guarded,
     retry_at,
 )
 from tandem.program.outbox.store import OUTBOX, unpack
@@ -44,6 +47,9 @@ class DeliverySettings:
     """How long a delivery claim holds before another process may take the row over."""
     retry_limit: timedelta = timedelta(days=7)
     """A message that keeps failing transiently gives up this long after it was due."""
+    breaker_limit: int = DEFAULT_BREAKER_LIMIT
+    """After this many failed connections or time-outs in a row, a server is not tried
+    again in the same tick (see :class:`~tandem.program.outbox.channels.CircuitBreaker`)."""
 
 
 DEFAULT_DELIVERY = DeliverySettings()
@@ -56,6 +62,8 @@ class DeliveryCounts:
     delivered: int = 0
     retrying: int = 0
     failed: int = 0
+    stopped: str | None = None
+    """Why delivery stopped early (the channel kept failing to connect), if it did."""
 
 
 @dataclass(frozen=True)
@@ -91,14 +99,18 @@ def deliver_due(
     is recorded at once, one message at a time; a file outbox's batch is recorded after
     the batch is on disk. Transient failures are retried with backoff; permanent ones
     are marked failed for the coordinator to see. A misconfigured channel stops delivery
-    (DeliveryConfigError) and leaves every message pending, its attempts untouched.
+    (DeliveryConfigError) and leaves every message pending, its attempts untouched. A server
+    that fails to connect or answer ``settings.breaker_limit`` times in a row is not tried
+    again: the messages not yet tried stay pending, untouched, and ``report.stopped`` says
+    why.
     Returns ``report`` (a new one if none is given) with the counts added.
     """
     report = report if report is not None else DeliveryCounts()
+    channel = guarded(channel, settings.breaker_limit)
     claim = uuid.uuid4().hex
     total = _count_due(engine, now)
     done = 0
-    while True:
+    while report.stopped is None:
         items = claim_due(engine, now, claim, batch, settings)
         if not items:
             break
@@ -141,6 +153,11 @@ def deliver_items(
             _release(session, claim)
             session.commit()
             raise
+        except ChannelUnavailableError as error:
+            # The rest of the batch was not tried: released as it was, for the next tick.
+            _release(session, claim)
+            session.commit()
+            report.stopped = str(error)
     record_outcomes(engine, outcomes, now, report, settings)
 
 

@@ -20,7 +20,14 @@ from typing import Any
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Session
 
-from tandem.program.outbox.mail import Attachment, build_message, message_bytes, message_wire
+from tandem.program.outbox.mail import (
+    Attachment,
+    MailError,
+    build_message,
+    message_bytes,
+    message_id_for,
+    message_wire,
+)
 from tandem.program.storage.enums import MessageKind, OutboxStatus
 from tandem.program.storage.tables import Cohort, OutboxMessage
 
@@ -69,26 +76,20 @@ def outbox_row(
     """An outbox row (for :func:`insert_ignore`) holding the complete message.
 
     ``data`` is the message's uncompressed bytes, for immediate delivery; it is not a column.
+    A message that cannot be built (a recipient's name or address that no e-mail can carry,
+    e.g. stored before the roster import refused it) becomes a row that has failed already,
+    with the reason, for the coordinator to see; it never stops the other messages.
     """
     name, email = to
     key = message_key(cohort.pk, pair_pk, week, kind, role)
-    values: dict[str, Any] = {
-        "sender": cohort.sender,
-        "recipient_name": name,
-        "recipient_email": email,
-        "subject": subject,
-        "text": text,
-        "html": html,
-        "message_key": key,
-        "domain": sender_domain(cohort),
-        "date": due,
-        "reply_to": reply_to(cohort),
-    }
-    if attachments:
-        message = build_message(**values, attachments=attachments)
-        message_id, data = str(message["Message-ID"]), message_bytes(message)
-    else:
-        message_id, data = message_wire(**values)
+    try:
+        message_id, data = _built(
+            cohort, name, email, subject, text, html, key, due, attachments=attachments
+        )
+    except MailError as error:
+        return _unbuildable_row(
+            cohort, key, pair_pk, week, kind, role, email, subject, due, now, error
+        )
     return {
         "key": key,
         "message_id": message_id,
@@ -106,6 +107,77 @@ def outbox_row(
         "attempts": 0,
         "next_attempt_at": due,
         "created_at": now,
+        "last_error": None,
+    }
+
+
+def _built(
+    cohort: Cohort,
+    name: str,
+    email: str,
+    subject: str,
+    text: str,
+    html: str,
+    key: str,
+    due: datetime,
+    *,
+    attachments: Sequence[Attachment],
+) -> tuple[str, bytes]:
+    """(Message-ID, wire bytes) of one message. Raises MailError (see build_message)."""
+    values: dict[str, Any] = {
+        "sender": cohort.sender,
+        "recipient_name": name,
+        "recipient_email": email,
+        "subject": subject,
+        "text": text,
+        "html": html,
+        "message_key": key,
+        "domain": sender_domain(cohort),
+        "date": due,
+        "reply_to": reply_to(cohort),
+    }
+    if attachments:
+        message = build_message(**values, attachments=attachments)
+        return str(message["Message-ID"]), message_bytes(message)
+    return message_wire(**values)
+
+
+def _unbuildable_row(
+    cohort: Cohort,
+    key: str,
+    pair_pk: int | None,
+    week: int,
+    kind: MessageKind,
+    role: str,
+    email: str,
+    subject: str,
+    due: datetime,
+    now: datetime,
+    error: MailError,
+) -> dict[str, Any]:
+    """The row of a message that cannot be built: failed at once, with the reason."""
+    try:
+        message_id = message_id_for(key, sender_domain(cohort))
+    except MailError:
+        message_id = message_id_for(key, "tandem.invalid")
+    return {
+        "key": key,
+        "message_id": message_id,
+        "cohort_pk": cohort.pk,
+        "pair_pk": pair_pk,
+        "week": week,
+        "kind": kind,
+        "recipient_role": role,
+        "recipient_email": email,
+        "subject": subject,
+        "content": pack(b""),
+        "data": b"",
+        "status": OutboxStatus.FAILED,
+        "due_at": due,
+        "attempts": 1,
+        "next_attempt_at": due,
+        "created_at": now,
+        "last_error": f"not built: {error}",
     }
 
 

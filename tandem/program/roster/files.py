@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -231,11 +232,38 @@ def _header_only(name: str) -> InputFileError:
     return InputFileError([Problem(name, None, None, "file has a header row but no data rows")])
 
 
+def _line_breaks(name: str, text: str) -> str:
+    """The text with one kind of line break: a file of bare carriage returns (old Mac
+    files) is read as lines; a bare carriage return among ordinary line breaks is a broken
+    cell, reported once with its row."""
+    bare = _BARE_CR.search(text)
+    if bare is None:
+        return text
+    if "\n" not in text:
+        return text.replace("\r", "\n")
+    row = text.count("\n", 0, bare.start()) + 1
+    raise InputFileError(
+        [
+            Problem(
+                name,
+                row,
+                None,
+                "a carriage return inside the row (a cell holds a line break); remove it, "
+                "or save the file again with ordinary line endings",
+            )
+        ]
+    )
+
+
+_BARE_CR = re.compile(r"\r(?!\n)")
+
+
 def _read_csv(name: str, data: bytes) -> TableStream:
     text = _decode(name, data)
     del data
     if not text.strip():
         raise _empty_file(name)
+    text = _line_breaks(name, text)
     reader = csv.reader(io.StringIO(text, newline=""))
     del text
 
@@ -611,4 +639,7 @@ def _export_cell(value: Any) -> Any:
         return value
     if isinstance(value, list | tuple):
         value = ";".join(str(v) for v in value)
+        if len(value) and ";" not in value and "," in value:
+            # One item with a comma: a cell without ";" is read back split on commas.
+            value += ";"
     return neutralize(str(value))

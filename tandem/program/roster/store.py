@@ -23,7 +23,6 @@ from sqlalchemy import (
     and_,
     bindparam,
     cast,
-    func,
     insert,
     or_,
     update,
@@ -590,11 +589,6 @@ def summarize(engine: Engine) -> RosterSummary:
         time_zones=len({r.timezone for r in rows if r.timezone}),
         identity_consents=sum(1 for r in rows if r.identity_consent),
     )
-
-
-def count_participants(engine: Engine) -> int:
-    with Session(engine) as session:
-        return int(session.exec(select(func.count()).select_from(Participant)).one())
 
 
 EXPORT_COLUMNS: dict[Role, tuple[str, ...]] = {

@@ -156,7 +156,11 @@ class Cohort(SQLModel, table=True):
     """Local help named in messages (ombuds, research_integrity, counselling): how to reach it."""
     sender: str = "Tandem <tandem@localhost>"
     base_url: str = "http://localhost:8000"
-    secret: str = Field(description="hex key for signed check-in and response links")
+    secret: str = Field(
+        default="",
+        description="empty: links are signed with keys kept outside the database "
+        "(link_keys.py); cohorts of earlier versions kept their hex link key here",
+    )
     created_at: datetime = _utc()
     completed_at: datetime | None = _utc(nullable=True)
 

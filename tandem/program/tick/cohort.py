@@ -22,6 +22,7 @@ from sqlmodel import Session, col, select
 from tandem.matcher.types import Role
 from tandem.program import schedule
 from tandem.program.cohorts import load_curriculum, send_instants
+from tandem.program.link_keys import LinkKeyRing, link_secrets
 from tandem.program.outbox.channels import DeliveryChannel
 from tandem.program.outbox.dispatch import DeliveryItem
 from tandem.program.outbox.mail import Attachment
@@ -29,7 +30,7 @@ from tandem.program.outbox.store import insert_ignore, message_key, outbox_row, 
 from tandem.program.pairs import Confirmation, receives_weekly
 from tandem.program.runtime import paused_gc
 from tandem.program.storage.db import transaction
-from tandem.program.storage.enums import MessageKind
+from tandem.program.storage.enums import MessageKind, OutboxStatus
 from tandem.program.storage.statements import quiet_update
 from tandem.program.storage.tables import Cohort, OutboxMessage, Pair, Participant
 from tandem.program.tick import digest, lifecycle, messages, reminders
@@ -37,7 +38,7 @@ from tandem.program.tick.fresh import FreshDelivery
 from tandem.program.tick.report import Progress, TickReport
 from tandem.program.tick.rows import PAIRS, PairRow, Person, Plan
 from tandem.program.tick.settings import DEFAULT_SETTINGS, TickSettings
-from tandem.program.tokens import checkin_url, make_token
+from tandem.program.tokens import LinkSecrets, checkin_url, make_token
 from tandem.program.voice import called_name, program_voice
 from tandem.prompts.batch import BatchRenderer
 from tandem.prompts.curriculum import CheckinKind, Curriculum, Phase
@@ -58,8 +59,10 @@ class CohortTick:
         *,
         claim: str | None = None,
         settings: TickSettings = DEFAULT_SETTINGS,
+        link_keys: LinkKeyRing | None = None,
     ) -> None:
         self.engine = engine
+        self.link_keys = link_keys
         self.channel = channel
         self.claim = claim or uuid.uuid4().hex
         self.settings = settings
@@ -241,11 +244,17 @@ class CohortTick:
         if self.channel is not None:
             until = self.now + self.settings.delivery.lease
             for row in rows:
-                row.update(claim=self.claim, claimed_until=until)
+                if row["status"] is OutboxStatus.FAILED:
+                    row.update(claim=None, claimed_until=None)
+                else:
+                    row.update(claim=self.claim, claimed_until=until)
         by_key = {row["key"]: row for row in rows}
         for pk, key, kind in insert_ignore(session, rows):
-            self.report.enqueued[kind] += 1
             row = by_key[key]
+            if row["status"] is OutboxStatus.FAILED:  # could not be built: see outbox_row
+                self.report.failed += 1
+                continue
+            self.report.enqueued[kind] += 1
             self.fresh.add(
                 DeliveryItem(
                     pk,
@@ -320,8 +329,8 @@ class CohortTick:
         return self._windows[week]
 
     @cached_property
-    def _secret(self) -> bytes:
-        return bytes.fromhex(self.cohort.secret)
+    def _secret(self) -> LinkSecrets:
+        return link_secrets(self.link_keys, self.cohort)
 
     def token_url(self, pair_pk: int, week: int, role: str, path: str, days: int) -> str:
         token = make_token(

@@ -16,6 +16,7 @@ from tandem.program.tick.report import TickReport
 from tandem.program.tick.settings import TickSettings
 
 if TYPE_CHECKING:
+    from tandem.program.link_keys import LinkKeyRing
     from tandem.program.tick.cohort import CohortTick
 
 _worker: CohortTick | None = None
@@ -41,7 +42,15 @@ def run_parallel(tick: CohortTick, workers: int) -> None:
         max_workers=min(workers, len(bounds)),
         mp_context=context,
         initializer=_init_worker,
-        initargs=(url, tick.cohort.pk or 0, tick.now, channel, tick.claim, tick.settings),
+        initargs=(
+            url,
+            tick.cohort.pk or 0,
+            tick.now,
+            channel,
+            tick.claim,
+            tick.settings,
+            tick.link_keys,
+        ),
     )
     try:
         ranges = [(low, high) for low, high, _ in bounds]
@@ -70,6 +79,7 @@ def _init_worker(
     channel: FileOutbox | None,
     claim: str,
     settings: TickSettings,
+    link_keys: LinkKeyRing | None = None,
 ) -> None:
     """Set up a worker process of a tick: its own engine and the cohort's state."""
     from tandem.program.storage.db import create_db_engine
@@ -85,6 +95,7 @@ def _init_worker(
         channel,
         claim=claim,
         settings=settings,
+        link_keys=link_keys,
     )
 
 

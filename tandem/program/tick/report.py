@@ -27,6 +27,7 @@ class TickReport(DeliveryCounts):
         for name in (*counts, "delivered", "retrying", "failed"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.enqueued.update(other.enqueued)
+        self.stopped = self.stopped or other.stopped
 
     def lines(self) -> list[str]:
         queued = ", ".join(f"{n} {k}" for k, n in sorted(self.enqueued.items())) or "none"
@@ -35,4 +36,5 @@ class TickReport(DeliveryCounts):
             f"{self.completed} completed, {self.flagged} newly at risk",
             f"messages queued: {queued}; {self.expired} expired past the grace period",
             f"delivered: {self.delivered}; retrying later: {self.retrying}; failed: {self.failed}",
+            *([f"delivery stopped: {self.stopped}"] if self.stopped else []),
         ]

@@ -8,7 +8,8 @@ from datetime import datetime
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
-from tandem.program.outbox.channels import DeliveryChannel
+from tandem.program.link_keys import LinkKeyRing, require_link_keys
+from tandem.program.outbox.channels import DeliveryChannel, guarded
 from tandem.program.outbox.dispatch import deliver_due
 from tandem.program.storage.tables import Cohort, Pair
 from tandem.program.tick.cohort import CohortTick
@@ -24,6 +25,7 @@ def run_due(
     progress: Progress | None = None,
     workers: int | None = None,
     settings: TickSettings = DEFAULT_SETTINGS,
+    link_keys: LinkKeyRing | None = None,
 ) -> TickReport:
     """Do all the work due at ``now`` once (see :mod:`tandem.program.tick`).
 
@@ -33,13 +35,24 @@ def run_due(
     process otherwise. Each worker handles whole chunks of pairs exactly as a single
     process would; with a file outbox it also writes the messages it enqueued, and with
     any other channel the messages are delivered by this process afterwards. The outcome
-    is the same with any number of workers (the database decides what is sent). Workers
+    is the same with any number of workers (the database decides what is sent). A server
+    that fails to connect or answer several times in a row is not tried again in this tick
+    (``report.stopped`` says so); what it did not take stays pending for the next. Workers
     are forked while the calling process runs a single thread and started afresh
     (``spawn``) otherwise; as with any use of :mod:`multiprocessing`, a script that calls
     this with more than one worker guards its entry point with
     ``if __name__ == "__main__":``.
+
+    ``link_keys`` sign the participants' links (see :mod:`tandem.program.link_keys`);
+    a cohort made by an earlier version signs with the secret it kept, if there are none.
+
+    Raises:
+        LinkKeyError: a running cohort has no way to sign its links (checked first).
+        DeliveryConfigError: the channel is misconfigured.
     """
     report = TickReport()
+    # One breaker for the whole tick: a server that keeps timing out is given up on once.
+    channel = guarded(channel, settings.delivery.breaker_limit)
     with Session(engine) as session:
         cohorts = session.exec(
             select(Cohort.pk, func.count(col(Pair.pk)))
@@ -48,10 +61,21 @@ def run_due(
             .group_by(col(Cohort.pk))
             .order_by(col(Cohort.pk))
         ).all()
+        running = session.exec(select(Cohort).where(col(Cohort.completed_at).is_(None))).all()
+        require_link_keys(list(running), link_keys)
     for cohort_pk, pairs in cohorts:
         assert cohort_pk is not None
         count = default_workers(engine, pairs, settings) if workers is None else workers
-        tick = CohortTick(engine, cohort_pk, now, report, progress, channel, settings=settings)
+        tick = CohortTick(
+            engine,
+            cohort_pk,
+            now,
+            report,
+            progress,
+            channel,
+            settings=settings,
+            link_keys=link_keys,
+        )
         tick.run(count)
     deliver_due(engine, now, channel, report=report, progress=progress, settings=settings.delivery)
     return report

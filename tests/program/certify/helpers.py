@@ -25,7 +25,7 @@ from tandem.program.outbox.channels import FileOutbox
 from tandem.program.storage.db import transaction
 from tandem.program.storage.tables import CheckIn, Pair, Participant
 from tandem.program.tick import run_due
-from tests.program.helpers import Program, day, make_program
+from tests.program.helpers import LINK_KEYS, Program, day, make_program
 
 ISSUER = issuer_settings(name="Example Mentoring", url="https://mentoring.example.edu")
 """The issuer every certificate of these tests names."""
@@ -34,7 +34,12 @@ ISSUER = issuer_settings(name="Example Mentoring", url="https://mentoring.exampl
 def start(engine: Engine, tmp_path: Path, pairs: int) -> Program:
     """A cohort whose pairs are active (the response window closed at week 2)."""
     program = make_program(engine, tmp_path, pairs=pairs, coordinator=None)
-    run_due(engine, day(program.instants, 2, hours=1), FileOutbox(tmp_path / "outbox"))
+    run_due(
+        engine,
+        day(program.instants, 2, hours=1),
+        FileOutbox(tmp_path / "outbox"),
+        link_keys=LINK_KEYS,
+    )
     return program
 
 
@@ -91,7 +96,12 @@ def set_answers(
 
 def close(engine: Engine, program: Program, tmp_path: Path) -> datetime:
     """Run the tick that closes the program; returns an instant after it."""
-    run_due(engine, day(program.instants, 16, days=8), FileOutbox(tmp_path / "outbox"))
+    run_due(
+        engine,
+        day(program.instants, 16, days=8),
+        FileOutbox(tmp_path / "outbox"),
+        link_keys=LINK_KEYS,
+    )
     return day(program.instants, 16, days=9)
 
 

@@ -23,6 +23,7 @@ from tandem.program.certify.issuer_keys import (
     rotate_keyring,
     sign_jws,
 )
+from tandem.program.link_keys import load_link_keys
 from tests.conftest import Tandem
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
@@ -172,11 +173,14 @@ def test_cli_keys_init_rotate_export(
     assert created.exit_code == 0, created.output
     path = tmp_path / "tandem-keys.json"
     keyring = load_keyring(path)
+    links = load_link_keys(path)
+    assert links is not None
     assert created.output == (
-        f"Created issuer key file tandem-keys.json (mode 0600) with RS256 key "
-        f"{keyring.active_kid}.\n"
-        "Keep it out of the database and version control, back it up, and publish the "
-        "public keys with `tandem keys export-jwks`.\n"
+        f"Created key file tandem-keys.json (mode 0600) with RS256 issuer key "
+        f"{keyring.active_kid} and link-signing key {links.active_kid}.\n"
+        "Keep it out of the database and version control, back it up, give it to every "
+        "`tandem tick`, `tandem scheduler run` and `tandem serve` (--keys or TANDEM_KEYS), "
+        "and publish the public keys with `tandem keys export-jwks`.\n"
     )
     assert jwt.PyJWK(keyring.active.public_jwk).key.key_size == 3072
 

@@ -26,7 +26,7 @@ from tandem.program.outbox.store import unpack
 from tandem.program.storage.tables import AuditEntry, Certificate, OutboxMessage
 from tandem.program.tick import run_due
 from tests.program.certify.helpers import ISSUER, close, closing, complete, count, met, start
-from tests.program.helpers import outbox
+from tests.program.helpers import LINK_KEYS, outbox
 
 
 def test_certify_issues_once_queues_the_message_and_writes_files(
@@ -74,7 +74,7 @@ def test_certify_issues_once_queues_the_message_and_writes_files(
     ]
 
     # The next tick delivers it, with the PDF and the signed credential attached.
-    report = run_due(engine, now, FileOutbox(tmp_path / "delivered"))
+    report = run_due(engine, now, FileOutbox(tmp_path / "delivered"), link_keys=LINK_KEYS)
     assert report.delivered == 1
     (message,) = outbox(engine, kind="certificate")
     parsed = email.message_from_bytes(unpack(message.content), policy=email.policy.default)

@@ -11,8 +11,8 @@ from sqlalchemy import Engine
 from tandem.program.outbox.channels import FileOutbox, SmtpChannel
 from tandem.program.outbox.dispatch import DeliverySettings, claim_due, deliver_due
 from tandem.program.storage.enums import OutboxStatus
-from tandem.program.tick import run_due
-from tests.program.helpers import day, eml_headers, make_program, outbox
+from tandem.program.tick import TickSettings, run_due
+from tests.program.helpers import LINK_KEYS, day, eml_headers, make_program, outbox
 
 
 def unreachable_smtp() -> SmtpChannel:
@@ -26,7 +26,9 @@ def unreachable_smtp() -> SmtpChannel:
 def test_a_claim_holds_for_its_lease_then_lapses(engine: Engine, tmp_path: Path) -> None:
     program = make_program(engine, tmp_path, pairs=2)
     now = day(program.instants, 1, hours=1)
-    run_due(engine, now, unreachable_smtp())  # enqueued; every delivery failed for now
+    run_due(
+        engine, now, unreachable_smtp(), link_keys=LINK_KEYS
+    )  # enqueued; every delivery failed for now
     due = now + timedelta(hours=1)
     lease = DeliverySettings(lease=timedelta(minutes=3))
     first = claim_due(engine, due, "first", 100, lease)
@@ -41,12 +43,16 @@ def test_transient_failures_are_retried_until_the_limit(engine: Engine, tmp_path
     program = make_program(engine, tmp_path, pairs=1, coordinator=None)
     now = day(program.instants, 1, hours=1)
     down = unreachable_smtp()
-    first = run_due(engine, now, down)
+    # Every message is tried (no circuit breaker), to count each one's attempts.
+    tireless = DeliverySettings(breaker_limit=100)
+    first = run_due(
+        engine, now, down, settings=TickSettings(delivery=tireless), link_keys=LINK_KEYS
+    )
     count = len(outbox(engine))
     assert (first.delivered, first.retrying, first.failed) == (0, count, 0)
-    short = DeliverySettings(retry_limit=timedelta(hours=12))
+    short = DeliverySettings(retry_limit=timedelta(hours=12), breaker_limit=100)
     later = now + timedelta(days=1)
-    patient = deliver_due(engine, later, down)  # the default limit is a week
+    patient = deliver_due(engine, later, down, settings=tireless)  # the default limit is a week
     assert (patient.retrying, patient.failed) == (count, 0)
     given_up = deliver_due(engine, later + timedelta(days=1), down, settings=short)
     assert (given_up.retrying, given_up.failed) == (0, count)
@@ -58,7 +64,7 @@ def test_transient_failures_are_retried_until_the_limit(engine: Engine, tmp_path
 def test_delivery_marks_each_message_sent_once(engine: Engine, tmp_path: Path) -> None:
     program = make_program(engine, tmp_path, pairs=2)
     now = day(program.instants, 1, hours=1)
-    run_due(engine, now, unreachable_smtp())
+    run_due(engine, now, unreachable_smtp(), link_keys=LINK_KEYS)
     folder = FileOutbox(tmp_path / "outbox")
     report = deliver_due(engine, now + timedelta(hours=1), folder)
     assert report.delivered == len(outbox(engine))

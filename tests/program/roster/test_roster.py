@@ -16,6 +16,7 @@ from tandem.matcher.types import Role
 from tandem.program.roster import store as roster
 from tandem.program.roster.files import InputFileError
 from tandem.program.storage.tables import Participant
+from tests.conftest import Tandem
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 LATER = datetime(2026, 1, 6, 9, 0, tzinfo=UTC)
@@ -377,3 +378,18 @@ def test_survey_style_comma_lists_are_split_and_semicolons_win(tmp_path: Path) -
     assert _split("English, French") == ["English", "French"]
     assert _split("Ecology, evolution; genomics") == ["Ecology, evolution", "genomics"]
     assert _split(["a, b", "c"]) == ["a, b", "c"]
+
+
+def test_carriage_returns_bare_files_read_and_a_stray_one_is_one_problem(
+    tmp_path: Path, db_url: str, tandem: Tandem
+) -> None:
+    old_mac = tmp_path / "mac.csv"
+    old_mac.write_bytes(b"id,name,email,capacity\rM1,Ada,ada@u.edu,1\r")
+    assert tandem("import", "mentors", old_mac, db=db_url).stdout.startswith("mac.csv: 1 added")
+    stray = tmp_path / "stray.csv"
+    stray.write_bytes(b"id,name,email,capacity\nM2,Bo\rb,bo@u.edu,1\n")
+    result = tandem("import", "mentors", stray, db=db_url, expect=1)
+    assert result.stderr == (
+        "Error: stray.csv, row 2: a carriage return inside the row (a cell holds a line break); "
+        "remove it, or save the file again with ordinary line endings\n"
+    )

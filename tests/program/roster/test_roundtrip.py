@@ -93,6 +93,8 @@ def to_csv(rows: list[dict[str, object]], role: Role) -> str:
             value = values.get(column)
             if isinstance(value, list):
                 value = ";".join(str(v) for v in value)
+                if ";" not in value and "," in value:  # as export writes it: not comma-split
+                    value += ";"
             elif isinstance(value, bool):
                 value = "yes" if value else "no"
             cells.append("" if value is None else str(value))

@@ -18,6 +18,7 @@ from sqlmodel import Session, select
 
 from tandem.matcher.types import Role
 from tandem.program.cohorts import CohortSettings, Confirmation, create_cohort, send_instants
+from tandem.program.link_keys import link_secrets
 from tandem.program.links import open_introduction
 from tandem.program.outbox.channels import FileOutbox
 from tandem.program.outbox.store import unpack
@@ -25,10 +26,9 @@ from tandem.program.roster import store as roster
 from tandem.program.roster.files import InputFileError
 from tandem.program.storage.enums import AddressBy
 from tandem.program.storage.tables import Cohort, OutboxMessage, Participant
-from tandem.program.tick import run_due
 from tandem.program.tokens import make_token
 from tandem.prompts.resources import Resource
-from tests.program.helpers import CREATED, START, day, outbox, store_match
+from tests.program.helpers import CREATED, LINK_KEYS, START, day, outbox, run_due, store_match
 
 MENTORS = """\
 id,name,email,capacity,career_stage,languages,expertise,share
@@ -231,13 +231,13 @@ def test_the_respond_page_shows_what_the_introduction_shows(engine: Engine, tmp_
         wei = session.exec(select(Participant).where(Participant.email == "wei@uni.edu")).one()
     pair_pk = _one(engine, "aiko@uni.edu", "intro").pair_pk or 0
     token = make_token(
-        bytes.fromhex(cohort.secret),
+        link_secrets(LINK_KEYS, cohort),
         pair_id=pair_pk,
         week=0,
         role="mentee",
         expires=now + timedelta(days=3),
     )
-    intro = open_introduction(engine, token, now=now)
+    intro = open_introduction(engine, token, now=now, link_keys=LINK_KEYS)
     assert intro.partner_name == wei.name
     assert intro.partner_profile == (("Career stage", "senior faculty"), ("Languages", "Mandarin"))
 

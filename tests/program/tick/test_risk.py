@@ -12,9 +12,8 @@ from tandem.program.cohorts import PairAction, change_pair
 from tandem.program.outbox.channels import FileOutbox
 from tandem.program.reports import cohort_status
 from tandem.program.storage.db import open_database
-from tandem.program.tick import run_due
 from tests.conftest import Tandem
-from tests.program.helpers import Program, day, make_program
+from tests.program.helpers import Program, day, make_program, run_due
 
 COHORT = "Fall 2026"
 
