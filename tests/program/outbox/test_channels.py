@@ -24,8 +24,6 @@ from tandem.program.outbox.channels import (
     DeliveryConfigError,
     FileOutbox,
     PermanentDeliveryError,
-    SmtpChannel,
-    SmtpSecurity,
     TransientDeliveryError,
     channel_from_url,
     retry_at,
@@ -36,6 +34,7 @@ from tandem.program.outbox.mail import (
     message_bytes,
     message_id_for,
 )
+from tandem.program.outbox.smtp import SmtpChannel, SmtpSecurity
 
 DOMAIN = "mentoring.example.org"
 PASSWORD = "s3cret-Pa55word"

@@ -8,8 +8,9 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from tandem.program.outbox.channels import FileOutbox, SmtpChannel
+from tandem.program.outbox.channels import FileOutbox
 from tandem.program.outbox.dispatch import DeliverySettings, claim_due, deliver_due
+from tandem.program.outbox.smtp import SmtpChannel
 from tandem.program.storage.enums import OutboxStatus
 from tandem.program.tick import TickSettings, run_due
 from tests.program.helpers import LINK_KEYS, day, eml_headers, make_program, outbox

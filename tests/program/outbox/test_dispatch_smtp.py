@@ -24,8 +24,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import Engine
 
-from tandem.program.outbox.channels import SmtpChannel
 from tandem.program.outbox.dispatch import DEFAULT_DELIVERY
+from tandem.program.outbox.smtp import SmtpChannel
 from tandem.program.tick import run_due
 from tests.program.helpers import LINK_KEYS, day, make_program, outbox
 
@@ -83,7 +83,7 @@ import sys, time
 from datetime import datetime
 from pathlib import Path
 from tandem.program.storage.db import open_database
-from tandem.program.outbox.channels import SmtpChannel
+from tandem.program.outbox.smtp import SmtpChannel
 from tandem.program.tick import run_due
 from tests.program.helpers import LINK_KEYS
 db_url, port, now, barrier = sys.argv[1], int(sys.argv[2]), sys.argv[3], Path(sys.argv[4])

@@ -19,7 +19,8 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import Engine, update
 from sqlmodel import Session, select
 
-from tandem.program.outbox.channels import FileOutbox, PermanentDeliveryError, SmtpChannel
+from tandem.program.outbox.channels import FileOutbox, PermanentDeliveryError
+from tandem.program.outbox.smtp import SmtpChannel
 from tandem.program.reports import delivery_problems, render_digest
 from tandem.program.storage.db import transaction
 from tandem.program.storage.enums import OutboxStatus
