@@ -6,14 +6,13 @@ import json
 from pathlib import Path
 
 from sqlalchemy import Engine
-from typer.testing import CliRunner
 
-from tandem.cli import app
+from tests.conftest import Tandem
 from tests.program.helpers import make_program
 
 
 def invoke(db_url: str, *args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, ["--db", db_url, *args])
+    result = Tandem().invoke(["--db", db_url, *args])
     return result.exit_code, result.stdout, result.stderr
 
 
@@ -107,9 +106,9 @@ def test_every_command_that_reads_the_clock_takes_now(db_url: str, tmp_path: Pat
     code, out, _ = invoke(db_url, "import", "mentors", str(mentors), "--now", "2026-08-01T09:00")
     assert (code, out) == (0, "mentors.csv: 1 added, 0 updated, 0 unchanged mentors\n")
     keys = str(tmp_path / "keys.json")
-    result = CliRunner().invoke(app, ["keys", "init", "--keys", keys, "--now", "yesterday"])
+    result = Tandem().invoke(["keys", "init", "--keys", keys, "--now", "yesterday"])
     assert result.exit_code == 2 and "expected an ISO date and time" in result.stderr
-    help_text = CliRunner().invoke(app, ["keys", "init", "--help"]).stdout
+    help_text = Tandem().invoke(["keys", "init", "--help"]).stdout
     assert "--now" in help_text
 
 
@@ -189,5 +188,5 @@ def test_match_explain_names_the_mentors_and_why_a_rule_forbids(
     assert document["why_not"]["forbidden_by"] == ["capacity"]
     assert document["mentor_names"] == {"M001": "Ada Lovelace", "M002": "Bo Chen"}
     assert invoke(db_url, "match", "explain", "E001", "--mentor", "M002", "--json")[1] == out
-    help_text = CliRunner().invoke(app, ["match", "explain", "--help"]).stdout
+    help_text = Tandem().invoke(["match", "explain", "--help"]).stdout
     assert "--format" in help_text and "--json" not in help_text

@@ -14,9 +14,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from tandem.cli import app
+from tests.conftest import Tandem
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -80,7 +79,7 @@ def test_every_readme_command_runs_as_written(
     monkeypatch.chdir(tmp_path)
     for name in [n for n in os.environ if n.startswith("TANDEM_")]:
         monkeypatch.delenv(name)
-    runner = CliRunner()
+    runner = Tandem()
     for args in readme_commands():
         if args[:1] == ["serve"]:
             serve_until_it_answers(args, tmp_path)
@@ -89,7 +88,7 @@ def test_every_readme_command_runs_as_written(
         if ">" in args:
             at = args.index(">")
             args, target = args[:at], args[at + 1]
-        result = runner.invoke(app, args)
+        result = runner.invoke(args)
         shown = shlex.join(["tandem", *args])
         assert result.exit_code == 0, f"{shown}\n{result.output}"
         assert "Traceback" not in result.output, shown

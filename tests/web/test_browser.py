@@ -19,15 +19,14 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
-from typer.testing import CliRunner
 
-from tandem.cli import app as cli
 from tandem.matcher.types import Role
 from tandem.program.checkins import CheckinAnswers, add_checkin
 from tandem.program.cohorts import PairAction, change_pair
 from tandem.program.coordinators import add_coordinator
 from tandem.program.storage.tables import CheckIn, Cohort, Pair
 from tandem.web.app import create_app
+from tests.conftest import Tandem
 from tests.program.helpers import LINK_KEYS, link_key_file, make_program
 from tests.web.conftest import LiveServer
 from tests.web.helpers import Clock
@@ -103,8 +102,7 @@ def test_a_participant_accepts_and_checks_in_from_the_links_in_real_messages(
             session.add(cohort)
             session.commit()
         outbox = tmp_path / "outbox"
-        ticked = CliRunner().invoke(
-            cli,
+        ticked = Tandem().invoke(
             [
                 *("--db", db_url, "tick", "--now", tick_at.isoformat()),
                 *("--delivery", f"file:{outbox}", "--keys", str(link_key_file(tmp_path))),
@@ -162,8 +160,7 @@ def test_a_participant_accepts_and_checks_in_from_the_links_in_real_messages(
 
 
 def tick(db_url: str, now: datetime, outbox: Path) -> None:
-    done = CliRunner().invoke(
-        cli,
+    done = Tandem().invoke(
         [
             *("--db", db_url, "tick", "--now", now.isoformat()),
             *("--delivery", f"file:{outbox}", "--keys", str(link_key_file(outbox.parent))),

@@ -10,13 +10,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
-from typer.testing import CliRunner
 
-from tandem.cli import app as cli
 from tandem.matcher.types import Role
 from tandem.program.checkins import CheckinAnswers, add_checkin
 from tandem.program.storage.tables import AuditEntry, Coordinator, Pair, WebSession
 from tandem.web.security import Limits
+from tests.conftest import Tandem
 from tests.web.helpers import Site, csrf_of, make_site
 
 PASSWORD = "correct horse battery"
@@ -26,8 +25,8 @@ PASSWORD = "correct horse battery"
 def site(engine: Engine, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Site:
     site = make_site(engine, tmp_path, pairs=3, limits=Limits(sign_in_failures=3))
     monkeypatch.setenv("TANDEM_COORDINATOR_PASSWORD", PASSWORD)
-    result = CliRunner().invoke(
-        cli, ["--db", db_url, "coordinator", "add", "Ada@Uni.edu", "--name", "Ada Lovelace"]
+    result = Tandem().invoke(
+        ["--db", db_url, "coordinator", "add", "Ada@Uni.edu", "--name", "Ada Lovelace"]
     )
     assert result.exit_code == 0, result.output
     assert result.stdout == "Coordinator ada@uni.edu added\n"
@@ -51,7 +50,7 @@ def test_only_an_argon2_hash_is_stored_and_short_passwords_are_refused(
             stored.password_hash.startswith("$argon2id$") and PASSWORD not in stored.password_hash
         )
     monkeypatch.setenv("TANDEM_COORDINATOR_PASSWORD", "short")
-    result = CliRunner().invoke(cli, ["--db", db_url, "coordinator", "add", "bo@uni.edu"])
+    result = Tandem().invoke(["--db", db_url, "coordinator", "add", "bo@uni.edu"])
     assert result.exit_code == 1
     assert "the password has 5 characters; use at least 12" in result.stderr
 

@@ -8,9 +8,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import Session, select
-from typer.testing import CliRunner
 
-from tandem.cli import app as cli
 from tandem.matcher.types import Role
 from tandem.program.certify import certify, issuer_settings, load_rules
 from tandem.program.certify.issuer_keys import KeyAlgorithm, init_keyring
@@ -19,6 +17,7 @@ from tandem.program.coordinators import add_coordinator
 from tandem.program.outbox.channels import FileOutbox
 from tandem.program.storage.tables import AuditEntry, Certificate, MatchPair
 from tandem.web.app import create_app
+from tests.conftest import Tandem
 from tests.program.helpers import LINK_KEYS, day, roster_files, run_due
 from tests.web.helpers import Clock, csrf_of, make_site
 
@@ -98,13 +97,13 @@ def test_a_coordinator_forbids_a_pair_and_matches_again_before_the_cohort(
     engine: Engine, db_url: str, tmp_path: Path
 ) -> None:
     mentors, mentees = roster_files(tmp_path, 3)
-    runner = CliRunner()
+    runner = Tandem()
     for args in (
         ["import", "mentors", str(mentors)],
         ["import", "mentees", str(mentees)],
         ["match", "--cycle", "2026", "--now", "2026-08-01T12:00"],
     ):
-        ran = runner.invoke(cli, ["--db", db_url, *args])
+        ran = runner.invoke(["--db", db_url, *args])
         assert ran.exit_code == 0, ran.output
     clock = Clock(datetime(2026, 8, 2, tzinfo=UTC))
     client = TestClient(
@@ -149,7 +148,6 @@ def test_a_coordinator_forbids_a_pair_and_matches_again_before_the_cohort(
     assert (audit.actor, audit.details["forbidden"]) == ("Ada", [[mentee, mentor]])
 
     created = runner.invoke(
-        cli,
         [
             "--db",
             db_url,

@@ -7,9 +7,9 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 from sqlmodel import SQLModel
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
-from tandem.cli import app
+from tests.conftest import Tandem
 
 
 def dump_database(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
@@ -27,7 +27,7 @@ def dump_database(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def run_cli(db_url: str, *args: str | Path) -> Result:
-    return CliRunner().invoke(app, ["--db", db_url, *(str(a) for a in args)])
+    return Tandem().invoke(["--db", db_url, *(str(a) for a in args)])
 
 
 def assert_one_error_line(result: Result, expected: str | None = None) -> None:

@@ -9,9 +9,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine
-from typer.testing import CliRunner
 
-from tandem.cli import app
 from tandem.matcher.types import Role
 from tandem.program.roster import store as roster
 from tandem.program.roster.files import InputFileError
@@ -231,7 +229,7 @@ def test_cli_reports_every_problem_and_exits_non_zero(
     path = write(
         tmp_path, "mentors.csv", "id,name,email,capacity\nM8,Zed,z@,1\nM9,Yan,y@uni.edu,-2\n"
     )
-    result = CliRunner().invoke(app, ["--db", db_url, "import", "mentors", str(path)])
+    result = Tandem().invoke(["--db", db_url, "import", "mentors", str(path)])
     assert result.exit_code == 1
     assert result.stdout == ""
     assert result.stderr.splitlines() == [
@@ -302,15 +300,13 @@ def test_identity_is_stored_only_with_consent_and_never_printed(
     rows = {r.external_id: r for r in roster.list_participants(seeded, Role.MENTEE)}
     assert rows["E1"].identity == ["first-generation"]
     assert rows["E2"].identity == []  # "parent" was given without consent: dropped
-    result = CliRunner().invoke(
-        app, ["--db", db_url, "import", "mentees", str(write(tmp_path, "mentees.csv", MENTEES))]
+    result = Tandem().invoke(
+        ["--db", db_url, "import", "mentees", str(write(tmp_path, "mentees.csv", MENTEES))]
     )
     assert result.exit_code == 0
     assert "parent" not in result.output and "first-generation" not in result.output
     assert "identity columns ignored for 1 row(s) without identity_consent" in result.stderr
-    shown = CliRunner().invoke(
-        app, ["--db", db_url, "participants", "show", "E2", "--format", "json"]
-    )
+    shown = Tandem().invoke(["--db", db_url, "participants", "show", "E2", "--format", "json"])
     assert "identity" not in json.loads(shown.stdout)[0]
 
 
