@@ -49,6 +49,7 @@ from tandem.program.certify.vocabulary import AuditAction
 from tandem.program.cohorts import LIVE_STATES
 from tandem.program.errors import ProgramError
 from tandem.program.outbox.store import pack, unpack
+from tandem.program.roster.store import find_participant
 from tandem.program.storage.db import transaction
 from tandem.program.storage.tables import (
     Certificate,
@@ -74,21 +75,7 @@ class PrivacyError(ProgramError):
 
 
 def _find(session: Session, participant_id: str, role: Role | None) -> Participant:
-    query = select(Participant).where(Participant.external_id == participant_id)
-    if role is not None:
-        query = query.where(Participant.role == role.value)
-    rows = list(session.exec(query.order_by(col(Participant.role))).all())
-    if not rows:
-        where = f" as a {role.value}" if role is not None else ""
-        raise PrivacyError(
-            f'no participant with id "{participant_id}"{where}; see `tandem participants list`'
-        )
-    if len(rows) > 1:
-        raise PrivacyError(
-            f'"{participant_id}" is the id of a mentor and of a mentee; say which with '
-            "--role mentor or --role mentee"
-        )
-    return rows[0]
+    return find_participant(session, participant_id, role, PrivacyError)
 
 
 def _pairs(session: Session, person: Participant) -> list[Pair]:

@@ -22,6 +22,7 @@ from tandem.program.certify.audit import record_audit
 from tandem.program.certify.vocabulary import AuditAction
 from tandem.program.errors import ProgramError
 from tandem.program.pairs import LIVE_STATES, PairState, transition
+from tandem.program.roster.store import find_participant
 from tandem.program.storage.db import transaction
 from tandem.program.storage.enums import OutboxStatus
 from tandem.program.storage.statements import quiet_update
@@ -58,21 +59,7 @@ class Withdrawal:
 
 
 def _find(session: Session, participant_id: str, role: Role | None) -> Participant:
-    query = select(Participant).where(Participant.external_id == participant_id)
-    if role is not None:
-        query = query.where(Participant.role == role.value)
-    rows = list(session.exec(query.order_by(col(Participant.role))).all())
-    if not rows:
-        where = f" as a {role.value}" if role is not None else ""
-        raise WithdrawalError(
-            f'no participant with id "{participant_id}"{where}; see `tandem participants list`'
-        )
-    if len(rows) > 1:
-        raise WithdrawalError(
-            f'"{participant_id}" is the id of a mentor and of a mentee; say which with '
-            "--role mentor or --role mentee"
-        )
-    return rows[0]
+    return find_participant(session, participant_id, role, WithdrawalError)
 
 
 def withdraw_participant(

@@ -32,6 +32,7 @@ from sqlmodel import Session, col, select
 
 from tandem.errors import FileAccessError
 from tandem.matcher.types import CareerStage, MeetingMode, MentoringTopic, Profile, Role
+from tandem.program.errors import ProgramError
 from tandem.program.roster.files import Problem, stream_table
 from tandem.program.roster.parse import (
     COMMON_COLUMNS,
@@ -635,3 +636,31 @@ def export_roster(engine: Engine, role: Role, path: Path) -> int:
     except OSError as exc:
         raise FileAccessError(path, exc, writing=True) from None
     return len(rows)
+
+
+def find_participant(
+    session: Session,
+    participant_id: str,
+    role: Role | None,
+    error: type[ProgramError] = RosterError,
+) -> Participant:
+    """The one participant with ``participant_id`` (in ``role``, when given).
+
+    Raises ``error`` when there is none, or when the id names a mentor and a mentee and
+    ``role`` does not say which.
+    """
+    query = select(Participant).where(col(Participant.external_id) == participant_id)
+    if role is not None:
+        query = query.where(col(Participant.role) == role.value)
+    rows = list(session.exec(query.order_by(col(Participant.role))).all())
+    if not rows:
+        where = f" as a {role.value}" if role is not None else ""
+        raise error(
+            f'no participant with id "{participant_id}"{where}; see `tandem participants list`'
+        )
+    if len(rows) > 1:
+        raise error(
+            f'"{participant_id}" is the id of a mentor and of a mentee; say which with '
+            "--role mentor or --role mentee"
+        )
+    return rows[0]
