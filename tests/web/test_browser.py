@@ -66,6 +66,19 @@ def shoot(driver: Any, folder: Path, name: str, width: int = 1280) -> Path:
     return path
 
 
+def leave_by(driver: Any, act: Any) -> None:
+    """Do ``act`` (a click or submit that loads another page) and wait until the browser
+    has left the current page: a click returns before the next page arrives, and reading
+    the page at once can read the old one."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    old = driver.find_element(By.TAG_NAME, "html")
+    act()
+    WebDriverWait(driver, 15).until(expected_conditions.staleness_of(old))
+
+
 def links_in(outbox: Path, to: str, kind: str) -> list[str]:
     """The links in the plain-text part of the messages ``to`` someone, of one kind."""
     found = []
@@ -121,7 +134,7 @@ def test_a_participant_accepts_and_checks_in_from_the_links_in_real_messages(
         accessible(browser)
         shoot(browser, shots, "respond")
         shoot(browser, shots, "respond-phone", width=390)
-        browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        leave_by(browser, browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click)
         assert (
             "your answer (accepted) is recorded"
             in browser.find_element(By.CLASS_NAME, "notice").text
@@ -137,7 +150,8 @@ def test_a_participant_accepts_and_checks_in_from_the_links_in_real_messages(
         browser.find_element(By.CSS_SELECTOR, "input[name=q_comfort][value='5']").click()
         browser.find_element(By.ID, "note").send_keys("a good start")
         shoot(browser, shots, "checkin-phone", width=390)
-        browser.find_element(By.ID, "note").submit()  # as pressing Enter would: no script needed
+        # as pressing Enter would: no script needed
+        leave_by(browser, browser.find_element(By.ID, "note").submit)
         assert "is recorded" in browser.find_element(By.CLASS_NAME, "notice").text
         assert browser.find_element(By.ID, "minutes").get_attribute("value") == "50"
         accessible(browser)
@@ -221,19 +235,19 @@ def test_a_coordinator_signs_in_and_walks_to_a_pair(
         shoot(browser, shots, "console-login")
         browser.find_element(By.ID, "email").send_keys("ada@uni.edu")
         browser.find_element(By.ID, "password").send_keys("correct horse battery")
-        browser.find_element(By.CSS_SELECTOR, "main button[type=submit]").click()
+        leave_by(browser, browser.find_element(By.CSS_SELECTOR, "main button[type=submit]").click)
         assert browser.find_element(By.TAG_NAME, "h1").text == "Cohorts"
         accessible(browser)
         shoot(browser, shots, "console-cohorts")
-        browser.find_element(By.LINK_TEXT, "Fall 2026").click()
+        leave_by(browser, browser.find_element(By.LINK_TEXT, "Fall 2026").click)
         assert browser.find_element(By.TAG_NAME, "h1").text == "Fall 2026"
         accessible(browser)
         shoot(browser, shots, "console-pairs")
-        browser.find_element(By.LINK_TEXT, "At-risk pairs").click()
+        leave_by(browser, browser.find_element(By.LINK_TEXT, "At-risk pairs").click)
         assert browser.find_element(By.TAG_NAME, "h1").text == "Fall 2026: pairs at risk"
         risky = [a.text for a in browser.find_elements(By.CSS_SELECTOR, "tbody td:first-child a")]
         assert risky == ["Mentee 2", "Mentee 3"]
-        browser.find_element(By.LINK_TEXT, "Mentee 2").click()
+        leave_by(browser, browser.find_element(By.LINK_TEXT, "Mentee 2").click)
         assert browser.find_element(By.TAG_NAME, "h1").text == "Mentee 2 with Mentor 2"
         assert "hard to find a time" in browser.find_element(By.TAG_NAME, "main").text
         accessible(browser)
