@@ -211,6 +211,26 @@ def add_checkin(
         return _store(session, pair, week, role, answers, source, now)
 
 
+def record_checked(
+    session: Session,
+    cohort: Cohort,
+    pair: Pair,
+    week: int,
+    role: Role,
+    answers: CheckinAnswers,
+    *,
+    source: str,
+    now: datetime,
+) -> str:
+    """Record one check-in in ``session`` whose answers are already typed by the week's
+    questions (the link page's form does that); returns "added", "updated" or "unchanged".
+
+    Raises CheckinError for a week outside the pair's program or a declined pair.
+    """
+    _check_week(cohort, pair, week)
+    return _store(session, pair, week, role, answers, source, now)
+
+
 def record_from_link(
     engine: Engine,
     token: str,

@@ -4,20 +4,17 @@ The link's token is the only key: it names one pair, one week and one person, an
 function here reads or records exactly that. Any link that does not verify (damaged,
 forged, altered, expired, or for another kind of page) raises :class:`LinkError` with one
 plain message, so a page never tells a stranger why. Recording goes through the same
-functions as the CLI: :func:`~tandem.program.cohorts.record_response` and
-:func:`~tandem.program.checkins.record_from_link`. Notes, reasons and identity attributes
+functions as the CLI: :func:`~tandem.program.cohorts.apply_action` and
+:func:`~tandem.program.checkins.record_checked`. Notes, reasons and identity attributes
 are never part of what the *other* person's page shows.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -26,8 +23,8 @@ from sqlmodel import Session, col, select
 
 from tandem.matcher.types import MeetingMode, Role
 from tandem.program import schedule
-from tandem.program.checkins import ANSWER_PREFIX, CheckinAnswers, CheckinError, record_from_link
-from tandem.program.cohorts import CohortError, PairState, record_response
+from tandem.program.checkins import ANSWER_PREFIX, CheckinAnswers, CheckinError, record_checked
+from tandem.program.cohorts import CohortError, PairAction, PairState, apply_action, load_curriculum
 from tandem.program.errors import ProgramError
 from tandem.program.link_keys import LinkKeyRing, link_secrets
 from tandem.program.sharing import shared_profile
@@ -37,9 +34,7 @@ from tandem.program.tokens import TamperedTokenError, TokenError, verify_token
 from tandem.prompts.curriculum import (
     CheckinKind,
     CheckinQuestion,
-    Curriculum,
     WeekContent,
-    load_curriculum,
 )
 
 NOT_VALID = "this link is not valid any more"
@@ -171,27 +166,40 @@ def answer_introduction(
     now: datetime,
     link_keys: LinkKeyRing | None = None,
 ) -> Introduction:
-    """Record the link holder's accept or decline (via ``record_response``).
+    """Record the link holder's accept or decline (the pair's one ``apply_action``, as
+    ``record_response`` and the coordinator's ``pair accept`` do) and return the
+    introduction as it now stands.
 
     A reason given with the answer is kept in the audit log for the coordinator only.
     Raises LinkError for an invalid link, CohortError when the pair's state no longer
-    allows the answer (e.g. accepting a declined pair).
+    allows the answer (e.g. accepting a declined pair); nothing is recorded then.
     """
-    with Session(engine) as session:
-        holder = _resolve(session, token, LinkKind.RESPOND, now, link_keys)
-    record_response(engine, token, accept=accept, now=now, link_keys=link_keys)
-    reason = (reason or "").strip()[:2000] or None
     with transaction(engine) as session:
+        holder = _resolve(session, token, LinkKind.RESPOND, now, link_keys)
+        apply_action(
+            session,
+            holder.cohort,
+            holder.pair,
+            PairAction.ACCEPT if accept else PairAction.DECLINE,
+            actor=holder.role.value,
+            now=now,
+            reason=None if accept else f"declined by the {holder.role.value}",
+            role=holder.role,
+        )
         session.add(
             AuditEntry(
                 at=now,
                 actor=holder.role.value,
                 action="pair.accepted" if accept else "pair.declined",
                 subject=f"pair {holder.pair.pk}",
-                details={"cohort": holder.cohort.name, "reason": reason},
+                details={
+                    "cohort": holder.cohort.name,
+                    "reason": (reason or "").strip()[:2000] or None,
+                },
             )
         )
-    return open_introduction(engine, token, now=now, link_keys=link_keys)
+        session.flush()
+        return _introduction(holder)
 
 
 # --- weekly check-ins
@@ -219,19 +227,9 @@ class CheckinPage:
     modes: tuple[str, ...] = field(default_factory=lambda: tuple(m.value for m in MeetingMode))
 
 
-_loading = threading.Lock()
-
-
-@lru_cache(maxsize=16)
-def _curriculum(folder: str | None) -> Curriculum:
-    return load_curriculum(Path(folder) if folder else None)
-
-
-@lru_cache(maxsize=1024)
-def _week(folder: str | None, number: int, track: str) -> WeekContent:
-    """A week of a cohort's curriculum, loaded once per process (pages ask it often)."""
-    with _loading:  # one thread loads the curriculum; the others wait for it, not repeat it
-        return _curriculum(folder).week(number, track)
+def _week(cohort: Cohort, number: int, track: str) -> WeekContent:
+    """A week of a cohort's curriculum (read once per process, see ``load_curriculum``)."""
+    return load_curriculum(cohort).week(number, track)
 
 
 def _form_values(row: CheckIn) -> dict[str, Any]:
@@ -262,7 +260,6 @@ def open_checkin(
     """
     with Session(engine) as session:
         holder = _resolve(session, token, LinkKind.CHECKIN, now, link_keys)
-        week = _week(holder.cohort.curriculum_dir, holder.week, holder.pair.track)
         row = session.exec(
             select(CheckIn).where(
                 CheckIn.pair_pk == holder.pair.pk,
@@ -270,21 +267,30 @@ def open_checkin(
                 CheckIn.role == holder.role.value,
             )
         ).first()
-        asked = week.checkin_for(holder.role)
-        return CheckinPage(
-            cohort_name=holder.cohort.name,
-            role=holder.role.value,
-            my_name=holder.me.name,
-            partner_name=holder.partner.name,
-            week=holder.week,
-            weeks_total=holder.cohort.weeks,
-            topic=week.title,
-            final=holder.week == holder.cohort.weeks,
-            questions=tuple(q for q in asked if q.id not in STANDARD_FIELDS),
-            labels={q.id: q.text for q in asked if q.id in STANDARD_FIELDS},
-            recorded=_form_values(row) if row else None,
-            recorded_at=row.recorded_at if row else None,
-        )
+        return _checkin_page(holder, row)
+
+
+def _checkin_page(holder: _Holder, row: CheckIn | None) -> CheckinPage:
+    week = _week(holder.cohort, holder.week, holder.pair.track)
+    asked = week.checkin_for(holder.role)
+    return CheckinPage(
+        cohort_name=holder.cohort.name,
+        role=holder.role.value,
+        my_name=holder.me.name,
+        partner_name=holder.partner.name,
+        week=holder.week,
+        weeks_total=holder.cohort.weeks,
+        topic=week.title,
+        final=holder.week == holder.cohort.weeks,
+        questions=_own_questions(asked),
+        labels={q.id: q.text for q in asked if q.id in STANDARD_FIELDS},
+        recorded=_form_values(row) if row else None,
+        recorded_at=row.recorded_at if row else None,
+    )
+
+
+def _own_questions(asked: tuple[CheckinQuestion, ...]) -> tuple[CheckinQuestion, ...]:
+    return tuple(q for q in asked if q.id not in STANDARD_FIELDS)
 
 
 def _answer(question: CheckinQuestion, raw: str) -> str | int | bool:
@@ -306,26 +312,15 @@ def _answer(question: CheckinQuestion, raw: str) -> str | int | bool:
     return raw
 
 
-def submit_checkin(
-    engine: Engine,
-    token: str,
-    form: Mapping[str, str],
-    *,
-    now: datetime,
-    link_keys: LinkKeyRing | None = None,
-) -> CheckinPage:
-    """Validate a check-in form and record it (via ``record_from_link``); submitting again
-    updates it. Fields are named as the check-in import's columns: ``met``, ``minutes``,
-    ``mode``, ``rating``, ``note`` and ``q_<question id>`` for the week's own questions.
-
-    Raises LinkError for an invalid link; CheckinFormError naming each field that is wrong
-    (nothing is recorded then).
-    """
-    page = open_checkin(engine, token, now=now, link_keys=link_keys)
+def _checked_form(
+    questions: tuple[CheckinQuestion, ...], form: Mapping[str, str]
+) -> CheckinAnswers:
+    """A check-in form's answers, typed by their questions; CheckinFormError naming each
+    field that is wrong."""
     problems: dict[str, str] = {}
     values = {k: (v or "").strip() for k, v in form.items()}
     answers: dict[str, str | int | bool] = {}
-    for question in page.questions:
+    for question in questions:
         name = f"{ANSWER_PREFIX}{question.id}"
         raw = values.get(name, "")
         if not raw:
@@ -339,18 +334,50 @@ def submit_checkin(
     fields = {k: values[k] for k in ("met", "minutes", "mode", "rating", "note") if values.get(k)}
     if not problems:
         try:
-            checked = CheckinAnswers(**fields, answers=answers)
+            return CheckinAnswers(**fields, answers=answers)
         except ValidationError as error:
             for item in error.errors():
                 where = str(item["loc"][0]) if item["loc"] else "form"
                 problems[where] = str(item["msg"]).removeprefix("Value error, ")
-    if problems:
-        raise CheckinFormError(problems)
-    try:
-        record_from_link(engine, token, checked, now=now, link_keys=link_keys)
-    except (TokenError, CheckinError):
-        raise LinkError() from None
-    return open_checkin(engine, token, now=now, link_keys=link_keys)
+    raise CheckinFormError(problems)
+
+
+def submit_checkin(
+    engine: Engine,
+    token: str,
+    form: Mapping[str, str],
+    *,
+    now: datetime,
+    link_keys: LinkKeyRing | None = None,
+) -> None:
+    """Validate a check-in form and record it; submitting again updates it. Fields are
+    named as the check-in import's columns: ``met``, ``minutes``, ``mode``, ``rating``,
+    ``note`` and ``q_<question id>`` for the week's own questions.
+
+    The link is checked once and the answers are stored in the same transaction, through
+    the check-ins' own :func:`~tandem.program.checkins.record_checked` (what the CLI's
+    ``checkin add`` and import store through as well).
+
+    Raises LinkError for an invalid link; CheckinFormError naming each field that is wrong
+    (nothing is recorded then).
+    """
+    with transaction(engine) as session:
+        holder = _resolve(session, token, LinkKind.CHECKIN, now, link_keys)
+        week = _week(holder.cohort, holder.week, holder.pair.track)
+        answers = _checked_form(_own_questions(week.checkin_for(holder.role)), form)
+        try:
+            record_checked(
+                session,
+                holder.cohort,
+                holder.pair,
+                holder.week,
+                holder.role,
+                answers,
+                source="link",
+                now=now,
+            )
+        except CheckinError:
+            raise LinkError() from None
 
 
 # --- pause or leave

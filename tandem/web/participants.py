@@ -136,8 +136,8 @@ class ParticipantPages:
         answer = form.get("answer")
         db, now, keys = self.site.db, self.site.clock(), self.site.keyring()
         try:
-            intro = links.open_introduction(db, token, now=now, link_keys=keys)
             if answer not in ANSWERS:
+                intro = links.open_introduction(db, token, now=now, link_keys=keys)
                 return self.respond_view(token, intro, 422, problem="Choose accept or decline.")
             links.answer_introduction(
                 db,
@@ -150,6 +150,7 @@ class ParticipantPages:
         except links.LinkError:
             return self.invalid(request)
         except CohortError:
+            intro = links.open_introduction(db, token, now=now, link_keys=keys)
             problem = (
                 f"This introduction can no longer be answered: the pair is {intro.pair_state}."
             )
