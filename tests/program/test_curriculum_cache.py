@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,17 @@ from tandem.prompts.curriculum import DEFAULT_CURRICULUM, CurriculumError
 
 
 def cohort_with(folder: Path | None) -> Cohort:
-    return Cohort(name="Fall 2026", curriculum_dir=str(folder) if folder else None)
+    return Cohort(
+        name="Fall 2026",
+        cycle="2026",
+        match_run_pk=1,
+        start_date=date(2026, 9, 7),
+        weeks=16,
+        timezone="America/New_York",
+        send_weekday=0,
+        send_time="09:00",
+        curriculum_dir=str(folder) if folder else None,
+    )
 
 
 def test_the_shipped_curriculum_is_read_once() -> None:
