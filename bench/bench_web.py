@@ -8,8 +8,8 @@ SQLite file, or on the empty PostgreSQL database at URL (not timed), starts one
 in its own thread with its own connection:
 
 - by default as people do: participants arrive spread evenly over WINDOW seconds
-  (default 10), open the check-in page (GET), take 10 to 20 seconds to fill it in, send
-  it (POST) and land on the page that says it was saved (GET after the redirect). With
+  (default 10), open the check-in page (GET), take 10 to 20 seconds to fill it in (every
+  field, the week's own questions included), send it (POST) and land on the page that says it was saved (GET after the redirect). With
   the default window all of them have the form open at once;
 - with --burst, every participant opens the page and sends the form at the same instant
   (a stress test: it measures queueing).
@@ -55,10 +55,22 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _tokens(url: str) -> list[tuple[int, str, str]]:
+def _key_file(folder: Path) -> Path:
+    """A new key file (mode 0600) with one link-signing key, as `tandem keys init` makes."""
+    from tandem.program.link_keys import rotate_link_keys
+
+    path = folder / "tandem-keys.json"
+    path.touch(mode=0o600)
+    path.write_text("{}", encoding="utf-8")
+    rotate_link_keys(path, now=datetime.now(UTC))
+    return path
+
+
+def _tokens(url: str, keys: Path) -> list[tuple[int, str, str]]:
     """(pair, role, token) for every participant's week-1 link."""
     from sqlmodel import Session, col, select
 
+    from tandem.program.link_keys import link_secrets, load_link_keys
     from tandem.program.storage.db import open_database
     from tandem.program.storage.tables import Cohort, Pair
     from tandem.program.tokens import make_token
@@ -69,9 +81,9 @@ def _tokens(url: str) -> list[tuple[int, str, str]]:
         pairs = session.exec(select(Pair.pk).order_by(col(Pair.pk))).all()
     engine.dispose()
     expires = datetime.now(UTC) + timedelta(days=1)
-    secret = bytes.fromhex(cohort.secret)
+    secrets = link_secrets(load_link_keys(keys), cohort)
     return [
-        (pk or 0, role, make_token(secret, pair_id=pk or 0, week=1, role=role, expires=expires))
+        (pk or 0, role, make_token(secrets, pair_id=pk or 0, week=1, role=role, expires=expires))
         for pk in pairs
         for role in ("mentor", "mentee")
     ]
@@ -108,6 +120,19 @@ def _timed(port: int, method: str, path: str, body: str | None = None) -> tuple[
     return answer.status, text, time.perf_counter() - began
 
 
+def _filled_in(page: str, csrf: str, minutes: int) -> dict[str, str]:
+    """Every field of a check-in form answered, as a participant who answers it all does:
+    the standard fields, and the week's own questions (the last choice of each radio
+    group, text for the others)."""
+    form = {"csrf": csrf, "met": "yes", "minutes": str(minutes), "mode": "video"}
+    form |= {"rating": "4", "note": "We planned the next month."}
+    for name, value in re.findall(r'type="radio" name="(q_\w+)" value="([^"]*)"', page):
+        form[name] = value
+    for name in re.findall(r'<textarea id="(q_\w+)"', page):
+        form[name] = "Talked it through."
+    return form
+
+
 def _participant(
     port: int,
     token: str,
@@ -124,7 +149,7 @@ def _participant(
         if out["get_status"] != 200 or found is None:
             return
         time.sleep(visit.think)
-        form = urlencode({"csrf": found.group(1), "met": "yes", "minutes": str(minutes)})
+        form = urlencode(_filled_in(body, found.group(1), minutes))
         out["post_status"], _, out["post"] = _timed(port, "POST", f"/checkin/{token}", form)
         if out["post_status"] == 303 and visit.think:  # a browser follows the redirect
             saved = f"/checkin/{token}?saved=1"
@@ -166,7 +191,7 @@ def _database(folder: Path, server_url: str | None, pairs: int) -> Iterator[str]
         admin.dispose()
 
 
-def _serve(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
+def _serve(url: str, port: int, workers: int, keys: Path) -> subprocess.Popen[bytes]:
     server = subprocess.Popen(
         [
             sys.executable,
@@ -179,6 +204,8 @@ def _serve(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
             str(port),
             "--workers",
             str(workers),
+            "--keys",
+            str(keys),
         ],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
@@ -235,10 +262,11 @@ def run(
         tempfile.TemporaryDirectory() as scratch,
         _database(Path(scratch), server_url, participants // 2) as url,
     ):
-        links = _tokens(url)
+        keys = _key_file(Path(scratch))
+        links = _tokens(url, keys)
         visits = _visits(len(links), window, burst)
         port = _free_port()
-        server = _serve(url, port, workers)
+        server = _serve(url, port, workers, keys)
         try:
             for _ in range(2 * workers):  # a server that has been up a while: caches warm
                 _timed(port, "GET", "/")
