@@ -24,9 +24,18 @@ from tandem.matcher.types import Role
 from tandem.program.checkins import CheckinAnswers, add_checkin
 from tandem.program.cohorts import PairAction, change_pair
 from tandem.program.coordinators import add_coordinator
+from tandem.program.evaluation.responses import import_responses
 from tandem.program.storage.tables import CheckIn, Cohort, Pair
 from tandem.web.app import create_app
 from tests.conftest import Tandem
+from tests.program.evaluation.helpers import (
+    COHORT,
+    MENTEES_OF,
+    NOW,
+    closing_rows,
+    make_cohort,
+    write_rows,
+)
 from tests.program.helpers import LINK_KEYS, link_key_file, make_program
 from tests.web.conftest import LiveServer
 from tests.web.helpers import Clock
@@ -256,3 +265,66 @@ def test_a_coordinator_signs_in_and_walks_to_a_pair(
         WebDriverWait(browser, 10).until(lambda d: d.current_url.endswith("/console/login"))
         browser.get(f"{server.url}/console")  # the session is gone
         assert browser.current_url == f"{server.url}/console/login"
+
+
+def sign_in(driver: Any, server: LiveServer, shots: Path | None = None) -> None:
+    """Open the console and sign in as Ada (added by the test)."""
+    from selenium.webdriver.common.by import By
+
+    driver.get(f"{server.url}/console")
+    assert driver.current_url == f"{server.url}/console/login"
+    accessible(driver)
+    if shots is not None:
+        shoot(driver, shots, "console-login")
+    driver.find_element(By.ID, "email").send_keys("ada@uni.edu")
+    driver.find_element(By.ID, "password").send_keys("correct horse battery")
+    leave_by(driver, driver.find_element(By.CSS_SELECTOR, "main button[type=submit]").click)
+    assert driver.find_element(By.TAG_NAME, "h1").text == "Cohorts"
+
+
+def test_a_coordinator_reads_the_report_and_a_mentors_feedback(
+    engine: Engine, tmp_path: Path, browser: Any
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    make_cohort(engine, tmp_path, MENTEES_OF)
+    import_responses(engine, COHORT, write_rows(tmp_path / "closing.csv", closing_rows()), now=NOW)
+    add_coordinator(engine, "ada@uni.edu", "correct horse battery", name="Ada Lovelace", now=NOW)
+    shots = tmp_path / "screenshots"
+    with LiveServer(create_app(engine=engine, clock=Clock(NOW), link_keys=LINK_KEYS)) as server:
+        sign_in(browser, server)
+        leave_by(browser, browser.find_element(By.LINK_TEXT, "Fall 2026").click)
+        leave_by(browser, browser.find_element(By.LINK_TEXT, "Report").click)
+        assert browser.find_element(By.TAG_NAME, "h1").text == "Fall 2026: program report"
+        images = browser.find_elements(By.CSS_SELECTOR, ".report figure img")
+        assert len(images) == 5
+        for image in images:  # drawn: the policy lets data: images through
+            assert (
+                browser.execute_script(
+                    "return arguments[0].complete && arguments[0].naturalWidth", image
+                )
+                > 100
+            )
+            assert image.size["width"] > 100 and image.get_attribute("alt")
+        # every mentee group (three answered) stays suppressed, as in the files
+        suppressed = browser.find_elements(By.CSS_SELECTOR, ".report tr.suppressed")
+        assert len(suppressed) > 2 * 10  # at least both mentee tables, ten competencies each
+        assert all("suppressed: fewer than 5 respondents" in row.text for row in suppressed)
+        accessible(browser)
+        shoot(browser, shots, "console-report")
+        shoot(browser, shots, "console-report-phone", width=390)
+
+        leave_by(browser, browser.find_element(By.LINK_TEXT, "Mentor M001").click)
+        assert (
+            browser.find_element(By.TAG_NAME, "h1").text
+            == "Mentoring feedback for Mentor M001 M001"
+        )
+        assert "Where to look next" in browser.find_element(By.TAG_NAME, "main").text
+        accessible(browser)
+        shoot(browser, shots, "console-feedback")
+        browser.back()
+        leave_by(browser, browser.find_element(By.LINK_TEXT, "Mentor M002").click)
+        refusal = browser.find_element(By.CSS_SELECTOR, "main .note").text
+        assert refusal.startswith("This feedback cannot be shown: mentor M002 has 1 mentee")
+        accessible(browser)
+        shoot(browser, shots, "console-feedback-refused")
