@@ -288,7 +288,9 @@ class Console:
         if (who := self.signed_in(request)) is None:
             return to_login()
         listed = reviews.list_cycles(self.site.db)
-        return self.view(request, who, "console/runs.html", reviews=listed)
+        # a run is timed in its cohort's zone, once a cohort is made from it; before, in UTC
+        zones = {r.cohort_name: self.zone(r.cohort_name) for r in listed if r.cohort_name}
+        return self.view(request, who, "console/runs.html", reviews=listed, zones=zones)
 
     def cycle_view(self, request: Request, who: Who, cycle: str, **context: Any) -> Response:
         try:

@@ -180,6 +180,12 @@ def test_a_participant_accepts_and_checks_in_from_the_links_in_real_messages(
         assert browser.find_element(By.ID, "minutes").get_attribute("value") == "50"
         accessible(browser)
         shoot(browser, shots, "checkin-recorded")
+        browser.get(checkin[0])  # opened again later: when it was sent, in the cohort's zone
+        sent = browser.find_element(By.CLASS_NAME, "notice").text
+        assert sent.startswith("You already sent this check-in, on ")
+        assert sent.endswith(" (America/New_York). Sending it again updates it.")
+        accessible(browser)
+        shoot(browser, shots, "checkin-again", width=390)
 
     with Session(engine) as session:
         pairs = session.exec(select(Pair).order_by(col(Pair.pk))).all()
