@@ -204,3 +204,17 @@ def test_a_mentors_feedback_or_why_it_is_not_shown(
     for path in (FEEDBACK.format("M999"), "/console/cohorts/Nowhere/mentors/M001/feedback"):
         missing = client.get(path)
         assert missing.status_code == 404 and "Not found" in missing.text
+
+
+def test_free_text_is_escaped_on_the_page(
+    client: TestClient, engine: Engine, tmp_path: Path
+) -> None:
+    rows = closing_rows()
+    for index, row in enumerate(rows[:6]):  # six mentors wrote one: enough to be shown
+        row["intent_to_change"] = "yes"
+        row["intent_what"] = f'<script>alert({index})</script><img src=x onerror="{index}">'
+    import_responses(engine, COHORT, write_rows(tmp_path / "closing.csv", rows), now=NOW)
+    sign_in(client)
+    page = client.get(REPORT).text
+    assert "&lt;script&gt;alert(3)&lt;/script&gt;&lt;img src=x onerror=" in page
+    assert "<script" not in page and 'onerror="' not in page
