@@ -79,13 +79,26 @@ def leave_by(driver: Any, act: Any) -> None:
     """Do ``act`` (a click or submit that loads another page) and wait until the browser
     has left the current page: a click returns before the next page arrives, and reading
     the page at once can read the old one."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.wait import WebDriverWait
 
     old = driver.find_element(By.TAG_NAME, "html")
+
+    def left(_: Any) -> bool:
+        try:
+            old.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as error:
+            # asked while the old page is being torn down, Chromium answers this instead
+            if "does not belong to the document" in str(error):
+                return True
+            raise
+        return False
+
     act()
-    WebDriverWait(driver, 15).until(expected_conditions.staleness_of(old))
+    WebDriverWait(driver, 15).until(left)
 
 
 def links_in(outbox: Path, to: str, kind: str) -> list[str]:
