@@ -130,22 +130,12 @@ def report_cohort(
         raise typer.BadParameter("an XLSX workbook needs --out FILE.xlsx", param_hint="--out")
     with database(ctx) as db:
         data = report.cohort_report(db, cohort, now=now_from(now))
-    if fmt is ReportFormat.JSON:
-        import json
-
-        _write(json.dumps(data, indent=2, ensure_ascii=False) + "\n", out)
-    elif fmt is ReportFormat.CSV:
-        import io
-
-        buffer = io.StringIO()
-        render.write_csv(data, buffer)
-        _write(buffer.getvalue(), out)
-    elif fmt is ReportFormat.XLSX:
-        assert out is not None
-        render.write_xlsx(data, out)
-        typer.echo(f"Wrote {out}", err=True)
-    else:
-        _write(render.render_html(data), out)
+    content = render.report_file(data, fmt.value)
+    if out is None:
+        typer.echo(content.decode("utf-8"), nl=False)
+        return
+    out.write_bytes(content)
+    typer.echo(f"Wrote {out}", err=True)
 
 
 @report_app.command("mentor")

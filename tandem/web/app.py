@@ -5,8 +5,9 @@ library function and renders a template; the app keeps nothing in memory that an
 process would need (sessions, rate counters and the CSRF key live in the database).
 Only this layer reads the clock (``clock``, replaceable in tests).
 
-The routes live in :mod:`tandem.web.participants` and :mod:`tandem.web.console`; both
-share one :class:`~tandem.web.site.Site`.
+The routes live in :mod:`tandem.web.participants`, :mod:`tandem.web.console` and (the
+console's report pages) :mod:`tandem.web.reports`; all share one
+:class:`~tandem.web.site.Site`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from tandem.program.storage.db import open_database, utcnow
 from tandem.program.web_state import shared_secret
 from tandem.web.console import LOGIN_COOKIE, SESSION_COOKIE, Console
 from tandem.web.participants import ParticipantPages
+from tandem.web.reports import ReportPages
 from tandem.web.security import Limits, SecurityHeaders
 from tandem.web.site import Site, page
 
@@ -83,7 +85,9 @@ def create_app(
     app.add_api_route("/static/tandem.css", stylesheet)
     app.add_api_route("/", home, response_class=HTMLResponse)
     ParticipantPages(site).register(app)
-    Console(site).register(app)
+    console = Console(site)
+    console.register(app)
+    ReportPages(console).register(app)
     return app
 
 

@@ -1,4 +1,5 @@
-"""The coordinator console: sign-in, cohorts, pairs, deliveries, match reviews, certificates.
+"""The coordinator console: sign-in, cohorts, pairs, deliveries, match reviews, certificates
+(the cohort report and mentors' feedback: :mod:`tandem.web.reports`).
 
 Every page but the sign-in form needs a session (a cookie naming a row in the database);
 every form carries a CSRF value bound to the session (the sign-in form: to a pre-session
@@ -39,7 +40,8 @@ PAIR_ORDERS: dict[str, Callable[[reports.PairStatus], Any]] = {
 """The orders a coordinator can sort a cohort's pairs in, by name."""
 
 
-def _to_login() -> RedirectResponse:
+def to_login() -> RedirectResponse:
+    """Where a request without a session goes."""
     return RedirectResponse("/console/login", status_code=303)
 
 
@@ -156,7 +158,7 @@ class Console:
         if self.signed_in(request) is not None and self.csrf_ok(request, form):
             token = request.cookies.get(SESSION_COOKIE, "")
             coordinators.sign_out(self.site.db, token, now=self.site.clock())
-        response = _to_login()
+        response = to_login()
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
 
@@ -164,7 +166,7 @@ class Console:
 
     def cohorts(self, request: Request) -> Response:
         if (who := self.signed_in(request)) is None:
-            return _to_login()
+            return to_login()
         listed = casework.list_cohorts(self.site.db)
         return self.view(request, who, "console/cohorts.html", cohorts=listed)
 
@@ -179,7 +181,7 @@ class Console:
     ) -> Response:
         """A cohort's pairs, filtered by state or risk, sorted, :data:`PAGE_SIZE` a page."""
         if (who := self.signed_in(request)) is None:
-            return _to_login()
+            return to_login()
         try:
             pairs = reports.cohort_status(self.site.db, name, self.site.clock())
         except CohortError:
@@ -210,7 +212,7 @@ class Console:
 
     def deliveries(self, request: Request, name: str) -> Response:
         if (who := self.signed_in(request)) is None:
-            return _to_login()
+            return to_login()
         try:
             rows = reports.delivery_problems(self.site.db, name)
         except CohortError:
@@ -236,7 +238,7 @@ class Console:
 
     def pair(self, request: Request, name: str, mentee_id: str) -> Response:
         if (who := self.signed_in(request)) is None:
-            return _to_login()
+            return to_login()
         done = request.query_params.get("done")
         return self.pair_view(request, who, name, mentee_id=mentee_id, done=done, problem=None)
 
@@ -245,7 +247,7 @@ class Console:
     ) -> Response:
         """Pause, resume, end or re-open a pair (with a reason, recorded in its history)."""
         if (who := self.signed_in(request)) is None:
-            return _to_login()
+            return to_login()
         if not self.csrf_ok(request, form):
             return page("expired_form.html", 403)
         try:
@@ -273,7 +275,7 @@ class Console:
 
     def match_review(self, request: Request, name: str) -> Response:
         if (who := self.signed_in(request)) is None:
-            return _to_login()
+            return to_login()
         try:
             review = reviews.review_cohort_match(self.site.db, name)
         except CohortError:
@@ -284,9 +286,11 @@ class Console:
 
     def runs(self, request: Request) -> Response:
         if (who := self.signed_in(request)) is None:
-            return _to_login()
+            return to_login()
         listed = reviews.list_cycles(self.site.db)
-        return self.view(request, who, "console/runs.html", reviews=listed)
+        # a run is timed in its cohort's zone, once a cohort is made from it; before, in UTC
+        zones = {r.cohort_name: self.zone(r.cohort_name) for r in listed if r.cohort_name}
+        return self.view(request, who, "console/runs.html", reviews=listed, zones=zones)
 
     def cycle_view(self, request: Request, who: Who, cycle: str, **context: Any) -> Response:
         try:
@@ -298,13 +302,13 @@ class Console:
 
     def run_review(self, request: Request, cycle: str) -> Response:
         if (who := self.signed_in(request)) is None:
-            return _to_login()
+            return to_login()
         return self.cycle_view(request, who, cycle, problem=None)
 
     def rerun(self, request: Request, cycle: str, fields: FormFields) -> Response:
         """Run a cycle's match again with one pair locked in or forbidden."""
         if (who := self.signed_in(request)) is None:
-            return _to_login()
+            return to_login()
         form = {k: v.strip() for k, v in fields.items()}
         if not self.csrf_ok(request, form):
             return page("expired_form.html", 403)
@@ -350,7 +354,7 @@ class Console:
 
     def certification(self, request: Request, name: str) -> Response:
         if (who := self.signed_in(request)) is None:
-            return _to_login()
+            return to_login()
         done = request.query_params.get("done")
         return self.certification_view(request, who, name, done=done, problem=None)
 
@@ -359,7 +363,7 @@ class Console:
         from tandem.program import certify as certification
 
         if (who := self.signed_in(request)) is None:
-            return _to_login()
+            return to_login()
         if not self.csrf_ok(request, form):
             return page("expired_form.html", 403)
         try:

@@ -5,32 +5,39 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime
 from functools import cache
 from typing import Annotated, Any
 from urllib.parse import quote
-from zoneinfo import ZoneInfo
 
 import jinja2
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import Engine
 
+from tandem.program import schedule
 from tandem.program.link_keys import LinkKeyFile, LinkKeyRing
+from tandem.prompts.render import format_date
 from tandem.web.security import Limits, csrf_ok, csrf_value
 
 
 def _when(value: datetime | None, zone: str = "UTC") -> str:
-    """A moment as the people reading the page count time: in ``zone`` (an IANA name)."""
+    """A moment as coordinators read it in the console: ``2026-12-08 14:00 EST``, in
+    ``zone`` (an IANA name)."""
     if not value:
         return ""
-    local = value.astimezone(_zone(zone))
+    local = value.astimezone(schedule.zone(zone))
     return local.strftime("%Y-%m-%d %H:%M ") + (local.tzname() or zone)
 
 
-@cache
-def _zone(name: str) -> tzinfo:
-    return UTC if name == "UTC" else ZoneInfo(name)
+def _local_time(value: datetime | None, zone: str) -> str:
+    """A moment as participants read it: ``Tuesday 8 December 2026, 14:00
+    (America/New_York)``, in ``zone`` (their cohort's), the zone named; the date as their
+    messages write dates."""
+    if not value:
+        return ""
+    local = value.astimezone(schedule.zone(zone))
+    return f"{format_date(local.date())}, {local:%H:%M} ({zone})"
 
 
 @cache
@@ -47,6 +54,8 @@ def templates() -> jinja2.Environment:
     )
     env.filters["url"] = lambda value: quote(str(value), safe="")
     env.filters["when"] = _when
+    env.filters["local_time"] = _local_time
+    env.filters["day"] = format_date
     return env
 
 

@@ -167,3 +167,37 @@ def test_a_coordinator_forbids_a_pair_and_matches_again_before_the_cohort(
     )
     assert refused.status_code == 409
     assert "was made from cycle" in refused.text and "Match run 2" in refused.text
+
+
+def test_a_runs_time_is_in_utc_until_a_cohort_gives_it_a_zone(
+    engine: Engine, db_url: str, tmp_path: Path
+) -> None:
+    mentors, mentees = roster_files(tmp_path, 2)
+    tandem = Tandem()
+    tandem("import", "mentors", mentors, db=db_url)
+    tandem("import", "mentees", mentees, db=db_url)
+    tandem("match", "--cycle", "2026", "--now", "2026-08-01T12:00", db=db_url)
+    clock = Clock(datetime(2026, 8, 2, tzinfo=UTC))
+    client = TestClient(
+        create_app(engine=engine, clock=clock, link_keys=LINK_KEYS), follow_redirects=False
+    )
+    add_coordinator(engine, "ada@uni.edu", "correct horse battery", name="Ada", now=clock.now)
+    form = client.get("/console/login")
+    client.post(
+        "/console/login",
+        data={
+            "email": "ada@uni.edu",
+            "password": "correct horse battery",
+            "csrf": csrf_of(form.text),
+        },
+    )
+    assert "<td>run 1, 2026-08-01 12:00 UTC</td>" in client.get("/console/runs").text
+    assert "<dd>2026-08-01 12:00 UTC, optimal" in client.get("/console/runs/2026").text
+    tandem(
+        *("cohort", "create", "Fall 2026", "--cycle", "2026", "--start", "2026-09-07"),
+        *("--timezone", "America/New_York"),
+        db=db_url,
+    )
+    assert "<td>run 1, 2026-08-01 08:00 EDT</td>" in client.get("/console/runs").text
+    assert "<dd>2026-08-01 08:00 EDT, optimal" in client.get("/console/runs/2026").text
+    assert "2026-08-01 08:00 EDT" in client.get("/console/cohorts/Fall%202026/match").text

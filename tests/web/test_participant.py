@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import Engine
@@ -363,3 +364,26 @@ def test_a_checkin_sent_on_the_page_shows_in_checkin_list_and_cohort_status(
     status = tandem("cohort", "status", "Fall 2026", "--format", "json", "--now", when, db=db_url)
     first = json.loads(status.stdout)[0]
     assert first["mentee_id"] == "E001" and first["weeks_met"] == 1, first
+
+
+def test_times_on_a_link_page_are_in_the_cohorts_time_zone(site: Site, engine: Engine) -> None:
+    site.clock.now = datetime(2026, 9, 9, 2, 30, tzinfo=UTC)  # Tuesday evening in New York
+    token = site.token(site.pairs[0], 1, "mentee")
+    page = site.client.get(f"/checkin/{token}")
+    assert "You already sent" not in page.text
+    sent = site.client.post(f"/checkin/{token}", data={"met": "yes", "csrf": csrf_of(page.text)})
+    assert sent.status_code == 303
+    site.clock.now += timedelta(days=1)
+    again = site.client.get(f"/checkin/{token}").text
+    assert (
+        "You already sent this check-in, on Tuesday 8 September 2026, 22:30 (America/New_York)."
+        in again
+    )
+    assert "UTC" not in again
+
+    with Session(engine) as session:
+        pair = session.get(Pair, site.pairs[0])
+        assert pair is not None
+        deadline = pair.respond_by.astimezone(ZoneInfo("America/New_York"))
+    intro = site.client.get(f"/respond/{site.token(site.pairs[0], 0, 'mentee')}").text
+    assert f"Please answer by {deadline:%A} {deadline.day} {deadline:%B %Y}." in intro

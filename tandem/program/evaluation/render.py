@@ -1,5 +1,6 @@
 """The cohort report and mentor feedback in files: one self-contained HTML page (charts as
-inline SVG drawn with matplotlib), a long-format CSV, an XLSX workbook.
+inline SVG drawn with matplotlib), JSON, a long-format CSV, an XLSX workbook; and the same
+HTML without the page around it, for a page that embeds it (the console's).
 
 Every format renders the dictionary of :func:`~tandem.program.evaluation.report.cohort_report`
 as it is, so a group suppressed there carries no figures here either.
@@ -7,8 +8,11 @@ as it is, so a group suppressed there carries no figures here either.
 
 from __future__ import annotations
 
+import base64
 import io
+import json
 import re
+import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from functools import cache
@@ -21,6 +25,12 @@ from tandem.program.roster.files import write_csv_rows
 
 _ROLE_LABEL = {"mentor": "Mentors (self-assessment)", "mentee": "Mentees (about their mentor)"}
 _COLOURS = {"before": "#9aa5b1", "after": "#1f6f8b", "bar": "#1f6f8b", "accent": "#e07b39"}
+_drawing = threading.Lock()
+"""pyplot keeps global state (its figures, its settings): one thread draws at a time (the
+web app renders reports in a pool of threads)."""
+
+REPORT_FORMATS = ("html", "json", "csv", "xlsx")
+"""The formats of :func:`report_file`: what ``tandem report --format`` offers."""
 
 
 @cache
@@ -34,7 +44,12 @@ def _templates() -> jinja2.Environment:
     env.filters["num"] = lambda v, d=2: "—" if v is None else f"{v:.{d}f}"
     env.filters["tally"] = lambda texts: sorted(Counter(texts).items())
     env.filters["p"] = lambda v: "—" if v is None else ("< 0.001" if v < 0.001 else f"{v:.3f}")
+    env.filters["data_uri"] = _data_uri
     return env
+
+
+def _data_uri(svg: str) -> str:
+    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")
 
 
 # --------------------------------------------------------------------------- charts
@@ -186,30 +201,73 @@ def _match_chart(quality: dict[str, Any]) -> str | None:
 # --------------------------------------------------------------------------- formats
 
 
+def _charts(report: dict[str, Any]) -> dict[str, Any]:
+    with _drawing:
+        return {
+            "funnel": _funnel_chart(report["funnel"]),
+            "meetings": _meeting_chart(report["weekly_meeting_rate"]),
+            "gains": {
+                (role, comparison): _gains_chart(report["competency_gains"], role, comparison)
+                for role in ("mentor", "mentee")
+                for comparison in ("retrospective", "baseline")
+            },
+            "intent": _intent_chart(report["intent_to_change"]),
+            "satisfaction": _satisfaction_chart(report["satisfaction"]),
+            "match": _match_chart(report["match_quality"]),
+        }
+
+
 def render_html(report: dict[str, Any]) -> str:
     """The report as one self-contained HTML page."""
-    charts = {
-        "funnel": _funnel_chart(report["funnel"]),
-        "meetings": _meeting_chart(report["weekly_meeting_rate"]),
-        "gains": {
-            (role, comparison): _gains_chart(report["competency_gains"], role, comparison)
-            for role in ("mentor", "mentee")
-            for comparison in ("retrospective", "baseline")
-        },
-        "intent": _intent_chart(report["intent_to_change"]),
-        "satisfaction": _satisfaction_chart(report["satisfaction"]),
-        "match": _match_chart(report["match_quality"]),
-    }
     return (
         _templates()
         .get_template("report.html.j2")
-        .render(report=report, charts=charts, role_label=_ROLE_LABEL)
+        .render(report=report, charts=_charts(report), role_label=_ROLE_LABEL, inline_charts=True)
+    )
+
+
+def render_html_body(report: dict[str, Any]) -> str:
+    """The report's content without its page (no ``<html>``, style sheet or title), for a
+    page to embed under a Content-Security-Policy that forbids inline styles: each chart
+    is an ``<img>`` of its SVG as a ``data:`` URI, with a text alternative (inline SVG
+    from matplotlib styles itself with ``style`` attributes, which such a policy blocks).
+
+    The page around it styles the classes the self-contained page's style sheet does
+    (``sub``, ``note``, ``cards``, ``card``, ``num``, ``suppressed``, ``texts``, ``count``)."""
+    return (
+        _templates()
+        .get_template("_report_body.html.j2")
+        .render(report=report, charts=_charts(report), role_label=_ROLE_LABEL, inline_charts=False)
     )
 
 
 def render_mentor_html(feedback: dict[str, Any]) -> str:
     """A mentor's feedback as one self-contained HTML page."""
     return _templates().get_template("mentor.html.j2").render(feedback=feedback)
+
+
+def render_mentor_html_body(feedback: dict[str, Any]) -> str:
+    """A mentor's feedback without its page, for a page that embeds it (no style sheet)."""
+    return _templates().get_template("_mentor_body.html.j2").render(feedback=feedback)
+
+
+def report_file(report: dict[str, Any], fmt: str) -> bytes:
+    """The report as the content of a file in ``fmt`` (one of :data:`REPORT_FORMATS`): the
+    self-contained HTML page, indented JSON, the long-format CSV or the XLSX workbook (the
+    text formats in UTF-8). Raises ValueError for another format."""
+    if fmt not in REPORT_FORMATS:
+        raise ValueError(f"no report format {fmt!r}: use one of {', '.join(REPORT_FORMATS)}")
+    if fmt == "json":
+        return (json.dumps(report, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    if fmt == "csv":
+        text = io.StringIO()
+        write_csv(report, text)
+        return text.getvalue().encode("utf-8")
+    if fmt == "xlsx":
+        book = io.BytesIO()
+        write_xlsx(report, book)
+        return book.getvalue()
+    return render_html(report).encode("utf-8")
 
 
 CSV_COLUMNS = ("section", "group", "metric", "value")
@@ -280,9 +338,10 @@ def write_csv(report: dict[str, Any], out: IO[str]) -> None:
     write_csv_rows(out, CSV_COLUMNS, _long_rows(report))
 
 
-def write_xlsx(report: dict[str, Any], path: Path) -> None:
-    """The report as a workbook: participation, retention, check-ins by week, meeting rate,
-    competency gains, satisfaction, intent to change, match quality."""
+def write_xlsx(report: dict[str, Any], path: Path | IO[bytes]) -> None:
+    """The report as a workbook (to a file, or a binary stream): participation, retention,
+    check-ins by week, meeting rate, competency gains, satisfaction, intent to change,
+    match quality."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
 
