@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -22,7 +22,6 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from tandem.matcher.types import MeetingMode, Role
-from tandem.program import schedule
 from tandem.program.checkins import ANSWER_PREFIX, CheckinAnswers, CheckinError, record_checked
 from tandem.program.cohorts import CohortError, PairAction, PairState, apply_action, load_curriculum
 from tandem.program.errors import ProgramError
@@ -124,7 +123,9 @@ class Introduction:
     partner_name: str
     partner_role: str
     partner_profile: tuple[tuple[str, str], ...]
-    respond_by: date
+    respond_by: datetime
+    timezone: str
+    """The cohort's time zone (an IANA name): the one its pages show times in."""
     my_answer: str | None
     """"accepted", "declined" or None (not answered yet)."""
     pair_state: str
@@ -140,7 +141,8 @@ def _introduction(holder: _Holder) -> Introduction:
         partner_name=holder.partner.name,
         partner_role=holder.partner.role,
         partner_profile=shared_profile(holder.partner),
-        respond_by=pair.respond_by.astimezone(schedule.zone(holder.cohort.timezone)).date(),
+        respond_by=pair.respond_by,
+        timezone=holder.cohort.timezone,
         my_answer=answer,
         pair_state=pair.state,
     )
@@ -224,6 +226,8 @@ class CheckinPage:
     recorded: dict[str, Any] | None = None
     """The holder's own recorded answers as form values (field name → text), or None."""
     recorded_at: datetime | None = None
+    timezone: str = "UTC"
+    """The cohort's time zone (an IANA name): the one its pages show times in."""
     modes: tuple[str, ...] = field(default_factory=lambda: tuple(m.value for m in MeetingMode))
 
 
@@ -286,6 +290,7 @@ def _checkin_page(holder: _Holder, row: CheckIn | None) -> CheckinPage:
         labels={q.id: q.text for q in asked if q.id in STANDARD_FIELDS},
         recorded=_form_values(row) if row else None,
         recorded_at=row.recorded_at if row else None,
+        timezone=holder.cohort.timezone,
     )
 
 

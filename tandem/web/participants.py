@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from tandem.program import casework, links
+from tandem.program import links
 from tandem.program.cohorts import CohortError
 from tandem.program.web_state import count_hit, count_hit_unless
 from tandem.web.security import client_key, token_key
@@ -96,16 +96,10 @@ class ParticipantPages:
         problems: dict[str, str] | None = None,
         saved: bool = False,
     ) -> HTMLResponse:
-        # the check-in names only its cohort; its zone is looked up only when there is a
-        # moment to show (the answers already sent)
-        zone = (
-            casework.cohort_zone(self.site.db, checkin.cohort_name) if checkin.recorded_at else None
-        )
         return page(
             "checkin.html",
             status,
             page=checkin,
-            tz=zone or "UTC",
             token=token,
             csrf=self.link_csrf(token),
             values=values if values is not None else (checkin.recorded or {}),

@@ -386,4 +386,7 @@ def test_times_on_a_link_page_are_in_the_cohorts_time_zone(site: Site, engine: E
         assert pair is not None
         deadline = pair.respond_by.astimezone(ZoneInfo("America/New_York"))
     intro = site.client.get(f"/respond/{site.token(site.pairs[0], 0, 'mentee')}").text
-    assert f"Please answer by {deadline:%A} {deadline.day} {deadline:%B %Y}." in intro
+    assert (
+        f"Please answer by {deadline:%A} {deadline.day} {deadline:%B %Y}, {deadline:%H:%M} "
+        "(America/New_York)." in intro
+    )
