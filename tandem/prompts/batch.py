@@ -1,10 +1,11 @@
 """Rendering the same week for many pairs, fast, with output identical to :mod:`render`.
 
-A weekly message differs between pairs only in the two names and the check-in link. The
+A weekly message differs between pairs only in the two names and the links (check-in, and
+in the final week the closing survey). The
 batch renderer renders each (week, track, role, missed topics, name shapes) once with
 placeholder names — words of the same lengths, separated by the same spaces, so that
 word-wrapping lays the text out exactly as it would for the real names — and then puts
-the real names and link in. A result that still holds a placeholder (a template that
+the real names and links in. A result that still holds a placeholder (a template that
 transforms a name, say) is rendered directly instead, so the output never differs from
 :func:`render.render_weekly`.
 """
@@ -24,9 +25,10 @@ from tandem.prompts.render import MessageContext, RenderedMessage, render_remind
 _MARK = "\ue000"
 _FILL = "\ue001"
 _LINK = "\ue002"
+_SURVEY = "\ue005"
 _SHORT = {"a": "\ue003", "b": "\ue004"}
 """One-letter words of the mentor's (a) and the mentee's (b) name."""
-_PLACEHOLDER_CHARS = (_MARK, _LINK, *_SHORT.values())
+_PLACEHOLDER_CHARS = (_MARK, _LINK, _SURVEY, *_SHORT.values())
 
 
 @dataclass(frozen=True)
@@ -54,11 +56,13 @@ def _shape(name: str) -> tuple[int, ...]:
 Render = Callable[[Curriculum, int, str | None, Role, MessageContext], RenderedMessage]
 
 _Slot = tuple[str, tuple[str, ...]]
-"""A place for a name: ("a" mentor / "b" mentee / "link", the whitespace between its words)."""
+"""A place for a name or a link: ("a" mentor / "b" mentee / "link" / "survey", the
+whitespace between a name's words)."""
+_LINKS = ("link", "survey")
 
 
 def _segments(
-    rendered: str, mentor: _Placeholder, mentee: _Placeholder, link: str
+    rendered: str, mentor: _Placeholder, mentee: _Placeholder, links: dict[str, str]
 ) -> list[str | _Slot]:
     """Split a placeholder rendering into literal text and slots, once per cache entry."""
     finder = re.compile(
@@ -66,7 +70,7 @@ def _segments(
             [
                 f"(?P<a>{mentor.pattern.pattern})",
                 f"(?P<b>{mentee.pattern.pattern})",
-                f"(?P<link>{re.escape(link)})",
+                *(f"(?P<{name}>{re.escape(text)})" for name, text in links.items() if text),
             ]
         )
     )
@@ -75,14 +79,14 @@ def _segments(
     for match in finder.finditer(rendered):
         out.append(rendered[position : match.start()])
         kind = match.lastgroup or ""
-        spaces = tuple(re.findall(r"\s+", match.group(0))) if kind != "link" else ()
+        spaces = tuple(re.findall(r"\s+", match.group(0))) if kind not in _LINKS else ()
         out.append((kind, spaces))
         position = match.end()
     out.append(rendered[position:])
     return out
 
 
-def _fill(segments: list[str | _Slot], values: dict[str, list[str]], link: str) -> str:
+def _fill(segments: list[str | _Slot], values: dict[str, list[str]], links: dict[str, str]) -> str:
     out: list[str] = []
     names: dict[_Slot, str] = {}  # a name with the same line breaks is filled in once
     for segment in segments:
@@ -90,8 +94,8 @@ def _fill(segments: list[str | _Slot], values: dict[str, list[str]], link: str) 
             out.append(segment)
             continue
         kind, spaces = segment
-        if kind == "link":
-            out.append(link)
+        if kind in _LINKS:
+            out.append(links[kind])
             continue
         name = names.get(segment)
         if name is None:
@@ -141,12 +145,16 @@ class BatchRenderer:
             _shape(context.mentor_name),
             _shape(context.mentee_name),
             len(context.checkin_url),
+            len(context.survey_url),
         )
         cached = self._cache.get(key)
         if cached is None:
             mentor = _placeholder("a", context.mentor_name)
             mentee = _placeholder("b", context.mentee_name)
-            link = _LINK * len(context.checkin_url)
+            links = {
+                "link": _LINK * len(context.checkin_url),
+                "survey": _SURVEY * len(context.survey_url),
+            }
             template = render(
                 self.curriculum,
                 week,
@@ -156,12 +164,13 @@ class BatchRenderer:
                     update={
                         "mentor_name": mentor.text,
                         "mentee_name": mentee.text,
-                        "checkin_url": link,
+                        "checkin_url": links["link"],
+                        "survey_url": links["survey"],
                     }
                 ),
             )
             pieces = tuple(
-                _segments(t, mentor, mentee, link)
+                _segments(t, mentor, mentee, links)
                 for t in (template.subject, template.text, template.html)
             )
             left = any(
@@ -179,10 +188,11 @@ class BatchRenderer:
             return render(self.curriculum, week, track, role, context)
         plain = {"a": context.mentor_name.split(" "), "b": context.mentee_name.split(" ")}
         escaped = {k: [str(markupsafe.escape(w)) for w in v] for k, v in plain.items()}
-        url = context.checkin_url
+        urls = {"link": context.checkin_url, "survey": context.survey_url}
+        escaped_urls = {k: str(markupsafe.escape(v)) for k, v in urls.items()}
         parts = [
-            _fill(pieces[0], plain, url),
-            _fill(pieces[1], plain, url),
-            _fill(pieces[2], escaped, str(markupsafe.escape(url))),
+            _fill(pieces[0], plain, urls),
+            _fill(pieces[1], plain, urls),
+            _fill(pieces[2], escaped, escaped_urls),
         ]
         return RenderedMessage(subject=parts[0], text=parts[1], html=parts[2])
