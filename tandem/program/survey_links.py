@@ -126,11 +126,6 @@ class SurveyPage:
     def retrospective(self) -> bool:
         return any(q.before_field for q in self.questions)
 
-    @property
-    def field_order(self) -> tuple[str, ...]:
-        """Every answer field in the order the page asks them."""
-        return tuple(name for q in self.questions for name in q.fields)
-
 
 @dataclass(frozen=True)
 class _Holder:
@@ -311,7 +306,8 @@ def submit_survey(
         try:
             with transaction(engine) as session:
                 holder = _resolve(session, token, now, link_keys, instruments)
-                answers = _answers(_sections_questions(holder), form)
+                sections = _sections(holder.instrument, holder.role)
+                answers = _answers(tuple(q for s in sections for q in s.questions), form)
                 store_response(
                     session,
                     holder.cohort,
@@ -330,7 +326,3 @@ def submit_survey(
             if attempt == 2:
                 raise
     return open_survey(engine, token, now=now, link_keys=link_keys, instruments=instruments)
-
-
-def _sections_questions(holder: _Holder) -> tuple[SurveyQuestion, ...]:
-    return tuple(q for s in _sections(holder.instrument, holder.role) for q in s.questions)

@@ -256,14 +256,10 @@ def render_survey(curriculum: Curriculum, role: Role, context: SurveyContext) ->
 
     Raises CurriculumError for a variable the templates use but the context lacks.
     """
-    voice = context.voice
-    resources = {r.value: "" for r in Resource} | {r.value: v for r, v in voice.resources}
     variables = {
+        **_voice_variables(context.voice, context.recipient_name),
         "recipient_name": context.recipient_name,
         "recipient_role": role.value,
-        "greeting": voice.salutation.replace("{name}", context.recipient_name),
-        "coordinator": {"name": voice.coordinator_name, "email": voice.coordinator_email},
-        "resources": resources,
         "cohort_name": context.cohort_name,
         "weeks_total": curriculum.weeks_total,
         "survey": context.survey,
@@ -379,6 +375,16 @@ def second_person(verb: str) -> str:
     return base + space + rest
 
 
+def _voice_variables(voice: ProgramVoice, recipient: str) -> dict[str, Any]:
+    """How the cohort speaks to ``recipient``: the greeting, the coordinator, local help."""
+    resources = {r.value: "" for r in Resource} | {r.value: v for r, v in voice.resources}
+    return {
+        "greeting": voice.salutation.replace("{name}", recipient),
+        "coordinator": {"name": voice.coordinator_name, "email": voice.coordinator_email},
+        "resources": resources,
+    }
+
+
 def _pair_variables(
     curriculum: Curriculum,
     role: Role,
@@ -387,9 +393,8 @@ def _pair_variables(
     mentor_name, mentee_name = context.mentor_name, context.mentee_name
     mentor = role is Role.MENTOR
     recipient = mentor_name if mentor else mentee_name
-    voice = context.voice
-    resources = {r.value: "" for r in Resource} | {r.value: v for r, v in voice.resources}
     return {
+        **_voice_variables(context.voice, recipient),
         "recipient_name": recipient,
         "recipient_role": role.value,
         "partner_name": mentee_name if mentor else mentor_name,
@@ -399,9 +404,6 @@ def _pair_variables(
         "mentee": Addressee(mentee_name, not mentor),
         "Mentor": Addressee(mentor_name, mentor, capital=True),
         "Mentee": Addressee(mentee_name, not mentor, capital=True),
-        "greeting": voice.salutation.replace("{name}", recipient),
-        "coordinator": {"name": voice.coordinator_name, "email": voice.coordinator_email},
-        "resources": resources,
         "cohort_name": context.cohort_name,
         "weeks_total": curriculum.weeks_total,
     }

@@ -104,6 +104,11 @@ class CohortTick:
     def renderer(self) -> BatchRenderer:
         return BatchRenderer(self.curriculum)
 
+    @cached_property
+    def followup_at(self) -> datetime:
+        """When the follow-up survey goes out (see ``surveys.py``)."""
+        return surveys.followup_at(self)
+
     # -- the cohort's work
 
     def run(self, workers: int = 1) -> None:

@@ -66,7 +66,7 @@ def questions(survey: SurveyName, role: Role) -> int:
 
 
 def followup_at(tick: CohortTick) -> datetime:
-    """When the follow-up survey goes out: ``followup_after`` past the day the program
+    """When the follow-up survey goes out (``tick.followup_at`` keeps it): ``followup_after`` past the day the program
     closes, at the cohort's send time."""
     cohort = tick.cohort
     zone = schedule.zone(cohort.timezone)
@@ -241,7 +241,7 @@ def followup(
     plan: Plan,
 ) -> None:
     """The follow-up survey's invitations, once its day has come (rule 3)."""
-    at = followup_at(tick)
+    at = tick.followup_at
     if not at <= tick.now < at + tick.settings.survey_late:
         return
     completed = [(p, r) for p in pairs if p.state == PairState.COMPLETED for r in Role]
@@ -260,7 +260,7 @@ def _sent_within(tick: CohortTick, survey: SurveyName) -> tuple[datetime, dateti
         return (instants[1], instants[weeks - 1] + tick.grace) if weeks > 1 else None
     if survey is SurveyName.CLOSING:
         return instants[weeks], instants[weeks] + tick.grace
-    at = followup_at(tick)
+    at = tick.followup_at
     return at, at + tick.settings.survey_late
 
 
@@ -276,7 +276,7 @@ def reminder_window_open(tick: CohortTick, survey: SurveyName) -> bool:
 def due(tick: CohortTick) -> bool:
     """Whether any survey message of the cohort can be due now (the follow-up, or a
     reminder): a closed cohort's tick does survey work only then."""
-    at = followup_at(tick)
+    at = tick.followup_at
     if at <= tick.now < at + tick.settings.survey_late:
         return True
     return any(reminder_window_open(tick, s) for s in SurveyName)
