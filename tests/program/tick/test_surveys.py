@@ -13,7 +13,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from tandem.matcher.types import Role
 from tandem.program.cohorts import CohortSettings, PairAction, change_pair, create_cohort
@@ -21,7 +21,8 @@ from tandem.program.evaluation.responses import import_responses
 from tandem.program.link_keys import link_secrets
 from tandem.program.outbox.channels import FileOutbox
 from tandem.program.roster import store as roster
-from tandem.program.storage.tables import Cohort, Participant
+from tandem.program.storage.db import transaction
+from tandem.program.storage.tables import Cohort, Pair, Participant
 from tandem.program.survey_links import open_survey, submit_survey
 from tandem.program.tick import TickSettings
 from tandem.program.tokens import LinkSecrets, verify_survey_token
@@ -299,3 +300,22 @@ def test_a_follow_up_is_sent_late_only_within_its_allowance(engine: Engine, tmp_
     assert [(m.recipient_email, m.due_at) for m in outbox(engine, kind="survey")] == [
         ("mentor1@uni.edu", at)
     ]
+
+
+def test_a_pair_that_starts_late_gets_the_baseline_with_its_first_topic(
+    engine: Engine, tmp_path: Path
+) -> None:
+    program = make_program(engine, tmp_path, pairs=2)
+    with transaction(engine) as session:  # as a rematch makes it: its topics from week 5
+        late = session.exec(select(Pair).order_by(col(Pair.pk))).all()[1]
+        late.first_week = 5
+    channel = FileOutbox(tmp_path / "outbox")
+    row = {"email": "mentee2@uni.edu", "survey": "baseline"}  # answered already, by export
+    export = survey_export(tmp_path / "baseline.csv", [row | survey_form("baseline", Role.MENTEE)])
+    import_responses(engine, program.name, export, now=day(program.instants, 1))
+    for week in range(1, 7):
+        run_due(engine, day(program.instants, week, hours=1), channel)
+    invited = {(m.recipient_email, m.week) for m in outbox(engine, kind="survey")}
+    assert invited == {("mentor1@uni.edu", 1), ("mentee1@uni.edu", 1), ("mentor2@uni.edu", 5)}
+    [first] = outbox(engine, kind="weekly", recipient_email="mentor2@uni.edu")[:1]
+    assert first.week == 5
