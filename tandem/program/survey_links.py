@@ -94,6 +94,7 @@ class SurveySection:
     """Questions shown together: one competency's items, or the survey's other items."""
 
     heading: str | None
+    """The competency's name; None for the survey's other items."""
     questions: tuple[SurveyQuestion, ...]
 
 
@@ -192,8 +193,7 @@ def _sections(instrument: Instrument, role: Role) -> tuple[SurveySection, ...]:
     ]
     others = tuple(question(i) for i in instrument.items_for(role) if i.competency is None)
     if others:
-        heading = "A few more questions" if sections else None
-        sections.append(SurveySection(heading, others))
+        sections.append(SurveySection(None, others))
     return tuple(sections)
 
 

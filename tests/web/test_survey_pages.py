@@ -292,3 +292,19 @@ def test_survey_pages_carry_the_security_headers_and_are_rate_limited(
     assert [site.client.get(f"/survey/{'y' * 68}").status_code for _ in range(3)] == [404, 404, 429]
     other = site.survey_token("mentor2@uni.edu", "baseline")
     assert site.client.get(f"/survey/{other}").status_code == 429  # this client is held off
+
+
+def test_the_follow_up_asks_a_mentor_yes_or_no_and_in_their_own_words(
+    site: Site, engine: Engine
+) -> None:
+    token = site.survey_token("mentor2@uni.edu", "followup")
+    page = site.client.get(f"/survey/{token}").text
+    assert "<h1>Three months on</h1>" in page and "<h2>" not in page  # no competency items
+    assert "<legend>Since the program ended, have you changed how you mentor?</legend>" in page
+    assert '<label for="changed_how">If so, what have you changed' in page
+    form = {"changed_mentoring": "no", "changed_how": "Not yet: no new mentees since."}
+    site.client.post(f"/survey/{token}", data={**form, "csrf": csrf_of(page)})
+    [row] = responses(engine)
+    assert row["answers"] == {"changed_mentoring": False, "changed_how": form["changed_how"]}
+    shown = site.client.get(f"/survey/{token}").text
+    assert "<td>no</td>" in shown and "<td>Not yet: no new mentees since.</td>" in shown

@@ -66,8 +66,8 @@ def questions(survey: SurveyName, role: Role) -> int:
 
 
 def followup_at(tick: CohortTick) -> datetime:
-    """When the follow-up survey goes out (``tick.followup_at`` keeps it): ``followup_after`` past the day the program
-    closes, at the cohort's send time."""
+    """When the follow-up survey goes out: ``followup_after`` past the day the program
+    closes, at the cohort's send time (``tick.followup_at`` keeps it)."""
     cohort = tick.cohort
     zone = schedule.zone(cohort.timezone)
     final_day = tick.instants[-1].astimezone(zone).date()
