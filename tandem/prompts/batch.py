@@ -1,13 +1,14 @@
-"""Rendering the same week for many pairs, fast, with output identical to :mod:`render`.
+"""Rendering the same message for many people, fast, with output identical to :mod:`render`.
 
 A weekly message differs between pairs only in the two names and the links (check-in, and
-in the final week the closing survey). The
-batch renderer renders each (week, track, role, missed topics, name shapes) once with
-placeholder names — words of the same lengths, separated by the same spaces, so that
-word-wrapping lays the text out exactly as it would for the real names — and then puts
-the real names and links in. A result that still holds a placeholder (a template that
-transforms a name, say) is rendered directly instead, so the output never differs from
-:func:`render.render_weekly`.
+in the final week the closing survey); a survey invitation or reminder only in the
+recipient's name, their mentor's and the link. The batch renderer renders each (week,
+track, role, missed topics, name shapes) once with placeholder names — words of the same
+lengths, separated by the same spaces, so that word-wrapping lays the text out exactly as
+it would for the real names — and then puts the real names and links in. A result that
+still holds a placeholder (a template that transforms a name, say) is rendered directly
+instead, so the output never differs from :func:`render.render_weekly` (or
+:func:`render.render_survey`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,14 @@ import markupsafe
 
 from tandem.matcher.types import Role
 from tandem.prompts.curriculum import Curriculum
-from tandem.prompts.render import MessageContext, RenderedMessage, render_reminder, render_weekly
+from tandem.prompts.render import (
+    MessageContext,
+    RenderedMessage,
+    SurveyContext,
+    render_reminder,
+    render_survey,
+    render_weekly,
+)
 
 _MARK = "\ue000"
 _FILL = "\ue001"
@@ -62,15 +70,14 @@ _LINKS = ("link", "survey")
 
 
 def _segments(
-    rendered: str, mentor: _Placeholder, mentee: _Placeholder, links: dict[str, str]
+    rendered: str, names: dict[str, _Placeholder], links: dict[str, str]
 ) -> list[str | _Slot]:
     """Split a placeholder rendering into literal text and slots, once per cache entry."""
     finder = re.compile(
         "|".join(
             [
-                f"(?P<a>{mentor.pattern.pattern})",
-                f"(?P<b>{mentee.pattern.pattern})",
-                *(f"(?P<{name}>{re.escape(text)})" for name, text in links.items() if text),
+                *(f"(?P<{kind}>{name.pattern.pattern})" for kind, name in names.items()),
+                *(f"(?P<{kind}>{re.escape(text)})" for kind, text in links.items() if text),
             ]
         )
     )
@@ -111,7 +118,7 @@ def _fill(segments: list[str | _Slot], values: dict[str, list[str]], links: dict
 
 
 class BatchRenderer:
-    """Weekly topics and reminders for many pairs of one curriculum."""
+    """Weekly topics, reminders and survey messages for many people of one curriculum."""
 
     def __init__(self, curriculum: Curriculum) -> None:
         self.curriculum = curriculum
@@ -122,14 +129,43 @@ class BatchRenderer:
     def weekly(
         self, week: int, track: str | None, role: Role, context: MessageContext
     ) -> RenderedMessage:
-        return self._render(render_weekly, week, track, role, context)
+        return self._week(render_weekly, week, track, role, context)
 
     def reminder(
         self, week: int, track: str | None, role: Role, context: MessageContext
     ) -> RenderedMessage:
-        return self._render(render_reminder, week, track, role, context)
+        return self._week(render_reminder, week, track, role, context)
 
-    def _render(
+    def survey(self, role: Role, context: SurveyContext) -> RenderedMessage:
+        """A survey's invitation or reminder (as :func:`render.render_survey`)."""
+        key = (
+            "survey",
+            role,
+            context.survey,
+            context.reminder,
+            context.cohort_name,
+            context.voice,
+            context.survey_title,
+            context.questions,
+            _shape(context.recipient_name),
+            _shape(context.mentor_name) if context.mentor_name else None,
+            len(context.survey_url),
+        )
+
+        def render(names: dict[str, str], links: dict[str, str]) -> RenderedMessage:
+            changed = context.model_copy(
+                update={
+                    "recipient_name": names["a"],
+                    "mentor_name": names["b"],
+                    "survey_url": links["link"],
+                }
+            )
+            return render_survey(self.curriculum, role, changed)
+
+        names = {"a": context.recipient_name, "b": context.mentor_name}
+        return self._cached(key, names, {"link": context.survey_url}, render)
+
+    def _week(
         self, render: Render, week: int, track: str | None, role: Role, context: MessageContext
     ) -> RenderedMessage:
         key = (
@@ -147,30 +183,49 @@ class BatchRenderer:
             len(context.checkin_url),
             len(context.survey_url),
         )
+
+        def rendered(names: dict[str, str], links: dict[str, str]) -> RenderedMessage:
+            changed = context.model_copy(
+                update={
+                    "mentor_name": names["a"],
+                    "mentee_name": names["b"],
+                    "checkin_url": links["link"],
+                    "survey_url": links["survey"],
+                }
+            )
+            return render(self.curriculum, week, track, role, changed)
+
+        names = {"a": context.mentor_name, "b": context.mentee_name}
+        links = {"link": context.checkin_url, "survey": context.survey_url}
+        return self._cached(key, names, links, rendered)
+
+    def _cached(
+        self,
+        key: tuple[object, ...],
+        names: dict[str, str],
+        links: dict[str, str],
+        render: Callable[[dict[str, str], dict[str, str]], RenderedMessage],
+    ) -> RenderedMessage:
+        """``render(names, links)``, from one rendering with placeholders per ``key``.
+
+        ``names`` are "a" and "b" (an empty one is left as it is), ``links`` "link" and
+        "survey"; ``key`` must hold everything else the message depends on, and the shape
+        of each name and the length of each link.
+        """
         cached = self._cache.get(key)
         if cached is None:
-            mentor = _placeholder("a", context.mentor_name)
-            mentee = _placeholder("b", context.mentee_name)
-            links = {
-                "link": _LINK * len(context.checkin_url),
-                "survey": _SURVEY * len(context.survey_url),
-            }
+            holders = {kind: _placeholder(kind, name) for kind, name in names.items() if name}
+            marks = {"link": _LINK, "survey": _SURVEY}
+            fake = {kind: marks[kind] * len(url) for kind, url in links.items()}
             template = render(
-                self.curriculum,
-                week,
-                track,
-                role,
-                context.model_copy(
-                    update={
-                        "mentor_name": mentor.text,
-                        "mentee_name": mentee.text,
-                        "checkin_url": links["link"],
-                        "survey_url": links["survey"],
-                    }
-                ),
+                {
+                    kind: holders[kind].text if kind in holders else name
+                    for kind, name in names.items()
+                },
+                fake,
             )
             pieces = tuple(
-                _segments(t, mentor, mentee, links)
+                _segments(t, holders, fake)
                 for t in (template.subject, template.text, template.html)
             )
             left = any(
@@ -185,14 +240,13 @@ class BatchRenderer:
         pieces, left = cached
         if left:
             self.direct += 1
-            return render(self.curriculum, week, track, role, context)
-        plain = {"a": context.mentor_name.split(" "), "b": context.mentee_name.split(" ")}
+            return render(names, links)
+        plain = {kind: name.split(" ") for kind, name in names.items() if name}
         escaped = {k: [str(markupsafe.escape(w)) for w in v] for k, v in plain.items()}
-        urls = {"link": context.checkin_url, "survey": context.survey_url}
-        escaped_urls = {k: str(markupsafe.escape(v)) for k, v in urls.items()}
+        escaped_links = {k: str(markupsafe.escape(v)) for k, v in links.items()}
         parts = [
-            _fill(pieces[0], plain, urls),
-            _fill(pieces[1], plain, urls),
-            _fill(pieces[2], escaped, escaped_urls),
+            _fill(pieces[0], plain, links),
+            _fill(pieces[1], plain, links),
+            _fill(pieces[2], escaped, escaped_links),
         ]
         return RenderedMessage(subject=parts[0], text=parts[1], html=parts[2])

@@ -10,7 +10,13 @@ from hypothesis import strategies as st
 from tandem.matcher.types import Role
 from tandem.prompts.batch import BatchRenderer
 from tandem.prompts.curriculum import load_curriculum
-from tandem.prompts.render import MessageContext, render_reminder, render_weekly
+from tandem.prompts.render import (
+    MessageContext,
+    SurveyContext,
+    render_reminder,
+    render_survey,
+    render_weekly,
+)
 
 CURRICULUM = load_curriculum()
 RENDERER = BatchRenderer(CURRICULUM)
@@ -91,3 +97,28 @@ def test_the_final_weeks_topic_carries_the_closing_survey_link_only_when_given()
         final, None, Role.MENTOR, context.model_copy(update={"survey_url": ""})
     )
     assert "The closing survey" not in without.text and "/survey/" not in without.html
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    recipient=names,
+    mentor=st.one_of(st.just(""), names),
+    survey=st.sampled_from(["baseline", "closing", "followup"]),
+    role=st.sampled_from(list(Role)),
+    reminder=st.booleans(),
+    token=st.text(alphabet="abcdefXYZ0123456789-_&<", min_size=10, max_size=70),
+)
+def test_batch_equals_direct_for_survey_messages(
+    recipient: str, mentor: str, survey: str, role: Role, reminder: bool, token: str
+) -> None:
+    context = SurveyContext(
+        recipient_name=recipient,
+        cohort_name="Fall <2026> & co",
+        survey=survey,
+        survey_title="Before we start: mentoring skills",
+        survey_url=f"https://mentoring.example.org/survey/{token}",
+        questions=20,
+        mentor_name=mentor,
+        reminder=reminder,
+    )
+    assert RENDERER.survey(role, context) == render_survey(CURRICULUM, role, context)

@@ -43,7 +43,7 @@ from tandem.program.pairs import PairState
 from tandem.program.storage.enums import MessageKind, OutboxStatus
 from tandem.program.storage.tables import OutboxMessage, Participant, SurveyResponse
 from tandem.program.tick.rows import PairRow, Person, Plan
-from tandem.prompts.render import SurveyContext, render_survey
+from tandem.prompts.render import SurveyContext
 from tandem.prompts.surveys import Instrument, SurveyName, load_instruments
 
 if TYPE_CHECKING:
@@ -167,7 +167,7 @@ def _message(
         mentor_name=mentor.addressed if mentor is not None else "",
         reminder=kind is MessageKind.SURVEY_REMINDER,
     )
-    rendered = render_survey(tick.curriculum, role, context)
+    rendered = tick.renderer.survey(role, context)
     return tick.message(
         invitee.pair.pk,
         week,
