@@ -5,7 +5,8 @@
 Each size is set up in one process (roster, match run, cohort — not timed) and dispatched
 in a fresh one: one `run_due` at the send instant of week 2, which renders, enqueues and
 delivers one topic to every mentor and mentee (2 × PAIRS .eml files, synced to disk in
-batches). From 4,000 pairs a tick spreads the pairs over worker processes, one per core
+batches); the set-up records everyone's baseline survey response, so that the week's
+first topic brings no survey invitation. From 4,000 pairs a tick spreads the pairs over worker processes, one per core
 (``--workers``-like override: ``TANDEM_BENCH_WORKERS``). Prints wall time, CPU seconds
 (the process and its workers), messages per second and the peak RSS of the dispatch
 process and of its largest worker. Target: 100,000 pairs in ≤ 60 s on 2 cores, with
@@ -30,10 +31,18 @@ def setup(folder: Path, pairs: int, url: str | None = None) -> str:
     """A cohort of ``pairs`` active pairs in a new SQLite file in ``folder``, or on the
     (empty) database at ``url``; returns the database URL."""
     from sqlalchemy import insert, update
+    from sqlmodel import select
 
     from tandem.program.cohorts import CohortSettings, create_cohort
     from tandem.program.storage.db import open_database, transaction
-    from tandem.program.storage.tables import MatchPair, MatchRun, Pair, Participant
+    from tandem.program.storage.tables import (
+        Cohort,
+        MatchPair,
+        MatchRun,
+        Pair,
+        Participant,
+        SurveyResponse,
+    )
 
     url = url or f"sqlite:///{folder / 'bench.db'}"
     engine = open_database(url)
@@ -117,6 +126,24 @@ def setup(folder: Path, pairs: int, url: str | None = None) -> str:
     create_cohort(engine, settings, now=now)
     with transaction(engine) as session:
         session.execute(update(Pair).values(state="active", activated_at=now))
+        # Everyone answered the baseline survey already: week 2's topic is the first these
+        # pairs get, which would otherwise bring the baseline's invitation too, and the
+        # benchmark measures one week's topics (the check for it is still made).
+        cohort_pk = session.exec(select(Cohort.pk)).one()
+        answered: list[dict[str, object]] = [
+            {
+                "cohort_pk": cohort_pk,
+                "participant_pk": pk,
+                "role": role,
+                "survey": "baseline",
+                "answers": {},
+                "source": "import",
+                "recorded_at": now,
+            }
+            for pk, role in session.exec(select(Participant.pk, Participant.role)).all()
+        ]
+        for start in range(0, len(answered), 5000):
+            session.execute(insert(SurveyResponse), answered[start : start + 5000])
     engine.dispose()
     return url
 

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 TANDEM=${TANDEM:-.venv/bin/tandem}
 PYTHON=${PYTHON:-.venv/bin/python}
 RUN=demo-run
-rm -rf "$RUN" && mkdir -p "$RUN/checkins"
+rm -rf "$RUN" && mkdir -p "$RUN/checkins" "$RUN/surveys"
 export TANDEM_DB="sqlite:///$RUN/tandem.db"
 export TANDEM_DELIVERY="file:$RUN/outbox"
 COHORT="Spring 2027"
@@ -38,9 +38,16 @@ $TANDEM cohort create "$COHORT" --cycle 2027 --start $START --timezone America/C
     --resource ombuds="the University Ombuds Office (ombuds@northlake.edu)" \
     --resource counselling="the Counselling Service (counselling@northlake.edu, 555-0140)" \
     --now 2027-01-25T12:00
-echo "-- week 0/1: introductions and the first topic"
+survey() {  # invented answers to survey $1, as a survey tool would export them, imported at $2
+    $PYTHON examples/simulate_surveys.py "$TANDEM_DB" "$COHORT" "$1" "$RUN/surveys/$1.csv"
+    $TANDEM survey import "$COHORT" "$RUN/surveys/$1.csv" --now "$2" | sed 's/^/    /'
+}
+echo "-- week 0/1: introductions, the first topic and the baseline survey's invitation (each with a personal link)"
 tick 2027-02-01T16:00
 $TANDEM pair decline "$COHORT" E005 --role mentee --reason "schedule conflict" --now 2027-02-03T12:00
+echo "-- most people answer the baseline survey (here: a survey tool's export; the links open the same survey page);"
+echo "   the next tick reminds the others, once"
+survey baseline 2027-02-04T12:00
 tick 2027-02-08T16:00
 echo "-- rematch looks for a mentor with room for the freed mentee (here every other mentor is full, and it says so):"
 $TANDEM cohort rematch "$COHORT" --now 2027-02-08T17:00
@@ -49,6 +56,10 @@ for week in $(seq 1 16); do
     thursday=$($PYTHON -c "import datetime as d; print((d.date(2027,2,1)+d.timedelta(weeks=$week-1, days=3)).isoformat())")
     echo "-- week $week ($monday)"
     tick "${monday}T16:00"
+    if [ "$week" = 16 ]; then
+        echo "-- the final week's topic links to the closing survey; most answer it within days"
+        survey closing "${monday}T20:00"
+    fi
     $PYTHON examples/simulate_checkins.py "$TANDEM_DB" "$COHORT" "$week" "$RUN/checkins/week-$week.csv"
     $TANDEM checkin import "$COHORT" "$RUN/checkins/week-$week.csv" --now "${thursday}T10:00" | sed 's/^/    /'
     tick "${thursday}T16:00"
@@ -57,26 +68,24 @@ for week in $(seq 1 16); do
         $TANDEM cohort status "$COHORT" --at-risk --now "${thursday}T17:00"
     fi
 done
-echo "-- after the final week the program closes:"
+echo "-- after the final week the program closes (and whoever has not answered the closing survey gets one reminder):"
 tick 2027-05-31T16:00
 
 echo
 echo "== 4. Cohort status"
 $TANDEM cohort status "$COHORT" --now 2027-05-31T17:00
-echo "Messages in $RUN/outbox: $(ls "$RUN/outbox" | wc -l) .eml files"
+echo "Messages in $RUN/outbox: $(ls "$RUN/outbox" | wc -l) .eml files, $(grep -l '/survey/' "$RUN/outbox"/*.eml | wc -l) of them with a survey link, e.g."
+grep -h -o 'http://localhost:8000/survey/[A-Za-z0-9_-]*' "$RUN/outbox"/*.eml | awk 'NR == 1 { print "    " $0 }'
 
 echo
-echo "== Evaluation: the surveys, and the cohort report on the day the program ends"
+echo "== Evaluation: the follow-up survey three months on, and the cohort report"
 $TANDEM survey show followup
-mkdir -p "$RUN/surveys"
-for survey in baseline closing followup; do
-    $PYTHON examples/simulate_surveys.py "$TANDEM_DB" "$COHORT" $survey "$RUN/surveys/$survey.csv"
-done
-$TANDEM survey import "$COHORT" "$RUN/surveys/baseline.csv" --now 2027-02-05T12:00
-$TANDEM survey import "$COHORT" "$RUN/surveys/closing.csv" --now 2027-05-31T18:00
+echo "-- 13 weeks after the close the tick invites the mentors to the follow-up, and reminds those who have not answered 4 days on:"
+tick 2027-08-23T16:00
+survey followup 2027-08-25T12:00
+tick 2027-08-31T16:00
 echo "-- importing the same export again changes nothing:"
-$TANDEM survey import "$COHORT" "$RUN/surveys/closing.csv" --now 2027-05-31T18:05
-$TANDEM survey import "$COHORT" "$RUN/surveys/followup.csv" --now 2027-08-31T12:00
+$TANDEM survey import "$COHORT" "$RUN/surveys/closing.csv" --now 2027-08-31T12:05
 $TANDEM report "$COHORT" --out "$RUN/report.html" --now 2027-08-31T12:00
 $TANDEM report "$COHORT" --format xlsx --out "$RUN/report.xlsx" --now 2027-08-31T12:00
 $TANDEM report "$COHORT" --format json --now 2027-08-31T12:00 \

@@ -379,7 +379,7 @@ def tick(
     ] = None,
     keys: LinkKeysOption = Path(DEFAULT_KEYS_FILE),
 ) -> None:
-    """Do all due work once: lifecycle, risk flags, messages, reminders, digests, delivery."""
+    """Do all due work once: lifecycle, risk flags, messages, reminders, surveys, digests, delivery."""
     from tandem.program.link_keys import read_link_keys
     from tandem.program.outbox.channels import channel_from_url
 

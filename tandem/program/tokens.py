@@ -18,6 +18,19 @@ in constant time, then checks the expiry. A verified token says *who* may record
 the page that records a check-in must record exactly the claims' pair, week and role
 (:func:`verify_token_for` checks that for it), so a token for pair A, week 3 cannot record
 for pair B or week 4.
+
+Survey tokens (the per-person link to an evaluation survey) are a kind of their own, 68
+characters encoding 51 bytes, with their own context (``"tandem-survey"``), so neither
+kind of token can ever pass for the other::
+
+    version (1) | cohort (4) | participant (8) | survey (1) | role (1)
+    | expires, POSIX seconds (8) | key id (4) | nonce (8) | tag (16)
+
+Version 1 is signed with the key its id names, version 2 with the secret a cohort of an
+earlier version kept (the key id is then zero). The cohort is named in the clear so that
+the page can pick the cohort's keys at once; like every other claim it is covered by the
+tag. :func:`make_survey_token` and :func:`verify_survey_token` make and check them;
+:mod:`tandem.program.survey_links` resolves them to a person's survey page.
 """
 
 from __future__ import annotations
@@ -35,8 +48,10 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
+from tandem.matcher.types import Role
 from tandem.program.errors import ProgramError
 from tandem.program.storage.enums import CheckinRole
+from tandem.prompts.surveys import SurveyName
 
 __all__ = [
     "CheckinRole",
@@ -44,13 +59,17 @@ __all__ = [
     "LinkSecrets",
     "MalformedTokenError",
     "MismatchedTokenError",
+    "SurveyClaims",
     "TamperedTokenError",
     "TokenClaims",
     "TokenError",
     "TokenFailure",
     "checkin_url",
+    "make_survey_token",
     "make_token",
     "new_secret",
+    "survey_token_cohort",
+    "verify_survey_token",
     "verify_token",
     "verify_token_for",
 ]
@@ -165,6 +184,22 @@ def _tag(secret: bytes, body: bytes) -> bytes:
     return hmac.digest(secret, _CONTEXT + body, "sha256")[:_TAG_BYTES]
 
 
+def _signing_key(keys: LinkSecrets) -> tuple[bytes | None, bytes]:
+    """(key id, key) that signs new links: the active key, else the legacy secret (no id).
+
+    Raises UnsignableLinkError when there is neither.
+    """
+    if keys.signing is not None:
+        return keys.signing
+    if keys.legacy is not None:
+        return None, keys.legacy
+    raise UnsignableLinkError(
+        "there is no key to sign participants' links with: add one to the key file "
+        "with `tandem keys rotate-links` (or create the file with `tandem keys init`) "
+        "and give the file to tick and serve (--keys or TANDEM_KEYS)"
+    )
+
+
 def make_token(
     secret: bytes | LinkSecrets,
     *,
@@ -187,26 +222,14 @@ def make_token(
     """
     kid: bytes | None = None
     if isinstance(secret, LinkSecrets):
-        if secret.signing is not None:
-            kid, key = secret.signing
-        elif secret.legacy is not None:
-            key = secret.legacy
-        else:
-            raise UnsignableLinkError(
-                "there is no key to sign participants' links with: add one to the key file "
-                "with `tandem keys rotate-links` (or create the file with `tandem keys init`) "
-                "and give the file to tick and serve (--keys or TANDEM_KEYS)"
-            )
-        secret = key
+        kid, secret = _signing_key(secret)
     _check_secret(secret)
-    if expires.tzinfo is None or expires.utcoffset() is None:
-        raise ValueError(f"token expiry {expires.isoformat()} must be time-zone aware")
+    seconds = _seconds(expires)
     if not 0 <= pair_id < 2**63:
         raise ValueError(f"pair id {pair_id} is out of range for a token")
     if not 0 <= week < 2**16:
         raise ValueError(f"week {week} is out of range for a token")
     code = _ROLE_CODES[CheckinRole(role)]
-    seconds = int(expires.timestamp() // 1)
     # os.urandom: as secrets.token_bytes, without its wrapper
     if kid is None:
         body = _LAYOUT.pack(_VERSION, pair_id, week, code, seconds, os.urandom(12))
@@ -219,6 +242,29 @@ _TAMPERED = (
     "this check-in link is not valid: it was changed or belongs to another program; "
     "open the link from the e-mail again"
 )
+
+
+def _decode(token: str, length: int, kind: str) -> bytes:
+    """The bytes of a token of ``length`` characters. Raises MalformedTokenError."""
+    # Check the alphabet ourselves: the decoder would silently skip stray characters and
+    # accept '+' and '/' in place of '-' and '_', letting two spellings verify.
+    if len(token) != length or not _ALPHABET.fullmatch(token):
+        raise MalformedTokenError(
+            f"this {kind} link is incomplete or damaged: open the link from the e-mail "
+            "again, or copy all of it"
+        )
+    return base64.urlsafe_b64decode(token)
+
+
+def _seconds(expires: datetime) -> int:
+    if expires.tzinfo is None or expires.utcoffset() is None:
+        raise ValueError(f"token expiry {expires.isoformat()} must be time-zone aware")
+    return int(expires.timestamp() // 1)
+
+
+def _check_now(now: datetime) -> None:
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError(f"'now' ({now.isoformat()}) must be time-zone aware")
 
 
 def verify_token(secret: bytes | LinkSecrets, token: str, *, now: datetime) -> TokenClaims:
@@ -237,16 +283,8 @@ def verify_token(secret: bytes | LinkSecrets, token: str, *, now: datetime) -> T
     """
     if not isinstance(secret, LinkSecrets):
         _check_secret(secret)
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise ValueError(f"'now' ({now.isoformat()}) must be time-zone aware")
-    # Check the alphabet ourselves: the decoder would silently skip stray characters and
-    # accept '+' and '/' in place of '-' and '_', letting two spellings verify.
-    if len(token) != _TOKEN_CHARS or not _ALPHABET.fullmatch(token):
-        raise MalformedTokenError(
-            "this check-in link is incomplete or damaged: open the link from the e-mail "
-            "again, or copy all of it"
-        )
-    raw = base64.urlsafe_b64decode(token)
+    _check_now(now)
+    raw = _decode(token, _TOKEN_CHARS, "check-in")
     body, tag = raw[: _LAYOUT.size], raw[_LAYOUT.size :]
     version = body[0]
     key: bytes | None
@@ -318,3 +356,138 @@ def checkin_url(base_url: str, token: str) -> str:
             "fragment, e.g. https://mentoring.example.org/checkin"
         )
     return f"{base_url.rstrip('/')}/{token}"
+
+
+# --------------------------------------------------------------------------- survey links
+
+_SURVEY_CONTEXT = b"tandem-survey"
+_SURVEY_KID = 1
+"""Signed with the key its id names."""
+_SURVEY_LEGACY = 2
+"""Signed with the secret a cohort of an earlier version kept (the key id is zero)."""
+# version, cohort, participant, survey, role, expires, kid, nonce
+_SURVEY_LAYOUT = struct.Struct(">BIQBBq4s8s")
+_SURVEY_CHARS = 68  # 35 + 16 bytes -> 68 base64 characters, no padding
+_NO_KID = bytes(4)
+_SURVEY_CODES = {SurveyName.BASELINE: 1, SurveyName.CLOSING: 2, SurveyName.FOLLOWUP: 3}
+_SURVEYS_BY_CODE = {code: survey for survey, code in _SURVEY_CODES.items()}
+_PERSON_ROLE_CODES = {Role.MENTOR: 1, Role.MENTEE: 2}
+_PERSON_ROLES_BY_CODE = {code: role for role, code in _PERSON_ROLE_CODES.items()}
+
+
+class SurveyClaims(BaseModel):
+    """What a verified survey token allows: recording ``participant_pk``'s answers, in
+    ``role``, to ``survey`` of the cohort ``cohort_pk``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    cohort_pk: int
+    participant_pk: int
+    survey: SurveyName
+    role: Role
+    expires: datetime
+
+
+def _survey_tag(secret: bytes, body: bytes) -> bytes:
+    return hmac.digest(secret, _SURVEY_CONTEXT + body, "sha256")[:_TAG_BYTES]
+
+
+def make_survey_token(
+    keys: LinkSecrets,
+    *,
+    cohort_pk: int,
+    participant_pk: int,
+    survey: SurveyName | str,
+    role: Role | str,
+    expires: datetime,
+) -> str:
+    """Return a new survey token: ``participant_pk`` answers ``survey`` as ``role`` in the
+    cohort ``cohort_pk``, until ``expires`` (whole seconds, rounded down).
+
+    ``keys`` are the cohort's (see :func:`tandem.program.link_keys.link_secrets`): the
+    active key signs, or, with none, the secret the cohort kept. Each call gives a
+    different token; all verify to the same claims.
+
+    Raises:
+        UnsignableLinkError: ``keys`` has neither an active key nor a legacy secret.
+        ValueError: a naive ``expires``, an unknown survey or role, or a cohort or
+            participant number out of range (0..2**32-1, 0..2**63-1).
+    """
+    kid, key = _signing_key(keys)
+    _check_secret(key)
+    seconds = _seconds(expires)
+    if not 0 <= cohort_pk < 2**32:
+        raise ValueError(f"cohort {cohort_pk} is out of range for a survey token")
+    if not 0 <= participant_pk < 2**63:
+        raise ValueError(f"participant {participant_pk} is out of range for a survey token")
+    body = _SURVEY_LAYOUT.pack(
+        _SURVEY_KID if kid is not None else _SURVEY_LEGACY,
+        cohort_pk,
+        participant_pk,
+        _SURVEY_CODES[SurveyName(survey)],
+        _PERSON_ROLE_CODES[Role(role)],
+        seconds,
+        kid if kid is not None else _NO_KID,
+        os.urandom(8),
+    )
+    return base64.urlsafe_b64encode(body + _survey_tag(key, body)).decode("ascii")
+
+
+def survey_token_cohort(token: str) -> int:
+    """The cohort a survey token names, *not yet verified*: only to find the keys that
+    verify it (:func:`verify_survey_token` then checks every claim).
+
+    Raises:
+        MalformedTokenError: not 68 URL-safe base64 characters, or an unknown version.
+    """
+    raw = _decode(token, _SURVEY_CHARS, "survey")
+    if raw[0] not in (_SURVEY_KID, _SURVEY_LEGACY):
+        raise MalformedTokenError(
+            "this survey link is not one Tandem made: open the link from the e-mail again"
+        )
+    cohort_pk: int = _SURVEY_LAYOUT.unpack(raw[: _SURVEY_LAYOUT.size])[1]
+    return cohort_pk
+
+
+def verify_survey_token(keys: LinkSecrets, token: str, *, now: datetime) -> SurveyClaims:
+    """Return the claims of a genuine, unexpired survey ``token`` signed with ``keys``
+    (the cohort's: active and retired keys, and the legacy secret).
+
+    The tag is compared in constant time before any claim is trusted; then the expiry.
+
+    Raises:
+        MalformedTokenError: not 68 URL-safe base64 characters, or an unknown version.
+        TamperedTokenError: the tag does not match (changed, forged, another cohort's
+            keys, a key that is not, or no longer, kept).
+        ExpiredTokenError: ``now`` is at or after the expiry.
+        ValueError: a naive ``now``.
+    """
+    _check_now(now)
+    survey_token_cohort(token)  # the shape and the version
+    raw = base64.urlsafe_b64decode(token)
+    body, tag = raw[: _SURVEY_LAYOUT.size], raw[_SURVEY_LAYOUT.size :]
+    version, cohort_pk, participant_pk, survey, role, expires_at, kid, _nonce = (
+        _SURVEY_LAYOUT.unpack(body)
+    )
+    key = keys.by_kid.get(kid) if version == _SURVEY_KID else keys.legacy
+    if key is None or not hmac.compare_digest(tag, _survey_tag(key, body)):
+        raise TamperedTokenError(
+            "this survey link is not valid: it was changed or belongs to another program; "
+            "open the link from the e-mail again"
+        )
+    if survey not in _SURVEYS_BY_CODE or role not in _PERSON_ROLES_BY_CODE:
+        raise MalformedTokenError("this survey link names an unknown survey or role")
+    expires = datetime.fromtimestamp(expires_at, UTC)
+    if now >= expires:
+        raise ExpiredTokenError(
+            f"this survey link expired on {expires:%Y-%m-%d %H:%M} UTC: ask the program "
+            "coordinator for a new one",
+            expires=expires,
+        )
+    return SurveyClaims(
+        cohort_pk=cohort_pk,
+        participant_pk=participant_pk,
+        survey=_SURVEYS_BY_CODE[survey],
+        role=_PERSON_ROLES_BY_CODE[role],
+        expires=expires,
+    )

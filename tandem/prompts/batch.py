@@ -1,12 +1,14 @@
-"""Rendering the same week for many pairs, fast, with output identical to :mod:`render`.
+"""Rendering the same message for many people, fast, with output identical to :mod:`render`.
 
-A weekly message differs between pairs only in the two names and the check-in link. The
-batch renderer renders each (week, track, role, missed topics, name shapes) once with
-placeholder names — words of the same lengths, separated by the same spaces, so that
-word-wrapping lays the text out exactly as it would for the real names — and then puts
-the real names and link in. A result that still holds a placeholder (a template that
-transforms a name, say) is rendered directly instead, so the output never differs from
-:func:`render.render_weekly`.
+A weekly message differs between pairs only in the two names and the links (check-in, and
+in the final week the closing survey); a survey invitation or reminder only in the
+recipient's name, their mentor's and the link. The batch renderer renders each (week,
+track, role, missed topics, name shapes) once with placeholder names — words of the same
+lengths, separated by the same spaces, so that word-wrapping lays the text out exactly as
+it would for the real names — and then puts the real names and links in. A result that
+still holds a placeholder (a template that transforms a name, say) is rendered directly
+instead, so the output never differs from :func:`render.render_weekly` (or
+:func:`render.render_survey`).
 """
 
 from __future__ import annotations
@@ -19,14 +21,22 @@ import markupsafe
 
 from tandem.matcher.types import Role
 from tandem.prompts.curriculum import Curriculum
-from tandem.prompts.render import MessageContext, RenderedMessage, render_reminder, render_weekly
+from tandem.prompts.render import (
+    MessageContext,
+    RenderedMessage,
+    SurveyContext,
+    render_reminder,
+    render_survey,
+    render_weekly,
+)
 
 _MARK = "\ue000"
 _FILL = "\ue001"
 _LINK = "\ue002"
+_SURVEY = "\ue005"
 _SHORT = {"a": "\ue003", "b": "\ue004"}
 """One-letter words of the mentor's (a) and the mentee's (b) name."""
-_PLACEHOLDER_CHARS = (_MARK, _LINK, *_SHORT.values())
+_PLACEHOLDER_CHARS = (_MARK, _LINK, _SURVEY, *_SHORT.values())
 
 
 @dataclass(frozen=True)
@@ -54,19 +64,20 @@ def _shape(name: str) -> tuple[int, ...]:
 Render = Callable[[Curriculum, int, str | None, Role, MessageContext], RenderedMessage]
 
 _Slot = tuple[str, tuple[str, ...]]
-"""A place for a name: ("a" mentor / "b" mentee / "link", the whitespace between its words)."""
+"""A place for a name or a link: ("a" mentor / "b" mentee / "link" / "survey", the
+whitespace between a name's words)."""
+_LINKS = ("link", "survey")
 
 
 def _segments(
-    rendered: str, mentor: _Placeholder, mentee: _Placeholder, link: str
+    rendered: str, names: dict[str, _Placeholder], links: dict[str, str]
 ) -> list[str | _Slot]:
     """Split a placeholder rendering into literal text and slots, once per cache entry."""
     finder = re.compile(
         "|".join(
             [
-                f"(?P<a>{mentor.pattern.pattern})",
-                f"(?P<b>{mentee.pattern.pattern})",
-                f"(?P<link>{re.escape(link)})",
+                *(f"(?P<{kind}>{name.pattern.pattern})" for kind, name in names.items()),
+                *(f"(?P<{kind}>{re.escape(text)})" for kind, text in links.items() if text),
             ]
         )
     )
@@ -75,14 +86,14 @@ def _segments(
     for match in finder.finditer(rendered):
         out.append(rendered[position : match.start()])
         kind = match.lastgroup or ""
-        spaces = tuple(re.findall(r"\s+", match.group(0))) if kind != "link" else ()
+        spaces = tuple(re.findall(r"\s+", match.group(0))) if kind not in _LINKS else ()
         out.append((kind, spaces))
         position = match.end()
     out.append(rendered[position:])
     return out
 
 
-def _fill(segments: list[str | _Slot], values: dict[str, list[str]], link: str) -> str:
+def _fill(segments: list[str | _Slot], values: dict[str, list[str]], links: dict[str, str]) -> str:
     out: list[str] = []
     names: dict[_Slot, str] = {}  # a name with the same line breaks is filled in once
     for segment in segments:
@@ -90,8 +101,8 @@ def _fill(segments: list[str | _Slot], values: dict[str, list[str]], link: str) 
             out.append(segment)
             continue
         kind, spaces = segment
-        if kind == "link":
-            out.append(link)
+        if kind in _LINKS:
+            out.append(links[kind])
             continue
         name = names.get(segment)
         if name is None:
@@ -107,7 +118,7 @@ def _fill(segments: list[str | _Slot], values: dict[str, list[str]], link: str) 
 
 
 class BatchRenderer:
-    """Weekly topics and reminders for many pairs of one curriculum."""
+    """Weekly topics, reminders and survey messages for many people of one curriculum."""
 
     def __init__(self, curriculum: Curriculum) -> None:
         self.curriculum = curriculum
@@ -118,14 +129,43 @@ class BatchRenderer:
     def weekly(
         self, week: int, track: str | None, role: Role, context: MessageContext
     ) -> RenderedMessage:
-        return self._render(render_weekly, week, track, role, context)
+        return self._week(render_weekly, week, track, role, context)
 
     def reminder(
         self, week: int, track: str | None, role: Role, context: MessageContext
     ) -> RenderedMessage:
-        return self._render(render_reminder, week, track, role, context)
+        return self._week(render_reminder, week, track, role, context)
 
-    def _render(
+    def survey(self, role: Role, context: SurveyContext) -> RenderedMessage:
+        """A survey's invitation or reminder (as :func:`render.render_survey`)."""
+        key = (
+            "survey",
+            role,
+            context.survey,
+            context.reminder,
+            context.cohort_name,
+            context.voice,
+            context.survey_title,
+            context.questions,
+            _shape(context.recipient_name),
+            _shape(context.mentor_name) if context.mentor_name else None,
+            len(context.survey_url),
+        )
+
+        def render(names: dict[str, str], links: dict[str, str]) -> RenderedMessage:
+            changed = context.model_copy(
+                update={
+                    "recipient_name": names["a"],
+                    "mentor_name": names["b"],
+                    "survey_url": links["link"],
+                }
+            )
+            return render_survey(self.curriculum, role, changed)
+
+        names = {"a": context.recipient_name, "b": context.mentor_name}
+        return self._cached(key, names, {"link": context.survey_url}, render)
+
+    def _week(
         self, render: Render, week: int, track: str | None, role: Role, context: MessageContext
     ) -> RenderedMessage:
         key = (
@@ -141,27 +181,51 @@ class BatchRenderer:
             _shape(context.mentor_name),
             _shape(context.mentee_name),
             len(context.checkin_url),
+            len(context.survey_url),
         )
+
+        def rendered(names: dict[str, str], links: dict[str, str]) -> RenderedMessage:
+            changed = context.model_copy(
+                update={
+                    "mentor_name": names["a"],
+                    "mentee_name": names["b"],
+                    "checkin_url": links["link"],
+                    "survey_url": links["survey"],
+                }
+            )
+            return render(self.curriculum, week, track, role, changed)
+
+        names = {"a": context.mentor_name, "b": context.mentee_name}
+        links = {"link": context.checkin_url, "survey": context.survey_url}
+        return self._cached(key, names, links, rendered)
+
+    def _cached(
+        self,
+        key: tuple[object, ...],
+        names: dict[str, str],
+        links: dict[str, str],
+        render: Callable[[dict[str, str], dict[str, str]], RenderedMessage],
+    ) -> RenderedMessage:
+        """``render(names, links)``, from one rendering with placeholders per ``key``.
+
+        ``names`` are "a" and "b" (an empty one is left as it is), ``links`` "link" and
+        "survey"; ``key`` must hold everything else the message depends on, and the shape
+        of each name and the length of each link.
+        """
         cached = self._cache.get(key)
         if cached is None:
-            mentor = _placeholder("a", context.mentor_name)
-            mentee = _placeholder("b", context.mentee_name)
-            link = _LINK * len(context.checkin_url)
+            holders = {kind: _placeholder(kind, name) for kind, name in names.items() if name}
+            marks = {"link": _LINK, "survey": _SURVEY}
+            fake = {kind: marks[kind] * len(url) for kind, url in links.items()}
             template = render(
-                self.curriculum,
-                week,
-                track,
-                role,
-                context.model_copy(
-                    update={
-                        "mentor_name": mentor.text,
-                        "mentee_name": mentee.text,
-                        "checkin_url": link,
-                    }
-                ),
+                {
+                    kind: holders[kind].text if kind in holders else name
+                    for kind, name in names.items()
+                },
+                fake,
             )
             pieces = tuple(
-                _segments(t, mentor, mentee, link)
+                _segments(t, holders, fake)
                 for t in (template.subject, template.text, template.html)
             )
             left = any(
@@ -176,13 +240,13 @@ class BatchRenderer:
         pieces, left = cached
         if left:
             self.direct += 1
-            return render(self.curriculum, week, track, role, context)
-        plain = {"a": context.mentor_name.split(" "), "b": context.mentee_name.split(" ")}
+            return render(names, links)
+        plain = {kind: name.split(" ") for kind, name in names.items() if name}
         escaped = {k: [str(markupsafe.escape(w)) for w in v] for k, v in plain.items()}
-        url = context.checkin_url
+        escaped_links = {k: str(markupsafe.escape(v)) for k, v in links.items()}
         parts = [
-            _fill(pieces[0], plain, url),
-            _fill(pieces[1], plain, url),
-            _fill(pieces[2], escaped, str(markupsafe.escape(url))),
+            _fill(pieces[0], plain, links),
+            _fill(pieces[1], plain, links),
+            _fill(pieces[2], escaped, escaped_links),
         ]
         return RenderedMessage(subject=parts[0], text=parts[1], html=parts[2])

@@ -146,7 +146,11 @@ WEEK_TEXT_VARIABLES: frozenset[str] = PAIR_VARIABLES | {
 """Variables available to the text of a week (framing, questions, activity)."""
 
 TEMPLATE_VARIABLES: Mapping[str, frozenset[str]] = {
-    "weekly": WEEK_TEXT_VARIABLES | {"topic"},  # topic: the week, rendered for this person
+    "weekly": WEEK_TEXT_VARIABLES
+    | {
+        "topic",  # the week, rendered for this person
+        "survey_url",  # the final week: this person's closing-survey link ("" before)
+    },
     "intro": PAIR_VARIABLES
     | {
         "accept_url",
@@ -161,6 +165,23 @@ TEMPLATE_VARIABLES: Mapping[str, frozenset[str]] = {
     | {
         "completion_letter",  # true when a completion letter is attached (mentees)
     },
+    "survey": frozenset(
+        {
+            "recipient_name",
+            "recipient_role",
+            "greeting",
+            "coordinator",
+            "resources",
+            "cohort_name",
+            "weeks_total",
+            "survey",  # "baseline" or "followup" (or "closing", in its reminder)
+            "survey_title",  # the instrument's title
+            "survey_url",  # this person's own link to the survey
+            "survey_minutes",  # about how long it takes, in minutes
+            "mentor_name",  # for a mentee, the mentor their answers are about ("" for a mentor)
+            "reminder",  # true in the one reminder to someone who has not answered yet
+        }
+    ),
 }
 """Variables available to each message template, by kind (``weekly.txt.j2`` is ``weekly``)."""
 

@@ -69,6 +69,9 @@ class MessageContext(_Frozen):
     checkin_url: str = Field(min_length=1)
     missed_topics: tuple[str, ...] = ()
     """Titles of earlier weeks the pair missed, oldest first; listed as a catch-up."""
+    survey_url: str = ""
+    """The recipient's link to the closing survey, in the final week's message ("" in
+    the other weeks)."""
 
     @model_validator(mode="after")
     def _week_in_order(self) -> Self:
@@ -107,6 +110,25 @@ class ClosingContext(_Frozen):
     voice: ProgramVoice = ProgramVoice()
     completion_letter: bool = False
     """Whether a completion letter is attached (mentees who completed the program)."""
+
+
+class SurveyContext(_Frozen):
+    """What the engine knows when it invites one person to an evaluation survey, or
+    reminds them of it."""
+
+    recipient_name: str = Field(min_length=1)
+    """The person, as the program calls them."""
+    cohort_name: str = Field(min_length=1)
+    voice: ProgramVoice = ProgramVoice()
+    survey: Literal["baseline", "closing", "followup"]
+    survey_title: str = Field(min_length=1)
+    survey_url: str = Field(min_length=1)
+    questions: int = Field(ge=1)
+    """How many answers the survey asks of this person (a before-and-now item counts twice)."""
+    mentor_name: str = ""
+    """For a mentee, the mentor their answers are about ("" for a mentor)."""
+    reminder: bool = False
+    """A reminder to someone who has not answered yet, rather than the invitation."""
 
 
 class RenderedMessage(_Frozen):
@@ -228,6 +250,28 @@ def render_closing(curriculum: Curriculum, role: Role, context: ClosingContext) 
     return _render_message(curriculum, "closing", variables)
 
 
+def render_survey(curriculum: Curriculum, role: Role, context: SurveyContext) -> RenderedMessage:
+    """An invitation to an evaluation survey for one person, or the reminder of it, with
+    their own link. (The closing survey's invitation is the final week's message.)
+
+    Raises CurriculumError for a variable the templates use but the context lacks.
+    """
+    variables = {
+        **_voice_variables(context.voice, context.recipient_name),
+        "recipient_name": context.recipient_name,
+        "recipient_role": role.value,
+        "cohort_name": context.cohort_name,
+        "weeks_total": curriculum.weeks_total,
+        "survey": context.survey,
+        "survey_title": context.survey_title,
+        "survey_url": context.survey_url,
+        "survey_minutes": max(2, -(-context.questions * 10 // 60)),
+        "mentor_name": context.mentor_name,
+        "reminder": context.reminder,
+    }
+    return _render_message(curriculum, "survey", variables)
+
+
 def render_overview(curriculum: Curriculum) -> str:
     """The curriculum as a Markdown page: the weeks with phase, competencies and tracks."""
     template = _environment((SHIPPED_TEMPLATES,)).get_template("overview.md.j2")
@@ -331,6 +375,16 @@ def second_person(verb: str) -> str:
     return base + space + rest
 
 
+def _voice_variables(voice: ProgramVoice, recipient: str) -> dict[str, Any]:
+    """How the cohort speaks to ``recipient``: the greeting, the coordinator, local help."""
+    resources = {r.value: "" for r in Resource} | {r.value: v for r, v in voice.resources}
+    return {
+        "greeting": voice.salutation.replace("{name}", recipient),
+        "coordinator": {"name": voice.coordinator_name, "email": voice.coordinator_email},
+        "resources": resources,
+    }
+
+
 def _pair_variables(
     curriculum: Curriculum,
     role: Role,
@@ -339,9 +393,8 @@ def _pair_variables(
     mentor_name, mentee_name = context.mentor_name, context.mentee_name
     mentor = role is Role.MENTOR
     recipient = mentor_name if mentor else mentee_name
-    voice = context.voice
-    resources = {r.value: "" for r in Resource} | {r.value: v for r, v in voice.resources}
     return {
+        **_voice_variables(context.voice, recipient),
         "recipient_name": recipient,
         "recipient_role": role.value,
         "partner_name": mentee_name if mentor else mentor_name,
@@ -351,9 +404,6 @@ def _pair_variables(
         "mentee": Addressee(mentee_name, not mentor),
         "Mentor": Addressee(mentor_name, mentor, capital=True),
         "Mentee": Addressee(mentee_name, not mentor, capital=True),
-        "greeting": voice.salutation.replace("{name}", recipient),
-        "coordinator": {"name": voice.coordinator_name, "email": voice.coordinator_email},
-        "resources": resources,
         "cohort_name": context.cohort_name,
         "weeks_total": curriculum.weeks_total,
     }
@@ -369,6 +419,7 @@ def _week_variables(
         "week_end": format_date(context.week_end),
         "checkin_url": context.checkin_url,
         "missed_topics": context.missed_topics,
+        "survey_url": context.survey_url,
     }
 
 

@@ -15,6 +15,7 @@ file and field, like the curriculum.
 from __future__ import annotations
 
 import difflib
+import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
@@ -86,6 +87,15 @@ class ItemKind(StrEnum):
 TEXT_MAX = 4000
 """The longest free-text answer stored."""
 
+_SCALE_NOTE = re.compile(r"\s*\(\s*(\d+\s*=[^()]*)\)\s*$")
+"""A rating item's own scale, written at the end of its text: "(1 = never, 5 = always)"."""
+_ANCHOR = re.compile(r"(\d+)\s*=\s*([^,;]+)")
+
+
+def scale_anchors(text: str) -> tuple[tuple[int, str], ...]:
+    """The labelled points of a scale written as "1 = not at all, 7 = extremely"."""
+    return tuple((int(n), label.strip()) for n, label in _ANCHOR.findall(text))
+
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -107,6 +117,11 @@ class SurveyItem(_Frozen):
     @property
     def before_column(self) -> str:
         return f"{self.id}{BEFORE_SUFFIX}"
+
+    @property
+    def question(self) -> str:
+        """The text without a scale written at its end (shown by the scale instead)."""
+        return _SCALE_NOTE.sub("", self.text) if self.kind is ItemKind.RATING else self.text
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -133,6 +148,16 @@ class Instrument(_Frozen):
 
     def item(self, item_id: str) -> SurveyItem | None:
         return next((i for i in self.items if i.id == item_id), None)
+
+    def anchors(self, item: SurveyItem) -> tuple[tuple[int, str], ...]:
+        """The labelled points of a rating item's scale: the item bank's scale for the
+        competency items, else the scale written at the end of the item's text."""
+        if item.kind is not ItemKind.RATING:
+            return ()
+        if item.competency is not None and "scale" in self.stems:
+            return scale_anchors(self.stems["scale"])
+        note = _SCALE_NOTE.search(item.text)
+        return scale_anchors(note.group(1)) if note else ()
 
     def items_for(self, role: Role) -> tuple[SurveyItem, ...]:
         return tuple(i for i in self.items if i.role.includes(role))

@@ -1,5 +1,8 @@
 """Participants' link pages: the signed link in the path is the key, there is no sign-in.
 
+The introduction (``/respond/…``), the week's check-in (``/checkin/…``), a request to pause
+or leave (``/request/…``) and the evaluation surveys (``/survey/…``).
+
 Every page counts the request against the link's rate limit and refuses clients that have
 opened too many invalid links; forms carry a CSRF value bound to the link.
 """
@@ -9,7 +12,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from tandem.program import links
+from tandem.program import links, survey_links
 from tandem.program.cohorts import CohortError
 from tandem.program.web_state import count_hit, count_hit_unless
 from tandem.web.security import client_key, token_key
@@ -33,6 +36,8 @@ class ParticipantPages:
         app.add_api_route(
             "/request/{token}", self.change_request, methods=["POST"], response_class=html
         )
+        app.add_api_route("/survey/{token}", self.survey_page, response_class=html)
+        app.add_api_route("/survey/{token}", self.survey, methods=["POST"], response_class=html)
 
     # --- shared steps
 
@@ -103,6 +108,26 @@ class ParticipantPages:
             token=token,
             csrf=self.link_csrf(token),
             values=values if values is not None else (checkin.recorded or {}),
+            problems=problems or {},
+            saved=saved,
+        )
+
+    def survey_view(
+        self,
+        token: str,
+        survey: survey_links.SurveyPage,
+        status: int = 200,
+        values: dict[str, str] | None = None,
+        problems: dict[str, str] | None = None,
+        saved: bool = False,
+    ) -> HTMLResponse:
+        return page(
+            "survey.html",
+            status,
+            page=survey,
+            token=token,
+            csrf=self.link_csrf(token),
+            values=values if values is not None else (survey.recorded or {}),
             problems=problems or {},
             saved=saved,
         )
@@ -211,3 +236,32 @@ class ParticipantPages:
         except CohortError as error:
             return page("requested.html", 409, kind=kind.value, problem=str(error))
         return page("requested.html", kind=kind.value, problem=None)
+
+    def survey_page(self, request: Request, token: str) -> Response:
+        """A survey for the link's holder, filled in with the answers already sent."""
+        if (stop := self.refused(request, token)) is not None:
+            return stop
+        try:
+            survey = survey_links.open_survey(
+                self.site.db, token, now=self.site.clock(), link_keys=self.site.keyring()
+            )
+        except links.LinkError:
+            return self.invalid(request)
+        return self.survey_view(token, survey, saved=request.query_params.get("saved") == "1")
+
+    def survey(self, request: Request, token: str, fields: FormFields) -> Response:
+        """Record a survey's answers (again: they replace the ones sent before)."""
+        if (stop := self.refused(request, token)) is not None:
+            return stop
+        form = self.link_form(token, fields)
+        if form is None:
+            return page("expired_form.html", 403)
+        db, now, keys = self.site.db, self.site.clock(), self.site.keyring()
+        try:
+            survey_links.submit_survey(db, token, form, now=now, link_keys=keys)
+        except links.LinkError:
+            return self.invalid(request)
+        except survey_links.SurveyFormError as error:
+            survey = survey_links.open_survey(db, token, now=now, link_keys=keys)
+            return self.survey_view(token, survey, 422, values=form, problems=error.problems)
+        return RedirectResponse(f"/survey/{token}?saved=1", status_code=303)

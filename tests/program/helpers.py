@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import email
+import email.message
 import email.policy
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -141,3 +143,55 @@ def run_due(engine: Engine, now: datetime, channel: DeliveryChannel, **options: 
 
     options.setdefault("link_keys", LINK_KEYS)
     return tick.run_due(engine, now, channel, **options)
+
+
+def survey_form(survey: str, role: Role, rating: int = 5) -> dict[str, str]:
+    """A complete, valid survey form for ``role``: every rating ``rating`` (one less before
+    the program), yes to each yes/no item, a sentence for each written one."""
+    from tandem.prompts.surveys import ItemKind, load_instrument
+
+    form: dict[str, str] = {}
+    for item in load_instrument(survey).items_for(role):
+        if item.kind is ItemKind.RATING:
+            low, high = item.min or 1, item.max or rating
+            now = max(low, min(rating, high))
+            form[item.id] = str(now)
+            if item.retrospective:
+                form[item.before_column] = str(max(low, now - 1))
+        elif item.kind is ItemKind.YES_NO:
+            form[item.id] = "yes"
+        else:
+            form[item.id] = "Agree on goals in writing at the first meeting."
+    return form
+
+
+SURVEY_LINK = re.compile(r"https?://\S+/survey/([A-Za-z0-9_-]{68})(?![A-Za-z0-9_-])")
+
+
+def survey_tokens_in(row: OutboxMessage) -> list[str]:
+    """The survey tokens in the plain text of one outbox message."""
+    from tandem.program.outbox.store import unpack
+
+    parsed = email.message_from_bytes(unpack(row.content), policy=email.policy.default)
+    assert isinstance(parsed, email.message.EmailMessage)
+    part = parsed.get_body(("plain",))
+    assert part is not None
+    return SURVEY_LINK.findall(str(part.get_content()))
+
+
+def survey_tokens(engine: Engine, email_address: str, kind: str | None = None) -> list[str]:
+    """The survey tokens in the messages to ``email_address`` (of one kind), oldest first."""
+    rows = outbox(engine, recipient_email=email_address)
+    return [t for row in rows if kind in (None, row.kind) for t in survey_tokens_in(row)]
+
+
+def survey_export(path: Path, rows: list[dict[str, str]]) -> Path:
+    """A survey tool's CSV export of ``rows`` (each: email, survey, answers by column)."""
+    import csv
+
+    columns = list(dict.fromkeys(column for row in rows for column in row))
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path

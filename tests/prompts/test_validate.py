@@ -287,6 +287,8 @@ def test_the_shipped_templates_use_only_known_variables(copy_default: Path) -> N
         "intro.txt.j2",
         "reminder.html.j2",
         "reminder.txt.j2",
+        "survey.html.j2",
+        "survey.txt.j2",
         "weekly.html.j2",
         "weekly.txt.j2",
     ]

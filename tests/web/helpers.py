@@ -5,14 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from tandem.program.link_keys import link_secrets
-from tandem.program.storage.tables import Cohort, Pair
-from tandem.program.tokens import LinkSecrets, make_token
+from tandem.program.storage.tables import Cohort, Pair, Participant
+from tandem.program.tokens import LinkSecrets, make_survey_token, make_token
 from tandem.web.app import create_app
 from tandem.web.security import Limits
 from tests.program.helpers import LINK_KEYS, Program, day, make_program
@@ -42,6 +43,20 @@ class Site:
             role=role,
             expires=self.clock.now + timedelta(days=days),
         )
+
+    def survey_token(self, email: str, survey: str, days: float = 42, **claims: Any) -> str:
+        """A survey link's token for the participant with ``email`` (``claims`` override)."""
+        with Session(self.program.engine) as session:
+            person = session.exec(select(Participant).where(Participant.email == email)).one()
+            cohort = session.exec(select(Cohort)).one()
+        values: dict[str, Any] = {
+            "cohort_pk": cohort.pk,
+            "participant_pk": person.pk,
+            "survey": survey,
+            "role": person.role,
+            "expires": self.clock.now + timedelta(days=days),
+        }
+        return make_survey_token(self.secret, **(values | claims))
 
 
 def make_site(

@@ -25,7 +25,9 @@ from tandem.program.checkins import CheckinAnswers, add_checkin
 from tandem.program.cohorts import PairAction, change_pair
 from tandem.program.coordinators import add_coordinator
 from tandem.program.evaluation.responses import import_responses
-from tandem.program.storage.tables import CheckIn, Cohort, Pair
+from tandem.program.link_keys import link_secrets
+from tandem.program.storage.tables import CheckIn, Cohort, Pair, Participant, SurveyResponse
+from tandem.program.tokens import make_survey_token
 from tandem.web.app import create_app
 from tests.conftest import Tandem
 from tests.program.evaluation.helpers import (
@@ -36,7 +38,7 @@ from tests.program.evaluation.helpers import (
     make_cohort,
     write_rows,
 )
-from tests.program.helpers import LINK_KEYS, link_key_file, make_program
+from tests.program.helpers import LINK_KEYS, link_key_file, make_program, survey_form
 from tests.web.conftest import LiveServer
 from tests.web.helpers import Clock
 
@@ -214,6 +216,86 @@ def test_a_participant_accepts_and_checks_in_from_the_links_in_real_messages(
             4,
         )
         assert (row.answers, row.note, row.source) == ({"comfort": 5}, "a good start", "link")
+
+
+def test_a_participant_answers_a_survey_from_the_link_in_a_real_message(
+    engine: Engine, db_url: str, tmp_path: Path, program: Any, browser: Any
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    shots = tmp_path / "screenshots"
+    tick_at = program.instants[1]
+    clock = Clock(tick_at + timedelta(days=1))
+    with LiveServer(create_app(db_url, clock=clock, link_keys=LINK_KEYS)) as server:
+        with Session(engine) as session:  # the cohort's links point at this server
+            cohort = session.exec(select(Cohort)).one()
+            cohort.base_url = server.url
+            session.add(cohort)
+            session.commit()
+        outbox = tmp_path / "outbox"
+        tick(db_url, tick_at, outbox)
+        [link] = links_in(outbox, "mentee1@uni.edu", "survey")
+        assert link.startswith(f"{server.url}/survey/")
+
+        browser.get(link)
+        assert browser.find_element(By.TAG_NAME, "h1").text == "Before we start: mentoring skills"
+        assert "about your mentor, Mentor 1" in browser.find_element(By.TAG_NAME, "main").text
+        accessible(browser)
+        shoot(browser, shots, "survey-baseline")
+        # Sent with one answer missing: the page names it, and keeps the others.
+        form = survey_form("baseline", Role.MENTEE, rating=6)
+        for name, value in form.items():
+            if name != "mentor_expectations_roles":
+                browser.find_element(By.ID, f"{name}-{value}").click()
+        leave_by(browser, browser.find_element(By.CSS_SELECTOR, "main button[type=submit]").click)
+        alert = browser.find_element(By.CSS_SELECTOR, "[role=alert]").text
+        assert "Please check 1 answer" in alert and "choose a rating from 1 to 7" in alert
+        assert browser.find_element(By.ID, "mentor_expectations_goals-6").is_selected()
+        accessible(browser)
+        shoot(browser, shots, "survey-problem-phone", width=390)
+        # The message's link in the list takes the keyboard to the field.
+        browser.find_element(By.CSS_SELECTOR, "[role=alert] a").click()
+        focused = browser.switch_to.active_element
+        assert focused.get_attribute("id") == "mentor_expectations_roles-1"
+        browser.find_element(By.ID, "mentor_expectations_roles-6").click()
+        leave_by(browser, browser.find_element(By.CSS_SELECTOR, "main button[type=submit]").click)
+        notice = browser.find_element(By.CLASS_NAME, "notice").text
+        assert notice.startswith("Thank you: your answers are recorded.")
+        recorded = browser.find_element(By.CSS_SELECTOR, "section table").text
+        assert "Agreeing with me on clear goals for our work together. 6 of 7" in recorded
+        accessible(browser)
+        shoot(browser, shots, "survey-recorded")
+
+        # The closing survey, as a mentor sees it: now and before the program, and more.
+        mentor = survey_link(engine, server.url, "mentor1@uni.edu", "closing", clock.now)
+        browser.get(mentor)
+        assert browser.find_element(By.TAG_NAME, "h1").text == (
+            "At the close: mentoring skills, before and after"
+        )
+        accessible(browser)
+        shoot(browser, shots, "survey")
+        shoot(browser, shots, "survey-phone", width=390)
+
+    with Session(engine) as session:
+        row = session.exec(select(SurveyResponse)).one()
+        assert (row.survey, row.role, row.source) == ("baseline", "mentee", "link")
+        assert row.answers == {name: 6 for name in form}
+
+
+def survey_link(engine: Engine, base_url: str, email: str, survey: str, now: datetime) -> str:
+    """A survey link for the participant with ``email``, as a message would carry it."""
+    with Session(engine) as session:
+        person = session.exec(select(Participant).where(Participant.email == email)).one()
+        cohort = session.exec(select(Cohort)).one()
+    token = make_survey_token(
+        link_secrets(LINK_KEYS, cohort),
+        cohort_pk=cohort.pk or 0,
+        participant_pk=person.pk or 0,
+        survey=survey,
+        role=person.role,
+        expires=now + timedelta(days=42),
+    )
+    return f"{base_url}/survey/{token}"
 
 
 def tick(db_url: str, now: datetime, outbox: Path) -> None:

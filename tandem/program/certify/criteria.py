@@ -18,6 +18,7 @@ from tandem.matcher.types import Role
 from tandem.program.certify.histories import CriterionResult, PairHistory
 from tandem.program.certify.vocabulary import EvidenceRole, EvidenceSource, MeetingCountsWhen
 from tandem.program.cohorts import PairState
+from tandem.prompts.surveys import SurveyName
 
 __all__ = [
     "CRITERIA",
@@ -179,9 +180,14 @@ def _answered(value: object) -> bool:
     return not (isinstance(value, list | dict) and not value)
 
 
+_SURVEYS = tuple(survey.value for survey in SurveyName)
+
+
 @register_criterion
 class EvidenceCriterion(Criterion):
-    """A recorded answer that another feature fills (e.g. an end-of-program survey flag)."""
+    """A recorded answer that another feature fills: an answer stored with a check-in
+    (``source = "checkin_answer"``), or a survey answered (``source = "survey_response"``,
+    ``key`` the survey: baseline, closing or followup)."""
 
     KIND: ClassVar[str] = "evidence"
 
@@ -192,9 +198,38 @@ class EvidenceCriterion(Criterion):
     role: EvidenceRole = EvidenceRole.MENTOR
     equals: str | int | bool | None = None
 
+    @model_validator(mode="after")
+    def _survey_settings(self) -> EvidenceCriterion:
+        if self.source is not EvidenceSource.SURVEY_RESPONSE:
+            return self
+        if self.key not in _SURVEYS:
+            raise ValueError(
+                f'with source = "survey_response", key names the survey: one of '
+                f"{', '.join(_SURVEYS)} (not {self.key!r})"
+            )
+        unused = sorted({"week", "equals"} & self.model_fields_set)
+        if unused:
+            raise ValueError(
+                f'{" and ".join(unused)} cannot be used with source = "survey_response": '
+                "the criterion asks only that the survey was answered"
+            )
+        return self
+
     @property
     def label(self) -> str:
         return f"evidence:{self.name}"
+
+    def _survey_response(self, pair: PairHistory) -> CriterionResult:
+        roles = [Role(self.role.value)] if self.role is not EvidenceRole.EITHER else list(Role)
+        for record in sorted(pair.surveys, key=lambda r: (r.role.value, r.recorded_at)):
+            if record.survey == self.key and record.role in roles:
+                return self._result(
+                    True,
+                    f"the {record.role.value} answered the {self.key} survey "
+                    f"({_day(record.recorded_at)})",
+                )
+        who = "either person" if self.role is EvidenceRole.EITHER else f"the {self.role.value}"
+        return self._result(False, f"no {self.key} survey response from {who}")
 
     def _matches(self, value: object) -> bool:
         if self.equals is None:
@@ -202,6 +237,8 @@ class EvidenceCriterion(Criterion):
         return type(value) is type(self.equals) and value == self.equals
 
     def evaluate(self, pair: PairHistory) -> CriterionResult:
+        if self.source is EvidenceSource.SURVEY_RESPONSE:
+            return self._survey_response(pair)
         week = pair.weeks_total if self.week == "final" else self.week
         roles = [Role(self.role.value)] if self.role is not EvidenceRole.EITHER else list(Role)
         for record in sorted(pair.checkins, key=lambda r: (r.week, r.role.value)):

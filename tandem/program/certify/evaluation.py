@@ -18,12 +18,18 @@ from sqlmodel import Session, col, select
 
 from tandem.matcher.types import Role
 from tandem.program import schedule
-from tandem.program.certify.criteria import ClosingCheckin
-from tandem.program.certify.histories import CheckinRecord, CriterionResult, PairHistory
+from tandem.program.certify.criteria import ClosingCheckin, EvidenceCriterion
+from tandem.program.certify.histories import (
+    CheckinRecord,
+    CriterionResult,
+    PairHistory,
+    SurveyRecord,
+)
 from tandem.program.certify.rules import CertificationRules
 from tandem.program.certify.vocabulary import (
     CertificateStatus,
     DecisionKind,
+    EvidenceSource,
     MeetingCountsWhen,
     MentorRule,
 )
@@ -36,6 +42,7 @@ from tandem.program.storage.tables import (
     Pair,
     PairEvent,
     Participant,
+    SurveyResponse,
 )
 
 __all__ = [
@@ -210,8 +217,38 @@ def _state_at(events: Sequence[PairEvent], instant: datetime) -> PairState | Non
     return state
 
 
+def _surveys(session: Session, cohort: Cohort) -> dict[int, list[tuple[int | None, SurveyRecord]]]:
+    """Per participant: the surveys they answered in the cohort (and, for a mentee, the
+    pair whose mentor they rated). The answers themselves are never read."""
+    found: dict[int, list[tuple[int | None, SurveyRecord]]] = defaultdict(list)
+    for participant_pk, role, survey, pair_pk, recorded_at in session.execute(
+        sa_select(
+            col(SurveyResponse.participant_pk),
+            col(SurveyResponse.role),
+            col(SurveyResponse.survey),
+            col(SurveyResponse.pair_pk),
+            col(SurveyResponse.recorded_at),
+        ).where(col(SurveyResponse.cohort_pk) == cohort.pk)
+    ).all():
+        record = SurveyRecord(survey=survey, role=Role(role), recorded_at=recorded_at)
+        found[participant_pk].append((pair_pk, record))
+    return found
+
+
+def _pair_surveys(
+    pair: Pair, surveys: dict[int, list[tuple[int | None, SurveyRecord]]]
+) -> tuple[SurveyRecord, ...]:
+    mentor = [r for _, r in surveys.get(pair.mentor_pk, []) if r.role is Role.MENTOR]
+    mentee = [
+        r
+        for rated, r in surveys.get(pair.mentee_pk, [])
+        if r.role is Role.MENTEE and rated in (None, pair.pk)
+    ]
+    return tuple(mentor + mentee)
+
+
 def _histories(
-    session: Session, cohort: Cohort, now: datetime, need_questions: bool
+    session: Session, cohort: Cohort, now: datetime, need_questions: bool, need_surveys: bool
 ) -> tuple[dict[int, list[PairHistory]], dict[int, Participant], dict[int, list[Pair]]]:
     """Per mentor pk: the histories of their pairs that ran; the people; all their pairs."""
     instants = send_instants(cohort)
@@ -258,6 +295,7 @@ def _histories(
         curriculum = load_curriculum(cohort)
         for track in {p.track for p in pairs}:
             questions[track] = tuple(q.id for q in curriculum.closing_reflection(track))
+    surveys = _surveys(session, cohort) if need_surveys else {}
     histories: dict[int, list[PairHistory]] = defaultdict(list)
     by_mentor: dict[int, list[Pair]] = defaultdict(list)
     for pair in pairs:
@@ -287,6 +325,7 @@ def _histories(
                 program_end=program_end,
                 checkins=tuple(sorted(checkins[pair.pk], key=lambda r: (r.week, r.role.value))),
                 closing_questions=questions.get(pair.track, ()),
+                surveys=_pair_surveys(pair, surveys),
             )
         )
     return histories, people, by_mentor
@@ -299,7 +338,11 @@ def evaluate_in_session(
     need_questions = any(
         isinstance(c, ClosingCheckin) and c.require_answers for c in rules.criteria
     )
-    histories, people, by_mentor = _histories(session, cohort, now, need_questions)
+    need_surveys = any(
+        isinstance(c, EvidenceCriterion) and c.source is EvidenceSource.SURVEY_RESPONSE
+        for c in rules.criteria
+    )
+    histories, people, by_mentor = _histories(session, cohort, now, need_questions, need_surveys)
     decisions = {
         d.mentor_pk: Decision(
             decision=DecisionKind(d.decision), reason=d.reason, actor=d.actor, at=d.at

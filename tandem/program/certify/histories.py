@@ -1,7 +1,8 @@
-"""What the criteria read about a pair: its states, weeks and check-ins.
+"""What the criteria read about a pair: its states, weeks, check-ins and survey responses.
 
 :mod:`.evaluation` gathers these once from the program's records. Check-in notes never
-reach these models: certification does not read them.
+reach these models, nor survey answers: certification does not read them (it reads only
+that, and when, a survey was answered).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ __all__ = [
     "CheckinRecord",
     "CriterionResult",
     "PairHistory",
+    "SurveyRecord",
 ]
 
 
@@ -33,6 +35,16 @@ class CheckinRecord(BaseModel):
     met: bool
     recorded_at: datetime
     answers: dict[str, Any] = Field(default_factory=dict)
+
+
+class SurveyRecord(BaseModel):
+    """That one member of the pair answered one survey, and when (never the answers)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    survey: str
+    role: Role
+    recorded_at: datetime
 
 
 class PairHistory(BaseModel):
@@ -57,6 +69,9 @@ class PairHistory(BaseModel):
     program_end: date
     checkins: tuple[CheckinRecord, ...] = ()
     closing_questions: tuple[str, ...] = ()
+    surveys: tuple[SurveyRecord, ...] = ()
+    """The surveys the mentor answered in the cohort, and those the mentee answered
+    about this pair's mentor (read only when the rules ask for them)."""
 
     @property
     def weeks_in_program(self) -> int:

@@ -33,10 +33,14 @@ class EvidenceSource(StrEnum):
     """Where an ``evidence`` criterion looks."""
 
     CHECKIN_ANSWER = "checkin_answer"
+    """An answer stored with a check-in (``key``: the answer's id)."""
+    SURVEY_RESPONSE = "survey_response"
+    """A recorded response to an evaluation survey (``key``: baseline, closing or followup),
+    from the survey page or ``tandem survey import``."""
 
 
 class EvidenceRole(StrEnum):
-    """Whose check-in an ``evidence`` criterion reads."""
+    """Whose check-in (or survey response) an ``evidence`` criterion reads."""
 
     MENTOR = "mentor"
     MENTEE = "mentee"

@@ -233,7 +233,8 @@ def cohort_report(engine: Engine, cohort_name: str, *, now: datetime) -> dict[st
         }
     if not responses:
         report["notes"].append(
-            "No survey responses yet: import them with `tandem survey import` to see "
+            "No survey responses yet: they arrive from the survey pages the messages link to, "
+            "or with `tandem survey import`; then the report shows "
             "competency gains, satisfaction and intent to change."
         )
     if any(row["suppressed"] for row in report["competency_gains"]) and responses:

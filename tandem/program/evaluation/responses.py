@@ -7,6 +7,10 @@ the mentee with that id), ``timestamp`` (ignored), then one column per item id a
 ``<item id>_before`` for the closing survey's retrospective ratings. Every problem is
 reported with its row and column and nothing is stored unless the whole file is valid.
 Importing again updates changed responses and leaves the others alone.
+
+The survey page that a person's signed link opens (:mod:`tandem.program.survey_links`)
+parses each answer with :func:`parse_answer` and records with :func:`store_response`, as
+the import does.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from tandem.matcher.types import Role
 from tandem.program.cohorts import PairState, get_cohort
 from tandem.program.roster.files import InputFileError, Problem, read_table
 from tandem.program.storage.db import transaction
+from tandem.program.storage.enums import ResponseSource
 from tandem.program.storage.tables import Cohort, Pair, Participant, SurveyResponse
 from tandem.prompts.surveys import (
     TEXT_MAX,
@@ -59,16 +64,24 @@ class _Place:
     """For a mentee, the pair whose mentor they rate (the latest one not declined)."""
 
 
-def _cohort_places(session: Session, cohort: Cohort) -> dict[str, list[_Place]]:
-    pairs = session.exec(
-        select(Pair).where(Pair.cohort_pk == cohort.pk).order_by(col(Pair.pk))
-    ).all()
-    people = {p.pk: p for p in session.exec(select(Participant)).all()}
+def rated_pairs(pairs: Sequence[Pair]) -> dict[int, Pair]:
+    """For each mentee of ``pairs`` (in the order of their keys), the pair whose mentor
+    their survey answers rate: their latest pair not declined (their first, if every one
+    was declined)."""
     mentee_pair: dict[int, Pair] = {}
     for pair in pairs:
         kept = mentee_pair.get(pair.mentee_pk)
         if kept is None or pair.state != PairState.DECLINED.value:
             mentee_pair[pair.mentee_pk] = pair
+    return mentee_pair
+
+
+def _cohort_places(session: Session, cohort: Cohort) -> dict[str, list[_Place]]:
+    pairs = session.exec(
+        select(Pair).where(Pair.cohort_pk == cohort.pk).order_by(col(Pair.pk))
+    ).all()
+    people = {p.pk: p for p in session.exec(select(Participant)).all()}
+    mentee_pair = rated_pairs(pairs)
     places: dict[str, list[_Place]] = {}
     seen: set[int] = set()
     for pair in pairs:
@@ -192,7 +205,18 @@ def import_responses(
         if problems:
             raise InputFileError(problems)
         for place, survey, answers in todo:
-            counts[_store(session, cohort, place, survey, answers, now)] += 1
+            stored = store_response(
+                session,
+                cohort,
+                place.participant,
+                place.role,
+                survey,
+                answers,
+                pair=place.pair,
+                now=now,
+                source=ResponseSource.IMPORT,
+            )
+            counts[stored] += 1
         if dry_run:
             session.rollback()
     return SurveyImportReport(**counts)
@@ -318,20 +342,31 @@ def _find_place(
     return matches[0]
 
 
-def _store(
+def store_response(
     session: Session,
     cohort: Cohort,
-    place: _Place,
+    participant: Participant,
+    role: Role,
     survey: SurveyName,
-    answers: dict[str, Answer],
+    answers: Mapping[str, Answer],
+    *,
+    pair: Pair | None,
     now: datetime,
+    source: ResponseSource,
 ) -> str:
+    """Store one person's answers to one survey of ``cohort`` (validated by the caller
+    against the instrument): a new response, or the one they gave before replaced.
+
+    The import and the survey page both record through this function. ``pair`` is, for a
+    mentee, the pair whose mentor they rated (see :func:`rated_pairs`). Returns "added",
+    "updated" or "unchanged" (the same answers again: nothing is written).
+    """
     values = dict(sorted(answers.items()))
-    pair_pk = place.pair.pk if place.pair is not None else None
+    pair_pk = pair.pk if pair is not None and role is Role.MENTEE else None
     existing = session.exec(
         select(SurveyResponse).where(
             SurveyResponse.cohort_pk == cohort.pk,
-            SurveyResponse.participant_pk == place.participant.pk,
+            SurveyResponse.participant_pk == participant.pk,
             SurveyResponse.survey == survey.value,
         )
     ).first()
@@ -339,12 +374,12 @@ def _store(
         session.add(
             SurveyResponse(
                 cohort_pk=cohort.pk or 0,
-                participant_pk=place.participant.pk or 0,
-                role=place.role.value,
+                participant_pk=participant.pk or 0,
+                role=role.value,
                 survey=survey.value,
                 pair_pk=pair_pk,
                 answers=values,
-                source="import",
+                source=source.value,
                 recorded_at=now,
             )
         )
@@ -353,6 +388,7 @@ def _store(
         return "unchanged"
     existing.answers = values
     existing.pair_pk = pair_pk
+    existing.source = source.value
     existing.recorded_at = now
     session.add(existing)
     return "updated"

@@ -1,7 +1,8 @@
 """The outbox table as a store: message keys, complete rows, compression, insert-or-ignore.
 
 Every message Tandem sends is first a row of the outbox, whose ``key`` is unique on
-(cohort, pair, week, kind, recipient): inserting a message that exists already does
+(cohort, pair, week, kind, recipient), or for a survey message on (cohort, person, survey,
+kind, recipient role): inserting a message that exists already does
 nothing, so work that is done twice enqueues each message once. A row holds the whole
 message (compressed), built when it is enqueued; delivery (``dispatch.py``) only hands
 the stored bytes to a channel.
@@ -41,6 +42,14 @@ def message_key(
     return f"c{cohort_pk}/p{pair_pk or 0}/w{week}/{kind}/{role}"
 
 
+def survey_message_key(
+    cohort_pk: int | None, participant_pk: int, survey: str, kind: MessageKind | str, role: str
+) -> str:
+    """The outbox key of a survey message: one person's, unique on (survey, kind, role)
+    within a cohort, however many pairs the person has."""
+    return f"c{cohort_pk}/u{participant_pk}/{survey}/{kind}/{role}"
+
+
 def sender_domain(cohort: Cohort) -> str:
     """The right-hand side of Message-IDs: the cohort sender's domain."""
     return _domain_of(cohort.sender)
@@ -72,16 +81,19 @@ def outbox_row(
     *,
     now: datetime,
     attachments: Sequence[Attachment] = (),
+    key: str | None = None,
 ) -> dict[str, Any]:
     """An outbox row (for :func:`insert_ignore`) holding the complete message.
 
-    ``data`` is the message's uncompressed bytes, for immediate delivery; it is not a column.
+    ``key`` is the message's key when it is not :func:`message_key`'s (a survey message's
+    is :func:`survey_message_key`'s). ``data`` is the message's uncompressed bytes, for
+    immediate delivery; it is not a column.
     A message that cannot be built (a recipient's name or address that no e-mail can carry,
     e.g. stored before the roster import refused it) becomes a row that has failed already,
     with the reason, for the coordinator to see; it never stops the other messages.
     """
     name, email = to
-    key = message_key(cohort.pk, pair_pk, week, kind, role)
+    key = key or message_key(cohort.pk, pair_pk, week, kind, role)
     try:
         message_id, data = _built(
             cohort, name, email, subject, text, html, key, due, attachments=attachments

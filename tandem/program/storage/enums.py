@@ -45,6 +45,11 @@ class MessageKind(StrEnum):
     CERTIFICATE = "certificate"
     CLOSING = "closing"
     """The thank-you after the program (mentees: with their completion letter)."""
+    SURVEY = "survey"
+    """An invitation to an evaluation survey (the baseline, the follow-up), with the
+    person's own link; the closing survey's is the final week's message."""
+    SURVEY_REMINDER = "survey_reminder"
+    """The one reminder of a survey to someone who has not answered it."""
 
 
 class RecipientRole(StrEnum):
@@ -81,3 +86,12 @@ class AddressBy(StrEnum):
 
     FIRST_NAME = "first_name"
     FULL_NAME = "full_name"
+
+
+class ResponseSource(StrEnum):
+    """``survey_response.source``: how a survey response was last recorded."""
+
+    IMPORT = "import"
+    """``tandem survey import``: a survey tool's export."""
+    LINK = "link"
+    """The survey page that a person's signed link opens."""

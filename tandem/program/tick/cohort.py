@@ -26,23 +26,30 @@ from tandem.program.link_keys import LinkKeyRing, link_secrets
 from tandem.program.outbox.channels import DeliveryChannel
 from tandem.program.outbox.dispatch import DeliveryItem
 from tandem.program.outbox.mail import Attachment
-from tandem.program.outbox.store import insert_ignore, message_key, outbox_row, sender_domain
+from tandem.program.outbox.store import (
+    insert_ignore,
+    message_key,
+    outbox_row,
+    sender_domain,
+    survey_message_key,
+)
 from tandem.program.pairs import Confirmation, receives_weekly
 from tandem.program.runtime import paused_gc
 from tandem.program.storage.db import transaction
 from tandem.program.storage.enums import MessageKind, OutboxStatus
 from tandem.program.storage.statements import quiet_update
 from tandem.program.storage.tables import Cohort, OutboxMessage, Pair, Participant
-from tandem.program.tick import digest, lifecycle, messages, reminders
+from tandem.program.tick import digest, lifecycle, messages, reminders, surveys
 from tandem.program.tick.fresh import FreshDelivery
 from tandem.program.tick.report import Progress, TickReport
 from tandem.program.tick.rows import PAIRS, PairRow, Person, Plan
 from tandem.program.tick.settings import DEFAULT_SETTINGS, TickSettings
-from tandem.program.tokens import LinkSecrets, checkin_url, make_token
+from tandem.program.tokens import LinkSecrets, checkin_url, make_survey_token, make_token
 from tandem.program.voice import called_name, program_voice
 from tandem.prompts.batch import BatchRenderer
 from tandem.prompts.curriculum import CheckinKind, Curriculum, Phase
 from tandem.prompts.render import MessageContext, ProgramVoice
+from tandem.prompts.surveys import SurveyName
 
 
 class CohortTick:
@@ -97,11 +104,20 @@ class CohortTick:
     def renderer(self) -> BatchRenderer:
         return BatchRenderer(self.curriculum)
 
+    @cached_property
+    def followup_at(self) -> datetime:
+        """When the follow-up survey goes out (see ``surveys.py``)."""
+        return surveys.followup_at(self)
+
     # -- the cohort's work
 
     def run(self, workers: int = 1) -> None:
-        """Do the cohort's due work, its pairs spread over ``workers`` processes."""
+        """Do the cohort's due work, its pairs spread over ``workers`` processes (a closed
+        program's: its survey messages still due)."""
         if self.week is None:
+            return
+        if self.cohort.completed_at is not None:
+            self.run_surveys()
             return
         lifecycle.close_windows(self)
         if workers > 1:
@@ -137,6 +153,8 @@ class CohortTick:
             messages.intros(self, session, pairs, people, plan)
             messages.weekly(self, session, pairs, people, plan)
             reminders.reminders(self, session, pairs, people, plan)
+            surveys.followup(self, session, pairs, people, plan)
+            surveys.reminders(self, session, pairs, people, plan)
         with transaction(self.engine) as session:
             for pk, values in plan.risk:
                 session.execute(quiet_update(Pair).where(col(Pair.pk) == pk).values(**values))
@@ -144,6 +162,23 @@ class CohortTick:
                 messages.expire_stale(self, session, plan.expire)
             self.enqueue(session, plan.rows)
         self.deliver_fresh()
+
+    def run_surveys(self) -> None:
+        """A closed program's part of the tick: the follow-up survey and the survey
+        reminders still due (see ``surveys.py``), a chunk of pairs at a time."""
+        if not surveys.due(self):
+            return
+        for low, high, _ in self.bounds():
+            pairs = self.pairs_between(low, high)
+            plan = Plan()
+            with Session(self.engine) as session:
+                people = self.people(session, pairs)
+                surveys.followup(self, session, pairs, people, plan)
+                surveys.reminders(self, session, pairs, people, plan)
+            with transaction(self.engine) as session:
+                self.enqueue(session, plan.rows)
+            self.deliver_fresh()
+        self.settle()
 
     def bounds(self) -> list[tuple[int, int, int]]:
         """(after pk, up to pk, pairs so far) for each chunk of the cohort's pairs."""
@@ -279,8 +314,10 @@ class CohortTick:
         html: str,
         due: datetime,
         attachments: Sequence[Attachment] = (),
+        *,
+        key: str | None = None,
     ) -> dict[str, Any]:
-        """The outbox row of one message of this cohort."""
+        """The outbox row of one message of this cohort (``key``: see ``outbox_row``)."""
         name, email = (to.name, to.email) if isinstance(to, Person) else to
         return outbox_row(
             self.cohort,
@@ -295,7 +332,11 @@ class CohortTick:
             due,
             now=self.now,
             attachments=attachments,
+            key=key,
         )
+
+    def survey_key(self, person_pk: int, survey: SurveyName, kind: MessageKind, role: str) -> str:
+        return survey_message_key(self.cohort_pk, person_pk, survey.value, kind, role)
 
     def context(
         self,
@@ -305,8 +346,10 @@ class CohortTick:
         mentor: Person,
         mentee: Person,
         missed: tuple[str, ...] = (),
+        survey_url: str = "",
     ) -> MessageContext:
-        """What a weekly topic or reminder says to ``role`` of ``pair`` in ``week``."""
+        """What a weekly topic or reminder says to ``role`` of ``pair`` in ``week``
+        (``survey_url``: the closing survey's link, in the final week's topic)."""
         start, end = self.window(week)
         return MessageContext(
             mentor_name=mentor.addressed,
@@ -319,6 +362,7 @@ class CohortTick:
                 pair.pk or 0, week, role.value, "checkin", self.settings.checkin_days
             ),
             missed_topics=missed,
+            survey_url=survey_url,
         )
 
     def window(self, week: int) -> tuple[date, date]:
@@ -341,3 +385,15 @@ class CohortTick:
             expires=self.now + timedelta(days=days),
         )
         return checkin_url(f"{self.cohort.base_url}/{path}", token)
+
+    def survey_url(self, person_pk: int, survey: SurveyName, role: Role) -> str:
+        """A fresh signed link for ``person_pk`` to answer ``survey`` as ``role``."""
+        token = make_survey_token(
+            self._secret,
+            cohort_pk=self.cohort_pk or 0,
+            participant_pk=person_pk,
+            survey=survey,
+            role=role,
+            expires=self.now + timedelta(days=self.settings.survey_days),
+        )
+        return checkin_url(f"{self.cohort.base_url}/survey", token)

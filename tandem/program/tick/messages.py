@@ -25,6 +25,7 @@ from tandem.program.storage.db import transaction
 from tandem.program.storage.enums import MessageKind, OutboxStatus
 from tandem.program.storage.statements import quiet_update
 from tandem.program.storage.tables import OutboxMessage, Pair, Participant
+from tandem.program.tick import surveys
 from tandem.program.tick.rows import PairRow, Person, Plan, span
 from tandem.prompts.render import IntroContext, render_intro
 
@@ -138,7 +139,9 @@ def weekly(
     plan: Plan,
 ) -> None:
     """This week's topic for both members of each pair that receives it (once), listing
-    the earlier topics that never reached them."""
+    the earlier topics that never reached them; the final week's carries the closing
+    survey's link, and a person's first topic brings the baseline survey's invitation
+    (see ``surveys.py``)."""
     week = tick.week or 0
     if week < 1 or tick.now - tick.instants[week] > tick.grace:
         return
@@ -169,18 +172,22 @@ def weekly(
     ).all():
         if status == OutboxStatus.SENT:
             sent[(pair_pk or 0, role)].add(sent_week)
+    firsts: list[tuple[PairRow, Role]] = []
     for pair, role in todo:
         mentor, mentee = people[pair.mentor_pk], people[pair.mentee_pk]
+        recipient = mentor if role is Role.MENTOR else mentee
         got = sent[(pair.pk or 0, role.value)]
+        if not got:
+            firsts.append((pair, role))
         # A pair that joined late (a rematch) catches up on the alignment weeks it never
         # had, in its first weekly message.
         joined_late = () if got else tick.alignment_before(pair.first_week, pair.track)
         missed = joined_late + tuple(
             tick.title(w, pair.track) for w in range(pair.first_week, week) if w not in got
         )
-        context = tick.context(pair, role, week, mentor, mentee, missed)
+        survey = surveys.closing_url(tick, recipient, role) if week == tick.cohort.weeks else ""
+        context = tick.context(pair, role, week, mentor, mentee, missed, survey)
         rendered = tick.renderer.weekly(week, pair.track, role, context)
-        recipient = mentor if role is Role.MENTOR else mentee
         attachments = invitation(tick, pair, week, mentor, mentee)
         plan.rows.append(
             tick.message(
@@ -196,6 +203,7 @@ def weekly(
                 attachments,
             )
         )
+    surveys.baseline(tick, session, firsts, people, plan)
 
 
 def invitation(

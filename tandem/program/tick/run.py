@@ -53,15 +53,19 @@ def run_due(
     report = TickReport()
     # One breaker for the whole tick: a server that keeps timing out is given up on once.
     channel = guarded(channel, settings.delivery.breaker_limit)
+    # Running cohorts, and closed ones that may still have survey messages due.
+    ticked = col(Cohort.completed_at).is_(None) | (
+        col(Cohort.completed_at) > now - settings.survey_horizon
+    )
     with Session(engine) as session:
         cohorts = session.exec(
             select(Cohort.pk, func.count(col(Pair.pk)))
             .join(Pair, col(Pair.cohort_pk) == col(Cohort.pk), isouter=True)
-            .where(col(Cohort.completed_at).is_(None))
+            .where(ticked)
             .group_by(col(Cohort.pk))
             .order_by(col(Cohort.pk))
         ).all()
-        running = session.exec(select(Cohort).where(col(Cohort.completed_at).is_(None))).all()
+        running = session.exec(select(Cohort).where(ticked)).all()
         require_link_keys(list(running), link_keys)
     for cohort_pk, pairs in cohorts:
         assert cohort_pk is not None

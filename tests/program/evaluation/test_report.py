@@ -45,7 +45,8 @@ def cohort(engine: Engine, tmp_path: Path) -> Engine:
 def test_a_report_renders_before_any_response_and_says_so(cohort: Engine, tmp_path: Path) -> None:
     report = cohort_report(cohort, COHORT, now=NOW)
     assert report["notes"] == [
-        "No survey responses yet: import them with `tandem survey import` to see "
+        "No survey responses yet: they arrive from the survey pages the messages link to, "
+        "or with `tandem survey import`; then the report shows "
         "competency gains, satisfaction and intent to change."
     ]
     assert all(row["suppressed"] for row in report["competency_gains"])

@@ -124,7 +124,8 @@ def test_two_ticks_in_two_processes_at_once_send_nothing_twice(
     received = Counter(inbox.accepted)
     assert max(received.values()) == 1
     assert received == expected_ids(engine)
-    assert len(received) == 12 * 2 * 2 + 1  # intros and week-1 topics for 24 people, a digest
+    # intros, week-1 topics and baseline survey invitations for 24 people, a digest
+    assert len(received) == 12 * 2 * 3 + 1
 
 
 @pytest.mark.slow
@@ -201,9 +202,9 @@ def test_a_permanent_rejection_is_marked_failed_and_reported(
     finally:
         controller.stop()
     failed = outbox(engine, status="failed")
-    assert report.failed == 2 and {m.recipient_email for m in failed} == {"mentee2@uni.edu"}
+    assert report.failed == 3 and {m.recipient_email for m in failed} == {"mentee2@uni.edu"}
     from tandem.program.reports import delivery_problems
 
     problems = delivery_problems(engine, "Fall 2026")
-    assert [p["recipient"] for p in problems] == ["mentee2@uni.edu", "mentee2@uni.edu"]
+    assert [p["recipient"] for p in problems] == ["mentee2@uni.edu"] * 3
     assert all("550" in str(p["error"]) for p in problems)

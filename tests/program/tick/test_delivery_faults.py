@@ -89,15 +89,17 @@ def test_a_message_that_cannot_be_built_fails_alone(
     now = day(program.instants, 1, hours=1)
     report = run_due(engine, now, FileOutbox(folder), link_keys=LINK_KEYS)
     failed = outbox(engine, status=OutboxStatus.FAILED)
-    # The mentee's introduction and week-1 topic fail; every other message goes out.
-    assert report.failed == 2 == len(failed)
+    # The mentee's introduction, week-1 topic and baseline survey invitation fail; every
+    # other message goes out.
+    assert report.failed == 3 == len(failed)
     assert {(m.kind, m.recipient_role) for m in failed} == {
         ("intro", "mentee"),
         ("weekly", "mentee"),
+        ("survey", "mentee"),
     }
     assert all((m.last_error or "").startswith("not built: ") for m in failed)
     sent = outbox(engine, status=OutboxStatus.SENT)
-    assert report.delivered == len(sent) == 3 * 2 * 2 + 1 - 2
+    assert report.delivered == len(sent) == 3 * 2 * 3 + 1 - 3
     assert len(eml_headers(folder)) == len(sent)
     # A second tick neither retries nor repeats anything, and exits cleanly.
     again = run_due(engine, now + timedelta(hours=1), FileOutbox(folder), link_keys=LINK_KEYS)
@@ -107,15 +109,16 @@ def test_a_message_that_cannot_be_built_fails_alone(
     assert [(p["status"], p["kind"]) for p in problems] == [
         ("failed", "intro"),
         ("failed", "weekly"),
+        ("failed", "survey"),
     ]
     listed = tandem("cohort", "deliveries", program.name, "--format", "json", db=db_url)
-    assert listed.output.count("not built") == 2
+    assert listed.output.count("not built") == 3
     with Session(engine) as session:
         cohort = session.exec(select(Cohort)).one()
         _, text, _ = render_digest(
             session, cohort, 2, program.instants[1], day(program.instants, 2)
         )
-    assert text.count("not built") == 2
+    assert text.count("not built") == 3
 
 
 def test_tandem_tick_with_a_bad_row_exits_0_and_sends_the_rest(
@@ -127,8 +130,8 @@ def test_tandem_tick_with_a_bad_row_exits_0_and_sends_the_rest(
     keys = link_key_file(tmp_path)
     out = tmp_path / "out"
     result = tandem("tick", "--now", now, "--delivery", f"file:{out}", "--keys", keys, db=db_url)
-    assert "failed: 2" in result.output
-    assert len(list((tmp_path / "out").glob("*.eml"))) == 2 * 2 * 2 + 1 - 2
+    assert "failed: 3" in result.output  # introduction, topic and survey invitation
+    assert len(list((tmp_path / "out").glob("*.eml"))) == 2 * 2 * 3 + 1 - 3
 
 
 def test_an_address_smtplib_refuses_fails_that_message_and_the_next_goes_out(
@@ -198,7 +201,7 @@ def test_a_server_that_never_answers_is_given_up_on_until_the_next_tick(
     finally:
         silent.close()
     messages = outbox(engine)
-    assert len(messages) == 6 * 2 * 2 + 1
+    assert len(messages) == 6 * 2 * 3 + 1  # introductions, topics, survey invitations, digest
     # Three time-outs in a row, then no more connections: not one per message.
     assert tries == 3 and elapsed < 5
     assert (report.delivered, report.failed, report.retrying) == (0, 0, 3)
@@ -248,7 +251,7 @@ def test_one_message_refused_does_not_trip_the_breaker(engine: Engine, tmp_path:
     finally:
         controller.stop()
     assert report.stopped is None
-    assert (report.delivered, report.failed) == (3 * 2 + 1, 3 * 2)
+    assert (report.delivered, report.failed) == (3 * 3 + 1, 3 * 3)
     with Session(engine) as session:
         assert (
             session.exec(select(OutboxMessage).where(OutboxMessage.status == "pending")).all() == []

@@ -51,8 +51,10 @@ def test_whole_program_sends_each_person_one_topic_per_week(engine: Engine, tmp_
     assert per_person_week == Counter({(p, w): 1 for p in people for w in range(1, 17)})
     assert all(m.status == "sent" for m in outbox(engine))
     files = eml_headers(tmp_path / "outbox")
-    # topics, intros, digests, and the thank-you after the program
-    assert len(files) == len(outbox(engine)) == 6 * 16 + 6 + 16 + 6
+    # topics, intros, digests, and the thank-you after the program; the baseline survey's
+    # invitations, and a reminder of the baseline and the closing survey to each person
+    # (nobody answered them)
+    assert len(files) == len(outbox(engine)) == 6 * 16 + 6 + 16 + 6 + 6 + 6 + 6
     assert len({f["Message-ID"] for f in files}) == len(files)
     with Session(engine) as session:
         assert {p.state for p in session.exec(select(Pair)).all()} == {"completed"}

@@ -56,8 +56,8 @@ def test_small_chunks_send_what_one_chunk_would(engine: Engine, tmp_path: Path) 
             link_keys=LINK_KEYS,
         ),
     ]
-    assert reports[0].enqueued == {"intro": 10, "weekly": 10, "digest": 1}
-    assert reports[0].delivered == 21
+    assert reports[0].enqueued == {"intro": 10, "weekly": 10, "survey": 10, "digest": 1}
+    assert reports[0].delivered == 31
     assert sum(reports[1].enqueued.values()) == reports[1].delivered == 0
 
 
