@@ -84,7 +84,7 @@ def test_a_report_before_any_answer_says_so(client: TestClient) -> None:
     page = client.get(REPORT)
     assert page.status_code == 200
     assert "<h1>Fall 2026: program report</h1>" in page.text
-    assert "No survey responses yet: import them with `tandem survey import`" in page.text
+    assert "No survey responses yet: they arrive from the survey pages" in page.text
     assert "7</b><span>mentees applied" in page.text
     # the funnel and the match scores are drawn; no survey chart without answers
     assert [alt.split(" of ")[0] for alt, _ in charts(page.text)] == ["Bar chart", "Histogram"]
