@@ -350,10 +350,13 @@ def slot(
     timezone: Annotated[
         str | None, typer.Option(help="The slot's time zone (default: the cohort's).")
     ] = None,
+    now: NowOption = None,
 ) -> None:
     """Record the pair's agreed weekly slot: weekly messages then carry an .ics invitation."""
+    from tandem.prompts.render import format_date
+
     with database(ctx) as db:
-        cohorts.set_meeting_slot(
+        recorded = cohorts.set_meeting_slot(
             db,
             cohort,
             mentee_id,
@@ -361,8 +364,16 @@ def slot(
             at=_time(at),
             minutes=minutes,
             timezone=timezone,
+            now=now_from(now),
         )
-    typer.echo(f"Meeting slot set: {day.value} {at} for {minutes} minutes")
+    if recorded.invitation_week is None or recorded.invitation_day is None:
+        when = "the pair has no weekly message left to carry an invitation"
+    else:
+        when = (
+            f"the first invitation goes with the week {recorded.invitation_week} message "
+            f"on {format_date(recorded.invitation_day)}"
+        )
+    typer.echo(f"Meeting slot set: {day.value} {at} for {minutes} minutes; {when}")
 
 
 def tick(

@@ -361,7 +361,9 @@ def test_a_pair_with_an_agreed_slot_gets_a_calendar_invitation(
     from tandem.program.cohorts import set_meeting_slot
 
     program = make_program(engine, tmp_path, pairs=2, coordinator=None)
-    set_meeting_slot(engine, "Fall 2026", "E001", weekday=3, at=time(15, 0), minutes=45)
+    set_meeting_slot(
+        engine, "Fall 2026", "E001", weekday=3, at=time(15, 0), minutes=45, now=program.instants[0]
+    )
     run_due(
         engine,
         day(program.instants, 2, hours=1),
