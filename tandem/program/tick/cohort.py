@@ -132,13 +132,15 @@ class CohortTick:
         plan = Plan()
         with paused_gc(), Session(self.engine) as session:
             people = self.people(session, pairs)
+            # Introductions first: one that goes out late gives its pair a fresh response
+            # window, which the risk rules must see.
+            pairs = messages.intros(self, session, pairs, people, plan)
             plan.expire = messages.stale(self, session, pairs)
             reminders.flag_risk(self, session, pairs, plan)
-            messages.intros(self, session, pairs, people, plan)
             messages.weekly(self, session, pairs, people, plan)
             reminders.reminders(self, session, pairs, people, plan)
         with transaction(self.engine) as session:
-            for pk, values in plan.risk:
+            for pk, values in [*plan.reopened, *plan.risk]:
                 session.execute(quiet_update(Pair).where(col(Pair.pk) == pk).values(**values))
             if plan.expire:
                 messages.expire_stale(self, session, plan.expire)
@@ -204,6 +206,14 @@ class CohortTick:
 
     def key(self, pair_pk: int | None, week: int, kind: MessageKind | str, role: str) -> str:
         return message_key(self.cohort_pk, pair_pk, week, kind, role)
+
+    def next_topic_week(self) -> int:
+        """The first week whose topic is still to be sent at ``now``: the current week
+        while within the grace period, else the next."""
+        week = self.week or 0
+        if week >= 1 and self.now - self.instants[week] > self.grace:
+            return week + 1
+        return max(week, 1)
 
     def title(self, week: int, track: str | None) -> str:
         if (week, track) not in self._titles:

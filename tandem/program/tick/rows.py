@@ -61,6 +61,8 @@ class Plan:
     risk: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     expire: list[int] = field(default_factory=list)
     """Outbox rows (pks) found pending and late past the grace period."""
+    reopened: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    """Pairs introduced late, with their fresh response window (proposed_at, respond_by)."""
 
 
 def span(column: Any, pks: Sequence[int]) -> Any:
