@@ -36,10 +36,19 @@ names = st.lists(word, min_size=1, max_size=4).map(" ".join)
     role=st.sampled_from(list(Role)),
     missed=st.lists(st.sampled_from([w.title for w in CURRICULUM.weeks]), max_size=3).map(tuple),
     token=st.text(alphabet="abcdefXYZ0123456789-_&<", min_size=10, max_size=70),
+    first_week=st.sampled_from([1, 1, 5, CURRICULUM.weeks_total]),
 )
 def test_batch_equals_direct(
-    mentor: str, mentee: str, week: int, track: str, role: Role, missed: tuple[str, ...], token: str
+    mentor: str,
+    mentee: str,
+    week: int,
+    track: str,
+    role: Role,
+    missed: tuple[str, ...],
+    token: str,
+    first_week: int,
 ) -> None:
+    """Also for a pair that joined late, whose messages count its own weeks."""
     context = MessageContext(
         mentor_name=mentor,
         mentee_name=mentee,
@@ -48,6 +57,7 @@ def test_batch_equals_direct(
         week_end=date(2026, 9, 13),
         checkin_url=f"https://mentoring.example.org/checkin/{token}",
         missed_topics=missed,
+        first_week=first_week,
     )
     assert RENDERER.weekly(week, track, role, context) == render_weekly(
         CURRICULUM, week, track, role, context
@@ -55,3 +65,24 @@ def test_batch_equals_direct(
     assert RENDERER.reminder(week, track, role, context) == render_reminder(
         CURRICULUM, week, track, role, context
     )
+
+
+def test_a_late_pair_is_not_served_another_pairs_count() -> None:
+    renderer = BatchRenderer(CURRICULUM)
+    context = MessageContext(
+        mentor_name="Ada Lovelace",
+        mentee_name="Cy Diaz",
+        cohort_name="Fall 2026",
+        week_start=date(2026, 10, 26),
+        week_end=date(2026, 11, 1),
+        checkin_url="https://mentoring.example.org/checkin/abc",
+    )
+    for first_week in (1, 7, 1):
+        late = context.model_copy(update={"first_week": first_week})
+        for render, direct in (
+            (renderer.weekly, render_weekly),
+            (renderer.reminder, render_reminder),
+        ):
+            assert render(8, None, Role.MENTEE, late) == direct(
+                CURRICULUM, 8, None, Role.MENTEE, late
+            )

@@ -329,6 +329,7 @@ class CohortTick:
                 pair.pk or 0, week, role.value, "checkin", self.settings.checkin_days
             ),
             missed_topics=missed,
+            first_week=pair.first_week,
         )
 
     def window(self, week: int) -> tuple[date, date]:
