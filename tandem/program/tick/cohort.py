@@ -189,15 +189,19 @@ class CohortTick:
 
     def people_by_pk(self, session: Session, pks: set[int]) -> dict[int, Person]:
         """The participants ``pks`` as messages address them."""
-        rows = session.exec(
-            select(Participant.pk, Participant.name, Participant.email, Participant.custom).where(
-                col(Participant.pk).in_(pks)
-            )
+        rows = session.execute(
+            core_select(
+                col(Participant.pk),
+                col(Participant.name),
+                col(Participant.email),
+                col(Participant.custom),
+                col(Participant.external_id),
+            ).where(col(Participant.pk).in_(pks))
         ).all()
         by = self.cohort.address_by
         return {
-            pk: Person(pk, name, email, called_name(name, custom, by))
-            for pk, name, email, custom in rows
+            pk: Person(pk, name, email, called_name(name, custom, by), external_id)
+            for pk, name, email, custom, external_id in rows
             if pk is not None
         }
 
@@ -274,6 +278,7 @@ class CohortTick:
                     row["due_at"],
                     0,
                     data[key],
+                    row["label"],
                 )
             )
 
@@ -292,6 +297,7 @@ class CohortTick:
     ) -> dict[str, Any]:
         """The outbox row of one message of this cohort."""
         name, email = (to.name, to.email) if isinstance(to, Person) else to
+        recipient_id = to.external_id if isinstance(to, Person) else None
         return outbox_row(
             self.cohort,
             pair_pk,
@@ -305,6 +311,7 @@ class CohortTick:
             due,
             now=self.now,
             attachments=attachments,
+            recipient_id=recipient_id,
         )
 
     def context(

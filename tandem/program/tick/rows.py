@@ -47,6 +47,8 @@ class Person:
     email: str
     called: str = ""
     """The name messages call them by ("": their name; see ``program/voice.py``)."""
+    external_id: str = ""
+    """Their id in the roster (what the file outbox names their messages by)."""
 
     @property
     def addressed(self) -> str:
