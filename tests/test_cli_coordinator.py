@@ -267,3 +267,15 @@ def test_coordinator_add_takes_now(db_url: str, engine: Engine) -> None:
     with Session(engine) as session:
         added = session.exec(select(Coordinator)).one()
     assert added.created_at == datetime(2026, 8, 1, 9, 0, tzinfo=UTC)
+
+
+def test_status_at_risk_says_so_when_no_pair_is(
+    db_url: str, engine: Engine, tmp_path: Path
+) -> None:
+    make_program(engine, tmp_path, pairs=1)
+    code, out, _ = invoke(
+        db_url, "cohort", "status", "Fall 2026", "--at-risk", "--now", "2026-09-08T12:00"
+    )
+    assert (code, out) == (0, "No pair in 'Fall 2026' is flagged at risk.\n")
+    code, out, _ = invoke(db_url, "cohort", "status", "Fall 2026", "--at-risk", "--format", "json")
+    assert (code, json.loads(out)) == (0, [])

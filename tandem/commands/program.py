@@ -220,6 +220,9 @@ def status(
         rows = [r.as_row() for r in reports.cohort_status(db, name, now_from(now))]
     if at_risk_only:
         rows = [r for r in rows if r["risk"]]
+        if not rows and fmt is OutputFormat.TABLE:
+            typer.echo(f"No pair in {name!r} is flagged at risk.")
+            return
     columns = (
         STATUS_COLUMNS
         if fmt is OutputFormat.TABLE
