@@ -83,7 +83,7 @@ class Tandem:
         *args: str | Path,
         db: str | None = None,
         input: str | None = None,
-        env: Mapping[str, str] | None = None,
+        env: Mapping[str, str | None] | None = None,
         expect: int | None = 0,
     ) -> Result:
         """Invoke the command; ``db`` adds ``--db``. Any exception other than an exit is
@@ -91,6 +91,9 @@ class Tandem:
         from tandem.cli import app
 
         argv: Sequence[str] = [*(["--db", db] if db else []), *map(str, args)]
+        # Output is 100 columns wide off a terminal unless COLUMNS says otherwise: the
+        # tests see that width, whatever the shell running them exports.
+        env = {"COLUMNS": None, **(env or {})}
         result = self.runner.invoke(app, argv, input=input, env=env)
         if result.exception is not None and not isinstance(result.exception, SystemExit):
             raise result.exception
@@ -104,7 +107,7 @@ class Tandem:
         self,
         args: Sequence[str | Path],
         input: str | None = None,
-        env: Mapping[str, str] | None = None,
+        env: Mapping[str, str | None] | None = None,
     ) -> Result:
         """``tandem ARGS`` with the exit code left to the caller (unexpected errors re-raised)."""
         return self(*args, input=input, env=env, expect=None)

@@ -190,3 +190,92 @@ def test_match_explain_names_the_mentors_and_why_a_rule_forbids(
     assert invoke(db_url, "match", "explain", "E001", "--mentor", "M002", "--json")[1] == out
     help_text = Tandem().invoke(["match", "explain", "--help"]).stdout
     assert "--format" in help_text and "--json" not in help_text
+
+
+def test_pair_slot_says_which_message_first_carries_the_invitation_as_of_now(
+    db_url: str, engine: Engine, tmp_path: Path
+) -> None:
+    from tests.program.helpers import day, run_due
+
+    program = make_program(engine, tmp_path, pairs=2)
+    slot = ["pair", "slot", "Fall 2026", "E001", "--day", "thu", "--time", "15:00"]
+    week2 = day(program.instants, 2, hours=1).isoformat(timespec="minutes")
+    code, out, _ = invoke(db_url, *slot, "--now", week2)
+    assert (code, out) == (
+        0,
+        "Meeting slot set: thu 15:00 for 45 minutes; the first invitation goes with the week 2 "
+        "message on Monday 14 September 2026\n",
+    )
+    from tandem.program.outbox.channels import FileOutbox
+
+    run_due(engine, day(program.instants, 2, hours=1), FileOutbox(tmp_path / "outbox"))
+    code, out, _ = invoke(db_url, *slot, "--now", week2)
+    assert out.endswith("the week 3 message on Monday 21 September 2026\n")
+    late = day(program.instants, 16, days=3).isoformat(timespec="minutes")
+    code, out, _ = invoke(db_url, *slot, "--now", late)
+    assert out.endswith("; the pair has no weekly message left to carry an invitation\n")
+    invoke(db_url, "pair", "end", "Fall 2026", "E002", "--reason", "moved", "--now", week2)
+    code, _, err = invoke(db_url, "pair", "slot", "Fall 2026", "E002", "--day", "thu", "--time",
+                          "15:00", "--now", week2)  # fmt: skip
+    assert (code, err) == (
+        1,
+        'Error: the pair of mentee "E002" in "Fall 2026" is ended: it gets no more weekly '
+        "messages to carry an invitation\n",
+    )
+
+
+def test_every_command_that_uses_the_clock_takes_now() -> None:
+    """A command whose callback asks for the current instant (``now_from``) offers --now,
+    so a coordinator can replay or test anything that depends on time."""
+    import inspect
+
+    import typer.main
+
+    from tandem.cli import app
+
+    def commands(group: object, path: str) -> list[tuple[str, object]]:
+        found: list[tuple[str, object]] = []
+        for name, command in getattr(group, "commands", {}).items():
+            found += (
+                commands(command, f"{path} {name}")
+                if hasattr(command, "commands")
+                else [(f"{path} {name}", command)]
+            )
+        return found
+
+    missing = [
+        name
+        for name, command in commands(typer.main.get_command(app), "tandem")
+        if "now_from(" in inspect.getsource(command.callback)  # type: ignore[attr-defined]
+        and "--now" not in [o for p in command.params for o in p.opts]  # type: ignore[attr-defined]
+    ]
+    assert missing == []
+
+
+def test_coordinator_add_takes_now(db_url: str, engine: Engine) -> None:
+    from datetime import UTC, datetime
+
+    from sqlmodel import Session, select
+
+    from tandem.program.storage.tables import Coordinator
+
+    result = Tandem().invoke(
+        ["--db", db_url, "coordinator", "add", "ada@uni.edu", "--now", "2026-08-01T09:00"],
+        env={"TANDEM_COORDINATOR_PASSWORD": "correct horse battery"},
+    )
+    assert (result.exit_code, result.stdout) == (0, "Coordinator ada@uni.edu added\n")
+    with Session(engine) as session:
+        added = session.exec(select(Coordinator)).one()
+    assert added.created_at == datetime(2026, 8, 1, 9, 0, tzinfo=UTC)
+
+
+def test_status_at_risk_says_so_when_no_pair_is(
+    db_url: str, engine: Engine, tmp_path: Path
+) -> None:
+    make_program(engine, tmp_path, pairs=1)
+    code, out, _ = invoke(
+        db_url, "cohort", "status", "Fall 2026", "--at-risk", "--now", "2026-09-08T12:00"
+    )
+    assert (code, out) == (0, "No pair in 'Fall 2026' is flagged at risk.\n")
+    code, out, _ = invoke(db_url, "cohort", "status", "Fall 2026", "--at-risk", "--format", "json")
+    assert (code, json.loads(out)) == (0, [])

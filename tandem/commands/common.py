@@ -6,6 +6,7 @@ import getpass
 import importlib.util
 import io
 import json
+import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -83,9 +84,47 @@ def settings(ctx: typer.Context) -> Settings:
     return obj
 
 
+OUTPUT_WIDTH = 100
+"""Columns of output when not on a terminal and ``COLUMNS`` is not set."""
+
+
 def console(stderr: bool = False) -> Console:
-    """A Rich console; wide when not attached to a terminal so tests see whole lines."""
-    return Console(stderr=stderr, width=None if sys.stdout.isatty() else 200, highlight=False)
+    """A Rich console: a terminal's own width; elsewhere ``COLUMNS``, else 100 columns."""
+    width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else OUTPUT_WIDTH
+    return Console(stderr=stderr, width=width, highlight=False)
+
+
+TEXT_COLUMNS = frozenset(
+    {
+        "answers",
+        "by_state",
+        "certificate",
+        "check-in",
+        "cohort",
+        "competency",
+        "decision",
+        "details",
+        "eligible",
+        "error",
+        "evidence",
+        "institution",
+        "kind of answer",
+        "mentee",
+        "mentor",
+        "name",
+        "note",
+        "pair",
+        "reason",
+        "risk",
+        "text",
+        "topic",
+        "unmet",
+        "value",
+    }
+)
+"""Table columns of prose (names, reasons, notes, topics): they wrap to fit the width.
+Every other column holds ids, dates, numbers or single words and never wraps, so an id
+or a date is never split across lines."""
 
 
 def render_rows(
@@ -94,7 +133,12 @@ def render_rows(
     fmt: OutputFormat,
     title: str | None = None,
 ) -> None:
-    """Print rows as a Rich table, JSON (a list of objects) or CSV (spreadsheet-safe)."""
+    """Print rows as a Rich table, JSON (a list of objects) or CSV (spreadsheet-safe).
+
+    In a table an id column followed by the name it identifies (``mentee_id``,
+    ``mentee``) share one column (``E001 Hana Nakamura``), and only the
+    :data:`TEXT_COLUMNS` wrap, so a table reads at 100 columns.
+    """
     if fmt is OutputFormat.JSON:
         typer.echo(json.dumps([{c: row.get(c) for c in columns} for row in rows], indent=2))
         return
@@ -105,11 +149,22 @@ def render_rows(
         write_csv_rows(buffer, columns, ([row.get(c) for c in columns] for row in rows))
         typer.echo(buffer.getvalue(), nl=False)
         return
+    ids = {c for c in columns if c.endswith("_id") and c.removesuffix("_id") in columns}
+    shown = [c for c in columns if c not in ids]
     table = Table(title=title)
-    for column in columns:
-        table.add_column(column)
+    for column in shown:
+        if column in TEXT_COLUMNS:
+            table.add_column(column, overflow="fold")
+        else:
+            table.add_column(column, no_wrap=True)
     for row in rows:
-        table.add_row(*[_cell(row.get(c)) for c in columns])
+        cells = []
+        for column in shown:
+            cell = _cell(row.get(column))
+            if f"{column}_id" in ids:
+                cell = " ".join(part for part in (_cell(row.get(f"{column}_id")), cell) if part)
+            cells.append(cell)
+        table.add_row(*cells)
     console().print(table)
 
 

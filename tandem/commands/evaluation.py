@@ -48,12 +48,24 @@ def survey_show(
 
         typer.echo(json.dumps(instrument.as_dict(), indent=2, ensure_ascii=False))
         return
-    render_rows(
-        [item.as_dict() for item in instrument.items],
-        SHOW_COLUMNS,
-        fmt,
-        title=f"{instrument.title} ({instrument.id.value})",
-    )
+    title = f"{instrument.title} ({instrument.id.value})"
+    if fmt is OutputFormat.TABLE:
+        # Five columns that read at 100: the competency in words, the scale with the kind.
+        rows = [
+            {
+                "id": item.id,
+                "competency": item.competency.value.replace("_", " ") if item.competency else "",
+                "role": item.role.value,
+                "kind of answer": item.kind.value.replace("_", " or ")
+                + (f" {item.min}–{item.max}" if item.min is not None else "")
+                + (", retrospective" if item.retrospective else ""),
+                "text": item.text,
+            }
+            for item in instrument.items
+        ]
+        render_rows(rows, ("id", "competency", "role", "kind of answer", "text"), fmt, title)
+        return
+    render_rows([item.as_dict() for item in instrument.items], SHOW_COLUMNS, fmt, title=title)
 
 
 @survey_app.command("import")

@@ -220,6 +220,9 @@ def status(
         rows = [r.as_row() for r in reports.cohort_status(db, name, now_from(now))]
     if at_risk_only:
         rows = [r for r in rows if r["risk"]]
+        if not rows and fmt is OutputFormat.TABLE:
+            typer.echo(f"No pair in {name!r} is flagged at risk.")
+            return
     columns = (
         STATUS_COLUMNS
         if fmt is OutputFormat.TABLE
@@ -350,10 +353,13 @@ def slot(
     timezone: Annotated[
         str | None, typer.Option(help="The slot's time zone (default: the cohort's).")
     ] = None,
+    now: NowOption = None,
 ) -> None:
     """Record the pair's agreed weekly slot: weekly messages then carry an .ics invitation."""
+    from tandem.prompts.render import format_date
+
     with database(ctx) as db:
-        cohorts.set_meeting_slot(
+        recorded = cohorts.set_meeting_slot(
             db,
             cohort,
             mentee_id,
@@ -361,8 +367,16 @@ def slot(
             at=_time(at),
             minutes=minutes,
             timezone=timezone,
+            now=now_from(now),
         )
-    typer.echo(f"Meeting slot set: {day.value} {at} for {minutes} minutes")
+    if recorded.invitation_week is None or recorded.invitation_day is None:
+        when = "the pair has no weekly message left to carry an invitation"
+    else:
+        when = (
+            f"the first invitation goes with the week {recorded.invitation_week} message "
+            f"on {format_date(recorded.invitation_day)}"
+        )
+    typer.echo(f"Meeting slot set: {day.value} {at} for {minutes} minutes; {when}")
 
 
 def tick(
@@ -496,7 +510,16 @@ def checkin_list(
 ) -> None:
     """List recorded check-ins, notes included (for coordinators; reports never show notes)."""
     with database(ctx) as db:
-        rows = [r.as_row() for r in checkins.list_checkins(db, cohort, week)]
+        found = checkins.list_checkins(db, cohort, week)
+    if fmt is OutputFormat.TABLE and found:
+        render_rows(
+            [_checkin_cells(r) for r in found],
+            ("week", "pair", "role", "check-in", "note", "recorded"),
+            fmt,
+            title=f"Check-ins, {cohort}",
+        )
+        return
+    rows = [r.as_row() for r in found]
     if fmt is not OutputFormat.JSON:
         for row in rows:
             answers = row["answers"]
@@ -512,6 +535,37 @@ def checkin_list(
         typer.echo(f"No check-ins recorded in {cohort!r}" + (f" for week {week}" if week else ""))
         return
     render_rows(rows, CHECKIN_COLUMNS, fmt, title=f"Check-ins, {cohort}")
+
+
+def _checkin_cells(row: checkins.CheckinRow) -> dict[str, object]:
+    """A check-in as a table shows it: six columns that read at 100 columns (the pair on two
+    lines, mentee then mentor; the answers in one cell; when, and how it came in)."""
+    if row.met:
+        said = ", ".join(
+            part
+            for part in (
+                "met",
+                f"{row.minutes} min" if row.minutes is not None else "",
+                row.mode or "",
+                f"rated {row.rating}" if row.rating is not None else "",
+            )
+            if part
+        )
+    else:
+        said = "did not meet"
+    lines = [said]
+    if row.topic:
+        lines.append(f"topic: {row.topic}")
+    if row.answers:
+        lines.append(", ".join(f"{k}={v}" for k, v in row.answers.items()))
+    return {
+        "week": row.week,
+        "pair": f"{row.mentee_id} {row.mentee}\n{row.mentor_id} {row.mentor}",
+        "role": row.role,
+        "check-in": "\n".join(lines),
+        "note": row.note,
+        "recorded": f"{row.recorded_at:%Y-%m-%d %H:%M}\n{row.source}",
+    }
 
 
 def register(app: typer.Typer) -> None:

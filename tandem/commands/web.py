@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from tandem.commands.common import LinkKeysOption, database, now_from, settings
+from tandem.commands.common import LinkKeysOption, NowOption, database, now_from, settings
 from tandem.program.certify.key_names import DEFAULT_KEYS_FILE
 
 coordinator_app = typer.Typer(help="Coordinators who sign in to the web console.")
@@ -69,6 +69,7 @@ def coordinator_add(
     name: Annotated[
         str | None, typer.Option(help="Name shown in the console and the audit log.")
     ] = None,
+    now: NowOption = None,
 ) -> None:
     """Add a coordinator (or set a new password). The password comes from
     TANDEM_COORDINATOR_PASSWORD, else a prompt; only its Argon2 hash is stored."""
@@ -78,7 +79,7 @@ def coordinator_add(
         "Password", hide_input=True, confirmation_prompt=True
     )
     with database(ctx) as db:
-        outcome = add_coordinator(db, email, password, name=name, now=now_from(None))
+        outcome = add_coordinator(db, email, password, name=name, now=now_from(now))
     typer.echo(f"Coordinator {email.strip().lower()} {outcome}")
 
 

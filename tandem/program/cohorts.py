@@ -34,8 +34,16 @@ from tandem.program.pairs import (
     transition,
 )
 from tandem.program.storage.db import transaction
-from tandem.program.storage.enums import AddressBy
-from tandem.program.storage.tables import Cohort, MatchPair, MatchRun, Pair, PairEvent, Participant
+from tandem.program.storage.enums import AddressBy, MessageKind
+from tandem.program.storage.tables import (
+    Cohort,
+    MatchPair,
+    MatchRun,
+    OutboxMessage,
+    Pair,
+    PairEvent,
+    Participant,
+)
 from tandem.prompts.curriculum import DEFAULT_CURRICULUM, Curriculum
 from tandem.prompts.curriculum import load_curriculum as _load_curriculum
 from tandem.prompts.resources import Resource
@@ -54,6 +62,7 @@ __all__ = [
     "CohortError",
     "CohortSettings",
     "Confirmation",
+    "MeetingSlot",
     "PairAction",
     "PairState",
     "RematchReport",
@@ -597,6 +606,19 @@ def rematch(
         return RematchReport(len(freed), paired, tuple(result.unmatched))
 
 
+@dataclass(frozen=True)
+class MeetingSlot:
+    """A pair's agreed weekly slot, as recorded, and when it first reaches the pair."""
+
+    slot: dict[str, Any]
+    """weekday (0 = Monday), time (HH:MM), minutes, timezone, sequence."""
+    invitation_week: int | None
+    """The week whose message carries the first invitation for this slot (None: the
+    pair has no weekly message left)."""
+    invitation_day: date | None
+    """That message's day in the cohort's time zone."""
+
+
 def set_meeting_slot(
     engine: Engine,
     cohort_name: str,
@@ -604,12 +626,20 @@ def set_meeting_slot(
     *,
     weekday: int,
     at: time,
+    now: datetime,
     minutes: int = 45,
     timezone: str | None = None,
-) -> dict[str, Any]:
+) -> MeetingSlot:
     """Record the pair's agreed weekly slot; later weekly messages carry an invitation.
 
-    Changing the slot raises the invitation's SEQUENCE so calendars update the event.
+    Changing the slot raises the invitation's SEQUENCE so calendars update the event. The
+    first message to carry it is this week's if it has not gone yet and is still due
+    (within the grace period), else the next week's, as of ``now``.
+
+    Raises:
+        CohortError: an unknown cohort or mentee, a meeting shorter than 5 or longer than
+            480 minutes, or a pair that has ended (declined, ended or completed): it gets
+            no more weekly messages.
     """
     if timezone is not None:
         schedule.zone(timezone)
@@ -618,6 +648,11 @@ def set_meeting_slot(
     with transaction(engine) as session:
         cohort = get_cohort(session, cohort_name)
         pair = find_pair(session, cohort, mentee_id)
+        if pair.state not in LIVE_STATES:
+            raise CohortError(
+                f'the pair of mentee "{mentee_id}" in "{cohort.name}" is {pair.state}: it gets '
+                "no more weekly messages to carry an invitation"
+            )
         previous = pair.meeting_slot or {}
         slot: dict[str, Any] = {
             "weekday": weekday,
@@ -629,4 +664,32 @@ def set_meeting_slot(
         slot["sequence"] = int(previous.get("sequence", -1)) + (0 if same else 1)
         pair.meeting_slot = slot
         session.add(pair)
-        return slot
+        week = _next_weekly(session, cohort, pair, now)
+        instants = send_instants(cohort)
+        day = (
+            instants[week].astimezone(schedule.zone(cohort.timezone)).date()
+            if week is not None
+            else None
+        )
+        return MeetingSlot(slot, week, day)
+
+
+def _next_weekly(session: Session, cohort: Cohort, pair: Pair, now: datetime) -> int | None:
+    """The first week whose message the pair has yet to receive, as of ``now``: the current
+    week while its message has not gone and is still within the grace period, else the
+    next one (None after the pair's final week)."""
+    instants = send_instants(cohort)
+    current = schedule.week_for(now, instants) or 0
+    first = max(pair.first_week, 1)
+    if current >= first and now - instants[current] <= timedelta(days=cohort.grace_days):
+        sent = session.exec(
+            select(OutboxMessage.pk).where(
+                OutboxMessage.pair_pk == pair.pk,
+                OutboxMessage.kind == MessageKind.WEEKLY,
+                OutboxMessage.week == current,
+            )
+        ).first()
+        if sent is None:
+            return current
+    upcoming = max(first, current + 1)
+    return upcoming if upcoming <= cohort.weeks else None

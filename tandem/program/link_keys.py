@@ -25,9 +25,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import secrets
-import stat
 import threading
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -137,24 +135,19 @@ def new_link_key(now: datetime) -> LinkKey:
 
 
 def _document(path: Path) -> dict[str, Any]:
+    from tandem.program.certify.issuer_keys import read_private_json
+
     try:
-        mode = path.stat().st_mode
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise LinkKeyError(
-            f"no key file at {path}: create one with `tandem keys init --keys {path}`, or point "
-            "--keys / TANDEM_KEYS at the existing file"
-        ) from None
-    except OSError as error:
-        raise LinkKeyError(f"cannot read key file {path}: {error.strerror}") from None
-    if os.name == "posix" and stat.S_IMODE(mode) & 0o077:
-        raise LinkKeyError(
-            f"{path} is readable by other users (mode {stat.S_IMODE(mode):04o}); its keys "
-            f"must stay private: run `chmod 600 {path}`"
+        document = read_private_json(
+            path,
+            LinkKeyError,
+            missing=(
+                f"no key file at {path}: create one with `tandem keys init --keys {path}`, or "
+                "point --keys / TANDEM_KEYS at the existing file"
+            ),
+            secret="its keys",
         )
-    try:
-        document = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         document = None
     if not isinstance(document, dict):
         raise LinkKeyError(

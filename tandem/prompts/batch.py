@@ -178,6 +178,7 @@ class BatchRenderer:
             context.week_start,
             context.week_end,
             context.missed_topics,
+            context.first_week,
             _shape(context.mentor_name),
             _shape(context.mentee_name),
             len(context.checkin_url),

@@ -138,6 +138,10 @@ PAIR_VARIABLES: frozenset[str] = frozenset(
 )
 WEEK_TEXT_VARIABLES: frozenset[str] = PAIR_VARIABLES | {
     "week",  # the week number, 1-based
+    # A pair that joined late (a rematch) counts its own weeks: pair_week of pair_weeks;
+    # for every other pair they equal week and weeks_total.
+    "pair_week",  # this week's number among the pair's own weeks, 1-based
+    "pair_weeks",  # how many weeks of topics the pair has in all
     "week_start",  # the week's first day, formatted ("Monday 7 September 2026")
     "week_end",  # the week's last day, formatted
     "checkin_url",  # where this person answers this week's check-in (and can pause or leave)

@@ -72,6 +72,9 @@ class MessageContext(_Frozen):
     survey_url: str = ""
     """The recipient's link to the closing survey, in the final week's message ("" in
     the other weeks)."""
+    first_week: int = Field(default=1, ge=1)
+    """The pair's first week of topics: 1, or later for a pair that joined late (a
+    rematch), whose messages count their own weeks as well as the program's."""
 
     @model_validator(mode="after")
     def _week_in_order(self) -> Self:
@@ -412,9 +415,12 @@ def _pair_variables(
 def _week_variables(
     curriculum: Curriculum, week: int, role: Role, context: MessageContext
 ) -> dict[str, Any]:
+    first = min(context.first_week, week)
     return {
         **_pair_variables(curriculum, role, context),
         "week": week,
+        "pair_week": week - first + 1,
+        "pair_weeks": curriculum.weeks_total - first + 1,
         "week_start": format_date(context.week_start),
         "week_end": format_date(context.week_end),
         "checkin_url": context.checkin_url,

@@ -264,3 +264,29 @@ def test_secrets_kept_in_the_database_move_to_the_key_file(
     with pytest.raises(LinkKeyError, match="tandem keys init"):  # a tick needs the key file
         run_due(engine, now, FileOutbox(tmp_path / "outbox"))
     assert run_due(engine, now, FileOutbox(tmp_path / "outbox"), link_keys=rotated).delivered > 0
+
+
+def test_a_missing_damaged_or_shared_key_file_is_reported_in_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "tandem-keys.json"
+
+    def error() -> str:
+        with pytest.raises(LinkKeyError) as raised:
+            load_link_keys(path)
+        return str(raised.value)
+
+    assert error() == (
+        f"no key file at {path}: create one with `tandem keys init --keys {path}`, or point "
+        "--keys / TANDEM_KEYS at the existing file"
+    )
+    path.touch(mode=0o600)
+    for damaged in ("not json", "[1, 2]", "[" * 100_000):  # the last nested too deeply
+        path.write_text(damaged, encoding="utf-8")
+        assert error() == (
+            f"{path} is not a Tandem key file: restore it from your backup or create a new one "
+            "with `tandem keys init`"
+        )
+    path.chmod(0o640)
+    assert error() == (
+        f"{path} is readable by other users (mode 0640); its keys must stay private: run "
+        f"`chmod 600 {path}`"
+    )

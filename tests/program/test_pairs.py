@@ -51,9 +51,11 @@ def test_a_late_tick_activates_pairs_when_their_window_closed(
     """activated_at is when the response window closed, not when a tick got round to it
     (the tick used to stamp its own clock)."""
     program = make_program(engine, tmp_path, pairs=2, coordinator=None)
+    outbox = FileOutbox(tmp_path / "outbox")
+    run_due(engine, program.instants[0], outbox, link_keys=LINK_KEYS)  # the introductions
     respond_by = pairs(engine)[0].respond_by
     late = respond_by + timedelta(days=2, hours=5)
-    report = run_due(engine, late, FileOutbox(tmp_path / "outbox"), link_keys=LINK_KEYS)
+    report = run_due(engine, late, outbox, link_keys=LINK_KEYS)
     assert report.activated == 2
     for pair in pairs(engine):
         assert pair.state == PairState.ACTIVE

@@ -173,3 +173,43 @@ def test_the_rematch_command_takes_exclusions(tandem: Tandem, db_url: str, tmp_p
     now = day(program.instants, 1).isoformat(timespec="minutes").replace("+00:00", "")
     result = tandem("cohort", "rematch", COHORT, "--exclude", "E001:M009", "--now", now, db=db_url)
     assert result.output == "1 freed mentee; 0 newly paired\nstill without a mentor: E001\n"
+
+
+def test_a_rematched_pair_counts_its_own_weeks_and_the_programs(
+    engine: Engine, tmp_path: Path
+) -> None:
+    program = make_program(engine, tmp_path, pairs=2)
+    add_mentors(engine, tmp_path, ["M009,Mentor 9,mentor9@uni.edu,1"])
+    channel = FileOutbox(tmp_path / "outbox")
+    run_due(engine, day(program.instants, 0, hours=1), channel)
+    decline(program, "E001", 0)
+    rematch(engine, COHORT, now=day(program.instants, 6, hours=2))  # weeks 7 to 16: 10 weeks
+    run_due(engine, day(program.instants, 6, hours=3), channel)
+    for week in (7, 8):
+        run_due(engine, day(program.instants, week, hours=1), channel)
+    run_due(engine, day(program.instants, 8, days=3, hours=1), channel)  # reminders
+    with Session(engine) as session:
+        new = session.exec(select(Pair).where(Pair.first_week > 1)).one()
+    curriculum = load_curriculum()
+
+    def message(kind: str, week: int, pair_pk: int | None = new.pk) -> tuple[str, str]:
+        (row,) = outbox(engine, kind=kind, week=week, pair_pk=pair_pk, recipient_role="mentee")
+        return row.subject, " ".join(body(row).split())
+
+    title = curriculum.week(8, new.track).title
+    subject, text = message("weekly", 7)
+    assert subject == f"Fall 2026, your week 1 of 10: {curriculum.week(7, new.track).title}"
+    assert "Here is your week 1 of 10 in Fall 2026 (week 7 of the program's 16), for " in text
+    subject, text = message("weekly", 8)
+    assert subject == f"Fall 2026, your week 2 of 10: {title}"
+    assert "Here is your week 2 of 10 in Fall 2026 (week 8 of the program's 16), for " in text
+    subject, text = message("reminder", 8)
+    assert subject == "Fall 2026: your week 2 check-in"
+    assert (
+        f'your check-in for week 2 of your 10 weeks (week 8 of the program\'s 16), "{title}"'
+        in text
+    )
+    # A pair that started in week 1 reads the program's count, as before.
+    (other,) = [p for p in outbox(engine, kind="weekly", week=8) if p.pair_pk != new.pk][:1]
+    assert other.subject.startswith("Fall 2026, week 8 of 16: ")
+    assert "Here is week 8 of 16 in Fall 2026, for " in " ".join(body(other).split())

@@ -45,6 +45,7 @@ names = st.lists(word, min_size=1, max_size=4).map(" ".join)
     survey=st.sampled_from(
         ["", "AQAAAA-_x", "AQAAAAEAAAAAAAAAuwICAAAAAGwieIB95yXknPxxCNYS3JRGQh83&<"]
     ),
+    first_week=st.sampled_from([1, 1, 5, CURRICULUM.weeks_total]),
 )
 def test_batch_equals_direct(
     mentor: str,
@@ -55,7 +56,9 @@ def test_batch_equals_direct(
     missed: tuple[str, ...],
     token: str,
     survey: str,
+    first_week: int,
 ) -> None:
+    """Also for a pair that joined late, whose messages count its own weeks."""
     context = MessageContext(
         mentor_name=mentor,
         mentee_name=mentee,
@@ -65,6 +68,7 @@ def test_batch_equals_direct(
         checkin_url=f"https://mentoring.example.org/checkin/{token}",
         missed_topics=missed,
         survey_url=f"https://mentoring.example.org/survey/{survey}" if survey else "",
+        first_week=first_week,
     )
     assert RENDERER.weekly(week, track, role, context) == render_weekly(
         CURRICULUM, week, track, role, context
@@ -122,3 +126,24 @@ def test_batch_equals_direct_for_survey_messages(
         reminder=reminder,
     )
     assert RENDERER.survey(role, context) == render_survey(CURRICULUM, role, context)
+
+
+def test_a_late_pair_is_not_served_another_pairs_count() -> None:
+    renderer = BatchRenderer(CURRICULUM)
+    context = MessageContext(
+        mentor_name="Ada Lovelace",
+        mentee_name="Cy Diaz",
+        cohort_name="Fall 2026",
+        week_start=date(2026, 10, 26),
+        week_end=date(2026, 11, 1),
+        checkin_url="https://mentoring.example.org/checkin/abc",
+    )
+    for first_week in (1, 7, 1):
+        late = context.model_copy(update={"first_week": first_week})
+        for render, direct in (
+            (renderer.weekly, render_weekly),
+            (renderer.reminder, render_reminder),
+        ):
+            assert render(8, None, Role.MENTEE, late) == direct(
+                CURRICULUM, 8, None, Role.MENTEE, late
+            )

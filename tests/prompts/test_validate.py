@@ -13,7 +13,7 @@ from tests.prompts.helpers import edit
 
 WEEK_TEXT_VARIABLES = (
     "Mentee, Mentor, checkin_url, cohort_name, coordinator, greeting, mentee, mentee_name, "
-    "mentor, mentor_name, missed_topics, partner_name, recipient_name, recipient_role, "
+    "mentor, mentor_name, missed_topics, pair_week, pair_weeks, partner_name, recipient_name, recipient_role, "
     "resources, week, week_end, week_start, weeks_total"
 )
 COMPETENCIES = (

@@ -27,7 +27,8 @@ def test_a_coordinator_reviews_the_match_and_revokes_a_certificate(
 ) -> None:
     site = make_site(engine, tmp_path, pairs=2)
     weeks = site.program.instants
-    run_due(engine, day(weeks, 2, hours=1), FileOutbox(tmp_path / "outbox"), link_keys=LINK_KEYS)
+    for instant in (weeks[0], day(weeks, 2, hours=1)):  # introduced, then active
+        run_due(engine, instant, FileOutbox(tmp_path / "outbox"), link_keys=LINK_KEYS)
     for week in [*range(1, 13), 16]:
         add_checkin(
             engine,

@@ -14,6 +14,8 @@ adds a TrueType font to try first.
 
 from __future__ import annotations
 
+import copy
+import io
 import unicodedata
 from functools import cache
 from importlib import resources
@@ -28,6 +30,7 @@ from tandem.program.errors import ProgramError
 
 if TYPE_CHECKING:
     from fpdf import FPDF
+    from fpdf.fonts import TTFFont
 
 
 class CertificateDocumentError(ProgramError):
@@ -193,12 +196,53 @@ def _name_size(pdf: FPDF, name: str, size: float) -> float:
         size = max(smallest, size * 0.9)
 
 
+@cache
+def _parsed_font(family: str, style: str, path: str) -> tuple[TTFFont, bytes]:
+    """The font file at ``path`` as fpdf2 parses it, and the file's bytes: once per process.
+
+    fpdf2 parses a font file again for every document (a quarter of a certificate's time,
+    more with the CJK font); :func:`_add_font` gives each document its own copy instead.
+    """
+    from fpdf import FPDF
+    from fpdf.fonts import TTFFont
+
+    scratch = FPDF()
+    scratch.add_font(family, style=style, fname=path)
+    font = scratch.fonts[f"{family.lower()}{style}"]
+    assert isinstance(font, TTFFont)
+    _ = font.hbfont  # the HarfBuzz face, made once and shared: shaping only reads it
+    data = Path(path).read_bytes()
+    font.ttfont.close()
+    return font, data
+
+
+def _add_font(pdf: FPDF, family: str, style: str, path: str) -> None:
+    """``pdf.add_font`` from the per-process parse: the parsed tables (characters, glyph
+    ids, HarfBuzz face) are shared; what a document changes is its own (the widths looked
+    up, the glyphs used, the font program that output subsets in place, the descriptor)."""
+    from fontTools.ttLib import TTFont as FontFile
+    from fpdf.fonts import SubsetMap
+
+    parsed, data = _parsed_font(family, style, path)
+    font = copy.copy(parsed)
+    font.i = len(pdf.fonts) + 1
+    font.ttfont = FontFile(io.BytesIO(data), recalcTimestamp=False, lazy=True)
+    font.cw = copy.copy(parsed.cw)  # a defaultdict: looking up a width adds it
+    font.desc = copy.copy(parsed.desc)
+    font.missing_glyphs = []
+    font.biggest_size_pt = 0
+    font.subset = SubsetMap(font)
+    pdf.fonts[font.fontkey] = font
+    if font.is_cff and font.is_cid_keyed:  # as add_font does
+        pdf._set_min_pdf_version("1.6")
+
+
 def _add_fonts(pdf: FPDF, fallbacks: list[tuple[str, dict[str, str]]]) -> None:
     for style, filename in _MAIN_FILES.items():
-        pdf.add_font(_MAIN, style=style, fname=_font_path(filename))
+        _add_font(pdf, _MAIN, style, _font_path(filename))
     for name, files in fallbacks:
         for style, path in files.items():
-            pdf.add_font(name, style=style, fname=path)
+            _add_font(pdf, name, style, path)
     if fallbacks:
         pdf.set_fallback_fonts([name for name, _ in fallbacks], exact_match=False)
     # HarfBuzz shaping: Arabic letters join and right-to-left runs read right to left.

@@ -229,6 +229,33 @@ def init_keyring(
     return keyring
 
 
+def read_private_json(
+    path: Path, error_type: type[ProgramError], *, missing: str, secret: str
+) -> Any:
+    """The JSON document in ``path``, a file that only its owner may read (a key file).
+
+    Raises:
+        error_type: the file is missing (with the message ``missing``), cannot be read,
+            or is readable by other users on a POSIX system (``secret`` names what must
+            stay private), each saying how to fix it.
+        ValueError: the file is not JSON (RecursionError: nested too deeply); the caller
+            says what the file should have been.
+    """
+    try:
+        mode = path.stat().st_mode
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error_type(missing) from None
+    except OSError as error:
+        raise error_type(f"cannot read key file {path}: {error.strerror}") from None
+    if os.name == "posix" and stat.S_IMODE(mode) & 0o077:
+        raise error_type(
+            f"{path} is readable by other users (mode {stat.S_IMODE(mode):04o}); "
+            f"{secret} must stay private: run `chmod 600 {path}`"
+        )
+    return json.loads(text)
+
+
 def load_keyring(path: Path) -> KeyRing:
     """Read the key ring at ``path``.
 
@@ -236,22 +263,15 @@ def load_keyring(path: Path) -> KeyRing:
     a Tandem key ring.
     """
     try:
-        mode = path.stat().st_mode
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise KeyFileError(
-            f"no issuer key file at {path}; create one with `tandem keys init --keys {path}` "
-            "or point --keys / TANDEM_KEYS at the existing file"
-        ) from None
-    except OSError as error:
-        raise KeyFileError(f"cannot read key file {path}: {error.strerror}") from None
-    if os.name == "posix" and stat.S_IMODE(mode) & 0o077:
-        raise KeyFileError(
-            f"{path} is readable by other users (mode {stat.S_IMODE(mode):04o}); "
-            f"the private key must stay private: run `chmod 600 {path}`"
+        document = read_private_json(
+            path,
+            KeyFileError,
+            missing=(
+                f"no issuer key file at {path}; create one with `tandem keys init --keys {path}` "
+                "or point --keys / TANDEM_KEYS at the existing file"
+            ),
+            secret="the private key",
         )
-    try:
-        document = json.loads(text)
         if not isinstance(document, dict) or document.get("format") != KEYRING_FORMAT:
             raise ValueError(f"format is not {KEYRING_FORMAT!r}")
         keyring = KeyRing.model_validate(

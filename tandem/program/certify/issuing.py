@@ -384,6 +384,7 @@ def _issue_one(
                 data=(token + "\n").encode("ascii"),
             ),
         ),
+        recipient_id=mentor.mentor_id,
     )
     insert_ignore(session, [row])
     record_audit(

@@ -168,20 +168,45 @@ TMP_FOLDER = ".tmp"
 """The file outbox's subfolder for messages being written."""
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,199}$")
+_SAFE_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+_HEX_ID = re.compile(r"^<?([0-9a-f]{12})[0-9a-f]*@")
+
+
+def _short_id(message_id: str) -> str:
+    """12 hex digits naming a message: the start of a Tandem Message-ID (whose local part
+    is a SHA-256 digest), else of the SHA-256 of the Message-ID."""
+    found = _HEX_ID.match(message_id.strip())
+    if found:
+        return found.group(1)
+    return hashlib.sha256(message_id.strip().encode("utf-8")).hexdigest()[:12]
+
+
 _TRANSIENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EAGAIN, errno.EINTR})
 
 
 class FileOutbox:
     """A folder holding one ``.eml`` file per message: the default channel, no server.
 
-    The file name is the Message-ID without its angle brackets (or the SHA-256 of the
-    Message-ID when that is not a safe file name). Writing is atomic: a temporary file in
-    the folder's ``.tmp`` subfolder is written, flushed and fsynced, then renamed into place, and with
-    ``durable=True`` (the default) the folder is fsynced too, so a crash never leaves a
-    partial ``.eml`` and a delivered message survives a power cut. Delivering the same
-    Message-ID again leaves the existing file alone (idempotent). As in a Maildir, the
-    temporary files live in their own subfolder (``.tmp``), so a program that picks up
-    ``*.eml`` files never sees a partial one, and the big folder changes once per message.
+    Messages from the outbox are named so a person finds them:
+    ``2026-09-14_fall-2026_week-02_weekly_mentor-M001_3f9a1c0b7d2e.eml`` is the label the
+    outbox gives the message (the day it was due, the cohort, the week, the kind and the
+    recipient's role and id: see :func:`tandem.program.outbox.store.file_label`), then
+    the first 12 hex digits of its Message-ID, which keep every name unique and lead to
+    the message (the Message-ID itself is in the file). A name holds ids only, never a
+    name or an e-mail address, and only ``A–Z a–z 0–9 . _ -``. A message delivered
+    without a label (:meth:`deliver`) is named by its Message-ID without the angle
+    brackets (or the SHA-256 of the Message-ID when that is not a safe file name), as
+    every message was before labels.
+
+    Writing is atomic: a temporary file in the folder's ``.tmp`` subfolder is written,
+    flushed and fsynced, then renamed into place, and with ``durable=True`` (the default)
+    the folder is fsynced too, so a crash never leaves a partial ``.eml`` and a delivered
+    message survives a power cut. Delivering the same message again leaves the existing
+    file alone (idempotent): the same row always has the same label and Message-ID, so
+    the same name; a file named the old way (by Message-ID alone) counts too. As in a
+    Maildir, the temporary files live in their own subfolder (``.tmp``), so a program that
+    picks up ``*.eml`` files never sees a partial one, and the big folder changes once per
+    message.
     """
 
     def __init__(self, folder: str | os.PathLike[str], *, durable: bool = True) -> None:
@@ -194,12 +219,16 @@ class FileOutbox:
     def __repr__(self) -> str:
         return f"FileOutbox(folder={str(self.folder)!r}, durable={self.durable})"
 
-    def path_for(self, message_id: str) -> Path:
+    def path_for(self, message_id: str, label: str = "") -> Path:
         """Return the file that holds (or will hold) the message with ``message_id``."""
-        return self.folder / self._file_name(message_id)
+        return self.folder / self._file_name(message_id, label)
 
     @staticmethod
-    def _file_name(message_id: str) -> str:
+    def _file_name(message_id: str, label: str = "") -> str:
+        if label:
+            if not _SAFE_LABEL.fullmatch(label):
+                raise ValueError(f"unsafe file label {label!r}: use file_label()")
+            return f"{label}_{_short_id(message_id)}.eml"
         name = message_id.strip().removeprefix("<").removesuffix(">")
         if not _SAFE_NAME.fullmatch(name):
             name = hashlib.sha256(message_id.encode("utf-8")).hexdigest()
@@ -247,24 +276,31 @@ class FileOutbox:
             return
         self.write(message_id, message_bytes(message))
 
-    def write(self, message_id: str, data: bytes, *, replace: bool = False) -> None:
+    def write(
+        self, message_id: str, data: bytes, *, label: str = "", replace: bool = False
+    ) -> None:
         """Store ``data``, a message's exact wire bytes, under ``message_id`` if not there.
 
         For messages already kept as bytes (an outbox row) this skips parsing and
         serialising altogether: the fastest way to fill the outbox from stored messages.
-        With ``replace=True`` an existing file of that name is replaced (atomically)
+        ``label`` (the outbox's :func:`~tandem.program.outbox.store.file_label`) names the
+        file. With ``replace=True`` an existing file of that name is replaced (atomically)
         instead of kept: for a message known never to have been delivered before.
 
         Raises:
             TransientDeliveryError: as for :meth:`deliver`.
+            ValueError: ``label`` has characters other than ``A–Z a–z 0–9 . _ -``.
         """
-        folder, name = os.fspath(self.folder), self._file_name(message_id)
+        folder, name = os.fspath(self.folder), self._file_name(message_id, label)
         target = os.path.join(folder, name)
         try:
             if not self._folder_ready:
                 os.makedirs(os.path.join(folder, TMP_FOLDER), exist_ok=True)
                 self._folder_ready = True
-            if not replace and os.path.exists(target):
+            if not replace and (
+                os.path.exists(target)
+                or (label and os.path.exists(os.path.join(folder, self._file_name(message_id))))
+            ):
                 return
             self._write_atomically(folder, name, data)
         except OSError as exc:

@@ -29,11 +29,15 @@ from tandem.program.outbox.channels import (
     guarded,
     retry_at,
 )
-from tandem.program.outbox.store import OUTBOX, unpack
+from tandem.program.outbox.store import OUTBOX, file_label, unpack
 from tandem.program.storage.db import transaction
 from tandem.program.storage.enums import OutboxStatus
 from tandem.program.storage.statements import quiet_update
-from tandem.program.storage.tables import Cohort, OutboxMessage
+from tandem.program.storage.tables import Cohort, OutboxMessage, Pair, Participant
+
+COHORTS: Any = Cohort.__table__  # type: ignore[attr-defined]  # Core statements
+PAIRS: Any = Pair.__table__  # type: ignore[attr-defined]
+PARTICIPANTS: Any = Participant.__table__  # type: ignore[attr-defined]
 
 Progress = Callable[[str, int, int], None]
 """Called as ``progress(stage, done, total)`` while long work runs."""
@@ -77,6 +81,8 @@ class DeliveryItem:
     due_at: datetime
     attempts: int
     data: bytes
+    label: str = ""
+    """What the file outbox names it (see :func:`~tandem.program.outbox.store.file_label`)."""
 
 
 Outcome = tuple[OutboxStatus, str | None]
@@ -140,9 +146,9 @@ def deliver_items(
         try:
             with channel.batch():
                 if isinstance(channel, FileOutbox):
-                    # A file outbox is idempotent by Message-ID: the batch is recorded once
+                    # A file outbox is idempotent by file name: the batch is recorded once
                     # it is on disk (the batch ends with one sync for all its files).
-                    outcomes = [(i, _deliver_one(channel, i, senders[i.cohort_pk])) for i in items]
+                    outcomes = [(i, write_stored(channel, i)) for i in items]
                 else:
                     # A server is told each message once: each acceptance is committed at once.
                     for item in items:
@@ -193,7 +199,12 @@ def record_outcomes(
 
 def write_fresh(outbox: FileOutbox, item: DeliveryItem) -> Outcome:
     """Write a message this tick just enqueued to a file outbox (replacing a stale file)."""
-    return attempt(lambda: outbox.write(item.message_id, item.data, replace=True))
+    return attempt(lambda: outbox.write(item.message_id, item.data, label=item.label, replace=True))
+
+
+def write_stored(outbox: FileOutbox, item: DeliveryItem) -> Outcome:
+    """Write a claimed message to a file outbox unless its file is there already."""
+    return attempt(lambda: outbox.write(item.message_id, item.data, label=item.label))
 
 
 def attempt(send: Callable[[], None]) -> Outcome:
@@ -230,6 +241,7 @@ def claim_due(
             .where(col(OutboxMessage.pk).in_(candidates), _claimable(now))
             .values(claim=claim, claimed_until=now + settings.lease)
         )
+    mentor, mentee = PARTICIPANTS.alias("mentor"), PARTICIPANTS.alias("mentee")
     query = (
         core_select(
             OUTBOX.c.pk,
@@ -239,17 +251,38 @@ def claim_due(
             OUTBOX.c.due_at,
             OUTBOX.c.attempts,
             OUTBOX.c.content,
+            OUTBOX.c.week,
+            OUTBOX.c.kind,
+            OUTBOX.c.recipient_role,
+            COHORTS.c.name,
+            COHORTS.c.timezone,
+            mentor.c.external_id,
+            mentee.c.external_id,
+        )
+        .select_from(
+            OUTBOX.join(COHORTS, COHORTS.c.pk == OUTBOX.c.cohort_pk)
+            .outerjoin(PAIRS, PAIRS.c.pk == OUTBOX.c.pair_pk)
+            .outerjoin(mentor, mentor.c.pk == PAIRS.c.mentor_pk)
+            .outerjoin(mentee, mentee.c.pk == PAIRS.c.mentee_pk)
         )
         .where(OUTBOX.c.claim == claim, OUTBOX.c.status == OutboxStatus.PENDING)
         .order_by(OUTBOX.c.pk)
     )
     with engine.connect() as connection:
-        return [
-            DeliveryItem(pk, message_id, recipient, cohort_pk, due_at, attempts, unpack(content))
-            for pk, message_id, recipient, cohort_pk, due_at, attempts, content in connection.execute(
-                query
+        rows = connection.execute(query).all()
+    items = []
+    for row in rows:
+        pk, message_id, recipient, cohort_pk, due_at, attempts, content = row[:7]
+        week, kind, role, cohort_name, timezone, mentor_id, mentee_id = row[7:]
+        # The same facts the tick named the message by when it enqueued it (outbox_row).
+        participant = {"mentor": mentor_id, "mentee": mentee_id}.get(role)
+        label = file_label(cohort_name, timezone, due_at, week, kind, role, participant)
+        items.append(
+            DeliveryItem(
+                pk, message_id, recipient, cohort_pk, due_at, attempts, unpack(content), label
             )
-        ]
+        )
+    return items
 
 
 def _sender(session: Session, cohort_pk: int) -> str:

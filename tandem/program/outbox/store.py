@@ -10,6 +10,8 @@ the stored bytes to a channel.
 
 from __future__ import annotations
 
+import hashlib
+import re
 import threading
 import zlib
 from collections.abc import Callable, Sequence
@@ -17,6 +19,7 @@ from datetime import datetime
 from email.utils import formataddr, parseaddr
 from functools import lru_cache
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Session
@@ -48,6 +51,61 @@ def survey_message_key(
     """The outbox key of a survey message: one person's, unique on (survey, kind, role)
     within a cohort, however many pairs the person has."""
     return f"c{cohort_pk}/u{participant_pk}/{survey}/{kind}/{role}"
+
+
+def file_label(
+    cohort_name: str,
+    timezone: str,
+    due: datetime,
+    week: int,
+    kind: MessageKind | str,
+    role: str,
+    participant_id: str | None,
+) -> str:
+    """What the file outbox calls a message, before its short Message-ID hash.
+
+    ``2026-09-14_fall-2026_week-02_weekly_mentor-M001``: the day it is due (in the
+    cohort's time zone), the cohort, the program week (0: introductions), the kind, and
+    whom it is for (the role and the participant's id; the coordinator's digest has no
+    id). So a folder listed by name is in the order the messages went out, and "week 5,
+    mentor M003" is ``*_week-05_*_mentor-M003_*``. It holds ids only, never a name or an
+    e-mail address (an id that is an address is replaced by a hash of it), and only the
+    characters ``A–Z a–z 0–9 . _ -``, each part bounded in length.
+
+    The same row always gives the same label (everything in it is fixed when the row is
+    made), which is how the file outbox recognises a message it wrote already.
+    """
+    day = _local_day(due, timezone)
+    who = f"{role}-{_participant_part(participant_id)}" if participant_id else str(role)
+    return f"{day}_{_cohort_part(cohort_name)}_week-{week:02d}_{_safe(str(kind), 16)}_{who}"
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def _safe(text: str, limit: int) -> str:
+    """``text`` with every run of other characters as one ``-``, trimmed to ``limit``."""
+    return _UNSAFE.sub("-", text)[:limit].strip("._-")
+
+
+@lru_cache(maxsize=256)
+def _cohort_part(name: str) -> str:
+    return _safe(name.lower(), 40) or "cohort"
+
+
+@lru_cache(maxsize=65536)
+def _participant_part(participant_id: str) -> str:
+    if "@" in participant_id:  # an e-mail address used as the id: personal data
+        return "id-" + hashlib.sha256(participant_id.encode("utf-8")).hexdigest()[:10]
+    safe = _safe(participant_id, 40)
+    if not safe:
+        return "id-" + hashlib.sha256(participant_id.encode("utf-8")).hexdigest()[:10]
+    return safe
+
+
+@lru_cache(maxsize=4096)  # a week's messages share their due instant
+def _local_day(due: datetime, timezone: str) -> str:
+    return due.astimezone(ZoneInfo(timezone)).date().isoformat()
 
 
 def sender_domain(cohort: Cohort) -> str:
@@ -82,26 +140,31 @@ def outbox_row(
     now: datetime,
     attachments: Sequence[Attachment] = (),
     key: str | None = None,
+    recipient_id: str | None = None,
 ) -> dict[str, Any]:
     """An outbox row (for :func:`insert_ignore`) holding the complete message.
 
     ``key`` is the message's key when it is not :func:`message_key`'s (a survey message's
-    is :func:`survey_message_key`'s). ``data`` is the message's uncompressed bytes, for
-    immediate delivery; it is not a column.
+    is :func:`survey_message_key`'s). ``recipient_id`` is the participant's id (None for
+    the coordinator). ``data`` is the message's uncompressed bytes, for immediate
+    delivery, and ``label`` its :func:`file_label`; neither is a column.
     A message that cannot be built (a recipient's name or address that no e-mail can carry,
     e.g. stored before the roster import refused it) becomes a row that has failed already,
     with the reason, for the coordinator to see; it never stops the other messages.
     """
     name, email = to
     key = key or message_key(cohort.pk, pair_pk, week, kind, role)
+    label = file_label(cohort.name, cohort.timezone, due, week, kind, role, recipient_id)
     try:
         message_id, data = _built(
             cohort, name, email, subject, text, html, key, due, attachments=attachments
         )
     except MailError as error:
-        return _unbuildable_row(
+        row = _unbuildable_row(
             cohort, key, pair_pk, week, kind, role, email, subject, due, now, error
         )
+        row["label"] = label
+        return row
     return {
         "key": key,
         "message_id": message_id,
@@ -114,6 +177,7 @@ def outbox_row(
         "subject": subject,
         "content": pack(data),
         "data": data,
+        "label": label,
         "status": OutboxStatus.PENDING,
         "due_at": due,
         "attempts": 0,
@@ -231,17 +295,21 @@ def _decompressor() -> Any:
 # --------------------------------------------------------------------------- inserting
 
 
+NOT_COLUMNS = frozenset({"data", "label"})
+"""Entries of a row from :func:`outbox_row` that are not stored."""
+
+
 def insert_ignore(session: Session, rows: list[dict[str, Any]]) -> list[tuple[int, str, str]]:
     """Insert outbox rows, skipping any whose key exists; returns (pk, key, kind) inserted.
 
-    A row's ``data`` entry (the uncompressed message, see :func:`outbox_row`) is not stored.
+    A row's ``data`` and ``label`` entries (see :func:`outbox_row`) are not stored.
     """
     if not rows:
         return []
     connection = session.connection()
     if connection.dialect.name == "sqlite":
         return _sqlite_insert_ignore(connection, OUTBOX, rows)
-    rows = [{k: v for k, v in row.items() if k != "data"} for row in rows]
+    rows = [{k: v for k, v in row.items() if k not in NOT_COLUMNS} for row in rows]
     statement = (
         postgresql.insert(OUTBOX)
         .on_conflict_do_nothing(index_elements=["key"])
@@ -263,9 +331,9 @@ def _sqlite_insert_ignore(
     own bind processor (so datetimes are stored exactly as the ORM stores them), minus
     SQLAlchemy's per-parameter bookkeeping, which dominated enqueueing a large week.
     """
-    names = [name for name in rows[0] if name != "data"]
+    names = [name for name in rows[0] if name not in NOT_COLUMNS]
     for row in rows:
-        if row.keys() - {"data"} != set(names):
+        if row.keys() - NOT_COLUMNS != set(names):
             raise ValueError("outbox rows of one insert must have the same columns")
     processors = []
     for name in names:

@@ -148,15 +148,17 @@ class CohortTick:
         plan = Plan()
         with paused_gc(), Session(self.engine) as session:
             people = self.people(session, pairs)
+            # Introductions first: one that goes out late gives its pair a fresh response
+            # window, which the risk rules must see.
+            pairs = messages.intros(self, session, pairs, people, plan)
             plan.expire = messages.stale(self, session, pairs)
             reminders.flag_risk(self, session, pairs, plan)
-            messages.intros(self, session, pairs, people, plan)
             messages.weekly(self, session, pairs, people, plan)
             reminders.reminders(self, session, pairs, people, plan)
             surveys.followup(self, session, pairs, people, plan)
             surveys.reminders(self, session, pairs, people, plan)
         with transaction(self.engine) as session:
-            for pk, values in plan.risk:
+            for pk, values in [*plan.reopened, *plan.risk]:
                 session.execute(quiet_update(Pair).where(col(Pair.pk) == pk).values(**values))
             if plan.expire:
                 messages.expire_stale(self, session, plan.expire)
@@ -222,15 +224,19 @@ class CohortTick:
 
     def people_by_pk(self, session: Session, pks: set[int]) -> dict[int, Person]:
         """The participants ``pks`` as messages address them."""
-        rows = session.exec(
-            select(Participant.pk, Participant.name, Participant.email, Participant.custom).where(
-                col(Participant.pk).in_(pks)
-            )
+        rows = session.execute(
+            core_select(
+                col(Participant.pk),
+                col(Participant.name),
+                col(Participant.email),
+                col(Participant.custom),
+                col(Participant.external_id),
+            ).where(col(Participant.pk).in_(pks))
         ).all()
         by = self.cohort.address_by
         return {
-            pk: Person(pk, name, email, called_name(name, custom, by))
-            for pk, name, email, custom in rows
+            pk: Person(pk, name, email, called_name(name, custom, by), external_id)
+            for pk, name, email, custom, external_id in rows
             if pk is not None
         }
 
@@ -239,6 +245,14 @@ class CohortTick:
 
     def key(self, pair_pk: int | None, week: int, kind: MessageKind | str, role: str) -> str:
         return message_key(self.cohort_pk, pair_pk, week, kind, role)
+
+    def next_topic_week(self) -> int:
+        """The first week whose topic is still to be sent at ``now``: the current week
+        while within the grace period, else the next."""
+        week = self.week or 0
+        if week >= 1 and self.now - self.instants[week] > self.grace:
+            return week + 1
+        return max(week, 1)
 
     def title(self, week: int, track: str | None) -> str:
         if (week, track) not in self._titles:
@@ -299,6 +313,7 @@ class CohortTick:
                     row["due_at"],
                     0,
                     data[key],
+                    row["label"],
                 )
             )
 
@@ -319,6 +334,7 @@ class CohortTick:
     ) -> dict[str, Any]:
         """The outbox row of one message of this cohort (``key``: see ``outbox_row``)."""
         name, email = (to.name, to.email) if isinstance(to, Person) else to
+        recipient_id = to.external_id if isinstance(to, Person) else None
         return outbox_row(
             self.cohort,
             pair_pk,
@@ -333,6 +349,7 @@ class CohortTick:
             now=self.now,
             attachments=attachments,
             key=key,
+            recipient_id=recipient_id,
         )
 
     def survey_key(self, person_pk: int, survey: SurveyName, kind: MessageKind, role: str) -> str:
@@ -363,6 +380,7 @@ class CohortTick:
             ),
             missed_topics=missed,
             survey_url=survey_url,
+            first_week=pair.first_week,
         )
 
     def window(self, week: int) -> tuple[date, date]:

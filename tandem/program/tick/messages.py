@@ -2,15 +2,17 @@
 invitations, and the weekly messages that became too late to send on their own.
 
 A weekly message later than the grace period is not sent: the pair's next weekly
-message lists the topics they missed.
+message lists the topics they missed. An introduction is never dropped: one that goes out
+late opens a fresh response window (see :func:`intros`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import time, timedelta
-from typing import TYPE_CHECKING
+from datetime import datetime, time, timedelta
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
@@ -42,49 +44,82 @@ def intros(
     pairs: Sequence[PairRow],
     people: dict[int, Person],
     plan: Plan,
-) -> None:
-    """Introduce both members of each proposed pair (once), with accept/decline links."""
+) -> list[PairRow]:
+    """Introduce both members of each proposed pair (once), with accept/decline links.
+
+    An introduction is never lost. One that goes out later than the grace period, or after
+    its response window would have closed (the tick did not run for days), gives the pair
+    a fresh window: it is proposed now and may answer for ``response_days`` from now (the
+    pair is updated in ``plan``). Returns ``pairs`` as the rest of the chunk's work must
+    see them, with those new windows.
+    """
     due = [p for p in pairs if p.state == PairState.PROPOSED and p.proposed_at <= tick.now]
     keys = [tick.key(p.pk, 0, MessageKind.INTRO, r.value) for p in due for r in Role]
     existing = tick.existing(session, keys)
+    reopened: dict[int, PairRow] = {}
     for pair in due:
-        mentor, mentee = people[pair.mentor_pk], people[pair.mentee_pk]
-        for role in (Role.MENTOR, Role.MENTEE):
-            if tick.key(pair.pk, 0, MessageKind.INTRO, role.value) in existing:
-                continue
-            partner_pk = pair.mentee_pk if role is Role.MENTOR else pair.mentor_pk
-            respond = tick.token_url(
-                pair.pk or 0, 0, role.value, "respond", tick.cohort.response_days + 1
+        roles = [
+            r for r in Role if tick.key(pair.pk, 0, MessageKind.INTRO, r.value) not in existing
+        ]
+        if not roles:
+            continue
+        sent = max(pair.proposed_at, tick.instants[0])
+        if len(roles) == len(Role) and (
+            tick.now - sent > tick.grace or pair.respond_by <= tick.now
+        ):
+            sent = tick.now
+            pair = dataclasses.replace(
+                pair,
+                proposed_at=sent,
+                respond_by=sent + timedelta(days=tick.cohort.response_days),
             )
-            partner = mentee if role is Role.MENTOR else mentor
-            context = IntroContext(
-                mentor_name=mentor.addressed,
-                mentee_name=mentee.addressed,
-                cohort_name=tick.cohort.name,
-                voice=tick.voice,
-                accept_url=f"{respond}?answer=accept",
-                decline_url=f"{respond}?answer=decline",
-                partner_full_name=partner.name,
-                partner_profile=partner_profile(session, partner_pk),
-                respond_by=pair.respond_by.astimezone(schedule.zone(tick.cohort.timezone)).date(),
-                weeks=tick.cohort.weeks - pair.first_week + 1,
-                confirmation=tick.confirmation.value,
+            reopened[pair.pk] = pair
+            plan.reopened.append(
+                (pair.pk, {"proposed_at": pair.proposed_at, "respond_by": pair.respond_by})
             )
-            rendered = render_intro(tick.curriculum, role, context)
-            recipient = mentor if role is Role.MENTOR else mentee
-            plan.rows.append(
-                tick.message(
-                    pair.pk,
-                    0,
-                    MessageKind.INTRO,
-                    role.value,
-                    recipient,
-                    rendered.subject,
-                    rendered.text,
-                    rendered.html,
-                    max(pair.proposed_at, tick.instants[0]),
-                )
-            )
+        for role in roles:
+            plan.rows.append(_intro(tick, session, pair, role, people, sent))
+    return [reopened.get(p.pk, p) for p in pairs]
+
+
+def _intro(
+    tick: CohortTick,
+    session: Session,
+    pair: PairRow,
+    role: Role,
+    people: dict[int, Person],
+    sent: datetime,
+) -> dict[str, Any]:
+    """The outbox row of ``role``'s introduction to ``pair``, dated ``sent``."""
+    mentor, mentee = people[pair.mentor_pk], people[pair.mentee_pk]
+    partner_pk = pair.mentee_pk if role is Role.MENTOR else pair.mentor_pk
+    respond = tick.token_url(pair.pk or 0, 0, role.value, "respond", tick.cohort.response_days + 1)
+    partner = mentee if role is Role.MENTOR else mentor
+    context = IntroContext(
+        mentor_name=mentor.addressed,
+        mentee_name=mentee.addressed,
+        cohort_name=tick.cohort.name,
+        voice=tick.voice,
+        accept_url=f"{respond}?answer=accept",
+        decline_url=f"{respond}?answer=decline",
+        partner_full_name=partner.name,
+        partner_profile=partner_profile(session, partner_pk),
+        respond_by=pair.respond_by.astimezone(schedule.zone(tick.cohort.timezone)).date(),
+        weeks=max(1, tick.cohort.weeks - max(pair.first_week, tick.next_topic_week()) + 1),
+        confirmation=tick.confirmation.value,
+    )
+    rendered = render_intro(tick.curriculum, role, context)
+    return tick.message(
+        pair.pk,
+        0,
+        MessageKind.INTRO,
+        role.value,
+        mentor if role is Role.MENTOR else mentee,
+        rendered.subject,
+        rendered.text,
+        rendered.html,
+        sent,
+    )
 
 
 def partner_profile(session: Session, person_pk: int) -> tuple[tuple[str, str], ...]:

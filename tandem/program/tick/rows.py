@@ -47,6 +47,8 @@ class Person:
     email: str
     called: str = ""
     """The name messages call them by ("": their name; see ``program/voice.py``)."""
+    external_id: str = ""
+    """Their id in the roster (what the file outbox names their messages by)."""
 
     @property
     def addressed(self) -> str:
@@ -61,6 +63,8 @@ class Plan:
     risk: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     expire: list[int] = field(default_factory=list)
     """Outbox rows (pks) found pending and late past the grace period."""
+    reopened: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    """Pairs introduced late, with their fresh response window (proposed_at, respond_by)."""
 
 
 def span(column: Any, pks: Sequence[int]) -> Any:

@@ -32,14 +32,11 @@ ISSUER = issuer_settings(name="Example Mentoring", url="https://mentoring.exampl
 
 
 def start(engine: Engine, tmp_path: Path, pairs: int) -> Program:
-    """A cohort whose pairs are active (the response window closed at week 2)."""
+    """A cohort whose pairs were introduced at the start and are active (the response
+    window closed at week 2)."""
     program = make_program(engine, tmp_path, pairs=pairs, coordinator=None)
-    run_due(
-        engine,
-        day(program.instants, 2, hours=1),
-        FileOutbox(tmp_path / "outbox"),
-        link_keys=LINK_KEYS,
-    )
+    for instant in (program.instants[0], day(program.instants, 2, hours=1)):
+        run_due(engine, instant, FileOutbox(tmp_path / "outbox"), link_keys=LINK_KEYS)
     return program
 
 

@@ -215,3 +215,24 @@ def test_pdf_renders_as_exactly_one_image(tmp_path: Path) -> None:
         ["pdftoppm", "-r", "30", "-png", str(pdf_path), str(tmp_path / "page")], check=True
     )
     assert len(list(tmp_path.glob("page*.png"))) == 1
+
+
+def test_fonts_parsed_once_a_process_give_the_pdf_fpdf2_gives_parsing_them_each_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each document gets its own copy of the fonts parsed once (its own widths, glyphs
+    used and subset): the same bytes, document after document, in every script."""
+    from tandem.program.certify import document
+
+    names = ["Ada Lovelace", "Ада Ловелас عائشة 李小龙 דוד", "Grace Hopper"]
+    cached = [render_certificate_pdf(make_facts(mentor_name=n), ISSUER, HINT) for n in names * 2]
+    assert document._parsed_font.cache_info().hits > 0
+    assert cached[: len(names)] == cached[len(names) :]
+
+    def parse_each_time(pdf: Any, family: str, style: str, path: str) -> None:
+        pdf.add_font(family, style=style, fname=path)
+
+    monkeypatch.setattr(document, "_add_font", parse_each_time)
+    assert [
+        render_certificate_pdf(make_facts(mentor_name=n), ISSUER, HINT) for n in names
+    ] == cached[: len(names)]

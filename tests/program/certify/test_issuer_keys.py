@@ -83,8 +83,17 @@ def test_load_refuses_a_key_file_other_users_can_read(tmp_path: Path) -> None:
 
 def test_load_explains_a_missing_or_foreign_file(tmp_path: Path) -> None:
     missing = tmp_path / "nope.json"
-    with pytest.raises(KeyFileError, match=r"no issuer key file at .*tandem keys init"):
+    with pytest.raises(KeyFileError) as info:
         load_keyring(missing)
+    assert str(info.value) == (
+        f"no issuer key file at {missing}; create one with `tandem keys init --keys {missing}` "
+        "or point --keys / TANDEM_KEYS at the existing file"
+    )
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000)
+    deep.chmod(0o600)
+    with pytest.raises(KeyFileError, match="is not a usable Tandem issuer key file"):
+        load_keyring(deep)
     other = tmp_path / "other.json"
     other.write_text('{"keys": []}')
     other.chmod(0o600)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import ipaddress
 import logging
 import os
@@ -568,3 +569,41 @@ def test_file_outbox_replace_overwrites_a_file_of_the_same_name(tmp_path):
     outbox.write(sent["Message-ID"], b"fresh", replace=True)
     assert outbox.path_for(sent["Message-ID"]).read_bytes() == b"fresh"
     assert list((tmp_path / ".tmp").iterdir()) == []
+
+
+def test_file_outbox_names_a_labelled_message_by_label_and_message_id(tmp_path):
+    outbox = FileOutbox(tmp_path, durable=False)
+    sent = message()
+    message_id = sent["Message-ID"]
+    label = "2026-09-14_fall-2026_week-05_weekly_mentor-M003"
+    outbox.write(message_id, message_bytes(sent), label=label)
+    (written,) = tmp_path.glob("*.eml")
+    assert written.name == f"{label}_{message_id.strip('<>')[:12]}.eml"
+    assert outbox.path_for(message_id, label) == written
+    assert message_from_bytes(written.read_bytes(), policy=default)["Message-ID"] == message_id
+    # Not a Tandem Message-ID: 12 hex digits of its SHA-256 keep the name unique.
+    outbox.write("<Some.Other.Id@example.org>", message_bytes(sent), label=label)
+    assert sorted(p.name[len(label) + 1 :] for p in tmp_path.glob("*.eml")) == sorted(
+        [
+            written.name[len(label) + 1 :],
+            hashlib.sha256(b"<Some.Other.Id@example.org>").hexdigest()[:12] + ".eml",
+        ]
+    )
+    with pytest.raises(ValueError, match="unsafe file label"):
+        outbox.path_for(message_id, "../escape")
+
+
+def test_file_outbox_keeps_a_message_written_before_under_either_name(tmp_path):
+    """Delivering a message again writes nothing, whether its file has the labelled name
+    or the name by Message-ID that earlier versions gave every file."""
+    outbox = FileOutbox(tmp_path, durable=False)
+    sent = message()
+    message_id = sent["Message-ID"]
+    outbox.deliver(sent)  # no label: the name by Message-ID
+    outbox.write(message_id, b"not again", label="2026-09-14_fall-2026_week-05_weekly")
+    assert [p.name for p in tmp_path.glob("*.eml")] == [message_id.strip("<>") + ".eml"]
+    other = message("other")
+    label = "2026-09-14_fall-2026_week-05_weekly_mentee-E003"
+    outbox.write(other["Message-ID"], message_bytes(other), label=label)
+    outbox.write(other["Message-ID"], b"not again", label=label)
+    assert outbox.path_for(other["Message-ID"], label).read_bytes() == message_bytes(other)

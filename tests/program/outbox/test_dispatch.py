@@ -74,3 +74,40 @@ def test_delivery_marks_each_message_sent_once(engine: Engine, tmp_path: Path) -
     assert sorted(f["Message-ID"] for f in eml_headers(tmp_path / "outbox")) == sorted(
         m.message_id for m in outbox(engine)
     )
+
+
+def test_a_message_retried_after_a_crash_is_recognised_by_its_file_name(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """The tick names what it writes at once exactly as a later delivery of the same rows
+    does (every kind: introductions, topics, reminders, digests, the thank-you), so a
+    tick that wrote its files and died before recording them sends nothing twice; and a
+    file holds ids only, never a name or an address."""
+    from sqlalchemy import update
+
+    from tandem.program.storage.db import transaction
+    from tandem.program.storage.tables import OutboxMessage
+
+    program = make_program(engine, tmp_path, pairs=2)
+    folder = tmp_path / "outbox"
+    ticks = [day(program.instants, w, hours=1) for w in range(17)]
+    ticks += [day(program.instants, 3, days=3, hours=1), day(program.instants, 16, days=8)]
+    for now in sorted(ticks):
+        run_due(engine, now, FileOutbox(folder), link_keys=LINK_KEYS)
+    written = sorted(p.name for p in folder.glob("*.eml"))
+    assert len(written) == len(outbox(engine))
+    assert {m.kind for m in outbox(engine)} == {"intro", "weekly", "reminder", "digest", "closing"}
+    assert "2026-09-21_fall-2026_week-03_weekly_mentor-M001_" in "".join(written)
+    assert not [n for n in written if "entor " in n or "@" in n or "uni" in n]
+    # As if the tick had died after writing: every row pending again.
+    with transaction(engine) as session:
+        session.execute(update(OutboxMessage).values(status="pending", sent_at=None))
+    after = day(program.instants, 16, days=9)
+    again = deliver_due(engine, after, FileOutbox(folder))
+    assert again.delivered == len(written)
+    assert sorted(p.name for p in folder.glob("*.eml")) == written
+    elsewhere = tmp_path / "elsewhere"
+    with transaction(engine) as session:
+        session.execute(update(OutboxMessage).values(status="pending", sent_at=None))
+    deliver_due(engine, after, FileOutbox(elsewhere))
+    assert sorted(p.name for p in elsewhere.glob("*.eml")) == written

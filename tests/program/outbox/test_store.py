@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import zlib
 from datetime import timedelta
 from email import message_from_bytes
@@ -87,3 +88,32 @@ def test_inserting_again_skips_the_messages_that_exist(engine: Engine, tmp_path:
         ("pending", "weekly", "mentee")
     }
     assert {m.key: unpack(m.content) for m in stored} == {r["key"]: r["data"] for r in first}
+
+
+def test_file_labels_name_day_cohort_week_kind_and_recipient_by_id_only() -> None:
+    from datetime import UTC, datetime
+
+    from tandem.program.outbox.store import file_label
+
+    monday = datetime(2026, 9, 14, 13, 0, tzinfo=UTC)  # 09:00 in New York
+    assert (
+        file_label("Fall 2026", "America/New_York", monday, 5, "weekly", "mentor", "M003")
+        == "2026-09-14_fall-2026_week-05_weekly_mentor-M003"
+    )
+    # The day is the cohort's: 01:00 UTC on Tuesday is still Monday in New York.
+    late = datetime(2026, 9, 15, 1, 0, tzinfo=UTC)
+    assert file_label("Fall 2026", "America/New_York", late, 5, "digest", "coordinator", None) == (
+        "2026-09-14_fall-2026_week-05_digest_coordinator"
+    )
+    hostile = file_label(
+        "../Ünï Cohort: 2026/../..", "UTC", monday, 0, "intro", "mentee", "../../etc/pass wd"
+    )
+    assert hostile == "2026-09-14_n-cohort-2026_week-00_intro_mentee-etc-pass-wd"
+    # An id that is an e-mail address is personal data: a hash of it stands in for it.
+    address = file_label("Fall 2026", "UTC", monday, 1, "weekly", "mentee", "ada@uni.edu")
+    assert "ada" not in address and "uni" not in address
+    assert address.startswith("2026-09-14_fall-2026_week-01_weekly_mentee-id-")
+    long = file_label("F" * 300, "UTC", monday, 16, "certificate", "mentor", "M" * 128)
+    assert long == f"2026-09-14_{'f' * 40}_week-16_certificate_mentor-{'M' * 40}"
+    for label in (hostile, address, long):
+        assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", label)

@@ -363,7 +363,9 @@ def test_a_pair_with_an_agreed_slot_gets_a_calendar_invitation(
     from tandem.program.cohorts import set_meeting_slot
 
     program = make_program(engine, tmp_path, pairs=2, coordinator=None)
-    set_meeting_slot(engine, "Fall 2026", "E001", weekday=3, at=time(15, 0), minutes=45)
+    set_meeting_slot(
+        engine, "Fall 2026", "E001", weekday=3, at=time(15, 0), minutes=45, now=program.instants[0]
+    )
     run_due(
         engine,
         day(program.instants, 2, hours=1),
@@ -461,3 +463,50 @@ def test_digest_lists_participants_requests_to_pause_or_leave(
     run_due(engine, day(program.instants, 3, hours=1), channel, link_keys=LINK_KEYS)
     later = body(outbox(engine, kind="digest", week=3)[0])
     assert "Nobody asked to pause or leave since the last digest." in later
+
+
+@pytest.mark.parametrize("confirmation", list(Confirmation))
+def test_a_first_tick_days_late_still_introduces_every_pair_with_a_fresh_window(
+    engine: Engine, tmp_path: Path, confirmation: Confirmation
+) -> None:
+    """The first tick comes nine days after the start (past the grace period and the
+    response window): each person still gets exactly one introduction, with time to
+    answer, and the week that is due as any pair would; nobody is activated or freed on
+    a window they were never told about."""
+    program = make_program(engine, tmp_path, pairs=2, confirmation=confirmation)
+    channel = FileOutbox(tmp_path / "outbox")
+    late = day(program.instants, 0, days=9)
+    report = run_due(engine, late, channel, link_keys=LINK_KEYS)
+    assert (report.activated, report.freed) == (0, 0)
+    intros = outbox(engine, kind="intro")
+    assert Counter(m.recipient_email for m in intros) == Counter(
+        {f"{role}{n}@uni.edu": 1 for role in ("mentor", "mentee") for n in (1, 2)}
+    )
+    assert {m.status for m in intros} == {"sent"}
+    respond_by = late + timedelta(days=7)
+    with Session(engine) as session:
+        pairs = session.exec(select(Pair).order_by(col(Pair.pk))).all()
+        assert [(p.state, p.proposed_at, p.respond_by) for p in pairs] == [
+            ("proposed", late, respond_by)
+        ] * 2
+    text = " ".join(body(intros[1]).split())
+    assert "Wednesday 23 September 2026" in text  # respond_by, in New York
+    assert "for the next 15 weeks" in text  # weeks 2 to 16
+    weekly = outbox(engine, kind="weekly")
+    if confirmation is Confirmation.OPT_OUT:  # a proposed pair gets topics unless it declines
+        assert sorted((m.recipient_email, m.week) for m in weekly) == sorted(
+            (f"{role}{n}@uni.edu", 2) for role in ("mentor", "mentee") for n in (1, 2)
+        )
+        week1 = load_curriculum().week(1, "postdoc").title
+        assert f"- {week1}" in body(outbox(engine, recipient_email="mentee1@uni.edu")[-1])
+    else:  # topics wait for both to accept
+        assert weekly == []
+    again = run_due(engine, late + timedelta(hours=1), channel, link_keys=LINK_KEYS)
+    assert sum(again.enqueued.values()) == 0
+    closed = run_due(engine, respond_by + timedelta(hours=1), channel, link_keys=LINK_KEYS)
+    if confirmation is Confirmation.OPT_OUT:
+        assert closed.activated == 2
+        with Session(engine) as session:
+            assert {p.activated_at for p in session.exec(select(Pair)).all()} == {respond_by}
+    else:
+        assert closed.freed == 2
