@@ -126,9 +126,42 @@ def test_cohort_create_shows_its_dates_in_the_cohorts_time_zone(
     )  # fmt: skip
     assert (code, out) == (
         0,
-        "Created cohort 'Fall 2026': 1 pair, 16 weeks, introductions Mon 2026-09-07 09:00, "
-        "last topic Mon 2026-12-21 09:00 (America/Chicago time)\n",
+        "Created cohort 'Fall 2026' from match run 1 (optimal): 1 pair, 16 weeks, "
+        "introductions Mon 2026-09-07 09:00, last topic Mon 2026-12-21 09:00 "
+        "(America/Chicago time)\n",
     )
+
+
+def test_a_cycle_gets_one_cohort_and_cohort_create_says_which_run_it_used(
+    db_url: str, engine: Engine, tmp_path: Path
+) -> None:
+    """A second cohort of a cycle used to copy every pair of the run (a mentor of
+    capacity 1 with the same mentee twice, everyone introduced twice)."""
+    from tests.program.helpers import roster_files, store_match
+
+    for role, path in zip(("mentors", "mentees"), roster_files(tmp_path, 2), strict=True):
+        invoke(db_url, "import", role, str(path))
+    store_match(engine, "2026", [("E001", "M001")])
+    store_match(engine, "2026", [("E001", "M001"), ("E002", "M002")])
+    create = ("cohort", "create", "--cycle", "2026", "--start", "2026-09-07")
+    code, out, _ = invoke(db_url, *create, "Fall 2026")
+    assert code == 0
+    assert out.startswith("Created cohort 'Fall 2026' from match run 2 (optimal): 2 pairs, ")
+    code, out, _ = invoke(db_url, *create, "Fall 2026")  # the same again: nothing changes
+    assert code == 0
+    assert out.startswith(
+        "Already exists (nothing changed): cohort 'Fall 2026' from match run 2 (optimal): 2 pairs"
+    )
+    code, out, err = invoke(db_url, *create, "Fall 2026 again")
+    assert (code, out) == (1, "")
+    assert err == (
+        'Error: cycle "2026" already has cohort "Fall 2026" (from match run 2): a second '
+        "cohort would pair the same people again. To pair mentees freed since, use "
+        '`tandem cohort rematch "Fall 2026"`; to match new applicants, import them to a cycle '
+        "of their own (--cycle) and match that cycle\n"
+    )
+    code, out, _ = invoke(db_url, "cohort", "list", "--format", "csv")
+    assert out.splitlines()[1:] == ["Fall 2026,2026,2026-09-07,16,UTC,2,2 proposed"]
 
 
 def test_cohort_list(db_url: str, engine: Engine, tmp_path: Path) -> None:

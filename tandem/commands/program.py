@@ -186,7 +186,8 @@ def create(
     local = ZoneInfo(timezone)
     first, last = created.first_send.astimezone(local), created.last_send.astimezone(local)
     typer.echo(
-        f"{verb} cohort {created.name!r}: {plural(created.pairs, 'pair')}, "
+        f"{verb} cohort {created.name!r} from match run {created.run_id} ({created.method}): "
+        f"{plural(created.pairs, 'pair')}, "
         f"{created.weeks} weeks, introductions {first:%a %Y-%m-%d %H:%M}, "
         f"last topic {last:%a %Y-%m-%d %H:%M} ({timezone} time)"
     )

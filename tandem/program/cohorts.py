@@ -192,15 +192,24 @@ class CohortCreated:
     first_send: datetime
     last_send: datetime
     created: bool
+    run_id: int
+    """The match run the cohort's pairs come from."""
+    method: str
+    """How that run matched (``optimal`` or ``stable``)."""
 
 
 def create_cohort(engine: Engine, settings: CohortSettings, *, now: datetime) -> CohortCreated:
     """Create a cohort from the latest match run of ``settings.cycle``, one pair per match
     (but none with a participant withdrawn since the run).
 
+    A cycle has one cohort: its match pairs each applicant once, so a second cohort of
+    the cycle would pair everyone again (a mentor twice over their capacity, mentees
+    introduced twice). Mentees freed later are paired again with ``cohort rematch``;
+    applicants who come later are matched in a cycle of their own.
+
     Safe to repeat: creating a cohort that exists with the same cycle and start changes
-    nothing. Raises CohortError when it exists with other settings, the cycle has no run,
-    or the curriculum's length disagrees with ``weeks``.
+    nothing. Raises CohortError when it exists with other settings, another cohort of the
+    cycle exists, the cycle has no run, or the curriculum's length disagrees with ``weeks``.
     """
     curriculum = _load_curriculum(settings.curriculum_dir)
     weeks = settings.weeks or curriculum.weeks_total
@@ -209,7 +218,8 @@ def create_cohort(engine: Engine, settings: CohortSettings, *, now: datetime) ->
             f"--weeks {weeks} does not match the curriculum, which has {curriculum.weeks_total} weeks; "
             "omit --weeks or point --curriculum at a curriculum of that length"
         )
-    with transaction(engine) as session:
+    # Exclusive: two cohorts created at once for one cycle must not both find it free.
+    with transaction(engine, exclusive=True) as session:
         existing = session.exec(select(Cohort).where(Cohort.name == settings.name)).first()
         if existing is not None:
             if existing.cycle != settings.cycle or existing.start_date != settings.start:
@@ -219,9 +229,19 @@ def create_cohort(engine: Engine, settings: CohortSettings, *, now: datetime) ->
                 )
             instants = send_instants(existing)
             count = len(session.exec(select(Pair.pk).where(Pair.cohort_pk == existing.pk)).all())
+            used = session.get(MatchRun, existing.match_run_pk)
+            assert used is not None
             return CohortCreated(
-                existing.name, count, existing.weeks, instants[0], instants[-1], False
+                existing.name,
+                count,
+                existing.weeks,
+                instants[0],
+                instants[-1],
+                False,
+                existing.match_run_pk,
+                used.method,
             )
+        _refuse_second_cohort(session, settings.cycle)
         run = latest_run(session, settings.cycle)
         assert run.pk is not None
         cohort = Cohort(
@@ -278,7 +298,24 @@ def create_cohort(engine: Engine, settings: CohortSettings, *, now: datetime) ->
                 first_week=1,
                 now=now,
             )
-        return CohortCreated(cohort.name, len(matches), weeks, instants[0], instants[-1], True)
+        return CohortCreated(
+            cohort.name, len(matches), weeks, instants[0], instants[-1], True, run.pk, run.method
+        )
+
+
+def _refuse_second_cohort(session: Session, cycle: str) -> None:
+    """Raise CohortError if ``cycle`` has a cohort already (see :func:`create_cohort`)."""
+    other = session.exec(
+        select(Cohort).where(Cohort.cycle == cycle).order_by(col(Cohort.pk))
+    ).first()
+    if other is None:
+        return
+    raise CohortError(
+        f'cycle "{cycle}" already has cohort "{other.name}" (from match run '
+        f"{other.match_run_pk}): a second cohort would pair the same people again. "
+        f'To pair mentees freed since, use `tandem cohort rematch "{other.name}"`; to match '
+        "new applicants, import them to a cycle of their own (--cycle) and match that cycle"
+    )
 
 
 def _people(session: Session) -> dict[tuple[str, str], Participant]:
