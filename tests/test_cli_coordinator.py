@@ -223,3 +223,65 @@ def test_match_explain_names_the_mentors_and_why_a_rule_forbids(
     assert invoke(db_url, "match", "explain", "E001", "--mentor", "M002", "--json")[1] == out
     help_text = Tandem().invoke(["match", "explain", "--help"]).stdout
     assert "--format" in help_text and "--json" not in help_text
+
+
+def test_pair_commands_say_what_they_did_and_what_happens_next(
+    db_url: str, engine: Engine, tmp_path: Path
+) -> None:
+    make_program(engine, tmp_path, pairs=2)
+    at = ("--now", "2026-09-07T15:00")
+
+    def pair(*args: str) -> tuple[int, str, str]:
+        return invoke(db_url, "pair", *args, *at)
+
+    until = "until Mon 2026-09-14 09:00 (America/New_York)"
+    assert pair("accept", "Fall 2026", "E001", "--role", "mentor") == (
+        0,
+        "Mentor M001 accepted; waiting for the mentee's answer (E001) "
+        f"{until}; unless someone declines by then, the pair starts\n",
+        "",
+    )
+    # Paused and resumed, a proposal is a proposal again: the mentee can still decline.
+    assert pair("pause", "Fall 2026", "E001")[1] == (
+        "Paused the pair of mentee E001 and mentor M001: no messages until "
+        "`tandem pair resume 'Fall 2026' E001`; it is still a proposal: both can still "
+        "answer it\n"
+    )
+    assert pair("resume", "Fall 2026", "E001")[1] == (
+        "Resumed the pair of mentee E001 and mentor M001: it is proposed again, waiting for "
+        f"the mentee's answer (E001) {until}; unless someone declines by then, the pair "
+        "starts\n"
+    )
+    assert pair("resume", "Fall 2026", "E001")[1] == (
+        "Nothing changed: the pair of mentee E001 and mentor M001 is proposed\n"
+    )
+    assert pair("decline", "Fall 2026", "E001", "--role", "mentee", "--reason", "moving") == (
+        0,
+        "Mentee E001 declined: the pair of mentee E001 and mentor M001 will not go ahead; "
+        "mentee E001 can be paired again with `tandem cohort rematch 'Fall 2026'`\n",
+        "",
+    )
+    assert pair("accept", "Fall 2026", "E002", "--role", "mentee")[0] == 0
+    assert pair("accept", "Fall 2026", "E002", "--role", "mentor")[1] == (
+        "Mentor M002 accepted; both have accepted: the pair is active\n"
+    )
+    assert pair("accept", "Fall 2026", "E002")[1] == (
+        "Nothing to accept: the pair of mentee E002 is active\n"
+    )
+    assert pair("pause", "Fall 2026", "E002")[1] == (
+        "Paused the pair of mentee E002 and mentor M002: no messages until "
+        "`tandem pair resume 'Fall 2026' E002`\n"
+    )
+    assert pair("resume", "Fall 2026", "E002")[1] == (
+        "Resumed the pair of mentee E002 and mentor M002: it is active again and receives "
+        "its weekly messages\n"
+    )
+    assert pair("end", "Fall 2026", "E002", "--reason", "left the university")[1] == (
+        "Ended the pair of mentee E002 and mentor M002 early; mentee E002 can be paired "
+        "again with `tandem cohort rematch 'Fall 2026'`\n"
+    )
+    code, _, err = pair("resume", "Fall 2026", "E002")
+    assert (code, err) == (
+        1,
+        "Error: cannot resume a pair that is ended (only a pair that is paused)\n",
+    )

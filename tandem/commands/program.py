@@ -299,11 +299,79 @@ def rematch(
 PAIR_ACTIONS = {
     "accept": "Record acceptance of a proposed match.",
     "decline": "Decline a proposed match (frees the mentee for rematch). Needs --reason.",
-    "pause": "Pause a pair: no messages until resumed.",
-    "resume": "Resume a paused pair.",
+    "pause": "Pause a pair: no messages until resumed (a paused proposal still takes answers).",
+    "resume": "Resume a paused pair: it returns to the state it was paused from.",
     "end": "End a pair early. Needs --reason.",
 }
 """One command per pair action (``cohorts.PairAction``), with its help."""
+
+
+def pair_outcome(change: cohorts.PairChange, cohort: str) -> str:
+    """What a pair command did and what happens next, in one line."""
+    pair = f"the pair of mentee {change.mentee_id} and mentor {change.mentor_id}"
+    action = cohorts.PairAction
+    if change.action is action.ACCEPT:
+        return _accepted(change, cohort)
+    if not change.changed:
+        return f"Nothing changed: {pair} is {change.state.value}"
+    rematch = (
+        f"mentee {change.mentee_id} can be paired again with `tandem cohort rematch {cohort!r}`"
+    )
+    if change.action is action.DECLINE:
+        who = f"{_on_behalf(change)} declined" if change.role else "Declined"
+        return f"{who}: {pair} will not go ahead; {rematch}"
+    if change.action is action.END:
+        return f"Ended {pair} early; {rematch}"
+    if change.action is action.PAUSE:
+        still = "; it is still a proposal: both can still answer it" if change.proposal else ""
+        return (
+            f"Paused {pair}: no messages until "
+            f"`tandem pair resume {cohort!r} {change.mentee_id}`{still}"
+        )
+    if change.proposal:
+        return f"Resumed {pair}: it is proposed again, {_waiting(change)}"
+    return f"Resumed {pair}: it is active again and receives its weekly messages"
+
+
+def _on_behalf(change: cohorts.PairChange) -> str:
+    if change.role is Role.MENTOR:
+        return f"Mentor {change.mentor_id}"
+    if change.role is Role.MENTEE:
+        return f"Mentee {change.mentee_id}"
+    return f"Mentor {change.mentor_id} and mentee {change.mentee_id}"
+
+
+def _waiting(change: cohorts.PairChange) -> str:
+    """Whose answer a proposal waits for, until when, and what happens without it."""
+    local = change.respond_by.astimezone(ZoneInfo(change.timezone))
+    answers = {
+        f"{Role.MENTOR.value}'s answer ({change.mentor_id})": change.mentor_response,
+        f"{Role.MENTEE.value}'s answer ({change.mentee_id})": change.mentee_response,
+    }
+    missing = [who for who, answer in answers.items() if answer != cohorts.MatchResponse.ACCEPTED]
+    if change.confirmation is cohorts.Confirmation.REQUIRE_BOTH:
+        after = "the pair starts only if both accept by then"
+    else:
+        after = "unless someone declines by then, the pair starts"
+    return (
+        f"waiting for the {' and the '.join(missing)} until "
+        f"{local:%a %Y-%m-%d %H:%M} ({change.timezone}); {after}"
+    )
+
+
+def _accepted(change: cohorts.PairChange, cohort: str) -> str:
+    """What an acceptance did: started the pair, or what the pair waits for now."""
+    state = change.state
+    if not change.changed and not change.proposal:
+        return f"Nothing to accept: the pair of mentee {change.mentee_id} is {state.value}"
+    done = f"{_on_behalf(change)} {'accepted' if change.changed else 'had already accepted'}"
+    if state is cohorts.PairState.ACTIVE:
+        return f"{done}; both have accepted: the pair is active"
+    resume = f"`tandem pair resume {cohort!r} {change.mentee_id}`"
+    if not change.proposal:  # paused, and both have accepted
+        return f"{done}; both have accepted: the pair is paused, and active once resumed ({resume})"
+    paused = f" (the pair is paused until {resume})" if state is cohorts.PairState.PAUSED else ""
+    return f"{done}; {_waiting(change)}{paused}"
 
 
 def _pair_command(action: str) -> None:
@@ -320,7 +388,7 @@ def _pair_command(action: str) -> None:
         now: NowOption = None,
     ) -> None:
         with database(ctx) as db:
-            pair = cohorts.change_pair(
+            change = cohorts.change_pair(
                 db,
                 cohort,
                 mentee_id,
@@ -330,7 +398,7 @@ def _pair_command(action: str) -> None:
                 reason=reason,
                 role=Role(role.value) if role else None,
             )
-        typer.echo(f"Pair of mentee {mentee_id} in {cohort!r} is {pair.state}")
+        typer.echo(pair_outcome(change, cohort))
 
     command.__doc__ = PAIR_ACTIONS[action]
     pair_app.command(action)(command)

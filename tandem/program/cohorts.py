@@ -24,13 +24,16 @@ from tandem.program import schedule
 from tandem.program.errors import ProgramError
 from tandem.program.pairs import (
     ACTIONS,
+    IN_EFFECT,
     LIVE_STATES,
     SYSTEM_ACTOR,
     Confirmation,
     MatchResponse,
     PairAction,
     PairState,
+    allowed_actions,
     both_accepted,
+    resumes_to,
     transition,
 )
 from tandem.program.storage.db import transaction
@@ -55,6 +58,7 @@ __all__ = [
     "CohortSettings",
     "Confirmation",
     "PairAction",
+    "PairChange",
     "PairState",
     "RematchReport",
     "apply_action",
@@ -387,6 +391,31 @@ def find_pair(session: Session, cohort: Cohort, mentee_id: str) -> Pair:
     return live[0] if live else pairs[0]
 
 
+@dataclass(frozen=True)
+class PairChange:
+    """What a pair action did, for the person who took it to be told."""
+
+    action: PairAction
+    role: Role | None
+    """On whose behalf (None: a coordinator's own action; ``accept`` then accepts for both)."""
+    before: PairState
+    state: PairState
+    """The pair's state afterwards."""
+    pair_pk: int
+    mentee_id: str
+    mentor_id: str
+    mentee_response: str | None
+    mentor_response: str | None
+    respond_by: datetime
+    confirmation: Confirmation
+    timezone: str
+    """The cohort's IANA time zone."""
+    changed: bool
+    """False when the action was already in effect (nothing was written)."""
+    proposal: bool
+    """Whether the pair still waits for answers (proposed, or paused as a proposal)."""
+
+
 def change_pair(
     engine: Engine,
     cohort_name: str,
@@ -397,8 +426,8 @@ def change_pair(
     now: datetime,
     reason: str | None = None,
     role: Role | None = None,
-) -> Pair:
-    """Apply a coordinator's (or participant's) action to a pair; returns the pair.
+) -> PairChange:
+    """Apply a coordinator's (or participant's) action to a pair; returns what it did.
 
     ``accept`` records ``role``'s acceptance (both for a coordinator without a role).
     Declining and ending early need a reason. Raises CohortError for a transition the
@@ -407,8 +436,29 @@ def change_pair(
     with transaction(engine) as session:
         cohort = get_cohort(session, cohort_name)
         pair = find_pair(session, cohort, mentee_id)
+        before = PairState(pair.state)
+        answers = (pair.mentee_response, pair.mentor_response)
         apply_action(session, cohort, pair, action, actor=actor, now=now, reason=reason, role=role)
-        return pair
+        mentor = session.get(Participant, pair.mentor_pk)
+        assert mentor is not None and pair.pk is not None
+        return PairChange(
+            action=action,
+            role=role,
+            before=before,
+            state=PairState(pair.state),
+            pair_pk=pair.pk,
+            mentee_id=mentee_id,
+            mentor_id=mentor.external_id,
+            mentee_response=pair.mentee_response,
+            mentor_response=pair.mentor_response,
+            respond_by=pair.respond_by,
+            confirmation=Confirmation(cohort.confirmation),
+            timezone=cohort.timezone,
+            changed=(before.value, *answers)
+            != (pair.state, pair.mentee_response, pair.mentor_response),
+            proposal=pair.state == PairState.PROPOSED
+            or resumes_to(session, pair) is PairState.PROPOSED,
+        )
 
 
 def apply_action(
@@ -424,31 +474,33 @@ def apply_action(
 ) -> None:
     """Apply ``action`` to ``pair`` in ``session`` (see :func:`change_pair`)."""
     state = PairState(pair.state)
-    if action is PairAction.ACCEPT:
-        if state is not PairState.PROPOSED:
-            if state in (PairState.ACTIVE, PairState.PAUSED, PairState.COMPLETED):
-                return
+    was = resumes_to(session, pair)
+    if action not in allowed_actions(state, was):
+        if state in IN_EFFECT[action]:
+            return
+        if action is PairAction.ACCEPT:
             raise CohortError(f"cannot accept a pair that is {state.value}")
-        if role in (None, Role.MENTOR):
-            pair.mentor_response = MatchResponse.ACCEPTED.value
-        if role in (None, Role.MENTEE):
-            pair.mentee_response = MatchResponse.ACCEPTED.value
-        session.add(pair)
-        if both_accepted(pair):
-            _transition(session, pair, PairState.ACTIVE, actor, now, "both accepted")
-        return
-    allowed, target = ACTIONS[action]
-    if state is target:
-        return
-    if state not in allowed:
+        allowed = ACTIONS[action][0]
         raise CohortError(
             f"cannot {action.value} a pair that is {state.value} "
             f"(only a pair that is {' or '.join(s.value for s in allowed)})"
         )
     if action in (PairAction.DECLINE, PairAction.END) and not reason:
         raise CohortError(f"give a reason to {action.value} a pair (--reason)")
+    if action is PairAction.ACCEPT:
+        if role in (None, Role.MENTOR):
+            pair.mentor_response = MatchResponse.ACCEPTED.value
+        if role in (None, Role.MENTEE):
+            pair.mentee_response = MatchResponse.ACCEPTED.value
+        session.add(pair)
+        if state is PairState.PROPOSED and both_accepted(pair):
+            _transition(session, pair, PairState.ACTIVE, actor, now, "both accepted")
+        return  # a paused proposal accepted by both is active when resumed
     if action is PairAction.DECLINE and role is not None:
         setattr(pair, f"{role.value}_response", MatchResponse.DECLINED.value)
+    target = ACTIONS[action][1]
+    if action is PairAction.RESUME:
+        target = was or PairState.ACTIVE
     _transition(session, pair, target, actor, now, reason)
 
 

@@ -26,6 +26,7 @@ from tandem.program.checkins import ANSWER_PREFIX, CheckinAnswers, CheckinError,
 from tandem.program.cohorts import CohortError, PairAction, PairState, apply_action, load_curriculum
 from tandem.program.errors import ProgramError
 from tandem.program.link_keys import LinkKeyRing, link_secrets
+from tandem.program.pairs import allowed_actions, resumes_to
 from tandem.program.sharing import shared_profile
 from tandem.program.storage.db import transaction
 from tandem.program.storage.tables import AuditEntry, CheckIn, Cohort, Pair, Participant
@@ -129,9 +130,11 @@ class Introduction:
     my_answer: str | None
     """"accepted", "declined" or None (not answered yet)."""
     pair_state: str
+    answerable: bool = False
+    """Whether the pair still takes answers: proposed, or paused as a proposal."""
 
 
-def _introduction(holder: _Holder) -> Introduction:
+def _introduction(session: Session, holder: _Holder) -> Introduction:
     pair = holder.pair
     answer = pair.mentor_response if holder.role is Role.MENTOR else pair.mentee_response
     return Introduction(
@@ -145,6 +148,7 @@ def _introduction(holder: _Holder) -> Introduction:
         timezone=holder.cohort.timezone,
         my_answer=answer,
         pair_state=pair.state,
+        answerable=PairAction.DECLINE in allowed_actions(pair.state, resumes_to(session, pair)),
     )
 
 
@@ -156,7 +160,7 @@ def open_introduction(
     Raises LinkError for any link that does not open an introduction.
     """
     with Session(engine) as session:
-        return _introduction(_resolve(session, token, LinkKind.RESPOND, now, link_keys))
+        return _introduction(session, _resolve(session, token, LinkKind.RESPOND, now, link_keys))
 
 
 def answer_introduction(
@@ -201,7 +205,7 @@ def answer_introduction(
             )
         )
         session.flush()
-        return _introduction(holder)
+        return _introduction(session, holder)
 
 
 # --- weekly check-ins

@@ -96,6 +96,30 @@ def test_a_decline_reason_reaches_the_coordinator_and_never_the_partner(
     assert "too far apart" not in partner.text
 
 
+def test_a_paused_introduction_can_still_be_answered(site: Site, engine: Engine) -> None:
+    """A proposal paused by the coordinator is still a proposal: its partners answer it."""
+    from tandem.program.cohorts import PairAction, change_pair
+
+    change_pair(
+        engine, "Fall 2026", "E001", PairAction.PAUSE, actor="coordinator", now=site.clock.now
+    )
+    token = site.token(site.pairs[0], 0, "mentee")
+    page = site.client.get(f"/respond/{token}")
+    assert "Your coordinator has paused this pair for now; you can still answer." in page.text
+    sent = site.client.post(
+        f"/respond/{token}",
+        data={"answer": "decline", "reason": "moving", "csrf": csrf_of(page.text)},
+    )
+    assert sent.status_code == 303
+    with Session(engine) as session:
+        pair = session.get(Pair, site.pairs[0])
+        assert pair is not None and (pair.state, pair.mentee_response) == (
+            "declined",
+            "declined",
+        )
+    assert "This pair is <strong>declined</strong>" in site.client.get(f"/respond/{token}").text
+
+
 def _tokens(site: Site) -> dict[str, str]:
     good = site.token(site.pairs[0], 1, "mentor")
     flipped = good[:10] + ("A" if good[10] != "A" else "B") + good[11:]
