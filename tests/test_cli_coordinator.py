@@ -285,3 +285,43 @@ def test_pair_commands_say_what_they_did_and_what_happens_next(
         1,
         "Error: cannot resume a pair that is ended (only a pair that is paused)\n",
     )
+
+
+def test_a_cohort_or_a_slot_in_an_abbreviated_zone_is_refused_as_the_roster_refuses_it(
+    db_url: str, engine: Engine, tmp_path: Path
+) -> None:
+    """ "EST" was accepted: a zone that keeps standard time all year, an hour off in summer."""
+    from tests.program.helpers import roster_files, store_match
+
+    for role, path in zip(("mentors", "mentees"), roster_files(tmp_path, 1), strict=True):
+        invoke(db_url, "import", role, str(path))
+    store_match(engine, "2026", [("E001", "M001")])
+    create = ("cohort", "create", "Fall 2026", "--cycle", "2026", "--start", "2026-09-07")
+    assert invoke(db_url, *create, "--timezone", "EST") == (
+        1,
+        "",
+        'Error: --timezone: "EST" is an abbreviation, not a time zone (it ignores daylight '
+        'saving time); use a place name such as "America/New_York"\n',
+    )
+    code, _, err = invoke(db_url, *create, "--timezone", "US/Estern")
+    assert (code, err.count("\n")) == (1, 1)
+    assert err.startswith('Error: --timezone: unknown time zone "US/Estern"; ')
+    assert invoke(db_url, "cohort", "list")[1].startswith("No cohorts yet")
+    code, out, _ = invoke(db_url, *create, "--timezone", "america/new_york")
+    assert code == 0 and out.endswith("(America/New_York time)\n")
+    slot = ("pair", "slot", "Fall 2026", "E001", "--day", "thu", "--time", "15:00")
+    assert invoke(db_url, *slot, "--timezone", "PST") == (
+        1,
+        "",
+        'Error: --timezone: "PST" is an abbreviation, not a time zone (it ignores daylight '
+        'saving time); use a place name such as "America/Los_Angeles"\n',
+    )
+    assert invoke(db_url, *slot, "--timezone", "america/los_angeles")[0] == 0
+    from sqlmodel import Session, select
+
+    from tandem.program.storage.tables import Cohort, Pair
+
+    with Session(engine) as session:
+        assert session.exec(select(Cohort.timezone)).one() == "America/New_York"
+        stored = session.exec(select(Pair)).one().meeting_slot
+        assert stored is not None and stored["timezone"] == "America/Los_Angeles"

@@ -183,13 +183,13 @@ def create(
     with database(ctx) as db:
         created = cohorts.create_cohort(db, config, now=now_from(now))
     verb = "Created" if created.created else "Already exists (nothing changed):"
-    local = ZoneInfo(timezone)
+    local = ZoneInfo(created.timezone)
     first, last = created.first_send.astimezone(local), created.last_send.astimezone(local)
     typer.echo(
         f"{verb} cohort {created.name!r} from match run {created.run_id} ({created.method}): "
         f"{plural(created.pairs, 'pair')}, "
         f"{created.weeks} weeks, introductions {first:%a %Y-%m-%d %H:%M}, "
-        f"last topic {last:%a %Y-%m-%d %H:%M} ({timezone} time)"
+        f"last topic {last:%a %Y-%m-%d %H:%M} ({created.timezone} time)"
     )
 
 

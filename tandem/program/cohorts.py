@@ -110,8 +110,12 @@ class CohortSettings(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        schedule.zone(value)
-        return value
+        """The zone as the database spells it; an abbreviation or unknown name raises
+        ScheduleError (a TandemError: it reaches the person as one line, not wrapped)."""
+        try:
+            return schedule.checked_zone(value)
+        except schedule.ScheduleError as error:
+            raise schedule.ScheduleError(f"--timezone: {error.message}") from None
 
     @field_validator("send_day", mode="before")
     @classmethod
@@ -200,6 +204,8 @@ class CohortCreated:
     """The match run the cohort's pairs come from."""
     method: str
     """How that run matched (``optimal`` or ``stable``)."""
+    timezone: str
+    """The cohort's IANA time zone."""
 
 
 def create_cohort(engine: Engine, settings: CohortSettings, *, now: datetime) -> CohortCreated:
@@ -244,6 +250,7 @@ def create_cohort(engine: Engine, settings: CohortSettings, *, now: datetime) ->
                 False,
                 existing.match_run_pk,
                 used.method,
+                existing.timezone,
             )
         _refuse_second_cohort(session, settings.cycle)
         run = latest_run(session, settings.cycle)
@@ -303,7 +310,15 @@ def create_cohort(engine: Engine, settings: CohortSettings, *, now: datetime) ->
                 now=now,
             )
         return CohortCreated(
-            cohort.name, len(matches), weeks, instants[0], instants[-1], True, run.pk, run.method
+            cohort.name,
+            len(matches),
+            weeks,
+            instants[0],
+            instants[-1],
+            True,
+            run.pk,
+            run.method,
+            cohort.timezone,
         )
 
 
@@ -701,7 +716,10 @@ def set_meeting_slot(
     Changing the slot raises the invitation's SEQUENCE so calendars update the event.
     """
     if timezone is not None:
-        schedule.zone(timezone)
+        try:
+            timezone = schedule.checked_zone(timezone)
+        except schedule.ScheduleError as error:
+            raise CohortError(f"--timezone: {error.message}") from None
     if not 5 <= minutes <= 480:
         raise CohortError(f"a meeting of {minutes} minutes? Use 5 to 480")
     with transaction(engine) as session:
