@@ -325,3 +325,20 @@ def test_a_cohort_or_a_slot_in_an_abbreviated_zone_is_refused_as_the_roster_refu
         assert session.exec(select(Cohort.timezone)).one() == "America/New_York"
         stored = session.exec(select(Pair)).one().meeting_slot
         assert stored is not None and stored["timezone"] == "America/Los_Angeles"
+
+
+def test_checkin_add_refuses_a_week_that_has_not_begun_in_one_line(
+    db_url: str, engine: Engine, tmp_path: Path
+) -> None:
+    make_program(engine, tmp_path, pairs=1)
+    week_4 = ("--now", "2026-09-29T12:00")
+    add = ("checkin", "add", "Fall 2026", "--mentee", "E001", "--role", "mentor", "--met")
+    assert invoke(db_url, *add, "--week", "10", *week_4) == (
+        1,
+        "",
+        "Error: week 10 has not begun: it begins on Mon 2026-11-09 (America/New_York); "
+        "record its check-in from then on\n",
+    )
+    code, out, _ = invoke(db_url, "cohort", "status", "Fall 2026", "--format", "json", *week_4)
+    assert code == 0 and json.loads(out)[0]["last_checkin"] is None
+    assert invoke(db_url, *add, "--week", "4", *week_4)[0] == 0

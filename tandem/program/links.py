@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -22,7 +22,14 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from tandem.matcher.types import MeetingMode, Role
-from tandem.program.checkins import ANSWER_PREFIX, CheckinAnswers, CheckinError, record_checked
+from tandem.program.checkins import (
+    ANSWER_PREFIX,
+    CheckinAnswers,
+    CheckinError,
+    WeekNotBegunError,
+    not_begun,
+    record_checked,
+)
 from tandem.program.cohorts import CohortError, PairAction, PairState, apply_action, load_curriculum
 from tandem.program.errors import ProgramError
 from tandem.program.link_keys import LinkKeyRing, link_secrets
@@ -233,6 +240,8 @@ class CheckinPage:
     timezone: str = "UTC"
     """The cohort's time zone (an IANA name): the one its pages show times in."""
     modes: tuple[str, ...] = field(default_factory=lambda: tuple(m.value for m in MeetingMode))
+    opens: date | None = None
+    """The local date the week begins, while it has not (the page then takes no answers)."""
 
 
 def _week(cohort: Cohort, number: int, track: str) -> WeekContent:
@@ -275,10 +284,10 @@ def open_checkin(
                 CheckIn.role == holder.role.value,
             )
         ).first()
-        return _checkin_page(holder, row)
+        return _checkin_page(holder, row, not_begun(holder.cohort, holder.week, now))
 
 
-def _checkin_page(holder: _Holder, row: CheckIn | None) -> CheckinPage:
+def _checkin_page(holder: _Holder, row: CheckIn | None, opens: date | None) -> CheckinPage:
     week = _week(holder.cohort, holder.week, holder.pair.track)
     asked = week.checkin_for(holder.role)
     return CheckinPage(
@@ -295,6 +304,7 @@ def _checkin_page(holder: _Holder, row: CheckIn | None) -> CheckinPage:
         recorded=_form_values(row) if row else None,
         recorded_at=row.recorded_at if row else None,
         timezone=holder.cohort.timezone,
+        opens=opens,
     )
 
 
@@ -367,11 +377,15 @@ def submit_checkin(
     the check-ins' own :func:`~tandem.program.checkins.record_checked` (what the CLI's
     ``checkin add`` and import store through as well).
 
-    Raises LinkError for an invalid link; CheckinFormError naming each field that is wrong
+    Raises LinkError for an invalid link; WeekNotBegunError for a week that has not begun
+    (its page says when it does); CheckinFormError naming each field that is wrong
     (nothing is recorded then).
     """
     with transaction(engine) as session:
         holder = _resolve(session, token, LinkKind.CHECKIN, now, link_keys)
+        begins = not_begun(holder.cohort, holder.week, now)
+        if begins is not None:
+            raise WeekNotBegunError(holder.cohort, holder.week, begins)
         week = _week(holder.cohort, holder.week, holder.pair.track)
         answers = _checked_form(_own_questions(week.checkin_for(holder.role)), form)
         try:

@@ -23,7 +23,7 @@ from tandem.program.storage.tables import (
 from tandem.program.tokens import make_token, new_secret
 from tandem.program.web_state import shared_secret
 from tandem.web.security import Limits, csrf_value
-from tests.program.helpers import store_match
+from tests.program.helpers import day, store_match
 from tests.web.helpers import Site, csrf_of, make_site
 
 NOT_VALID = "This link is not valid any more"
@@ -176,6 +176,7 @@ def test_a_bad_link_gets_one_plain_page_and_records_nothing(
 
 
 def test_a_link_opens_only_its_own_kind_pair_week_and_person(site: Site, engine: Engine) -> None:
+    site.clock.now = day(site.program.instants, 2, hours=1)  # week 2 has begun
     intro = site.token(site.pairs[0], 0, "mentor")
     weekly = site.token(site.pairs[1], 2, "mentee")
     assert NOT_VALID in site.client.get(f"/checkin/{intro}").text
@@ -232,7 +233,27 @@ def test_a_wrong_answer_is_named_and_nothing_is_recorded(site: Site, engine: Eng
         assert session.exec(select(CheckIn)).all() == []
 
 
+def test_a_checkin_link_of_a_week_to_come_says_when_it_opens_and_records_nothing(
+    site: Site, engine: Engine
+) -> None:
+    """A link made ahead of time (a simulated tick) opened a form whose answers then
+    failed as an invalid link; they must not be recorded before the week begins."""
+    token = site.token(site.pairs[0], 3, "mentee", days=30)  # the site is in week 1
+    page = site.client.get(f"/checkin/{token}")
+    assert page.status_code == 200 and "Week 3 of 16" in page.text
+    assert "This week's check-in opens on Monday 21 September 2026" in page.text
+    assert 'name="met"' not in page.text
+    before = snapshot(engine)
+    sent = site.client.post(f"/checkin/{token}", data={"met": "yes", "csrf": csrf_of(page.text)})
+    assert sent.status_code == 409 and "opens on Monday 21 September 2026" in sent.text
+    assert snapshot(engine) == before
+    site.clock.now = day(site.program.instants, 3) - timedelta(hours=8)  # 01:00 that Monday
+    opened = site.client.get(f"/checkin/{token}")
+    assert 'name="met"' in opened.text and "opens on" not in opened.text
+
+
 def test_the_final_week_asks_the_closing_reflection(site: Site, engine: Engine) -> None:
+    site.clock.now = day(site.program.instants, 16, hours=1)  # the final week has begun
     token = site.token(site.pairs[0], 16, "mentor")
     mentor = site.client.get(f"/checkin/{token}").text
     assert "final week" in mentor
