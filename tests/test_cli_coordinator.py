@@ -342,3 +342,54 @@ def test_checkin_add_refuses_a_week_that_has_not_begun_in_one_line(
     code, out, _ = invoke(db_url, "cohort", "status", "Fall 2026", "--format", "json", *week_4)
     assert code == 0 and json.loads(out)[0]["last_checkin"] is None
     assert invoke(db_url, *add, "--week", "4", *week_4)[0] == 0
+
+
+def test_cohort_status_shows_participants_open_requests_without_their_reasons(
+    db_url: str, engine: Engine, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from sqlmodel import Session, col, select
+
+    from tandem.program.link_keys import link_secrets
+    from tandem.program.links import ChangeRequest, request_change
+    from tandem.program.storage.tables import Cohort, Pair
+    from tandem.program.tokens import make_token
+    from tests.program.helpers import LINK_KEYS
+
+    make_program(engine, tmp_path, pairs=3)
+    asked = datetime(2026, 9, 21, 2, 0, tzinfo=UTC)  # Sunday 20 September in New York
+    with Session(engine) as session:
+        secret = link_secrets(LINK_KEYS, session.exec(select(Cohort)).one())
+        pks = session.exec(select(Pair.pk).order_by(col(Pair.pk))).all()
+    for pk, role, request in ((pks[1], "mentee", "leave"), (pks[2], "mentor", "pause")):
+        token = make_token(
+            secret, pair_id=pk or 0, week=2, role=role, expires=asked + timedelta(days=7)
+        )
+        request_change(
+            engine,
+            token,
+            ChangeRequest(request),
+            reason="a private reason",
+            now=asked,
+            link_keys=LINK_KEYS,
+        )
+    at = ("--now", "2026-09-22T12:00")
+    code, out, _ = invoke(db_url, "cohort", "status", "Fall 2026", *at)
+    assert code == 0 and "a private reason" not in out
+    assert out.splitlines()[-3:] == [
+        "Open requests (2; reasons on each pair's page in the console):",
+        "  E002 asks to leave (2026-09-20)",
+        "  M003, mentor of E003, asks to pause (2026-09-20)",
+    ]
+    code, out, _ = invoke(db_url, "cohort", "status", "Fall 2026", "--format", "json", *at)
+    assert [row["requests"] for row in json.loads(out)] == [
+        [],
+        ["mentee E002 asks to leave (2026-09-20)"],
+        ["mentor M003 asks to pause (2026-09-20)"],
+    ]
+    code, out, _ = invoke(db_url, "cohort", "status", "Fall 2026", "--format", "csv", *at)
+    assert out.splitlines()[2].endswith(",mentee E002 asks to leave (2026-09-20),")
+    invoke(db_url, "pair", "end", "Fall 2026", "E002", "--reason", "left", *at)
+    code, out, _ = invoke(db_url, "cohort", "status", "Fall 2026", *at)
+    assert "E002 asks to leave" not in out and "M003, mentor of E003, asks to pause" in out

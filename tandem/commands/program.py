@@ -216,15 +216,22 @@ def status(
     fmt: FormatOption = OutputFormat.TABLE,
     now: NowOption = None,
 ) -> None:
-    """Per pair: weeks met / due, last check-in, risk, state."""
+    """Per pair: weeks met / due, last check-in, risk, state; open requests to pause or leave.
+
+    Participants' open requests are listed under the table (a column in CSV and JSON);
+    their reasons are on the pair's page in the console."""
     with database(ctx) as db:
-        rows = [r.as_row() for r in reports.cohort_status(db, name, now_from(now))]
+        pairs = reports.cohort_status(db, name, now_from(now))
     if at_risk_only:
-        rows = [r for r in rows if r["risk"]]
+        pairs = [p for p in pairs if p.risk]
+    rows = [p.as_row() for p in pairs]
+    if fmt is OutputFormat.CSV:
+        for row, pair in zip(rows, pairs, strict=True):
+            row["requests"] = "; ".join(str(r) for r in pair.requests)
     columns = (
         STATUS_COLUMNS
         if fmt is OutputFormat.TABLE
-        else (*STATUS_COLUMNS[:6], "weeks_met", "weeks_due", *STATUS_COLUMNS[7:])
+        else (*STATUS_COLUMNS[:6], "weeks_met", "weeks_due", "last_checkin", "requests", "risk")
     )
     render_rows(rows, columns, fmt, title=f"Cohort {name}")
     if fmt is OutputFormat.TABLE:
@@ -234,6 +241,20 @@ def status(
             states[str(r["state"])] = states.get(str(r["state"]), 0) + 1
         summary = ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
         typer.echo(f"{plural(len(rows), 'pair')} ({summary}); {at_risk} at risk")
+        echo_lines(_request_lines([r for p in pairs for r in p.requests]))
+
+
+def _request_lines(requests: list[reports.OpenRequest]) -> list[str]:
+    """Open requests under the status table; their reasons are for the pair's page."""
+    if not requests:
+        return []
+    lines = [f"Open requests ({len(requests)}; reasons on each pair's page in the console):"]
+    for request in requests:
+        who = request.participant_id
+        if request.role == Role.MENTOR.value:
+            who = f"{who}, mentor of {request.mentee_id},"
+        lines.append(f"  {who} {request.asks}")
+    return lines
 
 
 @cohort_app.command("list")
