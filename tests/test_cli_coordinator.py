@@ -126,9 +126,42 @@ def test_cohort_create_shows_its_dates_in_the_cohorts_time_zone(
     )  # fmt: skip
     assert (code, out) == (
         0,
-        "Created cohort 'Fall 2026': 1 pair, 16 weeks, introductions Mon 2026-09-07 09:00, "
-        "last topic Mon 2026-12-21 09:00 (America/Chicago time)\n",
+        "Created cohort 'Fall 2026' from match run 1 (optimal): 1 pair, 16 weeks, "
+        "introductions Mon 2026-09-07 09:00, last topic Mon 2026-12-21 09:00 "
+        "(America/Chicago time)\n",
     )
+
+
+def test_a_cycle_gets_one_cohort_and_cohort_create_says_which_run_it_used(
+    db_url: str, engine: Engine, tmp_path: Path
+) -> None:
+    """A second cohort of a cycle used to copy every pair of the run (a mentor of
+    capacity 1 with the same mentee twice, everyone introduced twice)."""
+    from tests.program.helpers import roster_files, store_match
+
+    for role, path in zip(("mentors", "mentees"), roster_files(tmp_path, 2), strict=True):
+        invoke(db_url, "import", role, str(path))
+    store_match(engine, "2026", [("E001", "M001")])
+    store_match(engine, "2026", [("E001", "M001"), ("E002", "M002")])
+    create = ("cohort", "create", "--cycle", "2026", "--start", "2026-09-07")
+    code, out, _ = invoke(db_url, *create, "Fall 2026")
+    assert code == 0
+    assert out.startswith("Created cohort 'Fall 2026' from match run 2 (optimal): 2 pairs, ")
+    code, out, _ = invoke(db_url, *create, "Fall 2026")  # the same again: nothing changes
+    assert code == 0
+    assert out.startswith(
+        "Already exists (nothing changed): cohort 'Fall 2026' from match run 2 (optimal): 2 pairs"
+    )
+    code, out, err = invoke(db_url, *create, "Fall 2026 again")
+    assert (code, out) == (1, "")
+    assert err == (
+        'Error: cycle "2026" already has cohort "Fall 2026" (from match run 2): a second '
+        "cohort would pair the same people again. To pair mentees freed since, use "
+        '`tandem cohort rematch "Fall 2026"`; to match new applicants, import them to a cycle '
+        "of their own (--cycle) and match that cycle\n"
+    )
+    code, out, _ = invoke(db_url, "cohort", "list", "--format", "csv")
+    assert out.splitlines()[1:] == ["Fall 2026,2026,2026-09-07,16,UTC,2,2 proposed"]
 
 
 def test_cohort_list(db_url: str, engine: Engine, tmp_path: Path) -> None:
@@ -279,3 +312,173 @@ def test_status_at_risk_says_so_when_no_pair_is(
     assert (code, out) == (0, "No pair in 'Fall 2026' is flagged at risk.\n")
     code, out, _ = invoke(db_url, "cohort", "status", "Fall 2026", "--at-risk", "--format", "json")
     assert (code, json.loads(out)) == (0, [])
+
+
+def test_pair_commands_say_what_they_did_and_what_happens_next(
+    db_url: str, engine: Engine, tmp_path: Path
+) -> None:
+    make_program(engine, tmp_path, pairs=2)
+    at = ("--now", "2026-09-07T15:00")
+
+    def pair(*args: str) -> tuple[int, str, str]:
+        return invoke(db_url, "pair", *args, *at)
+
+    until = "until Mon 2026-09-14 09:00 (America/New_York)"
+    assert pair("accept", "Fall 2026", "E001", "--role", "mentor") == (
+        0,
+        "Mentor M001 accepted; waiting for the mentee's answer (E001) "
+        f"{until}; unless someone declines by then, the pair starts\n",
+        "",
+    )
+    # Paused and resumed, a proposal is a proposal again: the mentee can still decline.
+    assert pair("pause", "Fall 2026", "E001")[1] == (
+        "Paused the pair of mentee E001 and mentor M001: no messages until "
+        "`tandem pair resume 'Fall 2026' E001`; it is still a proposal: both can still "
+        "answer it\n"
+    )
+    assert pair("resume", "Fall 2026", "E001")[1] == (
+        "Resumed the pair of mentee E001 and mentor M001: it is proposed again, waiting for "
+        f"the mentee's answer (E001) {until}; unless someone declines by then, the pair "
+        "starts\n"
+    )
+    assert pair("resume", "Fall 2026", "E001")[1] == (
+        "Nothing changed: the pair of mentee E001 and mentor M001 is proposed\n"
+    )
+    assert pair("decline", "Fall 2026", "E001", "--role", "mentee", "--reason", "moving") == (
+        0,
+        "Mentee E001 declined: the pair of mentee E001 and mentor M001 will not go ahead; "
+        "mentee E001 can be paired again with `tandem cohort rematch 'Fall 2026'`\n",
+        "",
+    )
+    assert pair("accept", "Fall 2026", "E002", "--role", "mentee")[0] == 0
+    assert pair("accept", "Fall 2026", "E002", "--role", "mentor")[1] == (
+        "Mentor M002 accepted; both have accepted: the pair is active\n"
+    )
+    assert pair("accept", "Fall 2026", "E002")[1] == (
+        "Nothing to accept: the pair of mentee E002 is active\n"
+    )
+    assert pair("pause", "Fall 2026", "E002")[1] == (
+        "Paused the pair of mentee E002 and mentor M002: no messages until "
+        "`tandem pair resume 'Fall 2026' E002`\n"
+    )
+    assert pair("resume", "Fall 2026", "E002")[1] == (
+        "Resumed the pair of mentee E002 and mentor M002: it is active again and receives "
+        "its weekly messages\n"
+    )
+    assert pair("end", "Fall 2026", "E002", "--reason", "left the university")[1] == (
+        "Ended the pair of mentee E002 and mentor M002 early; mentee E002 can be paired "
+        "again with `tandem cohort rematch 'Fall 2026'`\n"
+    )
+    code, _, err = pair("resume", "Fall 2026", "E002")
+    assert (code, err) == (
+        1,
+        "Error: cannot resume a pair that is ended (only a pair that is paused)\n",
+    )
+
+
+def test_a_cohort_or_a_slot_in_an_abbreviated_zone_is_refused_as_the_roster_refuses_it(
+    db_url: str, engine: Engine, tmp_path: Path
+) -> None:
+    """ "EST" was accepted: a zone that keeps standard time all year, an hour off in summer."""
+    from tests.program.helpers import roster_files, store_match
+
+    for role, path in zip(("mentors", "mentees"), roster_files(tmp_path, 1), strict=True):
+        invoke(db_url, "import", role, str(path))
+    store_match(engine, "2026", [("E001", "M001")])
+    create = ("cohort", "create", "Fall 2026", "--cycle", "2026", "--start", "2026-09-07")
+    assert invoke(db_url, *create, "--timezone", "EST") == (
+        1,
+        "",
+        'Error: --timezone: "EST" is an abbreviation, not a time zone (it ignores daylight '
+        'saving time); use a place name such as "America/New_York"\n',
+    )
+    code, _, err = invoke(db_url, *create, "--timezone", "US/Estern")
+    assert (code, err.count("\n")) == (1, 1)
+    assert err.startswith('Error: --timezone: unknown time zone "US/Estern"; ')
+    assert invoke(db_url, "cohort", "list")[1].startswith("No cohorts yet")
+    code, out, _ = invoke(db_url, *create, "--timezone", "america/new_york")
+    assert code == 0 and out.endswith("(America/New_York time)\n")
+    slot = ("pair", "slot", "Fall 2026", "E001", "--day", "thu", "--time", "15:00")
+    assert invoke(db_url, *slot, "--timezone", "PST") == (
+        1,
+        "",
+        'Error: --timezone: "PST" is an abbreviation, not a time zone (it ignores daylight '
+        'saving time); use a place name such as "America/Los_Angeles"\n',
+    )
+    assert invoke(db_url, *slot, "--timezone", "america/los_angeles")[0] == 0
+    from sqlmodel import Session, select
+
+    from tandem.program.storage.tables import Cohort, Pair
+
+    with Session(engine) as session:
+        assert session.exec(select(Cohort.timezone)).one() == "America/New_York"
+        stored = session.exec(select(Pair)).one().meeting_slot
+        assert stored is not None and stored["timezone"] == "America/Los_Angeles"
+
+
+def test_checkin_add_refuses_a_week_that_has_not_begun_in_one_line(
+    db_url: str, engine: Engine, tmp_path: Path
+) -> None:
+    make_program(engine, tmp_path, pairs=1)
+    week_4 = ("--now", "2026-09-29T12:00")
+    add = ("checkin", "add", "Fall 2026", "--mentee", "E001", "--role", "mentor", "--met")
+    assert invoke(db_url, *add, "--week", "10", *week_4) == (
+        1,
+        "",
+        "Error: week 10 has not begun: it begins on Mon 2026-11-09 (America/New_York); "
+        "record its check-in from then on\n",
+    )
+    code, out, _ = invoke(db_url, "cohort", "status", "Fall 2026", "--format", "json", *week_4)
+    assert code == 0 and json.loads(out)[0]["last_checkin"] is None
+    assert invoke(db_url, *add, "--week", "4", *week_4)[0] == 0
+
+
+def test_cohort_status_shows_participants_open_requests_without_their_reasons(
+    db_url: str, engine: Engine, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from sqlmodel import Session, col, select
+
+    from tandem.program.link_keys import link_secrets
+    from tandem.program.links import ChangeRequest, request_change
+    from tandem.program.storage.tables import Cohort, Pair
+    from tandem.program.tokens import make_token
+    from tests.program.helpers import LINK_KEYS
+
+    make_program(engine, tmp_path, pairs=3)
+    asked = datetime(2026, 9, 21, 2, 0, tzinfo=UTC)  # Sunday 20 September in New York
+    with Session(engine) as session:
+        secret = link_secrets(LINK_KEYS, session.exec(select(Cohort)).one())
+        pks = session.exec(select(Pair.pk).order_by(col(Pair.pk))).all()
+    for pk, role, request in ((pks[1], "mentee", "leave"), (pks[2], "mentor", "pause")):
+        token = make_token(
+            secret, pair_id=pk or 0, week=2, role=role, expires=asked + timedelta(days=7)
+        )
+        request_change(
+            engine,
+            token,
+            ChangeRequest(request),
+            reason="a private reason",
+            now=asked,
+            link_keys=LINK_KEYS,
+        )
+    at = ("--now", "2026-09-22T12:00")
+    code, out, _ = invoke(db_url, "cohort", "status", "Fall 2026", *at)
+    assert code == 0 and "a private reason" not in out
+    assert out.splitlines()[-3:] == [
+        "Open requests (2; reasons on each pair's page in the console):",
+        "  E002 asks to leave (2026-09-20)",
+        "  M003, mentor of E003, asks to pause (2026-09-20)",
+    ]
+    code, out, _ = invoke(db_url, "cohort", "status", "Fall 2026", "--format", "json", *at)
+    assert [row["requests"] for row in json.loads(out)] == [
+        [],
+        ["mentee E002 asks to leave (2026-09-20)"],
+        ["mentor M003 asks to pause (2026-09-20)"],
+    ]
+    code, out, _ = invoke(db_url, "cohort", "status", "Fall 2026", "--format", "csv", *at)
+    assert out.splitlines()[2].endswith(",mentee E002 asks to leave (2026-09-20),")
+    invoke(db_url, "pair", "end", "Fall 2026", "E002", "--reason", "left", *at)
+    code, out, _ = invoke(db_url, "cohort", "status", "Fall 2026", *at)
+    assert "E002 asks to leave" not in out and "M003, mentor of E003, asks to pause" in out

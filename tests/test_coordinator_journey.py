@@ -95,7 +95,9 @@ def test_a_coordinators_program_from_a_messy_roster_to_a_verified_certificate(
         ]:
             rows.append(f"{now},{mentor}@northlake.edu,{week},yes,45,{mentee}@northlake.edu")
         survey.write_text("\n".join(rows) + "\n", encoding="utf-8")
-        assert "4 added" in run("checkin", "import", "Spring 2027", "survey.csv")
+        assert "4 added" in run(
+            "checkin", "import", "Spring 2027", "survey.csv", "--now", f"{now}T16:00"
+        )
         run("tick", "--now", f"{now + timedelta(days=4)}T16:00", "--delivery", delivery)
     run("tick", "--now", f"{START + timedelta(weeks=17)}T16:00", "--delivery", delivery)
     status = json.loads(

@@ -183,12 +183,13 @@ def create(
     with database(ctx) as db:
         created = cohorts.create_cohort(db, config, now=now_from(now))
     verb = "Created" if created.created else "Already exists (nothing changed):"
-    local = ZoneInfo(timezone)
+    local = ZoneInfo(created.timezone)
     first, last = created.first_send.astimezone(local), created.last_send.astimezone(local)
     typer.echo(
-        f"{verb} cohort {created.name!r}: {plural(created.pairs, 'pair')}, "
+        f"{verb} cohort {created.name!r} from match run {created.run_id} ({created.method}): "
+        f"{plural(created.pairs, 'pair')}, "
         f"{created.weeks} weeks, introductions {first:%a %Y-%m-%d %H:%M}, "
-        f"last topic {last:%a %Y-%m-%d %H:%M} ({timezone} time)"
+        f"last topic {last:%a %Y-%m-%d %H:%M} ({created.timezone} time)"
     )
 
 
@@ -215,18 +216,25 @@ def status(
     fmt: FormatOption = OutputFormat.TABLE,
     now: NowOption = None,
 ) -> None:
-    """Per pair: weeks met / due, last check-in, risk, state."""
+    """Per pair: weeks met / due, last check-in, risk, state; open requests to pause or leave.
+
+    Participants' open requests are listed under the table (a column in CSV and JSON);
+    their reasons are on the pair's page in the console."""
     with database(ctx) as db:
-        rows = [r.as_row() for r in reports.cohort_status(db, name, now_from(now))]
+        pairs = reports.cohort_status(db, name, now_from(now))
     if at_risk_only:
-        rows = [r for r in rows if r["risk"]]
-        if not rows and fmt is OutputFormat.TABLE:
+        pairs = [p for p in pairs if p.risk]
+        if not pairs and fmt is OutputFormat.TABLE:
             typer.echo(f"No pair in {name!r} is flagged at risk.")
             return
+    rows = [p.as_row() for p in pairs]
+    if fmt is OutputFormat.CSV:
+        for row, pair in zip(rows, pairs, strict=True):
+            row["requests"] = "; ".join(str(r) for r in pair.requests)
     columns = (
         STATUS_COLUMNS
         if fmt is OutputFormat.TABLE
-        else (*STATUS_COLUMNS[:6], "weeks_met", "weeks_due", *STATUS_COLUMNS[7:])
+        else (*STATUS_COLUMNS[:6], "weeks_met", "weeks_due", "last_checkin", "requests", "risk")
     )
     render_rows(rows, columns, fmt, title=f"Cohort {name}")
     if fmt is OutputFormat.TABLE:
@@ -236,6 +244,20 @@ def status(
             states[str(r["state"])] = states.get(str(r["state"]), 0) + 1
         summary = ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
         typer.echo(f"{plural(len(rows), 'pair')} ({summary}); {at_risk} at risk")
+        echo_lines(_request_lines([r for p in pairs for r in p.requests]))
+
+
+def _request_lines(requests: list[reports.OpenRequest]) -> list[str]:
+    """Open requests under the status table; their reasons are for the pair's page."""
+    if not requests:
+        return []
+    lines = [f"Open requests ({len(requests)}; reasons on each pair's page in the console):"]
+    for request in requests:
+        who = request.participant_id
+        if request.role == Role.MENTOR.value:
+            who = f"{who}, mentor of {request.mentee_id},"
+        lines.append(f"  {who} {request.asks}")
+    return lines
 
 
 @cohort_app.command("list")
@@ -301,11 +323,79 @@ def rematch(
 PAIR_ACTIONS = {
     "accept": "Record acceptance of a proposed match.",
     "decline": "Decline a proposed match (frees the mentee for rematch). Needs --reason.",
-    "pause": "Pause a pair: no messages until resumed.",
-    "resume": "Resume a paused pair.",
+    "pause": "Pause a pair: no messages until resumed (a paused proposal still takes answers).",
+    "resume": "Resume a paused pair: it returns to the state it was paused from.",
     "end": "End a pair early. Needs --reason.",
 }
 """One command per pair action (``cohorts.PairAction``), with its help."""
+
+
+def pair_outcome(change: cohorts.PairChange, cohort: str) -> str:
+    """What a pair command did and what happens next, in one line."""
+    pair = f"the pair of mentee {change.mentee_id} and mentor {change.mentor_id}"
+    action = cohorts.PairAction
+    if change.action is action.ACCEPT:
+        return _accepted(change, cohort)
+    if not change.changed:
+        return f"Nothing changed: {pair} is {change.state.value}"
+    rematch = (
+        f"mentee {change.mentee_id} can be paired again with `tandem cohort rematch {cohort!r}`"
+    )
+    if change.action is action.DECLINE:
+        who = f"{_on_behalf(change)} declined" if change.role else "Declined"
+        return f"{who}: {pair} will not go ahead; {rematch}"
+    if change.action is action.END:
+        return f"Ended {pair} early; {rematch}"
+    if change.action is action.PAUSE:
+        still = "; it is still a proposal: both can still answer it" if change.proposal else ""
+        return (
+            f"Paused {pair}: no messages until "
+            f"`tandem pair resume {cohort!r} {change.mentee_id}`{still}"
+        )
+    if change.proposal:
+        return f"Resumed {pair}: it is proposed again, {_waiting(change)}"
+    return f"Resumed {pair}: it is active again and receives its weekly messages"
+
+
+def _on_behalf(change: cohorts.PairChange) -> str:
+    if change.role is Role.MENTOR:
+        return f"Mentor {change.mentor_id}"
+    if change.role is Role.MENTEE:
+        return f"Mentee {change.mentee_id}"
+    return f"Mentor {change.mentor_id} and mentee {change.mentee_id}"
+
+
+def _waiting(change: cohorts.PairChange) -> str:
+    """Whose answer a proposal waits for, until when, and what happens without it."""
+    local = change.respond_by.astimezone(ZoneInfo(change.timezone))
+    answers = {
+        f"{Role.MENTOR.value}'s answer ({change.mentor_id})": change.mentor_response,
+        f"{Role.MENTEE.value}'s answer ({change.mentee_id})": change.mentee_response,
+    }
+    missing = [who for who, answer in answers.items() if answer != cohorts.MatchResponse.ACCEPTED]
+    if change.confirmation is cohorts.Confirmation.REQUIRE_BOTH:
+        after = "the pair starts only if both accept by then"
+    else:
+        after = "unless someone declines by then, the pair starts"
+    return (
+        f"waiting for the {' and the '.join(missing)} until "
+        f"{local:%a %Y-%m-%d %H:%M} ({change.timezone}); {after}"
+    )
+
+
+def _accepted(change: cohorts.PairChange, cohort: str) -> str:
+    """What an acceptance did: started the pair, or what the pair waits for now."""
+    state = change.state
+    if not change.changed and not change.proposal:
+        return f"Nothing to accept: the pair of mentee {change.mentee_id} is {state.value}"
+    done = f"{_on_behalf(change)} {'accepted' if change.changed else 'had already accepted'}"
+    if state is cohorts.PairState.ACTIVE:
+        return f"{done}; both have accepted: the pair is active"
+    resume = f"`tandem pair resume {cohort!r} {change.mentee_id}`"
+    if not change.proposal:  # paused, and both have accepted
+        return f"{done}; both have accepted: the pair is paused, and active once resumed ({resume})"
+    paused = f" (the pair is paused until {resume})" if state is cohorts.PairState.PAUSED else ""
+    return f"{done}; {_waiting(change)}{paused}"
 
 
 def _pair_command(action: str) -> None:
@@ -322,7 +412,7 @@ def _pair_command(action: str) -> None:
         now: NowOption = None,
     ) -> None:
         with database(ctx) as db:
-            pair = cohorts.change_pair(
+            change = cohorts.change_pair(
                 db,
                 cohort,
                 mentee_id,
@@ -332,7 +422,7 @@ def _pair_command(action: str) -> None:
                 reason=reason,
                 role=Role(role.value) if role else None,
             )
-        typer.echo(f"Pair of mentee {mentee_id} in {cohort!r} is {pair.state}")
+        typer.echo(pair_outcome(change, cohort))
 
     command.__doc__ = PAIR_ACTIONS[action]
     pair_app.command(action)(command)

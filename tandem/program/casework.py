@@ -17,6 +17,8 @@ from sqlmodel import Session, col, select
 
 from tandem.matcher.types import Role
 from tandem.program.cohorts import PairAction, apply_action, find_pair, get_cohort
+from tandem.program.pairs import LIVE_STATES, allowed_actions, resumes_to
+from tandem.program.reports import CHANGE_REQUESTS, request_settled
 from tandem.program.storage.db import transaction
 from tandem.program.storage.tables import (
     AuditEntry,
@@ -104,7 +106,31 @@ class PairCase:
     checkins: tuple[dict[str, Any], ...]
     messages: tuple[dict[str, Any], ...]
     requests: tuple[dict[str, Any], ...]
-    """Audit entries about this pair: participants' pause/leave requests, answers, actions."""
+    """What the pair's participants asked or answered from their links: ``at``, ``who``
+    (role, name and id), ``what`` (a label from :data:`AUDIT_LABELS`), ``reason`` and
+    ``open`` (a request to pause or leave nobody has acted on yet, see
+    :func:`~tandem.program.reports.request_settled`)."""
+    actions: tuple[dict[str, Any], ...]
+    """What coordinators did to the pair from the console: ``at``, ``who``, ``what``,
+    ``reason``."""
+    allowed: tuple[PairAction, ...]
+    """The actions the pair's state allows (:func:`~tandem.program.pairs.allowed_actions`)."""
+
+
+AUDIT_LABELS = {
+    "pair.pause_requested": "asked to pause",
+    "pair.leave_requested": "asked to leave the program",
+    "pair.accepted": "accepted the introduction",
+    "pair.declined": "declined the introduction",
+    "pair.accept": "accepted the introduction for both",
+    "pair.decline": "declined the pair",
+    "pair.pause": "paused the pair",
+    "pair.resume": "resumed the pair",
+    "pair.end": "ended the pair early",
+}
+"""What each audit action about a pair means, as the pair's page says it."""
+PARTICIPANT_ROLES = (Role.MENTOR.value, Role.MENTEE.value)
+"""The actors of audit entries made from participants' links (their role)."""
 
 
 def pair_case(engine: Engine, cohort_name: str, mentee_id: str) -> PairCase:
@@ -141,6 +167,20 @@ def pair_case(engine: Engine, cohort_name: str, mentee_id: str) -> PairCase:
             .where(AuditEntry.subject == f"pair {pair.pk}")
             .order_by(col(AuditEntry.pk))
         ).all()
+        people = {Role.MENTEE.value: mentee, Role.MENTOR.value: mentor}
+        live = pair.state in LIVE_STATES
+        changes = [(e.at, e.from_state, e.to_state) for e in events]
+
+        def entry(a: AuditEntry) -> dict[str, Any]:
+            person = people.get(a.actor)
+            return {
+                "at": a.at,
+                "who": f"{a.actor} {person.name} ({person.external_id})" if person else a.actor,
+                "what": AUDIT_LABELS.get(a.action, a.action),
+                "reason": a.details.get("reason"),
+                "open": a.action in CHANGE_REQUESTS and live and not request_settled(a.at, changes),
+            }
+
         return PairCase(
             cohort_name=cohort.name,
             timezone=cohort.timezone,
@@ -192,10 +232,9 @@ def pair_case(engine: Engine, cohort_name: str, mentee_id: str) -> PairCase:
                 }
                 for week, kind, role, subject, status, sent_at, error in messages
             ),
-            requests=tuple(
-                {"at": a.at, "actor": a.actor, "action": a.action, "details": a.details}
-                for a in audit
-            ),
+            requests=tuple(entry(a) for a in audit if a.actor in PARTICIPANT_ROLES),
+            actions=tuple(entry(a) for a in audit if a.actor not in PARTICIPANT_ROLES),
+            allowed=allowed_actions(pair.state, resumes_to(session, pair)),
         )
 
 

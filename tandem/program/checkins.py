@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from tandem.matcher.types import MeetingMode, Role
+from tandem.program import schedule
 from tandem.program.cohorts import (
     LIVE_STATES,
     PairState,
@@ -42,6 +43,30 @@ if TYPE_CHECKING:
 
 class CheckinError(ProgramError):
     """A check-in cannot be recorded as given."""
+
+
+class WeekNotBegunError(CheckinError):
+    """A check-in for a week that has not begun yet; ``begins`` is its first local date."""
+
+    def __init__(self, cohort: Cohort, week: int, begins: date) -> None:
+        self.begins = begins
+        super().__init__(
+            f"week {week} has not begun: it begins on {begins:%a %Y-%m-%d} "
+            f"({cohort.timezone}); record its check-in from then on"
+        )
+
+
+def week_begins(cohort: Cohort, week: int) -> date:
+    """The local date on which the cohort's ``week`` begins: its send date, the local date
+    of its send instant (see :mod:`tandem.program.schedule`)."""
+    return schedule.send_date(cohort.start_date, cohort.send_weekday, week)
+
+
+def not_begun(cohort: Cohort, week: int, now: datetime) -> date | None:
+    """The date ``week`` begins if it has not begun at ``now`` (in the cohort's zone), else
+    None: a check-in is about a week that has begun."""
+    begins = week_begins(cohort, week)
+    return begins if now.astimezone(zone(cohort.timezone)).date() < begins else None
 
 
 def _blank(value: Any) -> bool:
@@ -182,13 +207,16 @@ def _store(
     return "updated"
 
 
-def _check_week(cohort: Cohort, pair: Pair, week: int) -> None:
+def _check_week(cohort: Cohort, pair: Pair, week: int, now: datetime) -> None:
     if not pair.first_week <= week <= cohort.weeks:
         raise CheckinError(
             f"week {week} is outside this pair's program (weeks {pair.first_week}–{cohort.weeks})"
         )
     if pair.state == PairState.DECLINED.value:
         raise CheckinError("this pair was declined; it has no check-ins")
+    begins = not_begun(cohort, week, now)
+    if begins is not None:
+        raise WeekNotBegunError(cohort, week, begins)
 
 
 def add_checkin(
@@ -202,11 +230,15 @@ def add_checkin(
     now: datetime,
     source: str = "coordinator",
 ) -> str:
-    """Record one check-in; returns "added", "updated" or "unchanged"."""
+    """Record one check-in; returns "added", "updated" or "unchanged".
+
+    Raises CheckinError for a week outside the pair's program, a declined pair, or a week
+    that has not begun at ``now`` (WeekNotBegunError).
+    """
     with transaction(engine) as session:
         cohort = get_cohort(session, cohort_name)
         pair = find_pair(session, cohort, mentee_id)
-        _check_week(cohort, pair, week)
+        _check_week(cohort, pair, week, now)
         answers = _with_typed_answers(cohort, pair, week, role, answers)
         return _store(session, pair, week, role, answers, source, now)
 
@@ -225,9 +257,10 @@ def record_checked(
     """Record one check-in in ``session`` whose answers are already typed by the week's
     questions (the link page's form does that); returns "added", "updated" or "unchanged".
 
-    Raises CheckinError for a week outside the pair's program or a declined pair.
+    Raises CheckinError for a week outside the pair's program or a declined pair, and
+    WeekNotBegunError for a week that has not begun at ``now``.
     """
-    _check_week(cohort, pair, week)
+    _check_week(cohort, pair, week, now)
     return _store(session, pair, week, role, answers, source, now)
 
 
@@ -243,7 +276,9 @@ def record_from_link(
 
     The pair, week and person come from the token alone, so a link can never record for
     another pair, week or person. Raises TokenError subclasses for a damaged, forged or
-    expired link. ``link_keys`` are the link-signing keys from the key file.
+    expired link, CheckinError as :func:`record_checked` does (a link is sent when its
+    week begins, but one made ahead of time records nothing before).
+    ``link_keys`` are the link-signing keys from the key file.
     """
     from tandem.program.link_keys import link_secrets
     from tandem.program.tokens import TamperedTokenError, verify_token
@@ -257,7 +292,7 @@ def record_from_link(
             pair = session.get(Pair, claims.pair_id)
             if pair is None or pair.cohort_pk != cohort.pk or claims.week < 1:
                 raise CheckinError("this link is not a check-in link of this program")
-            _check_week(cohort, pair, claims.week)
+            _check_week(cohort, pair, claims.week, now)
             role = Role(claims.role.value)
             answers = _with_typed_answers(cohort, pair, claims.week, role, answers)
             _store(session, pair, claims.week, role, answers, "link", now)
@@ -392,7 +427,8 @@ def import_checkins(
     than one pair in a week (a mentor with several mentees, someone who is both mentor
     and mentee) does a row need ``partner_email`` (or ``partner``, the partner's name),
     ``role`` or ``mentee_id`` to say which; ``timestamp`` is ignored. Every problem is
-    reported with its row and column; nothing is stored unless every row is right.
+    reported with its row and column (a week that has not begun at ``now`` is one);
+    nothing is stored unless every row is right.
     Re-importing the same file changes nothing.
     """
     table, problems = with_survey_headers(read_table(path))
@@ -408,6 +444,7 @@ def import_checkins(
             cohort,
             load_curriculum(cohort),
             _cohort_people(session, cohort),
+            now,
             tuple(table.columns),
         )
         for row in table.rows:
@@ -452,6 +489,7 @@ class _Rows:
     cohort: Cohort
     curriculum: Curriculum
     people: dict[str, list[_Place]]
+    now: datetime
     columns: tuple[str, ...] = ()
     problems: list[Problem] = field(default_factory=list)
     todo: list[tuple[Pair, int, Role, CheckinAnswers]] = field(default_factory=list)
@@ -518,12 +556,14 @@ class _Rows:
         if len(places) > 1:
             # Several pairs, but maybe only one of them has this week (a pair that ended,
             # or one that started late): then the row is not ambiguous.
-            in_week = [p for p in places if _week_problem(self.cohort, p.pair, week) is None]
+            in_week = [
+                p for p in places if _week_problem(self.cohort, p.pair, week, self.now) is None
+            ]
             if len(in_week) > 1:
                 self.problem(number, "email", _ambiguity(in_week, week, self.columns))
                 return None
             places = in_week or places[:1]
-        week_problem = _week_problem(self.cohort, places[0].pair, week)
+        week_problem = _week_problem(self.cohort, places[0].pair, week, self.now)
         if week_problem is not None:
             self.problem(number, "week", week_problem)
             return None
@@ -550,9 +590,9 @@ class _Rows:
         return None if wrong else typed
 
 
-def _week_problem(cohort: Cohort, pair: Pair, week: int) -> str | None:
+def _week_problem(cohort: Cohort, pair: Pair, week: int, now: datetime) -> str | None:
     try:
-        _check_week(cohort, pair, week)
+        _check_week(cohort, pair, week, now)
     except CheckinError as error:
         return error.message
     return None

@@ -24,13 +24,16 @@ from tandem.program import schedule
 from tandem.program.errors import ProgramError
 from tandem.program.pairs import (
     ACTIONS,
+    IN_EFFECT,
     LIVE_STATES,
     SYSTEM_ACTOR,
     Confirmation,
     MatchResponse,
     PairAction,
     PairState,
+    allowed_actions,
     both_accepted,
+    resumes_to,
     transition,
 )
 from tandem.program.storage.db import transaction
@@ -64,6 +67,7 @@ __all__ = [
     "Confirmation",
     "MeetingSlot",
     "PairAction",
+    "PairChange",
     "PairState",
     "RematchReport",
     "apply_action",
@@ -115,8 +119,12 @@ class CohortSettings(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        schedule.zone(value)
-        return value
+        """The zone as the database spells it; an abbreviation or unknown name raises
+        ScheduleError (a TandemError: it reaches the person as one line, not wrapped)."""
+        try:
+            return schedule.checked_zone(value)
+        except schedule.ScheduleError as error:
+            raise schedule.ScheduleError(f"--timezone: {error.message}") from None
 
     @field_validator("send_day", mode="before")
     @classmethod
@@ -201,15 +209,26 @@ class CohortCreated:
     first_send: datetime
     last_send: datetime
     created: bool
+    run_id: int
+    """The match run the cohort's pairs come from."""
+    method: str
+    """How that run matched (``optimal`` or ``stable``)."""
+    timezone: str
+    """The cohort's IANA time zone."""
 
 
 def create_cohort(engine: Engine, settings: CohortSettings, *, now: datetime) -> CohortCreated:
     """Create a cohort from the latest match run of ``settings.cycle``, one pair per match
     (but none with a participant withdrawn since the run).
 
+    A cycle has one cohort: its match pairs each applicant once, so a second cohort of
+    the cycle would pair everyone again (a mentor twice over their capacity, mentees
+    introduced twice). Mentees freed later are paired again with ``cohort rematch``;
+    applicants who come later are matched in a cycle of their own.
+
     Safe to repeat: creating a cohort that exists with the same cycle and start changes
-    nothing. Raises CohortError when it exists with other settings, the cycle has no run,
-    or the curriculum's length disagrees with ``weeks``.
+    nothing. Raises CohortError when it exists with other settings, another cohort of the
+    cycle exists, the cycle has no run, or the curriculum's length disagrees with ``weeks``.
     """
     curriculum = _load_curriculum(settings.curriculum_dir)
     weeks = settings.weeks or curriculum.weeks_total
@@ -218,7 +237,8 @@ def create_cohort(engine: Engine, settings: CohortSettings, *, now: datetime) ->
             f"--weeks {weeks} does not match the curriculum, which has {curriculum.weeks_total} weeks; "
             "omit --weeks or point --curriculum at a curriculum of that length"
         )
-    with transaction(engine) as session:
+    # Exclusive: two cohorts created at once for one cycle must not both find it free.
+    with transaction(engine, exclusive=True) as session:
         existing = session.exec(select(Cohort).where(Cohort.name == settings.name)).first()
         if existing is not None:
             if existing.cycle != settings.cycle or existing.start_date != settings.start:
@@ -228,9 +248,20 @@ def create_cohort(engine: Engine, settings: CohortSettings, *, now: datetime) ->
                 )
             instants = send_instants(existing)
             count = len(session.exec(select(Pair.pk).where(Pair.cohort_pk == existing.pk)).all())
+            used = session.get(MatchRun, existing.match_run_pk)
+            assert used is not None
             return CohortCreated(
-                existing.name, count, existing.weeks, instants[0], instants[-1], False
+                existing.name,
+                count,
+                existing.weeks,
+                instants[0],
+                instants[-1],
+                False,
+                existing.match_run_pk,
+                used.method,
+                existing.timezone,
             )
+        _refuse_second_cohort(session, settings.cycle)
         run = latest_run(session, settings.cycle)
         assert run.pk is not None
         cohort = Cohort(
@@ -287,7 +318,32 @@ def create_cohort(engine: Engine, settings: CohortSettings, *, now: datetime) ->
                 first_week=1,
                 now=now,
             )
-        return CohortCreated(cohort.name, len(matches), weeks, instants[0], instants[-1], True)
+        return CohortCreated(
+            cohort.name,
+            len(matches),
+            weeks,
+            instants[0],
+            instants[-1],
+            True,
+            run.pk,
+            run.method,
+            cohort.timezone,
+        )
+
+
+def _refuse_second_cohort(session: Session, cycle: str) -> None:
+    """Raise CohortError if ``cycle`` has a cohort already (see :func:`create_cohort`)."""
+    other = session.exec(
+        select(Cohort).where(Cohort.cycle == cycle).order_by(col(Cohort.pk))
+    ).first()
+    if other is None:
+        return
+    raise CohortError(
+        f'cycle "{cycle}" already has cohort "{other.name}" (from match run '
+        f"{other.match_run_pk}): a second cohort would pair the same people again. "
+        f'To pair mentees freed since, use `tandem cohort rematch "{other.name}"`; to match '
+        "new applicants, import them to a cycle of their own (--cycle) and match that cycle"
+    )
 
 
 def _people(session: Session) -> dict[tuple[str, str], Participant]:
@@ -359,6 +415,31 @@ def find_pair(session: Session, cohort: Cohort, mentee_id: str) -> Pair:
     return live[0] if live else pairs[0]
 
 
+@dataclass(frozen=True)
+class PairChange:
+    """What a pair action did, for the person who took it to be told."""
+
+    action: PairAction
+    role: Role | None
+    """On whose behalf (None: a coordinator's own action; ``accept`` then accepts for both)."""
+    before: PairState
+    state: PairState
+    """The pair's state afterwards."""
+    pair_pk: int
+    mentee_id: str
+    mentor_id: str
+    mentee_response: str | None
+    mentor_response: str | None
+    respond_by: datetime
+    confirmation: Confirmation
+    timezone: str
+    """The cohort's IANA time zone."""
+    changed: bool
+    """False when the action was already in effect (nothing was written)."""
+    proposal: bool
+    """Whether the pair still waits for answers (proposed, or paused as a proposal)."""
+
+
 def change_pair(
     engine: Engine,
     cohort_name: str,
@@ -369,8 +450,8 @@ def change_pair(
     now: datetime,
     reason: str | None = None,
     role: Role | None = None,
-) -> Pair:
-    """Apply a coordinator's (or participant's) action to a pair; returns the pair.
+) -> PairChange:
+    """Apply a coordinator's (or participant's) action to a pair; returns what it did.
 
     ``accept`` records ``role``'s acceptance (both for a coordinator without a role).
     Declining and ending early need a reason. Raises CohortError for a transition the
@@ -379,8 +460,29 @@ def change_pair(
     with transaction(engine) as session:
         cohort = get_cohort(session, cohort_name)
         pair = find_pair(session, cohort, mentee_id)
+        before = PairState(pair.state)
+        answers = (pair.mentee_response, pair.mentor_response)
         apply_action(session, cohort, pair, action, actor=actor, now=now, reason=reason, role=role)
-        return pair
+        mentor = session.get(Participant, pair.mentor_pk)
+        assert mentor is not None and pair.pk is not None
+        return PairChange(
+            action=action,
+            role=role,
+            before=before,
+            state=PairState(pair.state),
+            pair_pk=pair.pk,
+            mentee_id=mentee_id,
+            mentor_id=mentor.external_id,
+            mentee_response=pair.mentee_response,
+            mentor_response=pair.mentor_response,
+            respond_by=pair.respond_by,
+            confirmation=Confirmation(cohort.confirmation),
+            timezone=cohort.timezone,
+            changed=(before.value, *answers)
+            != (pair.state, pair.mentee_response, pair.mentor_response),
+            proposal=pair.state == PairState.PROPOSED
+            or resumes_to(session, pair) is PairState.PROPOSED,
+        )
 
 
 def apply_action(
@@ -396,31 +498,33 @@ def apply_action(
 ) -> None:
     """Apply ``action`` to ``pair`` in ``session`` (see :func:`change_pair`)."""
     state = PairState(pair.state)
-    if action is PairAction.ACCEPT:
-        if state is not PairState.PROPOSED:
-            if state in (PairState.ACTIVE, PairState.PAUSED, PairState.COMPLETED):
-                return
+    was = resumes_to(session, pair)
+    if action not in allowed_actions(state, was):
+        if state in IN_EFFECT[action]:
+            return
+        if action is PairAction.ACCEPT:
             raise CohortError(f"cannot accept a pair that is {state.value}")
-        if role in (None, Role.MENTOR):
-            pair.mentor_response = MatchResponse.ACCEPTED.value
-        if role in (None, Role.MENTEE):
-            pair.mentee_response = MatchResponse.ACCEPTED.value
-        session.add(pair)
-        if both_accepted(pair):
-            _transition(session, pair, PairState.ACTIVE, actor, now, "both accepted")
-        return
-    allowed, target = ACTIONS[action]
-    if state is target:
-        return
-    if state not in allowed:
+        allowed = ACTIONS[action][0]
         raise CohortError(
             f"cannot {action.value} a pair that is {state.value} "
             f"(only a pair that is {' or '.join(s.value for s in allowed)})"
         )
     if action in (PairAction.DECLINE, PairAction.END) and not reason:
         raise CohortError(f"give a reason to {action.value} a pair (--reason)")
+    if action is PairAction.ACCEPT:
+        if role in (None, Role.MENTOR):
+            pair.mentor_response = MatchResponse.ACCEPTED.value
+        if role in (None, Role.MENTEE):
+            pair.mentee_response = MatchResponse.ACCEPTED.value
+        session.add(pair)
+        if state is PairState.PROPOSED and both_accepted(pair):
+            _transition(session, pair, PairState.ACTIVE, actor, now, "both accepted")
+        return  # a paused proposal accepted by both is active when resumed
     if action is PairAction.DECLINE and role is not None:
         setattr(pair, f"{role.value}_response", MatchResponse.DECLINED.value)
+    target = ACTIONS[action][1]
+    if action is PairAction.RESUME:
+        target = was or PairState.ACTIVE
     _transition(session, pair, target, actor, now, reason)
 
 
@@ -642,7 +746,10 @@ def set_meeting_slot(
             no more weekly messages.
     """
     if timezone is not None:
-        schedule.zone(timezone)
+        try:
+            timezone = schedule.checked_zone(timezone)
+        except schedule.ScheduleError as error:
+            raise CohortError(f"--timezone: {error.message}") from None
     if not 5 <= minutes <= 480:
         raise CohortError(f"a meeting of {minutes} minutes? Use 5 to 480")
     with transaction(engine) as session:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -22,10 +22,18 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from tandem.matcher.types import MeetingMode, Role
-from tandem.program.checkins import ANSWER_PREFIX, CheckinAnswers, CheckinError, record_checked
+from tandem.program.checkins import (
+    ANSWER_PREFIX,
+    CheckinAnswers,
+    CheckinError,
+    WeekNotBegunError,
+    not_begun,
+    record_checked,
+)
 from tandem.program.cohorts import CohortError, PairAction, PairState, apply_action, load_curriculum
 from tandem.program.errors import ProgramError
 from tandem.program.link_keys import LinkKeyRing, link_secrets
+from tandem.program.pairs import allowed_actions, resumes_to
 from tandem.program.sharing import shared_profile
 from tandem.program.storage.db import transaction
 from tandem.program.storage.tables import AuditEntry, CheckIn, Cohort, Pair, Participant
@@ -129,9 +137,11 @@ class Introduction:
     my_answer: str | None
     """"accepted", "declined" or None (not answered yet)."""
     pair_state: str
+    answerable: bool = False
+    """Whether the pair still takes answers: proposed, or paused as a proposal."""
 
 
-def _introduction(holder: _Holder) -> Introduction:
+def _introduction(session: Session, holder: _Holder) -> Introduction:
     pair = holder.pair
     answer = pair.mentor_response if holder.role is Role.MENTOR else pair.mentee_response
     return Introduction(
@@ -145,6 +155,7 @@ def _introduction(holder: _Holder) -> Introduction:
         timezone=holder.cohort.timezone,
         my_answer=answer,
         pair_state=pair.state,
+        answerable=PairAction.DECLINE in allowed_actions(pair.state, resumes_to(session, pair)),
     )
 
 
@@ -156,7 +167,7 @@ def open_introduction(
     Raises LinkError for any link that does not open an introduction.
     """
     with Session(engine) as session:
-        return _introduction(_resolve(session, token, LinkKind.RESPOND, now, link_keys))
+        return _introduction(session, _resolve(session, token, LinkKind.RESPOND, now, link_keys))
 
 
 def answer_introduction(
@@ -201,7 +212,7 @@ def answer_introduction(
             )
         )
         session.flush()
-        return _introduction(holder)
+        return _introduction(session, holder)
 
 
 # --- weekly check-ins
@@ -229,6 +240,8 @@ class CheckinPage:
     timezone: str = "UTC"
     """The cohort's time zone (an IANA name): the one its pages show times in."""
     modes: tuple[str, ...] = field(default_factory=lambda: tuple(m.value for m in MeetingMode))
+    opens: date | None = None
+    """The local date the week begins, while it has not (the page then takes no answers)."""
 
 
 def _week(cohort: Cohort, number: int, track: str) -> WeekContent:
@@ -271,10 +284,10 @@ def open_checkin(
                 CheckIn.role == holder.role.value,
             )
         ).first()
-        return _checkin_page(holder, row)
+        return _checkin_page(holder, row, not_begun(holder.cohort, holder.week, now))
 
 
-def _checkin_page(holder: _Holder, row: CheckIn | None) -> CheckinPage:
+def _checkin_page(holder: _Holder, row: CheckIn | None, opens: date | None) -> CheckinPage:
     week = _week(holder.cohort, holder.week, holder.pair.track)
     asked = week.checkin_for(holder.role)
     return CheckinPage(
@@ -291,6 +304,7 @@ def _checkin_page(holder: _Holder, row: CheckIn | None) -> CheckinPage:
         recorded=_form_values(row) if row else None,
         recorded_at=row.recorded_at if row else None,
         timezone=holder.cohort.timezone,
+        opens=opens,
     )
 
 
@@ -363,11 +377,15 @@ def submit_checkin(
     the check-ins' own :func:`~tandem.program.checkins.record_checked` (what the CLI's
     ``checkin add`` and import store through as well).
 
-    Raises LinkError for an invalid link; CheckinFormError naming each field that is wrong
+    Raises LinkError for an invalid link; WeekNotBegunError for a week that has not begun
+    (its page says when it does); CheckinFormError naming each field that is wrong
     (nothing is recorded then).
     """
     with transaction(engine) as session:
         holder = _resolve(session, token, LinkKind.CHECKIN, now, link_keys)
+        begins = not_begun(holder.cohort, holder.week, now)
+        if begins is not None:
+            raise WeekNotBegunError(holder.cohort, holder.week, begins)
         week = _week(holder.cohort, holder.week, holder.pair.track)
         answers = _checked_form(_own_questions(week.checkin_for(holder.role)), form)
         try:

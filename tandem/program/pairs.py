@@ -7,6 +7,13 @@ both accept, and no answer in the window frees the mentee (``declined``, reason 
 confirmed"). Active pairs end ``completed`` after the final week, or earlier as ``ended``
 (with a reason); ``paused`` pairs receive no messages until resumed.
 
+Resuming returns a pair to the state it was paused from (:func:`resumes_to`): an active
+pair is active again, a proposal is a proposal again, with the answers it had. A paused
+proposal is still a proposal: its partners can accept or decline it while it is paused
+(accepting both does not end the pause: it is active when resumed). Its response window
+keeps running; resumed after the window closed, it is settled at the next tick as the
+window's rule says.
+
 Every change of state goes through :func:`transition`, whoever makes it (a coordinator,
 a participant's link, or the tick): a conditional UPDATE (``… WHERE state = <as read>``),
 so two changes made at once cannot both apply, and a :class:`PairEvent` recording it.
@@ -29,7 +36,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlmodel import Session, col
+from sqlmodel import Session, col, select
 
 from tandem.program.storage.enums import Confirmation, MatchResponse, PairState
 from tandem.program.storage.statements import quiet_update
@@ -38,6 +45,7 @@ from tandem.program.storage.tables import Pair, PairEvent
 __all__ = [
     "ACTIONS",
     "ENDED_STATES",
+    "IN_EFFECT",
     "LIVE_STATES",
     "SYSTEM_ACTOR",
     "Confirmation",
@@ -45,8 +53,10 @@ __all__ = [
     "PairAction",
     "PairState",
     "Responses",
+    "allowed_actions",
     "both_accepted",
     "receives_weekly",
+    "resumes_to",
     "transition",
     "window_closed",
 ]
@@ -78,7 +88,53 @@ ACTIONS: dict[PairAction, tuple[tuple[PairState, ...], PairState]] = {
     PairAction.END: ((PairState.ACTIVE, PairState.PAUSED, PairState.PROPOSED), PairState.ENDED),
 }
 """For each action but ``accept`` (which records a response): the states it applies to
-and the state it leads to."""
+and the state it leads to; ``resume`` leads back to the state the pair was paused from
+(:func:`resumes_to`), and a paused proposal can be declined as well
+(:func:`allowed_actions`)."""
+
+IN_EFFECT: dict[PairAction, tuple[PairState, ...]] = {
+    PairAction.ACCEPT: (PairState.ACTIVE, PairState.PAUSED, PairState.COMPLETED),
+    PairAction.DECLINE: (PairState.DECLINED,),
+    PairAction.PAUSE: (PairState.PAUSED,),
+    PairAction.RESUME: (PairState.ACTIVE, PairState.PROPOSED),
+    PairAction.END: (PairState.ENDED,),
+}
+"""States in which an action is already in effect: repeating it there changes nothing
+(where :func:`allowed_actions` does not allow it)."""
+
+
+def resumes_to(session: Session, pair: Pair) -> PairState | None:
+    """The state a paused pair returns to when resumed: the state it was paused from (its
+    latest move into ``paused``), but active for a paused proposal that both partners
+    have accepted since. None when the pair is not paused."""
+    if pair.state != PairState.PAUSED:
+        return None
+    before = session.exec(
+        select(PairEvent.from_state)
+        .where(PairEvent.pair_pk == pair.pk, PairEvent.to_state == PairState.PAUSED.value)
+        .order_by(col(PairEvent.pk).desc())
+    ).first()
+    if before == PairState.PROPOSED and not both_accepted(pair):
+        return PairState.PROPOSED
+    return PairState.ACTIVE
+
+
+def allowed_actions(
+    state: PairState | str, returns_to: PairState | None = None
+) -> tuple[PairAction, ...]:
+    """The actions that change a pair in ``state`` (a paused one: that returns to
+    ``returns_to`` when resumed, see :func:`resumes_to`), in the order of
+    :class:`PairAction`."""
+    state = PairState(state)
+    proposal = state is PairState.PROPOSED or returns_to is PairState.PROPOSED
+    allowed: list[PairAction] = []
+    for action in PairAction:
+        if action in (PairAction.ACCEPT, PairAction.DECLINE):
+            if proposal:
+                allowed.append(action)
+        elif state in ACTIONS[action][0]:
+            allowed.append(action)
+    return tuple(allowed)
 
 
 class Responses(Protocol):

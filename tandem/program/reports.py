@@ -7,8 +7,9 @@ in status tables, digests, exports or logs.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from functools import cache
 
 import jinja2
@@ -17,7 +18,7 @@ from sqlmodel import Session, col, select
 
 from tandem.program import schedule
 from tandem.program.cohorts import get_cohort, send_instants
-from tandem.program.pairs import PairState
+from tandem.program.pairs import LIVE_STATES, PairState
 from tandem.program.storage.enums import OutboxStatus
 from tandem.program.storage.tables import (
     AuditEntry,
@@ -41,6 +42,33 @@ def _templates() -> jinja2.Environment:
 
 
 @dataclass(frozen=True)
+class OpenRequest:
+    """A participant's request to pause or to leave their pair that nobody has acted on.
+
+    Its reason is not here: reasons are for the pair's own page (the console's case view).
+    """
+
+    role: str
+    """Who asked: "mentor" or "mentee"."""
+    participant_id: str
+    mentee_id: str
+    """The mentee of the pair (the pair's id in commands)."""
+    kind: str
+    """"pause" or "leave"."""
+    on: date
+    """When, as a local date in the cohort's zone."""
+
+    @property
+    def asks(self) -> str:
+        """``asks to leave (2027-02-20)``."""
+        return f"asks to {self.kind} ({self.on.isoformat()})"
+
+    def __str__(self) -> str:
+        """``mentee E002 asks to leave (2027-02-20)``."""
+        return f"{self.role} {self.participant_id} {self.asks}"
+
+
+@dataclass(frozen=True)
 class PairStatus:
     mentee_id: str
     mentee: str
@@ -52,6 +80,8 @@ class PairStatus:
     weeks_due: int
     last_checkin: str | None
     risk: str
+    requests: tuple[OpenRequest, ...] = ()
+    """Participants' open requests to pause or leave (see :func:`open_requests`)."""
 
     def as_row(self) -> dict[str, object]:
         return {
@@ -65,6 +95,7 @@ class PairStatus:
             "weeks_met": self.weeks_met,
             "weeks_due": self.weeks_due,
             "last_checkin": self.last_checkin,
+            "requests": [str(r) for r in self.requests],
             "risk": self.risk,
         }
 
@@ -98,7 +129,8 @@ def cohort_status(engine: Engine, cohort_name: str, now: datetime) -> list[PairS
     """Every pair of the cohort, sorted by mentee id.
 
     ``last_checkin`` is the first date of the latest week any check-in of the pair is
-    about (check-ins are filed per week), not when it was recorded or imported.
+    about (check-ins are filed per week), not when it was recorded or imported;
+    ``requests`` are its participants' open requests to pause or leave.
     """
     with Session(engine) as session:
         cohort = get_cohort(session, cohort_name)
@@ -113,6 +145,7 @@ def cohort_status(engine: Engine, cohort_name: str, now: datetime) -> list[PairS
             select(CheckIn.pair_pk, CheckIn.week).where(col(CheckIn.pair_pk).in_(pks))
         ).all():
             last[pair_pk] = max(week, last.get(pair_pk, week))
+        requests = open_requests(session, cohort, pairs, people)
         rows = []
         for pair in pairs:
             mentee, mentor = people[pair.mentee_pk], people[pair.mentor_pk]
@@ -131,6 +164,7 @@ def cohort_status(engine: Engine, cohort_name: str, now: datetime) -> list[PairS
                     if pair.pk in last
                     else None,
                     risk="; ".join(pair.risk),
+                    requests=requests.get(pair.pk or 0, ()),
                 )
             )
         return sorted(rows, key=lambda r: (r.mentee_id, r.mentor_id))
@@ -144,6 +178,63 @@ def _audited_pair(subject: str) -> int | None:
     """The pair key of an audit entry's subject (``pair 12``), or None for other subjects."""
     kind, _, key = subject.partition(" ")
     return int(key) if kind == "pair" and key.isdigit() else None
+
+
+def request_settled(at: datetime, changes: Sequence[tuple[datetime, str | None, str]]) -> bool:
+    """Whether a request made ``at`` was acted on: the pair's state changed since, other
+    than by starting (``proposed`` → ``active``, which the program does on its own).
+    ``changes`` are the pair's state changes as (at, from state, to state)."""
+    return any(
+        when >= at and before is not None and (before, after) != ("proposed", "active")
+        for when, before, after in changes
+    )
+
+
+def open_requests(
+    session: Session,
+    cohort: Cohort,
+    pairs: Sequence[Pair],
+    people: dict[int | None, Participant],
+) -> dict[int, tuple[OpenRequest, ...]]:
+    """Per pair (of ``pairs``), its participants' requests to pause or leave that are
+    still open: the pair is live (proposed, active or paused) and its state has not
+    changed since (:func:`request_settled`). A person's repeated request counts once, on
+    its latest date."""
+    live = {p.pk: p for p in pairs if p.state in LIVE_STATES and p.pk is not None}
+    asked = [
+        (pk, entry)
+        for entry in session.exec(
+            select(AuditEntry)
+            .where(col(AuditEntry.action).in_(CHANGE_REQUESTS))
+            .order_by(col(AuditEntry.pk))
+        ).all()
+        if (pk := _audited_pair(entry.subject)) in live
+    ]
+    if not asked:
+        return {}
+    changes: dict[int, list[tuple[datetime, str | None, str]]] = defaultdict(list)
+    for pair_pk, at, before, after in session.exec(
+        select(PairEvent.pair_pk, PairEvent.at, PairEvent.from_state, PairEvent.to_state).where(
+            col(PairEvent.pair_pk).in_({pk for pk, _ in asked})
+        )
+    ).all():
+        changes[pair_pk].append((at, before, after))
+    zone = schedule.zone(cohort.timezone)
+    found: dict[int, dict[tuple[str, str], OpenRequest]] = defaultdict(dict)
+    for pk, entry in asked:
+        if request_settled(entry.at, changes[pk]):
+            continue
+        pair, kind = live[pk], entry.action.removeprefix("pair.").removesuffix("_requested")
+        person = people[pair.mentor_pk if entry.actor == "mentor" else pair.mentee_pk]
+        mentee = people[pair.mentee_pk]
+        found[pk][(entry.actor, kind)] = OpenRequest(
+            role=person.role,
+            participant_id=person.external_id,
+            mentee_id=mentee.external_id,
+            kind=kind,
+            on=entry.at.astimezone(zone).date(),
+        )
+    return {pk: tuple(by_kind.values()) for pk, by_kind in found.items()}
 
 
 def render_digest(

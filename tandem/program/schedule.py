@@ -22,15 +22,20 @@ Nothing here reads the clock: ``now`` is always passed in.
 from __future__ import annotations
 
 import bisect
+import difflib
 import math
+import zoneinfo
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tandem.program.errors import ProgramError
 
 __all__ = [
+    "FIXED_OFFSET_ZONES",
     "ScheduleError",
+    "checked_zone",
     "first_send_date",
     "local_instant",
     "send_date",
@@ -60,6 +65,83 @@ def zone(tz: str) -> ZoneInfo:
             f"unknown time zone {tz!r}: use an IANA name such as 'Europe/Berlin' or "
             "'America/New_York'"
         ) from exc
+
+
+_DEPRECATED_ZONE_PREFIXES = ("US/", "Canada/", "Mexico/", "Brazil/", "Chile/", "Etc/")
+"""Old link names kept by the time-zone database for compatibility: never suggested."""
+FIXED_OFFSET_ZONES = {
+    "EST": "America/New_York",
+    "EDT": "America/New_York",
+    "CST": "America/Chicago",
+    "CDT": "America/Chicago",
+    "MST": "America/Denver",
+    "MDT": "America/Denver",
+    "PST": "America/Los_Angeles",
+    "PDT": "America/Los_Angeles",
+    "HST": "Pacific/Honolulu",
+    "GMT": "Europe/London",
+    "BST": "Europe/London",
+    "CET": "Europe/Paris",
+    "CEST": "Europe/Paris",
+    "EET": "Europe/Athens",
+    "WET": "Europe/Lisbon",
+    "MET": "Europe/Paris",
+    "IST": "Asia/Kolkata",
+    "JST": "Asia/Tokyo",
+    "AEST": "Australia/Sydney",
+}
+"""Abbreviations people write for a zone, and the place name to write instead: an
+abbreviation (some are in the database, as fixed offsets) ignores daylight saving time."""
+
+
+@cache
+def _zones() -> tuple[str, ...]:
+    return tuple(sorted(zoneinfo.available_timezones()))
+
+
+@cache
+def _folded_zones() -> dict[str, str]:
+    return {z.lower(): z for z in _zones()}
+
+
+@cache
+def _suggestable_zones() -> tuple[str, ...]:
+    """Region/City names only: no deprecated links, abbreviations or fixed offsets."""
+    return tuple(
+        z
+        for z in _zones()
+        if "/" in z and not z.startswith(_DEPRECATED_ZONE_PREFIXES) and z not in FIXED_OFFSET_ZONES
+    )
+
+
+def checked_zone(text: str) -> str:
+    """The time zone a person gave, as the time-zone database spells it.
+
+    Every zone Tandem is given goes through here (roster files, ``cohort create``, a
+    pair's meeting slot): an abbreviation such as "EST" is refused with the place to name
+    instead (it would keep standard time all year), and an unknown name with the closest
+    Region/City name, if one is close (never a deprecated link such as ``US/Eastern``).
+    Case is forgiven: ``europe/berlin`` is ``Europe/Berlin``.
+
+    Raises:
+        ScheduleError: an abbreviation or an unknown name.
+    """
+    text = text.strip()
+    place = FIXED_OFFSET_ZONES.get(text.upper())
+    if place is not None:
+        raise ScheduleError(
+            f'"{text}" is an abbreviation, not a time zone (it ignores daylight saving time); '
+            f'use a place name such as "{place}"'
+        )
+    found = _folded_zones().get(text.lower())
+    if found is not None:
+        return found
+    close = difflib.get_close_matches(text, _suggestable_zones(), n=1, cutoff=0.6)
+    hint = f'; did you mean "{close[0]}"?' if close else ";"
+    raise ScheduleError(
+        f'unknown time zone "{text}"{hint} Use an IANA name such as Europe/Berlin or '
+        "America/Chicago"
+    )
 
 
 def _check_weekday(weekday: int) -> None:

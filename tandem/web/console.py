@@ -36,6 +36,7 @@ PAIR_ORDERS: dict[str, Callable[[reports.PairStatus], Any]] = {
     "met": lambda p: (p.weeks_met, p.mentee_id),
     "last": lambda p: (p.last_checkin or "", p.mentee_id),
     "risk": lambda p: (not p.risk, p.mentee_id),
+    "requests": lambda p: (not p.requests, p.mentee_id),
 }
 """The orders a coordinator can sort a cohort's pairs in, by name."""
 
@@ -178,15 +179,23 @@ class Console:
         risk: str | None = None,
         sort: str = "mentee",
         page: str | None = None,
+        asks: str | None = None,
     ) -> Response:
-        """A cohort's pairs, filtered by state or risk, sorted, :data:`PAGE_SIZE` a page."""
+        """A cohort's pairs, filtered by state, risk or open requests from participants,
+        sorted, :data:`PAGE_SIZE` a page."""
         if (who := self.signed_in(request)) is None:
             return to_login()
         try:
             pairs = reports.cohort_status(self.site.db, name, self.site.clock())
         except CohortError:
             return self.missing(request, who)
-        shown = [p for p in pairs if (not state or p.state == state) and (risk != "1" or p.risk)]
+        shown = [
+            p
+            for p in pairs
+            if (not state or p.state == state)
+            and (risk != "1" or p.risk)
+            and (asks != "1" or p.requests)
+        ]
         sort = sort if sort in PAIR_ORDERS else "mentee"
         shown.sort(key=PAIR_ORDERS[sort])
         pages = max(1, -(-len(shown) // PAGE_SIZE))
@@ -206,6 +215,8 @@ class Console:
             states=[s.value for s in PairState],
             state=state or "",
             risk=risk == "1",
+            asks=asks == "1",
+            asking=sum(len(p.requests) for p in pairs),
             sort=sort,
             sorts=list(PAIR_ORDERS),
         )
@@ -225,13 +236,12 @@ class Console:
             case = casework.pair_case(self.site.db, name, context.pop("mentee_id"))
         except CohortError:
             return self.missing(request, who)
-        actions = [a.value for a in PairAction]
         return self.view(
             request,
             who,
             "console/pair.html",
             case=case,
-            actions=actions,
+            actions=[a.value for a in case.allowed],
             tz=case.timezone,
             **context,
         )

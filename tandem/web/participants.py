@@ -206,6 +206,9 @@ class ParticipantPages:
             links.submit_checkin(db, token, form, now=now, link_keys=keys)
         except links.LinkError:
             return self.invalid(request)
+        except links.WeekNotBegunError:
+            checkin = links.open_checkin(db, token, now=now, link_keys=keys)
+            return self.checkin_view(token, checkin, 409)
         except links.CheckinFormError as error:
             checkin = links.open_checkin(db, token, now=now, link_keys=keys)
             return self.checkin_view(token, checkin, 422, values=form, problems=error.problems)

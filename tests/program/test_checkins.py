@@ -291,3 +291,61 @@ def test_the_cohort_status_dates_the_last_check_in_by_the_week_it_is_about(
     )
     [row] = cohort_status(engine, program.name, late_evening)
     assert row.last_checkin == "2026-09-07"  # week 1's first day, in the cohort's calendar
+
+
+def test_a_checkin_for_a_week_that_has_not_begun_is_refused_everywhere(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """A week-10 check-in at week 4 was accepted: cohort status then showed a last
+    check-in in the future and the pair's risk cleared. Week 10 (a Monday, 2026-11-09)
+    begins at local midnight in the cohort's zone, not at its send time."""
+    from tandem.program.checkins import WeekNotBegunError
+    from tandem.program.reports import cohort_status
+
+    program = make_program(engine, tmp_path, pairs=2)  # America/New_York, weeks on Mondays
+    week_4 = day(program.instants, 4, days=1)
+    refusal = (
+        "week 10 has not begun: it begins on Mon 2026-11-09 (America/New_York); "
+        "record its check-in from then on"
+    )
+    met = CheckinAnswers(met=True, minutes=30)
+    with pytest.raises(WeekNotBegunError) as caught:
+        add_checkin(engine, "Fall 2026", "E001", 10, Role.MENTOR, met, now=week_4)
+    assert caught.value.message == refusal
+    # From the local start of the day: 23:59 the day before is too early, midnight is not.
+    night_before = datetime(2026, 11, 9, 4, 59, tzinfo=UTC)  # 23:59 in New York (EST)
+    with pytest.raises(WeekNotBegunError):
+        add_checkin(engine, "Fall 2026", "E001", 10, Role.MENTOR, met, now=night_before)
+    assert stored(engine) == []
+    assert [s.last_checkin for s in cohort_status(engine, "Fall 2026", week_4)] == [None, None]
+
+    export = tmp_path / "ahead.csv"
+    export.write_text(
+        "email,week,met\nmentor1@uni.edu,4,yes\nmentee2@uni.edu,10,yes\n", encoding="utf-8"
+    )
+    with pytest.raises(InputFileError) as raised:
+        import_checkins(engine, "Fall 2026", export, now=week_4)
+    assert [str(p) for p in raised.value.problems] == [
+        f'ahead.csv, row 3, column "week": {refusal}'
+    ]
+    assert stored(engine) == []  # not even row 2: all or nothing
+
+    with Session(engine) as session:
+        cohort = session.exec(select(Cohort)).one()
+        pair_pk = session.exec(select(Pair.pk).order_by(col(Pair.pk))).first()
+        assert pair_pk is not None
+    token = make_token(
+        link_secrets(LINK_KEYS, cohort),
+        pair_id=pair_pk,
+        week=10,
+        role="mentee",
+        expires=week_4 + timedelta(days=60),
+    )  # as a tick simulated ahead of time would make it
+    with pytest.raises(WeekNotBegunError, match="week 10 has not begun"):
+        record_from_link(engine, token, met, now=week_4, link_keys=LINK_KEYS)
+    assert stored(engine) == []
+
+    midnight = datetime(2026, 11, 9, 5, 0, tzinfo=UTC)  # 00:00 in New York
+    assert record_from_link(engine, token, met, now=midnight, link_keys=LINK_KEYS)[1] == 10
+    assert add_checkin(engine, "Fall 2026", "E001", 10, Role.MENTOR, met, now=midnight) == "added"
+    assert import_checkins(engine, "Fall 2026", export, now=midnight).added == 2

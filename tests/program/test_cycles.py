@@ -7,6 +7,7 @@ from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
@@ -159,3 +160,21 @@ def test_import_records_the_cycle_applied_to(tandem: Tandem, db_url: str, tmp_pa
     )
     again = tandem("import", "mentors", path, "--cycle", "2028", db=db_url)
     assert again.output.endswith("  0 new applicants to cycle 2028\n")
+
+
+def test_a_second_cohort_of_a_cycle_is_refused_even_after_a_new_match_run(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """Every pair of the cycle is in its first cohort: a second cohort of the cycle,
+    from its run or a later one, would propose them all again."""
+    from tandem.program.cohorts import CohortError
+    from tests.program.helpers import make_program, store_match
+
+    make_program(engine, tmp_path, pairs=2)  # Fall 2026, cycle 2026
+    store_match(engine, "2026", [("E001", "M002"), ("E002", "M001")])
+    for name in ("Fall 2026 again", "Winter 2026"):
+        with pytest.raises(CohortError, match='cycle "2026" already has cohort "Fall 2026"'):
+            cohort(engine, name, "2026", date(2026, 11, 2))
+    with Session(engine) as session:
+        assert [c.name for c in session.exec(select(Cohort)).all()] == ["Fall 2026"]
+        assert len(session.exec(select(Pair)).all()) == 2

@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from tandem.matcher.types import Role
-from tandem.program.cohorts import CohortError, change_pair, record_response
+from tandem.program.cohorts import CohortError, PairChange, change_pair, record_response
 from tandem.program.link_keys import link_secrets
 from tandem.program.outbox.channels import FileOutbox
 from tandem.program.pairs import (
@@ -21,6 +21,7 @@ from tandem.program.pairs import (
     MatchResponse,
     PairAction,
     PairState,
+    allowed_actions,
     receives_weekly,
     transition,
     window_closed,
@@ -81,8 +82,12 @@ def test_acceptance_activates_at_once_and_a_resumed_pair_keeps_its_first_activat
     change_pair(
         engine, "Fall 2026", "E001", PairAction.PAUSE, actor="coord", now=paused, reason="leave"
     )
-    pair = change_pair(engine, "Fall 2026", "E001", PairAction.RESUME, actor="coord", now=resumed)
-    assert pair.state == PairState.ACTIVE  # the returned pair shows what was written
+    change = change_pair(engine, "Fall 2026", "E001", PairAction.RESUME, actor="coord", now=resumed)
+    assert (change.before, change.state, change.changed) == (
+        PairState.PAUSED,
+        PairState.ACTIVE,
+        True,
+    )  # what was written
     [stored] = pairs(engine)
     assert (stored.state, stored.activated_at) == (PairState.ACTIVE, accepted)
     assert (stored.mentor_response, stored.mentee_response) == (
@@ -104,6 +109,74 @@ def test_acceptance_activates_at_once_and_a_resumed_pair_keeps_its_first_activat
     )
     assert report.activated == 0
     assert pairs(engine)[0].activated_at == accepted
+
+
+def test_a_paused_proposal_is_resumed_as_a_proposal_that_both_can_still_answer(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """Resuming used to make every paused pair active: a proposal paused and resumed had
+    started without its partners' answers, and could no longer be declined."""
+    program = make_program(engine, tmp_path, pairs=3, coordinator=None)
+    now = day(program.instants, 0, hours=1)
+
+    def act(mentee: str, action: PairAction, role: Role | None = None) -> PairChange:
+        reason = "not a fit" if action is PairAction.DECLINE else "fieldwork"
+        return change_pair(
+            engine, "Fall 2026", mentee, action, actor="coord", now=now, reason=reason, role=role
+        )
+
+    assert act("E001", PairAction.ACCEPT, Role.MENTOR).state is PairState.PROPOSED
+    assert act("E001", PairAction.PAUSE).state is PairState.PAUSED
+    resumed = act("E001", PairAction.RESUME)
+    assert (resumed.state, resumed.proposal, resumed.changed) == (PairState.PROPOSED, True, True)
+    assert act("E001", PairAction.RESUME).changed is False  # nothing is paused: no change
+    [first, *_] = pairs(engine)
+    assert (first.state, first.mentor_response, first.mentee_response, first.activated_at) == (
+        PairState.PROPOSED,
+        MatchResponse.ACCEPTED,
+        None,
+        None,
+    )
+    declined = act("E001", PairAction.DECLINE, Role.MENTEE)
+    assert (declined.state, declined.mentee_response) == (PairState.DECLINED, "declined")
+    assert [e[:2] for e in events(engine, first.pk or 0)] == [
+        (None, "proposed"),
+        ("proposed", "paused"),
+        ("paused", "proposed"),
+        ("proposed", "declined"),
+    ]
+    # While paused, a proposal still takes answers; accepted by both, it resumes active.
+    act("E002", PairAction.PAUSE)
+    assert act("E002", PairAction.ACCEPT, Role.MENTEE).proposal
+    both = act("E002", PairAction.ACCEPT, Role.MENTOR)
+    assert (both.state, both.proposal) == (PairState.PAUSED, False)
+    assert act("E002", PairAction.RESUME).state is PairState.ACTIVE
+    assert pairs(engine)[1].activated_at == now
+    # A paused proposal can be declined; a paused active pair cannot (it is ended).
+    act("E003", PairAction.PAUSE)
+    assert act("E003", PairAction.DECLINE, Role.MENTOR).state is PairState.DECLINED
+    act("E002", PairAction.PAUSE)
+    with pytest.raises(CohortError, match="cannot decline a pair that is paused"):
+        act("E002", PairAction.DECLINE, Role.MENTOR)
+
+
+def test_the_actions_each_state_allows() -> None:
+    assert allowed_actions("proposed") == (
+        PairAction.ACCEPT,
+        PairAction.DECLINE,
+        PairAction.PAUSE,
+        PairAction.END,
+    )
+    assert allowed_actions(PairState.ACTIVE) == (PairAction.PAUSE, PairAction.END)
+    assert allowed_actions("paused", PairState.ACTIVE) == (PairAction.RESUME, PairAction.END)
+    assert allowed_actions("paused", PairState.PROPOSED) == (
+        PairAction.ACCEPT,
+        PairAction.DECLINE,
+        PairAction.RESUME,
+        PairAction.END,
+    )
+    for ended in ("completed", "ended", "declined"):
+        assert allowed_actions(ended) == ()
 
 
 def test_a_change_made_from_a_stale_read_writes_nothing(engine: Engine, tmp_path: Path) -> None:

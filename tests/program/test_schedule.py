@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from tandem.program.schedule import (
     ScheduleError,
+    checked_zone,
     first_send_date,
     send_instants,
     week_for,
@@ -159,3 +160,39 @@ def test_invalid_settings_say_how_to_fix_them(kwargs, message):
     } | kwargs
     with pytest.raises(ScheduleError, match=message):
         send_instants(**settings)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("America/New_York", "America/New_York"),
+        (" europe/berlin ", "Europe/Berlin"),  # case and spaces forgiven
+        ("UTC", "UTC"),
+    ],
+)
+def test_a_zone_is_given_as_the_database_spells_it(name: str, expected: str) -> None:
+    assert checked_zone(name) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        (
+            "EST",
+            '"EST" is an abbreviation, not a time zone (it ignores daylight saving time); '
+            'use a place name such as "America/New_York"',
+        ),
+        ("cest", '"cest" is an abbreviation, not a time zone'),
+        (
+            "Europe/Berln",
+            'unknown time zone "Europe/Berln"; did you mean "Europe/Berlin"? Use an IANA name',
+        ),
+        ("US/Centrl", 'unknown time zone "US/Centrl"; Use an IANA name'),  # never US/Central
+    ],
+)
+def test_abbreviations_and_unknown_zones_are_refused_with_a_suggestion(
+    name: str, message: str
+) -> None:
+    with pytest.raises(ScheduleError) as caught:
+        checked_zone(name)
+    assert caught.value.message.startswith(message)

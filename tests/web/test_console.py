@@ -176,3 +176,60 @@ def test_console_times_are_in_the_cohorts_time_zone(site: Site) -> None:
     assert local.strftime("%Y-%m-%d %H:%M %Z") in page  # the cohort's zone
     assert local.tzname() in ("EST", "EDT")
     assert site.clock.now.strftime("%Y-%m-%d %H:%M UTC") not in page
+
+
+def test_participants_requests_are_seen_in_the_pairs_list_and_labelled_on_the_pair_page(
+    site: Site, engine: Engine
+) -> None:
+    """A request to pause or leave showed only on the pair's page, as the raw audit action
+    ("pair.leave_requested"), with coordinators' actions mixed in; the page offered every
+    action whatever the pair's state."""
+    from tandem.program.links import ChangeRequest, request_change
+    from tandem.program.reports import cohort_status
+    from tests.program.helpers import LINK_KEYS
+
+    def ask(pair: int, role: str, request: ChangeRequest, reason: str) -> None:
+        token = site.token(site.pairs[pair], 1, role)
+        request_change(
+            engine, token, request, reason=reason, now=site.clock.now, link_keys=LINK_KEYS
+        )
+
+    ask(1, "mentee", ChangeRequest.LEAVE, "moving to Lyon")
+    ask(0, "mentor", ChangeRequest.PAUSE, "fieldwork")
+    ask(0, "mentor", ChangeRequest.PAUSE, "fieldwork, still")  # asked again: counted once
+    assert sign_in(site) == 303
+    pairs = site.client.get("/console/cohorts/Fall%202026").text
+    assert "2 open requests from participants" in pairs
+    assert "mentee E002 asks to leave (2026-09-08)" in pairs
+    assert "mentor M001 asks to pause (2026-09-08)" in pairs
+    assert "moving to Lyon" not in pairs  # reasons are for the pair's page
+    asking = site.client.get("/console/cohorts/Fall%202026?asks=1").text
+    assert re.findall(r"pairs/(E\d+)", asking) == ["E001", "E002"]
+
+    case = site.client.get("/console/cohorts/Fall%202026/pairs/E002").text
+    assert "pair.leave_requested" not in case
+    assert "asked to leave the program <strong>(open)</strong>" in case
+    assert "mentee Mentee 2 (E002)" in case and "moving to Lyon" in case
+    options = re.findall(r'<option value="(\w+)">', case)
+    assert options == ["accept", "decline", "pause", "end"]  # a proposal: nothing to resume
+    site.client.post(
+        "/console/cohorts/Fall%202026/pairs/E002",
+        data={"action": "end", "reason": "asked to leave", "csrf": csrf_of(case)},
+    )
+    case = site.client.get("/console/cohorts/Fall%202026/pairs/E002").text
+    assert "asked to leave the program" in case and "(open)" not in case
+    coordinators = case[case.index("Coordinators' actions") :]
+    assert "Ada Lovelace" in coordinators and "ended the pair early" in coordinators
+    assert "<select" not in case and "This pair is ended: there is nothing left to change" in case
+
+    site.client.post(
+        "/console/cohorts/Fall%202026/pairs/E003",
+        data={"action": "accept", "csrf": csrf_of(case)},
+    )
+    active = site.client.get("/console/cohorts/Fall%202026/pairs/E003").text
+    assert re.findall(r'<option value="(\w+)">', active) == ["pause", "end"]
+    assert "accepted the introduction for both" in active
+    # The mentor's request to pause stays open until someone acts on the pair.
+    status = {s.mentee_id: s.requests for s in cohort_status(engine, "Fall 2026", site.clock.now)}
+    assert [str(r) for r in status["E001"]] == ["mentor M001 asks to pause (2026-09-08)"]
+    assert status["E002"] == status["E003"] == ()

@@ -23,7 +23,7 @@ from tandem.program.storage.tables import (
 from tandem.program.tokens import make_token, new_secret
 from tandem.program.web_state import shared_secret
 from tandem.web.security import Limits, csrf_value
-from tests.program.helpers import store_match
+from tests.program.helpers import day, store_match
 from tests.web.helpers import Site, csrf_of, make_site
 
 NOT_VALID = "This link is not valid any more"
@@ -96,6 +96,30 @@ def test_a_decline_reason_reaches_the_coordinator_and_never_the_partner(
     assert "too far apart" not in partner.text
 
 
+def test_a_paused_introduction_can_still_be_answered(site: Site, engine: Engine) -> None:
+    """A proposal paused by the coordinator is still a proposal: its partners answer it."""
+    from tandem.program.cohorts import PairAction, change_pair
+
+    change_pair(
+        engine, "Fall 2026", "E001", PairAction.PAUSE, actor="coordinator", now=site.clock.now
+    )
+    token = site.token(site.pairs[0], 0, "mentee")
+    page = site.client.get(f"/respond/{token}")
+    assert "Your coordinator has paused this pair for now; you can still answer." in page.text
+    sent = site.client.post(
+        f"/respond/{token}",
+        data={"answer": "decline", "reason": "moving", "csrf": csrf_of(page.text)},
+    )
+    assert sent.status_code == 303
+    with Session(engine) as session:
+        pair = session.get(Pair, site.pairs[0])
+        assert pair is not None and (pair.state, pair.mentee_response) == (
+            "declined",
+            "declined",
+        )
+    assert "This pair is <strong>declined</strong>" in site.client.get(f"/respond/{token}").text
+
+
 def _tokens(site: Site) -> dict[str, str]:
     good = site.token(site.pairs[0], 1, "mentor")
     flipped = good[:10] + ("A" if good[10] != "A" else "B") + good[11:]
@@ -152,6 +176,7 @@ def test_a_bad_link_gets_one_plain_page_and_records_nothing(
 
 
 def test_a_link_opens_only_its_own_kind_pair_week_and_person(site: Site, engine: Engine) -> None:
+    site.clock.now = day(site.program.instants, 2, hours=1)  # week 2 has begun
     intro = site.token(site.pairs[0], 0, "mentor")
     weekly = site.token(site.pairs[1], 2, "mentee")
     assert NOT_VALID in site.client.get(f"/checkin/{intro}").text
@@ -208,7 +233,27 @@ def test_a_wrong_answer_is_named_and_nothing_is_recorded(site: Site, engine: Eng
         assert session.exec(select(CheckIn)).all() == []
 
 
+def test_a_checkin_link_of_a_week_to_come_says_when_it_opens_and_records_nothing(
+    site: Site, engine: Engine
+) -> None:
+    """A link made ahead of time (a simulated tick) opened a form whose answers then
+    failed as an invalid link; they must not be recorded before the week begins."""
+    token = site.token(site.pairs[0], 3, "mentee", days=30)  # the site is in week 1
+    page = site.client.get(f"/checkin/{token}")
+    assert page.status_code == 200 and "Week 3 of 16" in page.text
+    assert "This week's check-in opens on Monday 21 September 2026" in page.text
+    assert 'name="met"' not in page.text
+    before = snapshot(engine)
+    sent = site.client.post(f"/checkin/{token}", data={"met": "yes", "csrf": csrf_of(page.text)})
+    assert sent.status_code == 409 and "opens on Monday 21 September 2026" in sent.text
+    assert snapshot(engine) == before
+    site.clock.now = day(site.program.instants, 3) - timedelta(hours=8)  # 01:00 that Monday
+    opened = site.client.get(f"/checkin/{token}")
+    assert 'name="met"' in opened.text and "opens on" not in opened.text
+
+
 def test_the_final_week_asks_the_closing_reflection(site: Site, engine: Engine) -> None:
+    site.clock.now = day(site.program.instants, 16, hours=1)  # the final week has begun
     token = site.token(site.pairs[0], 16, "mentor")
     mentor = site.client.get(f"/checkin/{token}").text
     assert "final week" in mentor

@@ -8,9 +8,7 @@ person reads; :mod:`tandem.program.roster.validate` locates each by file, row an
 from __future__ import annotations
 
 import re
-import zoneinfo
 from collections.abc import Sequence
-from functools import cache
 from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
@@ -25,6 +23,7 @@ from tandem.matcher.types import (
     normalize_term,
 )
 from tandem.program.errors import ProgramError
+from tandem.program.schedule import ScheduleError, checked_zone
 from tandem.program.sharing import (
     DISPLAY_FIELDS,
     SHARE_ALIASES,
@@ -249,69 +248,11 @@ def _parse_modes(value: Any) -> tuple[MeetingMode, ...]:
     return tuple(dict.fromkeys(modes))
 
 
-_DEPRECATED_ZONE_PREFIXES = ("US/", "Canada/", "Mexico/", "Brazil/", "Chile/", "Etc/")
-"""Old link names kept by the time-zone database for compatibility: never suggested."""
-FIXED_OFFSET_ZONES = {
-    "EST": "America/New_York",
-    "EDT": "America/New_York",
-    "CST": "America/Chicago",
-    "CDT": "America/Chicago",
-    "MST": "America/Denver",
-    "MDT": "America/Denver",
-    "PST": "America/Los_Angeles",
-    "PDT": "America/Los_Angeles",
-    "HST": "Pacific/Honolulu",
-    "GMT": "Europe/London",
-    "BST": "Europe/London",
-    "CET": "Europe/Paris",
-    "CEST": "Europe/Paris",
-    "EET": "Europe/Athens",
-    "WET": "Europe/Lisbon",
-    "MET": "Europe/Paris",
-    "IST": "Asia/Kolkata",
-    "JST": "Asia/Tokyo",
-    "AEST": "Australia/Sydney",
-}
-"""Abbreviations people write for a zone, and the place name to write instead: an
-abbreviation (some are in the database, as fixed offsets) ignores daylight saving time."""
-
-
-@cache
-def _zones() -> tuple[str, ...]:
-    return tuple(sorted(zoneinfo.available_timezones()))
-
-
-@cache
-def _suggestable_zones() -> tuple[str, ...]:
-    """Region/City names only: no deprecated links, abbreviations or fixed offsets."""
-    return tuple(
-        z
-        for z in _zones()
-        if "/" in z and not z.startswith(_DEPRECATED_ZONE_PREFIXES) and z not in FIXED_OFFSET_ZONES
-    )
-
-
 def _parse_timezone(value: Any) -> str:
-    text = _text(value)
-    place = FIXED_OFFSET_ZONES.get(text.upper())
-    if place is not None:
-        raise ValueError(
-            f'"{text}" is an abbreviation, not a time zone (it ignores daylight saving time); '
-            f'use a place name such as "{place}"'
-        )
-    if text in _zones():
-        return text
-    folded = {z.lower(): z for z in _zones()}
-    if text.lower() in folded:
-        return folded[text.lower()]
-    import difflib
-
-    close = difflib.get_close_matches(text, _suggestable_zones(), n=1, cutoff=0.6)
-    hint = f'; did you mean "{close[0]}"?' if close else ";"
-    raise ValueError(
-        f'unknown time zone "{text}"{hint} Use an IANA name such as Europe/Berlin or '
-        "America/Chicago"
-    )
+    try:
+        return checked_zone(_text(value))
+    except ScheduleError as error:
+        raise ValueError(error.message) from None
 
 
 def _parse_tags(value: Any) -> tuple[str, ...]:
