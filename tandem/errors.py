@@ -53,11 +53,11 @@ MAX_LISTED = 50
 
 
 def describe_problems(problems: Sequence[Problem], outcome: str = "") -> str:
-    """The one rendering of a file's problems: a single problem is one line; several get
-    a headline (``file: 3 problems; outcome``) and one indented line each, at most
-    :data:`MAX_LISTED` of them."""
+    """The one rendering of a file's problems: a single problem is one line (``file, row
+    3, column "x": message; outcome``); several get a headline (``file: 3 problems;
+    outcome``) and one indented line each, at most :data:`MAX_LISTED` of them."""
     if len(problems) == 1:
-        return str(problems[0])
+        return f"{problems[0]}; {outcome}" if outcome else str(problems[0])
     files = list(dict.fromkeys(p.file for p in problems))
     headline = f"{', '.join(files)}: {len(problems)} problems"
     lines = [headline + (f"; {outcome}" if outcome else "")]

@@ -325,7 +325,9 @@ def import_roster(
                 select(table.c.email_key, table.c.external_id).where(table.c.role == role.value)
             ).all()
         )
-        validator = RosterValidator(stream.file, role, stream.columns, stored_emails)
+        validator = RosterValidator(
+            stream.file, role, stream.columns, stored_emails, stream.headers
+        )
         stored_ids = set(stored_emails.values())
         del stored_emails
         batch = _Batch(connection, role, now, write=not dry_run)

@@ -57,8 +57,8 @@ BAD_INPUTS: list[tuple[str, str, Role, str | bytes, list[str]]] = [
         Role.MENTOR,
         "id,name\nM9,Zed\n",
         [
-            'mentors.csv, row 1, column "email": required column is missing; headers read as '
-            'it: "email", "Email Address", "E-mail", "E-mail Address"'
+            'mentors.csv, row 1, column "email": required column is missing; add a column '
+            'headed "email" (or "Email Address", "E-mail" or "E-mail Address")'
         ],
     ),
     (
@@ -387,5 +387,5 @@ def test_carriage_returns_bare_files_read_and_a_stray_one_is_one_problem(
     result = tandem("import", "mentors", stray, db=db_url, expect=1)
     assert result.stderr == (
         "Error: stray.csv, row 2: a carriage return inside the row (a cell holds a line break); "
-        "remove it, or save the file again with ordinary line endings\n"
+        "remove it, or save the file again with ordinary line endings; nothing was imported\n"
     )
