@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from os import PathLike
+from pathlib import Path
 
 
 class TandemError(Exception):
@@ -72,6 +73,11 @@ class FileAccessError(TandemError):
     not permitted, …); the message names the file and what to do."""
 
     def __init__(self, path: PathLike[str] | str, error: OSError, *, writing: bool = False) -> None:
+        if writing and type(error) is FileNotFoundError:
+            # Named: "the folder reports/2026 does not exist", not just "a folder".
+            folder = Path(path).parent
+            super().__init__(f"{path}: the folder {folder} does not exist; create it first")
+            return
         super().__init__(f"{path}: {os_error_message(error, writing=writing)}")
 
 

@@ -21,11 +21,14 @@ from tandem.commands.common import (
     NowOption,
     OutputFormat,
     actor_name,
+    check_output_file,
+    check_output_folder,
     database,
     echo_lines,
     lazy_module,
     now_from,
     render_rows,
+    write_output,
 )
 from tandem.commands.credentials import KeysOption
 from tandem.program import certify  # light: its names load on first use
@@ -196,6 +199,7 @@ def certify_run(
     loaded = certify.load_rules(rules)
     issuer = keyring = None
     if not dry_run:
+        check_output_folder(out)
         issuer = certify.issuer_settings(
             name=issuer_name,
             url=issuer_url,
@@ -366,6 +370,8 @@ def certs_export_revocations(
     now: NowOption = None,
 ) -> None:
     """Sign the list of revoked certificates that `tandem verify --revocations` reads."""
+    if out is not None:
+        check_output_file(out)
     keyring = issuer_keys.load_keyring(keys)
     with database(ctx) as db:
         token, revocations = certify.export_revocations(
@@ -374,7 +380,7 @@ def certs_export_revocations(
     if out is None:
         typer.echo(token)
         return
-    out.write_text(token + "\n", encoding="utf-8")
+    write_output(out, token + "\n", personal=False)
     count = len(revocations.entries)
     typer.echo(
         f"Wrote the signed revocation list ({count} revoked certificate"

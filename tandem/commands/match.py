@@ -12,6 +12,7 @@ import typer
 from tandem.commands.common import (
     NowOption,
     OutputFormat,
+    check_output_file,
     console,
     database,
     lazy_module,
@@ -19,6 +20,7 @@ from tandem.commands.common import (
     plural,
     progress_bar,
     render_rows,
+    write_output,
 )
 from tandem.errors import FileAccessError
 from tandem.matcher import (
@@ -120,13 +122,14 @@ def match(
         objective=objective,
     )
     if out is not None:
-        matching.check_result_path(out)
+        kind = matching.result_format(out)
+        check_output_file(out)
     bar, progress = progress_bar()
 
     with database(ctx) as engine, bar:
         summary = matching.run_match(engine, request, now=now_from(now), progress=progress)
     if out is not None:
-        matching.write_result(summary, out)
+        write_output(out, matching.result_file(summary, kind), personal=True)
     out_console = console()
     out_console.print(
         f"Match run {summary.run_id} for cycle {summary.cycle!r} ({summary.method}"

@@ -19,6 +19,7 @@ from tandem.commands.common import (
     echo_lines,
     lazy_module,
     now_from,
+    output_file,
     plural,
     render_rows,
     settings,
@@ -237,9 +238,12 @@ def export(
     role: Annotated[RoleChoice, typer.Argument(help="mentor or mentee")],
     out: Annotated[Path, typer.Argument(help="Output .csv or .xlsx file.")],
 ) -> None:
-    """Write the stored roster of one role to a file that imports back unchanged."""
-    with database(ctx) as engine:
-        count = roster.export_roster(engine, Role(role.value), out)
+    """Write the stored roster of one role to a file that imports back unchanged.
+
+    The file holds personal data: it is readable by its owner only (mode 0600)."""
+    kind = roster.export_format(out)
+    with output_file(out, personal=True) as handle, database(ctx) as engine:
+        count = roster.export_roster(engine, Role(role.value), handle, kind)
     typer.echo(f"Wrote {count} {role.value}s to {out}")
 
 

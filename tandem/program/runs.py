@@ -7,6 +7,7 @@ rows. The matcher itself (``tandem.matcher``) never sees the database or a file.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import statistics
 import time
@@ -21,7 +22,6 @@ from sqlalchemy import Engine, insert
 from sqlmodel import Session, col, select
 
 import tandem
-from tandem.errors import FileAccessError
 from tandem.matcher import (
     GroupCap,
     MatchConfig,
@@ -587,32 +587,23 @@ OUTPUT_COLUMNS = ("mentee_id", "mentee", "mentor_id", "mentor", "score", "locked
 """Columns of ``--out``: who with whom, by id and name, and why (no solver internals)."""
 
 
-def write_result(summary: MatchSummary, path: Path) -> None:
-    """The pairs as CSV or JSON (by extension); same inputs give the same bytes.
-
-    Raises MatchingError for another file type and FileAccessError when ``path`` cannot
-    be written."""
-    try:
-        _write_result(summary, path)
-    except OSError as exc:
-        raise FileAccessError(path, exc, writing=True) from None
+RESULT_FORMATS = ("csv", "json")
+"""The file types a match run's pairs are written to (``--out``), by extension."""
 
 
-def check_result_path(path: Path) -> None:
-    """Refuse, before a match runs, an output path :func:`write_result` could not write.
-
-    Raises MatchingError for a file type other than .csv or .json and FileAccessError for
-    a folder or a missing folder."""
-    if path.suffix.lower() not in (".csv", ".json"):
+def result_format(path: Path) -> str:
+    """``csv`` or ``json``, by the output file's name; raises MatchingError for another
+    (checked before a match runs)."""
+    kind = path.suffix.lower().removeprefix(".")
+    if kind not in RESULT_FORMATS:
         raise MatchingError(f"cannot write {path.name}: use a .csv or .json file name")
-    if path.is_dir():
-        raise FileAccessError(path, IsADirectoryError(), writing=True)
-    if not path.parent.is_dir():
-        raise FileAccessError(path, FileNotFoundError(), writing=True)
+    return kind
 
 
-def _write_result(summary: MatchSummary, path: Path) -> None:
-    if path.suffix.lower() == ".json":
+def result_file(summary: MatchSummary, kind: str) -> bytes:
+    """The pairs as ``kind`` (csv or json, see :func:`result_format`); the same inputs
+    give the same bytes."""
+    if kind == "json":
         document = {
             "cycle": summary.cycle,
             "method": summary.method,
@@ -624,11 +615,7 @@ def _write_result(summary: MatchSummary, path: Path) -> None:
             "unmatched": summary.unmatched,
             "proof": summary.proof,
         }
-        path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        return
-    if path.suffix.lower() != ".csv":
-        raise MatchingError(f"cannot write {path.name}: use a .csv or .json file name")
-    with path.open("w", encoding="utf-8", newline="") as out:
-        write_csv_rows(
-            out, OUTPUT_COLUMNS, ([row[c] for c in OUTPUT_COLUMNS] for row in summary.rows)
-        )
+        return (json.dumps(document, indent=2, sort_keys=True) + "\n").encode("utf-8")
+    out = io.StringIO()
+    write_csv_rows(out, OUTPUT_COLUMNS, ([row[c] for c in OUTPUT_COLUMNS] for row in summary.rows))
+    return out.getvalue().encode("utf-8")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import html
+import os
 import re
 import uuid
 from datetime import datetime
@@ -403,6 +404,8 @@ def _issue_one(
 
 
 def _write_files(out_dir: Path, issue: _Issue) -> tuple[Path, ...]:
+    """The certificate's files in ``out_dir``, readable by their owner only (mode 0600,
+    as the database): they name the mentor."""
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = issue.facts.credential_id.removeprefix("urn:uuid:")
     files = (
@@ -411,7 +414,9 @@ def _write_files(out_dir: Path, issue: _Issue) -> tuple[Path, ...]:
         (out_dir / f"{stem}.pdf", issue.pdf),
     )
     for path, data in files:
-        path.write_bytes(data)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
     return tuple(path for path, _ in files)
 
 

@@ -626,19 +626,16 @@ def write_csv_rows(out: IO[str], columns: Sequence[str], rows: Iterable[Sequence
         writer.writerow([_export_cell(v) for v in row])
 
 
-def write_xlsx_rows(path: Path, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+def write_xlsx_rows(out: IO[bytes], columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     """An XLSX workbook with one sheet; text cells neutralised against formula injection."""
     from openpyxl import Workbook
 
-    # The file is opened first: a path that cannot be written fails before openpyxl has
-    # a half-written sheet to clean up.
-    with path.open("wb") as out:
-        workbook = Workbook(write_only=True)
-        sheet = workbook.create_sheet("tandem")
-        sheet.append(list(columns))
-        for row in rows:
-            sheet.append([_export_cell(v) for v in row])
-        workbook.save(out)
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("tandem")
+    sheet.append(list(columns))
+    for row in rows:
+        sheet.append([_export_cell(v) for v in row])
+    workbook.save(out)
 
 
 def _export_cell(value: Any) -> Any:

@@ -321,7 +321,7 @@ FILE_COMMANDS: list[tuple[str, Callable[[Path], list[str | Path]], str]] = [
     (
         "export into a missing folder",
         lambda t: ["participants", "export", "mentor", t / "no" / "out.csv"],
-        "{t}/no/out.csv: the folder to write into does not exist; create it first",
+        "{t}/no/out.csv: the folder {t}/no does not exist; create it first",
     ),
     (
         "export onto a folder",
@@ -356,7 +356,7 @@ FILE_COMMANDS: list[tuple[str, Callable[[Path], list[str | Path]], str]] = [
     (
         "match output into a missing folder",
         lambda t: ["match", "--cycle", "c", "--now", NOW_TEXT, "--out", t / "no" / "o.json"],
-        "{t}/no/o.json: the folder to write into does not exist; create it first",
+        "{t}/no/o.json: the folder {t}/no does not exist; create it first",
     ),
 ]
 

@@ -333,7 +333,8 @@ def test_export_neutralises_formulas_and_imports_back(engine: Engine, tmp_path: 
     hostile = 'id,name,email,department\nE1,"=HYPERLINK(""x"")",e1@uni.edu,+1 lab\nE2,@Bob,e2@uni.edu,-x\n'
     roster.import_roster(engine, write(tmp_path, "mentees.csv", hostile), Role.MENTEE, now=NOW)
     out = tmp_path / "export.csv"
-    roster.export_roster(engine, Role.MENTEE, out)
+    with out.open("wb") as handle:
+        roster.export_roster(engine, Role.MENTEE, handle, "csv")
     text = out.read_text(encoding="utf-8")
     assert "'=HYPERLINK" in text and "'@Bob" in text and "'+1 lab" in text and "'-x" in text
     before = dump(engine)
@@ -342,7 +343,8 @@ def test_export_neutralises_formulas_and_imports_back(engine: Engine, tmp_path: 
     assert dump(engine) == before
 
     xlsx = tmp_path / "export.xlsx"
-    roster.export_roster(engine, Role.MENTEE, xlsx)
+    with xlsx.open("wb") as handle:
+        roster.export_roster(engine, Role.MENTEE, handle, "xlsx")
     from openpyxl import load_workbook
 
     cells = [c.value for row in load_workbook(xlsx).worksheets[0].iter_rows() for c in row]
