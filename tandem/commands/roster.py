@@ -27,11 +27,13 @@ from tandem.commands.common import (
 from tandem.matcher.types import Role
 
 if TYPE_CHECKING:
+    from tandem.program import sharing
     from tandem.program.roster import store as roster
     from tandem.program.storage import db
 else:
     db = lazy_module("tandem.program.storage.db")
     roster = lazy_module("tandem.program.roster.store")
+    sharing = lazy_module("tandem.program.sharing")
 
 
 class RoleChoice(StrEnum):
@@ -135,7 +137,9 @@ LIST_COLUMNS = ("role", "id", "name", "career_stage", "institution", "timezone",
 
 
 def _public_fields(row: Any) -> dict[str, Any]:
-    """A participant as shown to a coordinator; identity fields only with consent."""
+    """A participant as shown to a coordinator. Identity attributes are never shown, only
+    how many are stored (`tandem participants export-person`, the person's own export,
+    has them); ``share`` is what the partner sees (None: the default, every field)."""
     data: dict[str, Any] = {
         "role": row.role,
         "id": row.external_id,
@@ -153,12 +157,25 @@ def _public_fields(row: Any) -> dict[str, Any]:
         "meeting_modes": row.meeting_modes,
         "excluded": row.excluded,
         "identity_consent": row.identity_consent,
+        "identity_attributes": len(row.identity) + len(row.identity_preferences),
+        "share": row.share,
     }
-    if row.identity_consent:
-        data["identity"] = row.identity
-        data["identity_preferences"] = row.identity_preferences
-    data.update(row.custom)
+    data.update({k: v for k, v in row.custom.items() if k not in data})
     return data
+
+
+def _shown(data: dict[str, Any]) -> dict[str, Any]:
+    """The fields of :func:`_public_fields` as a person reads them in a table."""
+    count = data["identity_attributes"]
+    return {
+        **data,
+        "identity_attributes": (
+            f"{count} stored, not shown (`tandem participants export-person` includes them)"
+            if count
+            else "none stored"
+        ),
+        "share": f"{sharing.describe_share(data['share'])} (what their partner sees)",
+    }
 
 
 @participants_app.command("list")
@@ -179,7 +196,7 @@ def show_participant(
     participant_id: Annotated[str, typer.Argument(metavar="ID", help="The participant's id.")],
     fmt: FormatOption = OutputFormat.TABLE,
 ) -> None:
-    """Show everything stored about one participant (each role they hold)."""
+    """Show what is stored about one participant (identity attributes counted, not shown)."""
     with database(ctx) as engine:
         rows = [_public_fields(r) for r in roster.get_participant(engine, participant_id)]
     if fmt is OutputFormat.JSON:
@@ -191,7 +208,7 @@ def show_participant(
         return
     for data in rows:
         render_rows(
-            [{"field": k, "value": v} for k, v in data.items()],
+            [{"field": k, "value": v} for k, v in _shown(data).items()],
             ("field", "value"),
             fmt,
             title=f"{data['role']} {data['id']}",

@@ -310,6 +310,37 @@ def test_identity_is_stored_only_with_consent_and_never_printed(
     assert "identity" not in json.loads(shown.stdout)[0]
 
 
+def test_show_counts_identity_attributes_and_says_what_the_partner_sees(
+    seeded: Engine, db_url: str, tandem: Tandem
+) -> None:
+    table = tandem("participants", "show", "E1", db=db_url).stdout
+    assert "first-generation" not in table
+    assert "1 stored, not shown (`tandem participants export-person` includes them)" in table
+    assert "everything (the default): career stage, institution" in table
+    for fmt in ("json", "csv"):
+        shown = tandem("participants", "show", "E1", "--format", fmt, db=db_url).stdout
+        assert "first-generation" not in shown
+    (data,) = json.loads(tandem("participants", "show", "E1", "--format", "json", db=db_url).stdout)
+    assert (data["identity_attributes"], data["share"]) == (1, None)
+    people = tandem("participants", "list", "--format", "json", db=db_url).stdout
+    assert "first-generation" not in people
+
+
+def test_show_says_a_chosen_share(
+    engine: Engine, db_url: str, tmp_path: Path, tandem: Tandem
+) -> None:
+    path = write(
+        tmp_path, "mentees.csv", "id,name,email,share\nE1,Cleo,cleo@uni.edu,career_stage;email\n"
+    )
+    roster.import_roster(engine, path, Role.MENTEE, now=NOW)
+    table = tandem("participants", "show", "E1", db=db_url).stdout
+    assert "career stage, e-mail (what their partner sees)" in table
+    path.write_text("id,name,email,share\nE1,Cleo,cleo@uni.edu,none\n", encoding="utf-8")
+    roster.import_roster(engine, path, Role.MENTEE, now=LATER)
+    table = tandem("participants", "show", "E1", db=db_url).stdout
+    assert "nothing but their name (what their partner sees)" in table
+
+
 def test_xlsx_and_json_import_like_csv(engine: Engine, tmp_path: Path) -> None:
     from openpyxl import Workbook
 
