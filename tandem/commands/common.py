@@ -135,9 +135,16 @@ def _parse_now(value: str | None) -> datetime | None:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise typer.BadParameter(
-            f"expected an ISO date and time like 2026-09-07T09:00, got {value!r}"
+            f"{value!r} is not a date and time; give e.g. 2027-02-01T09:00 or 2027-02-01",
+            param_hint="--now",
         ) from None
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _checked_now(value: str | None) -> str | None:
+    """``--now`` is checked as the command line is read, before a command does any work."""
+    _parse_now(value)
+    return value
 
 
 NowOption = Annotated[
@@ -146,6 +153,7 @@ NowOption = Annotated[
         "--now",
         help="Act as if it were this instant (ISO date-time; UTC unless an offset is given). "
         "Default: the current time.",
+        callback=_checked_now,
     ),
 ]
 

@@ -67,18 +67,22 @@ class RoleChoice(StrEnum):
     MENTEE = "mentee"
 
 
-def _time(value: str) -> time:
+def _time(value: str, option: str) -> time:
     try:
         return time.fromisoformat(value)
     except ValueError:
-        raise typer.BadParameter(f"expected a time like 09:00, got {value!r}") from None
+        raise typer.BadParameter(
+            f"{value!r} is not a time of day; give e.g. 09:00", param_hint=option
+        ) from None
 
 
-def _date(value: str) -> date:
+def _date(value: str, option: str) -> date:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise typer.BadParameter(f"expected a date like 2026-09-07, got {value!r}") from None
+        raise typer.BadParameter(
+            f"{value!r} is not a date; give e.g. 2026-09-07", param_hint=option
+        ) from None
 
 
 def _resources(values: list[str]) -> dict[Resource, str]:
@@ -160,11 +164,11 @@ def create(
     config = cohorts.CohortSettings(
         name=name,
         cycle=cycle,
-        start=_date(start),
+        start=_date(start, "--start"),
         weeks=weeks,
         timezone=timezone,
         send_day=send_day.value,
-        send_time=_time(send_time),
+        send_time=_time(send_time, "--send-time"),
         curriculum_dir=curriculum,
         confirmation=cohorts.Confirmation.REQUIRE_BOTH
         if require_both
@@ -358,7 +362,7 @@ def slot(
             cohort,
             mentee_id,
             weekday=list(Weekday).index(day),
-            at=_time(at),
+            at=_time(at, "--time"),
             minutes=minutes,
             timezone=timezone,
         )
