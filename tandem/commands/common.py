@@ -187,6 +187,20 @@ LinkKeysOption = Annotated[
 ]
 
 
+def link_keys_path(ctx: typer.Context, keys: Path) -> Path:
+    """``--keys`` of a command that signs or checks participants' links. A key file that
+    ``--keys`` or TANDEM_KEYS names must exist; only the default one may be missing (a
+    deployment whose cohorts keep their own secrets in the database)."""
+    source = ctx.get_parameter_source("keys")
+    if source is not None and source.name != "DEFAULT" and not keys.exists():
+        given = "TANDEM_KEYS" if source.name == "ENVIRONMENT" else "--keys"
+        raise TandemError(
+            f"{given}: the key file {keys} does not exist; create it with "
+            f"`tandem keys init --keys {keys}`"
+        )
+    return keys
+
+
 def progress_bar() -> tuple[Progress, Callable[[str, int, int], None]]:
     """A transient Rich progress display and the ``progress(stage, done, total)`` callback
     that library functions take; one bar per stage."""

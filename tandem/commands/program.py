@@ -21,6 +21,7 @@ from tandem.commands.common import (
     database,
     echo_lines,
     lazy_module,
+    link_keys_path,
     now_from,
     plural,
     progress_bar,
@@ -388,7 +389,7 @@ def tick(
     from tandem.program.outbox.channels import channel_from_url
 
     channel = channel_from_url(delivery)
-    link_keys = read_link_keys(keys)
+    link_keys = read_link_keys(link_keys_path(ctx, keys))
     bar, update = progress_bar()
     with database(ctx) as db, bar:
         report = ticks.run_due(
@@ -416,6 +417,7 @@ def scheduler_run(
     from tandem.program.outbox.channels import channel_from_url
 
     channel_from_url(delivery)  # fail fast on a bad URL
+    keys = link_keys_path(ctx, keys)
     run_scheduler(settings(ctx).db_url, delivery, every, str(keys.resolve()))
 
 
