@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -200,6 +201,7 @@ def explain_command(
                     "why_not": result.why_not.model_dump(mode="json") if result.why_not else None,
                     "mentee_names": result.mentee_names,
                     "mentor_names": result.mentor_names,
+                    "unmatched_reason": result.unmatched_reason,
                 },
                 indent=2,
             )
@@ -236,17 +238,8 @@ def explain_command(
             _table(),
             title="Why this mentor",
         )
-    elif info.unmatched is not None:
-        u = info.unmatched
-        if u.rule:
-            out.print(
-                f"Mentee {mentee_text} is unmatched: no mentor passes rule {u.rule} "
-                f"({u.eliminated} of {u.mentors} mentors excluded by it)."
-            )
-        else:
-            out.print(
-                f"Mentee {mentee_text} is unmatched ({u.cause.value}; {u.allowed} mentors allowed)."
-            )
+    elif result.unmatched_reason is not None:
+        out.print(f"Mentee {mentee_text} is unmatched: {result.unmatched_reason}.")
     if info.alternatives:
         render_rows(
             [
@@ -268,21 +261,28 @@ def explain_command(
             rules = w.forbidden_because or w.forbidden_by
             out.print(f"Not {mentor_text(w.mentor_id)}: forbidden by {'; '.join(rules)}.")
         else:
-            diff = f"{w.score_difference:+.2f}" if w.score_difference is not None else "n/a"
-            out.print(
-                f"Not {mentor_text(w.mentor_id)}: score {w.score:.2f} "
-                f"({diff} against the assigned mentor)."
+            against = (
+                f" ({w.score_difference:+.2f} against the assigned mentor)"
+                if w.score_difference is not None
+                else ""
             )
+            out.print(f"Not {mentor_text(w.mentor_id)}: score {w.score:.2f}{against}.")
             if w.swap is not None:
                 moved = (
-                    f"; {w.swap.displaced_mentee_id} would move to "
-                    f"{mentor_text(w.swap.displaced_to) if w.swap.displaced_to else 'no one'}"
+                    _displaced(w.swap.displaced_mentee_id, w.swap.displaced_to, mentor_text)
                     if w.swap.displaced_mentee_id
                     else "; the mentor has room"
                 )
                 out.print(
                     f"Swapping would change the cohort's total by {w.swap.change:+.2f}{moved}."
                 )
+
+
+def _displaced(mentee_id: str, mentor_id: str | None, mentor_text: Callable[[str], str]) -> str:
+    """What happens to the mentee a swap moves out of the mentor's places."""
+    if mentor_id is None:
+        return f"; {mentee_id} would be left without a mentor"
+    return f"; {mentee_id} would move to {mentor_text(mentor_id)}"
 
 
 @config_app.command("show")

@@ -53,6 +53,7 @@ from tandem.program.storage.tables import MatchPair, MatchRun
 if TYPE_CHECKING:
     # Scoring profiles and explaining pairs load SciPy: only runs from profiles need them.
     from tandem.matcher import ProfileCompatibility
+    from tandem.matcher.explain import UnmatchedReason
 
 Progress = Callable[[str, int, int], None]
 
@@ -428,7 +429,7 @@ def _explain(
         from_file = [f"score from {request.scores[0]}"] if request.scores else []
         reasons = {p.mentee_id: from_file for p in result.pairs}
     assignment = {p.mentee_id: p.mentor_id for p in result.pairs}
-    return reasons, _unmatched(compat, assignment, result.unmatched_mentee_ids)
+    return reasons, _unmatched(request, matcher_input, assignment, result.unmatched_mentee_ids)
 
 
 def _store(
@@ -495,27 +496,59 @@ def _store(
 
 
 def _unmatched(
-    compat: ProfileCompatibility | None, assignment: dict[str, str], mentee_ids: Sequence[str]
+    request: MatchRequest,
+    matcher_input: _MatcherInput,
+    assignment: dict[str, str],
+    mentee_ids: Sequence[str],
 ) -> list[dict[str, Any]]:
-    if compat is None:
+    """Each unmatched mentee with why, as the run stores it: ``reason`` (for people),
+    ``cause`` and ``rule`` (see :class:`~tandem.matcher.UnmatchedCause`)."""
+    compat = matcher_input.compat
+    if request.method is Method.STABLE:
+        from tandem.matcher import stable_unmatched_reasons
+
+        whys = stable_unmatched_reasons(
+            matcher_input.source, assignment, mentee_ids, matcher_input.preferences
+        )
+    elif compat is None:
         return [
             {"mentee_id": m, "reason": "no allowed pair in the scores file had room"}
             for m in mentee_ids
         ]
-    from tandem.matcher import unmatched_reasons
+    else:
+        from tandem.matcher import unmatched_reasons
 
-    result = []
-    for why in unmatched_reasons(compat, assignment, mentee_ids):
-        if why.cause is UnmatchedCause.RULE:
-            text = f"no mentor passes rule {why.rule} ({why.eliminated} of {why.mentors} mentors excluded by it)"
-        elif why.cause is UnmatchedCause.FULL:
-            text = f"all {why.allowed} feasible mentors are full"
-        else:
-            text = f"{why.allowed} feasible mentors, but the objective or group caps left this mentee out"
-        result.append(
-            {"mentee_id": why.mentee_id, "reason": text, "cause": why.cause.value, "rule": why.rule}
+        whys = unmatched_reasons(compat, assignment, mentee_ids)
+    return [
+        {
+            "mentee_id": why.mentee_id,
+            "reason": unmatched_text(why),
+            "cause": why.cause.value,
+            "rule": why.rule,
+        }
+        for why in whys
+    ]
+
+
+def unmatched_text(why: UnmatchedReason) -> str:
+    """Why a mentee is unmatched, for people: one clause (no capital, no full stop)."""
+    mentors = f"{why.allowed} feasible mentor{'' if why.allowed == 1 else 's'}"
+    if why.cause is UnmatchedCause.RULE:
+        if why.rule is None:
+            return "no mentor may take this mentee (no allowed pair)"
+        return (
+            f"no mentor passes rule {why.rule} ({why.eliminated} of {why.mentors} mentors "
+            "excluded by it)"
         )
-    return result
+    if why.cause is UnmatchedCause.FULL:
+        return "the one feasible mentor is full" if why.allowed == 1 else f"all {mentors} are full"
+    if why.cause is UnmatchedCause.OUTRANKED:
+        return "every mentor who could take this mentee is full with mentees they rank higher"
+    if why.cause is UnmatchedCause.UNRANKED:
+        return (
+            f"none of the {mentors} is on this mentee's preference list with the mentee on theirs"
+        )
+    return f"{mentors}, but the objective or group caps left this mentee out"
 
 
 def _summary(
