@@ -23,6 +23,7 @@ from tandem.commands.common import (
     actor_name,
     check_output_file,
     check_output_folder,
+    console,
     database,
     echo_lines,
     lazy_module,
@@ -128,6 +129,47 @@ def _rows(report: CertifyReport, fmt: OutputFormat) -> list[dict[str, object]]:
     return rows
 
 
+TABLE_COLUMNS = (
+    ("mentor", 16),
+    ("eligible", 18),
+    ("meetings", 14),
+    ("what is missing", 20),
+    ("certificate", 16),
+)
+"""The table's columns and their widths: with borders and padding, 100 characters."""
+
+
+def _print_table(report: CertifyReport, rule: certify.MentorRule) -> None:
+    """Every mentor in a table of at most 100 columns, criteria by their titles."""
+    from rich.table import Table
+
+    table = Table(
+        title=f"{report.evaluation.cohort_name}: certification",
+        caption=f"Certified when {rule.description}.",
+    )
+    for name, width in TABLE_COLUMNS:
+        table.add_column(name, max_width=width, overflow="fold")
+    for mentor in report.evaluation.mentors:
+        decision = mentor.decision
+        eligible = "yes" if mentor.eligible else "no"
+        if decision is not None:
+            done = "granted" if decision.decision is certify.DecisionKind.GRANT else "withheld"
+            eligible += f": {done} by {decision.actor} ({decision.reason})"
+        meetings = [
+            f"{p.mentee_id}: {len(p.weeks_met)} of {p.weeks_in_program} weeks"
+            + (f", needs {p.weeks_required}" if p.weeks_required is not None else "")
+            for p in mentor.pairs
+        ]
+        table.add_row(
+            f"{mentor.mentor_name} ({mentor.mentor_id})",
+            eligible,
+            "\n".join(meetings),
+            "\n".join(mentor.unmet()),
+            _certificate(mentor, report),
+        )
+    console().print(table)
+
+
 CERTIFY_COLUMNS = (
     "mentor_id",
     "mentor",
@@ -222,8 +264,10 @@ def certify_run(
             keyring=keyring,
             out_dir=out,
         )
-    title = f"{report.evaluation.cohort_name}: certification ({loaded.mentor_rule.value})"
-    render_rows(_rows(report, fmt), CERTIFY_COLUMNS, fmt, title=title)
+    if fmt is OutputFormat.TABLE:
+        _print_table(report, loaded.mentor_rule)
+    else:
+        render_rows(_rows(report, fmt), CERTIFY_COLUMNS, fmt)
     echo_lines(report.lines(), err=fmt is not OutputFormat.TABLE)
     if report.failed:  # the others are issued; a coordinator must still see this fail
         raise typer.Exit(1)

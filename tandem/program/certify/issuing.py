@@ -316,7 +316,7 @@ def _issue_one(
         "weeks_required": pair.weeks_required if pair else None,
         "program_start": start.isoformat(),
         "program_end": end.isoformat(),
-        "criteria": [r.model_dump() for r in pair.results] if pair else [],
+        "criteria": [r.model_dump(exclude={"title"}) for r in pair.results] if pair else [],
         "decision": mentor.decision.model_dump(mode="json") if mentor.decision else None,
         "rules": rules.source,
     }
