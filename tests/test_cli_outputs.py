@@ -129,3 +129,35 @@ def test_a_command_that_fails_leaves_no_file(tandem: Tandem, db_url: str, tmp_pa
     assert result.stderr.startswith("Error: ")
     assert not out.exists()
     assert not any(p.name.endswith(".tmp") for p in tmp_path.iterdir())
+
+
+def test_a_folder_not_permitted_is_one_line_even_for_root(
+    tandem: Tandem, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tandem.commands import common
+
+    monkeypatch.setattr(common.os, "access", lambda path, mode: Path(path) != tmp_path)
+    out = tmp_path / "jwks.json"
+    line = one_error_line(tandem, db_url, ["keys", "export-jwks", "--out", out])
+    assert line == (
+        f"Error: {out}: not permitted to write in the folder {tmp_path}; check its permissions"
+    )
+
+
+def test_a_write_that_fails_midway_is_one_line_and_leaves_nothing(
+    tandem: Tandem, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from tandem.commands import common
+
+    def full(source: object, target: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    keys = tmp_path / "keys.json"
+    tandem("keys", "init", "--keys", keys)
+    monkeypatch.setattr(common.os, "replace", full)
+    out = tmp_path / "jwks.json"
+    line = one_error_line(tandem, db_url, ["keys", "export-jwks", "--keys", keys, "--out", out])
+    assert line == f"Error: {out}: cannot be written (No space left on device)"
+    assert sorted(p.name for p in tmp_path.iterdir() if "jwks" in p.name) == []
