@@ -161,3 +161,19 @@ def test_a_write_that_fails_midway_is_one_line_and_leaves_nothing(
     line = one_error_line(tandem, db_url, ["keys", "export-jwks", "--keys", keys, "--out", out])
     assert line == f"Error: {out}: cannot be written (No space left on device)"
     assert sorted(p.name for p in tmp_path.iterdir() if "jwks" in p.name) == []
+
+
+def test_a_named_pipe_is_written_in_place(tandem: Tandem, db_url: str, tmp_path: Path) -> None:
+    import threading
+
+    keys = tmp_path / "keys.json"
+    tandem("keys", "init", "--keys", keys)
+    pipe = tmp_path / "jwks.pipe"
+    os.mkfifo(pipe)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(pipe.read_bytes()))
+    reader.start()
+    tandem("keys", "export-jwks", "--keys", keys, "--out", pipe)
+    reader.join(timeout=10)
+    assert received and received[0].startswith(b'{\n  "keys"')
+    assert stat.S_ISFIFO(pipe.stat().st_mode)

@@ -271,7 +271,8 @@ def check_output_file(path: Path) -> None:
     file, a folder or file not permitted to write."""
     if path.is_dir():
         raise FileAccessError(path, IsADirectoryError(), writing=True)
-    _check_parent(path, path.parent)
+    if not (path.exists() and not path.is_file()):  # a device or a pipe is written in place
+        _check_parent(path, path.parent)
     if path.exists() and not os.access(path, os.W_OK):
         raise FileAccessError(path, PermissionError(), writing=True)
 
