@@ -57,26 +57,30 @@ IGNORED_COLUMNS = frozenset({"timestamp"})
 ROSTER_FIELDS = frozenset(COMMON_COLUMNS).union(*ROLE_COLUMNS.values())
 """Every column an application file may have that Tandem reads (the rest are custom)."""
 
-_HINT = re.compile(r"\([^()]*\)|\[[^\[\]]*\]|\{[^{}]*\}")
-"""A parenthetical or bracketed hint: ``(separate with ;)``, ``[comma-separated]``."""
-_OPEN_HINT = re.compile(r"[(\[{].*$")
-"""A hint whose bracket is never closed runs to the end of the header."""
-_EDGES = re.compile(r"^[\W_]+|[\W_]+$")
+_OPENING, _CLOSING = "([{", ")]}"
 
 
 def header_key(column: str) -> str:
-    """A (normalised) header without the hints survey tools add to it: parenthetical or
-    bracketed text and punctuation at either end. ``research_areas_(separate_with_;)`` →
-    ``research_areas``; ``languages_[comma_separated]`` → ``languages``; ``capacity?`` →
-    ``capacity``."""
-    text = column
-    while True:
-        shorter = _HINT.sub("_", text)
-        if shorter == text:
-            break
-        text = shorter
-    text = _OPEN_HINT.sub("", text)
-    return re.sub(r"_+", "_", _EDGES.sub("", text))
+    """A (normalised) header without the hints survey tools add to it: text in brackets
+    (to the end, when a bracket is never closed) and punctuation at either end.
+    ``research_areas_(separate_with_;)`` → ``research_areas``;
+    ``languages_[comma_separated]`` → ``languages``; ``capacity?`` → ``capacity``.
+
+    One pass over the header, however its brackets nest (a header is untrusted text)."""
+    kept: list[str] = []
+    depth = 0
+    for char in column:
+        if char in _OPENING:
+            depth += 1
+        elif char in _CLOSING:
+            depth = max(depth - 1, 0)
+            kept.append("_")
+        elif depth == 0:
+            kept.append(char)
+    text = "".join(kept)
+    start = next((i for i, c in enumerate(text) if c.isalnum()), len(text))
+    end = next((i for i in range(len(text) - 1, start - 1, -1) if text[i].isalnum()), start - 1)
+    return re.sub(r"_+", "_", text[start : end + 1])
 
 
 def _target(column: str, known: Collection[str]) -> str:
@@ -112,6 +116,8 @@ def survey_headers(
     claimed: dict[str, str] = {}
     for column in columns:
         target = targets[column]
+        if target in IGNORED_COLUMNS:
+            continue
         if target != column and (target in exact or target in claimed):
             other = target if target in exact else claimed[target]
             problems.append(
@@ -124,8 +130,7 @@ def survey_headers(
             )
             continue
         claimed.setdefault(target, column)
-        if target not in IGNORED_COLUMNS:
-            renamed[column] = target
+        renamed[column] = target
     return renamed, problems
 
 

@@ -159,3 +159,14 @@ def test_header_key_and_suggestions_never_fail_on_any_text(text: str) -> None:
     key = header_key(normalize_column(text))
     assert header_key(key) == key
     assert _close_term(text, TOPICS) in (None, *TOPICS)
+
+
+def test_a_hostile_header_is_read_in_one_pass() -> None:
+    import time
+
+    started = time.perf_counter()
+    assert header_key("(" * 100_000 + "x") == ""
+    assert header_key("_" * 100_000 + "x") == "x"
+    assert header_key("x" + "_!" * 100_000) == "x"
+    assert header_key("(a)" * 50_000 + "capacity") == "capacity"
+    assert time.perf_counter() - started < 2
