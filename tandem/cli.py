@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gc
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
 from typer.core import TyperGroup
@@ -18,9 +18,28 @@ from tandem import __version__
 from tandem.commands import common
 from tandem.errors import TandemError
 
+USAGE_EXIT = 2
+"""The exit code of a command line that cannot be run as given (as Click's own)."""
+
+_click = sys.modules[typer.BadParameter.__module__]
+"""The exceptions of the Click that Typer runs on (recent versions run on a copy of their
+own), found through Typer's public ``BadParameter``."""
+UsageError: type[Exception] = _click.UsageError
+
 
 class _TandemGroup(TyperGroup):
-    """Renders every TandemError once, for all commands: message to stderr, non-zero exit."""
+    """Renders every error a person can fix once, for all commands, as one line on stderr
+    and a non-zero exit: a TandemError, and a command line that cannot be run as given (an
+    option's value that does not parse, a missing argument, an unknown option) in place of
+    the usage box. ``--help`` is left as it is."""
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any
+    ) -> Any:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except UsageError as error:
+            _usage_error(error)
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -28,6 +47,51 @@ class _TandemGroup(TyperGroup):
         except TandemError as error:
             typer.echo(f"Error: {error.message}", err=True)
             raise typer.Exit(code=error.exit_code) from error
+        except UsageError as error:
+            _usage_error(error)
+
+
+def _usage_error(error: Any) -> NoReturn:
+    """Say what is wrong with the command line in one line and exit 2 (or show the help
+    of a group given no command, as ``no_args_is_help`` asks)."""
+    if isinstance(error, _click.NoArgsIsHelpError):
+        raise error
+    typer.echo(f"Error: {usage_message(error)}", err=True)
+    raise typer.Exit(code=USAGE_EXIT) from None
+
+
+def usage_message(error: Any) -> str:
+    """One line: ``--role: 'boss' is not one of 'mentor', 'mentee'``; for a command line
+    whose shape is wrong (a missing argument, an unknown option or command), also where
+    the command's help is."""
+    if isinstance(error, _click.BadParameter) and not isinstance(error, _click.MissingParameter):
+        message = error.message.removeprefix("Value error, ").rstrip(".")
+        hint = _param_hint(error)
+        return f"{hint}: {message}" if hint else message
+    message = " ".join(error.format_message().split()).rstrip(".")
+    command = _command_path(error.ctx)
+    return f"{message}; see `{command} --help`" if command else message
+
+
+def _param_hint(error: Any) -> str | None:
+    if isinstance(error.param_hint, str):
+        return error.param_hint
+    if error.param_hint is not None:
+        return " / ".join(error.param_hint)
+    if error.param is None:
+        return None
+    return str(error.param.opts[0] if error.param.opts else error.param.human_readable_name)
+
+
+def _command_path(ctx: Any) -> str | None:
+    """``tandem participants show``, whatever the program was called."""
+    if ctx is None:
+        return None
+    names: list[str] = []
+    while ctx.parent is not None:
+        names.append(ctx.info_name or "")
+        ctx = ctx.parent
+    return " ".join(["tandem", *reversed(names)])
 
 
 app = typer.Typer(

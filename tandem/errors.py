@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from os import PathLike
+from pathlib import Path
 
 
 class TandemError(Exception):
@@ -53,11 +54,11 @@ MAX_LISTED = 50
 
 
 def describe_problems(problems: Sequence[Problem], outcome: str = "") -> str:
-    """The one rendering of a file's problems: a single problem is one line; several get
-    a headline (``file: 3 problems; outcome``) and one indented line each, at most
-    :data:`MAX_LISTED` of them."""
+    """The one rendering of a file's problems: a single problem is one line (``file, row
+    3, column "x": message; outcome``); several get a headline (``file: 3 problems;
+    outcome``) and one indented line each, at most :data:`MAX_LISTED` of them."""
     if len(problems) == 1:
-        return str(problems[0])
+        return f"{problems[0]}; {outcome}" if outcome else str(problems[0])
     files = list(dict.fromkeys(p.file for p in problems))
     headline = f"{', '.join(files)}: {len(problems)} problems"
     lines = [headline + (f"; {outcome}" if outcome else "")]
@@ -72,6 +73,11 @@ class FileAccessError(TandemError):
     not permitted, …); the message names the file and what to do."""
 
     def __init__(self, path: PathLike[str] | str, error: OSError, *, writing: bool = False) -> None:
+        if writing and type(error) is FileNotFoundError:
+            # Named: "the folder reports/2026 does not exist", not just "a folder".
+            folder = Path(path).parent
+            super().__init__(f"{path}: the folder {folder} does not exist; create it first")
+            return
         super().__init__(f"{path}: {os_error_message(error, writing=writing)}")
 
 

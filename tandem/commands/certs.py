@@ -22,11 +22,15 @@ from tandem.commands.common import (
     NowOption,
     OutputFormat,
     actor_name,
+    check_output_file,
+    check_output_folder,
+    console,
     database,
     echo_lines,
     lazy_module,
     now_from,
     render_rows,
+    write_output,
 )
 from tandem.commands.credentials import KeysOption
 from tandem.program import certify  # light: its names load on first use
@@ -128,6 +132,47 @@ def _rows(report: CertifyReport, fmt: OutputFormat) -> list[dict[str, object]]:
     return rows
 
 
+TABLE_COLUMNS = (
+    ("mentor", 16),
+    ("eligible", 18),
+    ("meetings", 14),
+    ("what is missing", 20),
+    ("certificate", 16),
+)
+"""The table's columns and their widths: with borders and padding, 100 characters."""
+
+
+def _print_table(report: CertifyReport, rule: certify.MentorRule) -> None:
+    """Every mentor in a table of at most 100 columns, criteria by their titles."""
+    from rich.table import Table
+
+    table = Table(
+        title=f"{report.evaluation.cohort_name}: certification",
+        caption=f"Certified when {rule.description}.",
+    )
+    for name, width in TABLE_COLUMNS:
+        table.add_column(name, max_width=width, overflow="fold")
+    for mentor in report.evaluation.mentors:
+        decision = mentor.decision
+        eligible = "yes" if mentor.eligible else "no"
+        if decision is not None:
+            done = "granted" if decision.decision is certify.DecisionKind.GRANT else "withheld"
+            eligible += f": {done} by {decision.actor} ({decision.reason})"
+        meetings = [
+            f"{p.mentee_id}: {len(p.weeks_met)} of {p.weeks_in_program} weeks"
+            + (f", needs {p.weeks_required}" if p.weeks_required is not None else "")
+            for p in mentor.pairs
+        ]
+        table.add_row(
+            f"{mentor.mentor_name} ({mentor.mentor_id})",
+            eligible,
+            "\n".join(meetings),
+            "\n".join(mentor.unmet()),
+            _certificate(mentor, report, table=True),
+        )
+    console().print(table)
+
+
 CERTIFY_COLUMNS = (
     "mentor_id",
     "mentor",
@@ -199,6 +244,7 @@ def certify_run(
     loaded = certify.load_rules(rules)
     issuer = keyring = None
     if not dry_run:
+        check_output_folder(out)
         issuer = certify.issuer_settings(
             name=issuer_name,
             url=issuer_url,
@@ -221,8 +267,10 @@ def certify_run(
             keyring=keyring,
             out_dir=out,
         )
-    title = f"{report.evaluation.cohort_name}: certification ({loaded.mentor_rule.value})"
-    render_rows(_rows(report, fmt), CERTIFY_COLUMNS, fmt, title=title)
+    if fmt is OutputFormat.TABLE:
+        _print_table(report, loaded.mentor_rule)
+    else:
+        render_rows(_rows(report, fmt), CERTIFY_COLUMNS, fmt)
     echo_lines(report.lines(), err=fmt is not OutputFormat.TABLE)
     if report.failed:  # the others are issued; a coordinator must still see this fail
         raise typer.Exit(1)
@@ -369,6 +417,8 @@ def certs_export_revocations(
     now: NowOption = None,
 ) -> None:
     """Sign the list of revoked certificates that `tandem verify --revocations` reads."""
+    if out is not None:
+        check_output_file(out)
     keyring = issuer_keys.load_keyring(keys)
     with database(ctx) as db:
         token, revocations = certify.export_revocations(
@@ -377,7 +427,7 @@ def certs_export_revocations(
     if out is None:
         typer.echo(token)
         return
-    out.write_text(token + "\n", encoding="utf-8")
+    write_output(out, token + "\n", personal=False)
     count = len(revocations.entries)
     typer.echo(
         f"Wrote the signed revocation list ({count} revoked certificate"

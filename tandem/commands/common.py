@@ -7,15 +7,16 @@ import importlib.util
 import io
 import json
 import os
+import secrets
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, BinaryIO
 
 import typer
 from rich.console import Console
@@ -29,7 +30,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from tandem.errors import TandemError
+from tandem.errors import FileAccessError, TandemError
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -188,9 +189,16 @@ def _parse_now(value: str | None) -> datetime | None:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise typer.BadParameter(
-            f"expected an ISO date and time like 2026-09-07T09:00, got {value!r}"
+            f"{value!r} is not a date and time; give e.g. 2027-02-01T09:00 or 2027-02-01",
+            param_hint="--now",
         ) from None
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _checked_now(value: str | None) -> str | None:
+    """``--now`` is checked as the command line is read, before a command does any work."""
+    _parse_now(value)
+    return value
 
 
 NowOption = Annotated[
@@ -199,6 +207,7 @@ NowOption = Annotated[
         "--now",
         help="Act as if it were this instant (ISO date-time; UTC unless an offset is given). "
         "Default: the current time.",
+        callback=_checked_now,
     ),
 ]
 
@@ -230,6 +239,20 @@ LinkKeysOption = Annotated[
         show_default=True,
     ),
 ]
+
+
+def link_keys_path(ctx: typer.Context, keys: Path) -> Path:
+    """``--keys`` of a command that signs or checks participants' links. A key file that
+    ``--keys`` or TANDEM_KEYS names must exist; only the default one may be missing (a
+    deployment whose cohorts keep their own secrets in the database)."""
+    source = ctx.get_parameter_source("keys")
+    if source is not None and source.name != "DEFAULT" and not keys.exists():
+        given = "TANDEM_KEYS" if source.name == "ENVIRONMENT" else "--keys"
+        raise TandemError(
+            f"{given}: the key file {keys} does not exist; create it with "
+            f"`tandem keys init --keys {keys}`"
+        )
+    return keys
 
 
 def progress_bar() -> tuple[Progress, Callable[[str, int, int], None]]:
@@ -293,27 +316,89 @@ ActorOption = Annotated[
 ]
 
 
-def check_output_path(path: Path) -> None:
-    """Raise one clear TandemError now if ``path`` cannot be an output file (before any
-    work is done or recorded)."""
+# --- output files: every file a command writes goes through these -------------------------
+
+
+def check_output_file(path: Path) -> None:
+    """Raise one clear TandemError now if ``path`` cannot be written as a file (before any
+    work is done or recorded): a folder, a folder that does not exist, a path through a
+    file, a folder or file not permitted to write."""
     if path.is_dir():
-        raise TandemError(f"{path} is a folder; give a file name")
-    if not path.parent.is_dir():
-        raise TandemError(f"{path}: the folder {path.parent} does not exist; create it first")
+        raise FileAccessError(path, IsADirectoryError(), writing=True)
+    if not (path.exists() and not path.is_file()):  # a device or a pipe is written in place
+        _check_parent(path, path.parent)
+    if path.exists() and not os.access(path, os.W_OK):
+        raise FileAccessError(path, PermissionError(), writing=True)
 
 
-def write_text_file(path: Path, text: str) -> None:
-    """Write a command's output file, or raise one clear TandemError saying why not."""
-    try:
-        path.write_text(text, encoding="utf-8")
-    except FileNotFoundError:
+def check_output_folder(path: Path) -> None:
+    """As :func:`check_output_file`, for a folder a command writes its files into (created
+    when missing; the folder above it must exist)."""
+    if path.is_dir():
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise TandemError(
+                f"{path}: not permitted to write in this folder; check its permissions"
+            )
+        return
+    if path.exists():
+        raise TandemError(f"{path}: is a file; give the path of a folder")
+    _check_parent(path, path.parent)
+
+
+def _check_parent(path: Path, parent: Path) -> None:
+    if not parent.exists():
+        raise FileAccessError(path, FileNotFoundError(), writing=True)
+    if not parent.is_dir():
+        raise FileAccessError(path, NotADirectoryError(), writing=True)
+    if not os.access(parent, os.W_OK | os.X_OK):
         raise TandemError(
-            f"{path}: the folder {path.parent} does not exist; create it first"
-        ) from None
-    except IsADirectoryError:
-        raise TandemError(f"{path} is a folder; give a file name") from None
+            f"{path}: not permitted to write in the folder {parent}; check its permissions"
+        )
+
+
+@contextmanager
+def output_file(path: Path, *, personal: bool) -> Iterator[BinaryIO]:
+    """A binary file to write a command's output into, in place of ``path`` when the block
+    ends without an error (and never otherwise: a failed command leaves no half-written
+    file, and an earlier file stays as it was).
+
+    ``personal``: the file holds personal data, and is created readable and writable by
+    its owner only (mode 0600), as the database is. Raises one clear TandemError (never a
+    traceback) when the file cannot be written: see :func:`check_output_file`.
+    """
+    check_output_file(path)
+    mode = 0o600 if personal else 0o666
+    if path.exists() and not path.is_file():
+        # A device or a pipe (/dev/stdout, a named pipe) is written in place.
+        with _writing(path), open(path, "wb") as device:
+            yield device
+        return
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    with _writing(path):
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        with _writing(path), os.fdopen(descriptor, "wb") as handle:
+            yield handle
+        with _writing(path):
+            os.replace(temporary, path)
+    finally:
+        with suppress(FileNotFoundError):
+            temporary.unlink()
+
+
+@contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    try:
+        yield
     except OSError as error:
-        raise TandemError(f"{path}: cannot write ({error.strerror})") from None
+        raise FileAccessError(path, error, writing=True) from None
+
+
+def write_output(path: Path, content: str | bytes, *, personal: bool) -> None:
+    """Write a command's whole output file (text as UTF-8): see :func:`output_file`."""
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    with output_file(path, personal=personal) as handle:
+        handle.write(data)
 
 
 def plural(count: int, word: str, words: str | None = None) -> str:

@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from tandem.commands.common import NowOption, database, lazy_module, now_from
+from tandem.commands.common import (
+    NowOption,
+    check_output_file,
+    database,
+    lazy_module,
+    now_from,
+    write_output,
+)
 from tandem.program.certify.key_names import DEFAULT_KEYS_FILE, KeyAlgorithm
 
 if TYPE_CHECKING:
@@ -159,11 +166,13 @@ def keys_export_jwks(
     ] = None,
 ) -> None:
     """Print or write the public JWK Set that verifiers use (no private keys)."""
+    if out is not None:
+        check_output_file(out)
     text = issuer_keys.export_jwks(issuer_keys.load_keyring(keys))
     if out is None:
         typer.echo(text, nl=False)
         return
-    out.write_text(text, encoding="utf-8")
+    write_output(out, text, personal=False)
     count = len(json.loads(text)["keys"])
     typer.echo(f"Wrote the public key set ({count} key{'s' if count != 1 else ''}) to {out}.")
 

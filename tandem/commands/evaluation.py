@@ -13,9 +13,11 @@ from tandem.commands.common import (
     FormatOption,
     NowOption,
     OutputFormat,
+    check_output_file,
     database,
     now_from,
     render_rows,
+    write_output,
 )
 
 if TYPE_CHECKING:
@@ -121,7 +123,7 @@ def _write(text: str, out: Path | None) -> None:
     if out is None:
         typer.echo(text, nl=False)
         return
-    out.write_text(text, encoding="utf-8")
+    write_output(out, text, personal=True)
     typer.echo(f"Wrote {out}", err=True)
 
 
@@ -140,13 +142,15 @@ def report_cohort(
     """The cohort report: participation, meetings, competency gains, satisfaction, intent."""
     if fmt is ReportFormat.XLSX and out is None:
         raise typer.BadParameter("an XLSX workbook needs --out FILE.xlsx", param_hint="--out")
+    if out is not None:
+        check_output_file(out)
     with database(ctx) as db:
         data = report.cohort_report(db, cohort, now=now_from(now))
     content = render.report_file(data, fmt.value)
     if out is None:
         typer.echo(content.decode("utf-8"), nl=False)
         return
-    out.write_bytes(content)
+    write_output(out, content, personal=True)
     typer.echo(f"Wrote {out}", err=True)
 
 
@@ -164,6 +168,8 @@ def report_mentor(
     """One mentor's feedback: their mentees' ratings beside the cohort's, weeks to revisit."""
     if fmt not in (ReportFormat.HTML, ReportFormat.JSON):
         raise typer.BadParameter("mentor feedback is html or json", param_hint="--format")
+    if out is not None:
+        check_output_file(out)
     with database(ctx) as db:
         data = report.mentor_feedback(db, cohort, mentor_id, now=now_from(now))
     if fmt is ReportFormat.JSON:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -12,6 +13,7 @@ import typer
 from tandem.commands.common import (
     NowOption,
     OutputFormat,
+    check_output_file,
     console,
     database,
     lazy_module,
@@ -19,6 +21,7 @@ from tandem.commands.common import (
     plural,
     progress_bar,
     render_rows,
+    write_output,
 )
 from tandem.errors import FileAccessError
 from tandem.matcher import (
@@ -120,13 +123,14 @@ def match(
         objective=objective,
     )
     if out is not None:
-        matching.check_result_path(out)
+        kind = matching.result_format(out)
+        check_output_file(out)
     bar, progress = progress_bar()
 
     with database(ctx) as engine, bar:
         summary = matching.run_match(engine, request, now=now_from(now), progress=progress)
     if out is not None:
-        matching.write_result(summary, out)
+        write_output(out, matching.result_file(summary, kind), personal=True)
     out_console = console()
     out_console.print(
         f"Match run {summary.run_id} for cycle {summary.cycle!r} ({summary.method}"
@@ -197,6 +201,7 @@ def explain_command(
                     "why_not": result.why_not.model_dump(mode="json") if result.why_not else None,
                     "mentee_names": result.mentee_names,
                     "mentor_names": result.mentor_names,
+                    "unmatched_reason": result.unmatched_reason,
                 },
                 indent=2,
             )
@@ -233,17 +238,8 @@ def explain_command(
             _table(),
             title="Why this mentor",
         )
-    elif info.unmatched is not None:
-        u = info.unmatched
-        if u.rule:
-            out.print(
-                f"Mentee {mentee_text} is unmatched: no mentor passes rule {u.rule} "
-                f"({u.eliminated} of {u.mentors} mentors excluded by it)."
-            )
-        else:
-            out.print(
-                f"Mentee {mentee_text} is unmatched ({u.cause.value}; {u.allowed} mentors allowed)."
-            )
+    elif result.unmatched_reason is not None:
+        out.print(f"Mentee {mentee_text} is unmatched: {result.unmatched_reason}.")
     if info.alternatives:
         render_rows(
             [
@@ -265,21 +261,28 @@ def explain_command(
             rules = w.forbidden_because or w.forbidden_by
             out.print(f"Not {mentor_text(w.mentor_id)}: forbidden by {'; '.join(rules)}.")
         else:
-            diff = f"{w.score_difference:+.2f}" if w.score_difference is not None else "n/a"
-            out.print(
-                f"Not {mentor_text(w.mentor_id)}: score {w.score:.2f} "
-                f"({diff} against the assigned mentor)."
+            against = (
+                f" ({w.score_difference:+.2f} against the assigned mentor)"
+                if w.score_difference is not None
+                else ""
             )
+            out.print(f"Not {mentor_text(w.mentor_id)}: score {w.score:.2f}{against}.")
             if w.swap is not None:
                 moved = (
-                    f"; {w.swap.displaced_mentee_id} would move to "
-                    f"{mentor_text(w.swap.displaced_to) if w.swap.displaced_to else 'no one'}"
+                    _displaced(w.swap.displaced_mentee_id, w.swap.displaced_to, mentor_text)
                     if w.swap.displaced_mentee_id
                     else "; the mentor has room"
                 )
                 out.print(
                     f"Swapping would change the cohort's total by {w.swap.change:+.2f}{moved}."
                 )
+
+
+def _displaced(mentee_id: str, mentor_id: str | None, mentor_text: Callable[[str], str]) -> str:
+    """What happens to the mentee a swap moves out of the mentor's places."""
+    if mentor_id is None:
+        return f"; {mentee_id} would be left without a mentor"
+    return f"; {mentee_id} would move to {mentor_text(mentor_id)}"
 
 
 @config_app.command("show")

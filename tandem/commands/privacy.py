@@ -13,11 +13,11 @@ from tandem.commands.common import (
     ActorOption,
     NowOption,
     actor_name,
-    check_output_path,
+    check_output_file,
     database,
     lazy_module,
     now_from,
-    write_text_file,
+    write_output,
 )
 from tandem.matcher.types import Role
 
@@ -56,7 +56,7 @@ def export_person(
 ) -> None:
     """Everything stored about one person, as JSON (recorded in the audit log)."""
     if out is not None:
-        check_output_path(out)
+        check_output_file(out)
     with database(ctx) as engine:
         document = privacy.export_person(
             engine, participant_id, role=_role(role), actor=actor or actor_name(), now=now_from(now)
@@ -65,7 +65,7 @@ def export_person(
     if out is None:
         typer.echo(text, nl=False)
         return
-    write_text_file(out, text)
+    write_output(out, text, personal=True)
     typer.echo(f"Wrote everything stored about {participant_id} to {out}")
 
 

@@ -21,6 +21,7 @@ from tandem.commands.common import (
     database,
     echo_lines,
     lazy_module,
+    link_keys_path,
     now_from,
     plural,
     progress_bar,
@@ -67,18 +68,22 @@ class RoleChoice(StrEnum):
     MENTEE = "mentee"
 
 
-def _time(value: str) -> time:
+def _time(value: str, option: str) -> time:
     try:
         return time.fromisoformat(value)
     except ValueError:
-        raise typer.BadParameter(f"expected a time like 09:00, got {value!r}") from None
+        raise typer.BadParameter(
+            f"{value!r} is not a time of day; give e.g. 09:00", param_hint=option
+        ) from None
 
 
-def _date(value: str) -> date:
+def _date(value: str, option: str) -> date:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise typer.BadParameter(f"expected a date like 2026-09-07, got {value!r}") from None
+        raise typer.BadParameter(
+            f"{value!r} is not a date; give e.g. 2026-09-07", param_hint=option
+        ) from None
 
 
 def _resources(values: list[str]) -> dict[Resource, str]:
@@ -160,11 +165,11 @@ def create(
     config = cohorts.CohortSettings(
         name=name,
         cycle=cycle,
-        start=_date(start),
+        start=_date(start, "--start"),
         weeks=weeks,
         timezone=timezone,
         send_day=send_day.value,
-        send_time=_time(send_time),
+        send_time=_time(send_time, "--send-time"),
         curriculum_dir=curriculum,
         confirmation=cohorts.Confirmation.REQUIRE_BOTH
         if require_both
@@ -454,7 +459,7 @@ def slot(
             cohort,
             mentee_id,
             weekday=list(Weekday).index(day),
-            at=_time(at),
+            at=_time(at, "--time"),
             minutes=minutes,
             timezone=timezone,
             now=now_from(now),
@@ -488,7 +493,7 @@ def tick(
     from tandem.program.outbox.channels import channel_from_url
 
     channel = channel_from_url(delivery)
-    link_keys = read_link_keys(keys)
+    link_keys = read_link_keys(link_keys_path(ctx, keys))
     bar, update = progress_bar()
     with database(ctx) as db, bar:
         report = ticks.run_due(
@@ -516,6 +521,7 @@ def scheduler_run(
     from tandem.program.outbox.channels import channel_from_url
 
     channel_from_url(delivery)  # fail fast on a bad URL
+    keys = link_keys_path(ctx, keys)
     run_scheduler(settings(ctx).db_url, delivery, every, str(keys.resolve()))
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from tandem.commands.common import lazy_module
+from tandem.commands.common import check_output_file, lazy_module, write_output
 from tandem.matcher.types import Role
 from tandem.prompts.errors import CurriculumError, Problem
 
@@ -74,15 +74,17 @@ def show(
 
 
 def docs(
-    out: Annotated[
-        Path, typer.Option("--out", help="Where to write the overview.", dir_okay=False)
-    ] = Path("docs/curriculum.md"),
+    out: Annotated[Path, typer.Option("--out", help="Where to write the overview.")] = Path(
+        "docs/curriculum.md"
+    ),
     check: Annotated[
         bool, typer.Option("--check", help="Exit 1 if the file is not up to date; write nothing.")
     ] = False,
     curriculum_dir: CurriculumOption = None,
 ) -> None:
     """Write the curriculum overview (weeks, phases, competencies, tracks) as Markdown."""
+    if not check:
+        check_output_file(out)
     text = render.render_overview(curriculum_module.load_curriculum(curriculum_dir))
     if check:
         current = out.read_text(encoding="utf-8") if out.is_file() else None
@@ -91,8 +93,7 @@ def docs(
             raise typer.Exit(1)
         typer.echo(f"{out} is up to date")
         return
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
+    write_output(out, text, personal=False)
     typer.echo(f"Wrote {out}")
 
 

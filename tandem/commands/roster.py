@@ -19,6 +19,7 @@ from tandem.commands.common import (
     echo_lines,
     lazy_module,
     now_from,
+    output_file,
     plural,
     render_rows,
     settings,
@@ -26,11 +27,13 @@ from tandem.commands.common import (
 from tandem.matcher.types import Role
 
 if TYPE_CHECKING:
+    from tandem.program import sharing
     from tandem.program.roster import store as roster
     from tandem.program.storage import db
 else:
     db = lazy_module("tandem.program.storage.db")
     roster = lazy_module("tandem.program.roster.store")
+    sharing = lazy_module("tandem.program.sharing")
 
 
 class RoleChoice(StrEnum):
@@ -134,7 +137,9 @@ LIST_COLUMNS = ("role", "id", "name", "career_stage", "institution", "timezone",
 
 
 def _public_fields(row: Any) -> dict[str, Any]:
-    """A participant as shown to a coordinator; identity fields only with consent."""
+    """A participant as shown to a coordinator. Identity attributes are never shown, only
+    how many are stored (`tandem participants export-person`, the person's own export,
+    has them); ``share`` is what the partner sees (None: the default, every field)."""
     data: dict[str, Any] = {
         "role": row.role,
         "id": row.external_id,
@@ -152,12 +157,25 @@ def _public_fields(row: Any) -> dict[str, Any]:
         "meeting_modes": row.meeting_modes,
         "excluded": row.excluded,
         "identity_consent": row.identity_consent,
+        "identity_attributes": len(row.identity) + len(row.identity_preferences),
+        "share": row.share,
     }
-    if row.identity_consent:
-        data["identity"] = row.identity
-        data["identity_preferences"] = row.identity_preferences
-    data.update(row.custom)
+    data.update({k: v for k, v in row.custom.items() if k not in data})
     return data
+
+
+def _shown(data: dict[str, Any]) -> dict[str, Any]:
+    """The fields of :func:`_public_fields` as a person reads them in a table."""
+    count = data["identity_attributes"]
+    return {
+        **data,
+        "identity_attributes": (
+            f"{count} stored, not shown (`tandem participants export-person` includes them)"
+            if count
+            else "none stored"
+        ),
+        "share": f"{sharing.describe_share(data['share'])} (what their partner sees)",
+    }
 
 
 @participants_app.command("list")
@@ -178,7 +196,7 @@ def show_participant(
     participant_id: Annotated[str, typer.Argument(metavar="ID", help="The participant's id.")],
     fmt: FormatOption = OutputFormat.TABLE,
 ) -> None:
-    """Show everything stored about one participant (each role they hold)."""
+    """Show what is stored about one participant (identity attributes counted, not shown)."""
     with database(ctx) as engine:
         rows = [_public_fields(r) for r in roster.get_participant(engine, participant_id)]
     if fmt is OutputFormat.JSON:
@@ -190,7 +208,7 @@ def show_participant(
         return
     for data in rows:
         render_rows(
-            [{"field": k, "value": v} for k, v in data.items()],
+            [{"field": k, "value": v} for k, v in _shown(data).items()],
             ("field", "value"),
             fmt,
             title=f"{data['role']} {data['id']}",
@@ -237,9 +255,12 @@ def export(
     role: Annotated[RoleChoice, typer.Argument(help="mentor or mentee")],
     out: Annotated[Path, typer.Argument(help="Output .csv or .xlsx file.")],
 ) -> None:
-    """Write the stored roster of one role to a file that imports back unchanged."""
-    with database(ctx) as engine:
-        count = roster.export_roster(engine, Role(role.value), out)
+    """Write the stored roster of one role to a file that imports back unchanged.
+
+    The file holds personal data: it is readable by its owner only (mode 0600)."""
+    kind = roster.export_format(out)
+    with output_file(out, personal=True) as handle, database(ctx) as engine:
+        count = roster.export_roster(engine, Role(role.value), handle, kind)
     typer.echo(f"Wrote {count} {role.value}s to {out}")
 
 

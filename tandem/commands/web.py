@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import socket
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from tandem.commands.common import LinkKeysOption, NowOption, database, now_from, settings
+from tandem.commands.common import (
+    LinkKeysOption,
+    NowOption,
+    database,
+    link_keys_path,
+    now_from,
+    settings,
+)
+from tandem.errors import TandemError
 from tandem.program.certify.key_names import DEFAULT_KEYS_FILE
 
 coordinator_app = typer.Typer(help="Coordinators who sign in to the web console.")
@@ -37,9 +47,10 @@ def serve(
     from tandem.web.app import app_for_serving
 
     url = settings(ctx).db_url
-    link_keys = read_link_keys(keys)  # fail fast on a damaged or exposed key file
+    link_keys = read_link_keys(link_keys_path(ctx, keys))  # fail fast on a bad key file
     with database(ctx) as db:
         bases = link_base_urls(db)
+    check_address(host, port)
     typer.echo(f"Serving on http://{host}:{port}/ (console: http://{host}:{port}/console)")
     if bases:
         typer.echo("The cohorts' links expect this server at: " + ", ".join(bases))
@@ -60,6 +71,38 @@ def serve(
         log_level="warning",
         access_log=False,
     )
+
+
+def check_address(host: str, port: int) -> None:
+    """Raise one clear TandemError if ``host:port`` cannot be listened on now (another
+    program has the port, the address is not this machine's, the port is not permitted),
+    so that `tandem serve` never says it serves when it cannot. The server binds as this
+    probe does."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except socket.gaierror:
+            raise TandemError(f"--host: {host!r} is not a known address") from None
+        except OSError as error:
+            raise TandemError(_bind_problem(host, port, error)) from None
+
+
+def _bind_problem(host: str, port: int, error: OSError) -> str:
+    if error.errno == errno.EADDRINUSE:
+        return (
+            f"--port: port {port} on {host} is in use by another program; stop it, or choose "
+            "another port with --port"
+        )
+    if error.errno == errno.EACCES:
+        return (
+            f"--port: not permitted to listen on port {port} (ports below 1024 need "
+            "administrator rights); choose another port with --port"
+        )
+    if error.errno == errno.EADDRNOTAVAIL:
+        return f"--host: {host} is not an address of this machine"
+    return f"cannot listen on {host}:{port} ({error.strerror or type(error).__name__})"
 
 
 @coordinator_app.command("add")

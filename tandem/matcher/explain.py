@@ -9,15 +9,17 @@ are the integers the optimizer maximised (``score × SCALE``).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from tandem.matcher.compat import FORBIDDEN, SCALE
+from tandem.matcher.compat import FORBIDDEN, SCALE, CompatibilitySource
 from tandem.matcher.compatibility import ProfileCompatibility
+from tandem.matcher.errors import MatcherError
 from tandem.matcher.result import UnmatchedCause
 from tandem.matcher.rules import RULES_BY_LABEL, active_pair_rules
+from tandem.matcher.stable import Preferences
 
 Assignment = Mapping[str, str | None]
 
@@ -362,6 +364,82 @@ def unmatched_reasons(
             )
         )
     return result
+
+
+def stable_unmatched_reasons(
+    source: CompatibilitySource,
+    assignment: Assignment,
+    mentee_ids: Sequence[str],
+    preferences: Preferences | None = None,
+) -> list[UnmatchedReason]:
+    """Why mentees are unmatched in a stable matching of ``source`` (``assignment``, as
+    :func:`~tandem.matcher.api.solve_stable` returns it, with the ``preferences`` it was
+    given), in the order given.
+
+    A stable matching optimises no score, so "the objective left them out" is never the
+    reason. A mentee is unmatched because no mentor may take them: the hard rules allow
+    none (``rule``; the rule is named when ``source`` scores profiles), or, with given
+    preferences, none of those allowed is on the mentee's list with the mentee on theirs
+    (``unranked``). Otherwise every mentor who could take them is full with mentees they
+    rank higher (``outranked``): a mentor with room, or holding a mentee they rank lower,
+    would form a blocking pair with the mentee, and a stable matching has none.
+
+    Raises :class:`MatcherError` for an unknown id.
+    """
+    mentee_at = {m: i for i, m in enumerate(source.mentee_ids)}
+    unknown = [m for m in mentee_ids if m not in mentee_at]
+    if unknown:
+        raise MatcherError(f"unknown mentee id {unknown[0]!r}")
+    n_mentors = len(source.mentor_ids)
+    ranked_by = (
+        {mentor: set(ranking) for mentor, ranking in preferences.mentor_ranking.items()}
+        if preferences is not None
+        else {}
+    )
+    found: dict[str, tuple[UnmatchedCause, int]] = {}
+    for mentee_id, row in zip(mentee_ids, _rows_of(source, mentee_ids, mentee_at), strict=True):
+        allowed = [source.mentor_ids[j] for j in np.flatnonzero(row >= 0).tolist()]
+        if not allowed:
+            found[mentee_id] = (UnmatchedCause.RULE, 0)
+            continue
+        cause = UnmatchedCause.OUTRANKED
+        if preferences is not None:
+            listed = set(preferences.mentee_ranking.get(mentee_id, ()))
+            if not any(m in listed and mentee_id in ranked_by.get(m, ()) for m in allowed):
+                cause = UnmatchedCause.UNRANKED
+        found[mentee_id] = (cause, len(allowed))
+    no_one = [m for m in mentee_ids if found[m][0] is UnmatchedCause.RULE]
+    by_rule: dict[str, UnmatchedReason] = {}
+    if no_one and isinstance(source, ProfileCompatibility):
+        by_rule = {r.mentee_id: r for r in unmatched_reasons(source, assignment, no_one)}
+    return [
+        by_rule.get(mentee_id)
+        or UnmatchedReason(
+            mentee_id=mentee_id,
+            cause=cause,
+            rule=None,
+            eliminated=n_mentors if cause is UnmatchedCause.RULE else 0,
+            mentors=n_mentors,
+            allowed=allowed_count,
+        )
+        for mentee_id in mentee_ids
+        for cause, allowed_count in [found[mentee_id]]
+    ]
+
+
+def _rows_of(
+    source: CompatibilitySource, mentee_ids: Sequence[str], mentee_at: Mapping[str, int]
+) -> Iterator[np.ndarray]:
+    """Each mentee's row of points, a bounded block of rows read at a time."""
+    positions = np.array([mentee_at[m] for m in mentee_ids], dtype=np.int64)
+    step = max(1, UNMATCHED_BLOCK_CELLS // max(len(source.mentor_ids), 1))
+    for start in range(0, positions.size, step):
+        chosen = positions[start : start + step]
+        if isinstance(source, ProfileCompatibility):
+            yield from source.rows(chosen)
+        else:
+            for i in chosen.tolist():
+                yield source.block(i, i + 1)[0]
 
 
 def _order(label: str) -> int:

@@ -45,6 +45,13 @@ class UnmatchedCause(StrEnum):
     """Every mentor the rules allow is at capacity."""
     NOT_CHOSEN = "not_chosen"
     """An allowed mentor had room, but group caps or the objective left the mentee out."""
+    OUTRANKED = "outranked"
+    """Stable matching: every mentor who could take the mentee is full with mentees they
+    rank higher (a mentor with room, or holding a mentee they rank lower, would form a
+    blocking pair with the mentee)."""
+    UNRANKED = "unranked"
+    """Stable matching with given preferences: no mentor the rules allow is on the
+    mentee's list with the mentee on theirs."""
 
 
 class _Frozen(BaseModel):

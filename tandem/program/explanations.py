@@ -6,13 +6,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from tandem.matcher import (
+    Method,
     Role,
+    UnmatchedCause,
     default_config,
     load_config,
     solve,
@@ -27,6 +29,7 @@ from tandem.program.runs import (
     MatchingError,
     cycle_roster,
     profiles_hash,
+    unmatched_text,
 )
 
 
@@ -75,6 +78,8 @@ class Explanation:
     """Names of the mentees the explanation mentions, by id."""
     mentor_names: dict[str, str] = field(default_factory=dict)
     """Names of the mentors the explanation mentions, by id."""
+    unmatched_reason: str | None = None
+    """Why the mentee is unmatched, for people (None when they have a mentor)."""
 
 
 def explain(
@@ -93,6 +98,11 @@ def explain(
         raise MatchingError(f'no mentor with id "{mentor_id}" in the roster')
     assert run.pk is not None
     mentee = explain_mentee(compat, assignment, mentee_id)
+    reason = None
+    if mentee.unmatched is not None:
+        mentee = _unmatched_as_run(run, compat, assignment, mentee)
+        assert mentee.unmatched is not None
+        reason = unmatched_text(mentee.unmatched)
     other = (
         why_not(compat, assignment, mentee_id, mentor_id)
         if mentor_id and mentor_id != assignment.get(mentee_id)
@@ -111,7 +121,33 @@ def explain(
         why_not=other,
         mentee_names={m: compat.mentee(m).name for m in mentees if m},
         mentor_names={m: compat.mentor(m).name for m in mentors if m},
+        unmatched_reason=reason,
     )
+
+
+def _unmatched_as_run(
+    run: MatchRun,
+    compat: ProfileCompatibility,
+    assignment: dict[str, str],
+    mentee: MenteeExplanation,
+) -> MenteeExplanation:
+    """``mentee`` (unmatched) with the reason of the run's method: a stable matching has
+    no objective, so its mentees are unmatched because every mentor who could take them is
+    full with mentees they rank higher (or, with a preferences file, none lists them)."""
+    if run.method != Method.STABLE.value or mentee.unmatched is None:
+        return mentee
+    from tandem.matcher import stable_unmatched_reasons
+
+    (why,) = stable_unmatched_reasons(compat, assignment, [mentee.mentee_id])
+    if "preferences" in run.inputs and why.cause is UnmatchedCause.OUTRANKED:
+        # The preferences file is not kept: the run's own finding says whether anyone
+        # who could take the mentee listed them.
+        stored: dict[str, Any] = next(
+            (u for u in run.unmatched if u.get("mentee_id") == mentee.mentee_id), {}
+        )
+        if stored.get("cause") == UnmatchedCause.UNRANKED.value:
+            why = why.model_copy(update={"cause": UnmatchedCause.UNRANKED})
+    return mentee.model_copy(update={"unmatched": why})
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ rows. The matcher itself (``tandem.matcher``) never sees the database or a file.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import statistics
 import time
@@ -21,7 +22,6 @@ from sqlalchemy import Engine, insert
 from sqlmodel import Session, col, select
 
 import tandem
-from tandem.errors import FileAccessError
 from tandem.matcher import (
     GroupCap,
     MatchConfig,
@@ -53,6 +53,7 @@ from tandem.program.storage.tables import MatchPair, MatchRun
 if TYPE_CHECKING:
     # Scoring profiles and explaining pairs load SciPy: only runs from profiles need them.
     from tandem.matcher import ProfileCompatibility
+    from tandem.matcher.explain import UnmatchedReason
 
 Progress = Callable[[str, int, int], None]
 
@@ -428,7 +429,7 @@ def _explain(
         from_file = [f"score from {request.scores[0]}"] if request.scores else []
         reasons = {p.mentee_id: from_file for p in result.pairs}
     assignment = {p.mentee_id: p.mentor_id for p in result.pairs}
-    return reasons, _unmatched(compat, assignment, result.unmatched_mentee_ids)
+    return reasons, _unmatched(request, matcher_input, assignment, result.unmatched_mentee_ids)
 
 
 def _store(
@@ -495,27 +496,59 @@ def _store(
 
 
 def _unmatched(
-    compat: ProfileCompatibility | None, assignment: dict[str, str], mentee_ids: Sequence[str]
+    request: MatchRequest,
+    matcher_input: _MatcherInput,
+    assignment: dict[str, str],
+    mentee_ids: Sequence[str],
 ) -> list[dict[str, Any]]:
-    if compat is None:
+    """Each unmatched mentee with why, as the run stores it: ``reason`` (for people),
+    ``cause`` and ``rule`` (see :class:`~tandem.matcher.UnmatchedCause`)."""
+    compat = matcher_input.compat
+    if request.method is Method.STABLE:
+        from tandem.matcher import stable_unmatched_reasons
+
+        whys = stable_unmatched_reasons(
+            matcher_input.source, assignment, mentee_ids, matcher_input.preferences
+        )
+    elif compat is None:
         return [
             {"mentee_id": m, "reason": "no allowed pair in the scores file had room"}
             for m in mentee_ids
         ]
-    from tandem.matcher import unmatched_reasons
+    else:
+        from tandem.matcher import unmatched_reasons
 
-    result = []
-    for why in unmatched_reasons(compat, assignment, mentee_ids):
-        if why.cause is UnmatchedCause.RULE:
-            text = f"no mentor passes rule {why.rule} ({why.eliminated} of {why.mentors} mentors excluded by it)"
-        elif why.cause is UnmatchedCause.FULL:
-            text = f"all {why.allowed} feasible mentors are full"
-        else:
-            text = f"{why.allowed} feasible mentors, but the objective or group caps left this mentee out"
-        result.append(
-            {"mentee_id": why.mentee_id, "reason": text, "cause": why.cause.value, "rule": why.rule}
+        whys = unmatched_reasons(compat, assignment, mentee_ids)
+    return [
+        {
+            "mentee_id": why.mentee_id,
+            "reason": unmatched_text(why),
+            "cause": why.cause.value,
+            "rule": why.rule,
+        }
+        for why in whys
+    ]
+
+
+def unmatched_text(why: UnmatchedReason) -> str:
+    """Why a mentee is unmatched, for people: one clause (no capital, no full stop)."""
+    mentors = f"{why.allowed} feasible mentor{'' if why.allowed == 1 else 's'}"
+    if why.cause is UnmatchedCause.RULE:
+        if why.rule is None:
+            return "no mentor may take this mentee (no allowed pair)"
+        return (
+            f"no mentor passes rule {why.rule} ({why.eliminated} of {why.mentors} mentors "
+            "excluded by it)"
         )
-    return result
+    if why.cause is UnmatchedCause.FULL:
+        return "the one feasible mentor is full" if why.allowed == 1 else f"all {mentors} are full"
+    if why.cause is UnmatchedCause.OUTRANKED:
+        return "every mentor who could take this mentee is full with mentees they rank higher"
+    if why.cause is UnmatchedCause.UNRANKED:
+        return (
+            f"none of the {mentors} is on this mentee's preference list with the mentee on theirs"
+        )
+    return f"{mentors}, but the objective or group caps left this mentee out"
 
 
 def _summary(
@@ -587,32 +620,23 @@ OUTPUT_COLUMNS = ("mentee_id", "mentee", "mentor_id", "mentor", "score", "locked
 """Columns of ``--out``: who with whom, by id and name, and why (no solver internals)."""
 
 
-def write_result(summary: MatchSummary, path: Path) -> None:
-    """The pairs as CSV or JSON (by extension); same inputs give the same bytes.
-
-    Raises MatchingError for another file type and FileAccessError when ``path`` cannot
-    be written."""
-    try:
-        _write_result(summary, path)
-    except OSError as exc:
-        raise FileAccessError(path, exc, writing=True) from None
+RESULT_FORMATS = ("csv", "json")
+"""The file types a match run's pairs are written to (``--out``), by extension."""
 
 
-def check_result_path(path: Path) -> None:
-    """Refuse, before a match runs, an output path :func:`write_result` could not write.
-
-    Raises MatchingError for a file type other than .csv or .json and FileAccessError for
-    a folder or a missing folder."""
-    if path.suffix.lower() not in (".csv", ".json"):
+def result_format(path: Path) -> str:
+    """``csv`` or ``json``, by the output file's name; raises MatchingError for another
+    (checked before a match runs)."""
+    kind = path.suffix.lower().removeprefix(".")
+    if kind not in RESULT_FORMATS:
         raise MatchingError(f"cannot write {path.name}: use a .csv or .json file name")
-    if path.is_dir():
-        raise FileAccessError(path, IsADirectoryError(), writing=True)
-    if not path.parent.is_dir():
-        raise FileAccessError(path, FileNotFoundError(), writing=True)
+    return kind
 
 
-def _write_result(summary: MatchSummary, path: Path) -> None:
-    if path.suffix.lower() == ".json":
+def result_file(summary: MatchSummary, kind: str) -> bytes:
+    """The pairs as ``kind`` (csv or json, see :func:`result_format`); the same inputs
+    give the same bytes."""
+    if kind == "json":
         document = {
             "cycle": summary.cycle,
             "method": summary.method,
@@ -624,11 +648,7 @@ def _write_result(summary: MatchSummary, path: Path) -> None:
             "unmatched": summary.unmatched,
             "proof": summary.proof,
         }
-        path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        return
-    if path.suffix.lower() != ".csv":
-        raise MatchingError(f"cannot write {path.name}: use a .csv or .json file name")
-    with path.open("w", encoding="utf-8", newline="") as out:
-        write_csv_rows(
-            out, OUTPUT_COLUMNS, ([row[c] for c in OUTPUT_COLUMNS] for row in summary.rows)
-        )
+        return (json.dumps(document, indent=2, sort_keys=True) + "\n").encode("utf-8")
+    out = io.StringIO()
+    write_csv_rows(out, OUTPUT_COLUMNS, ([row[c] for c in OUTPUT_COLUMNS] for row in summary.rows))
+    return out.getvalue().encode("utf-8")

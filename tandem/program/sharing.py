@@ -108,6 +108,30 @@ def shared_fields(share: Sequence[str] | None) -> tuple[SharedField, ...]:
     return tuple(f for f in SharedField if f in chosen)
 
 
+FIELD_NAMES: Mapping[SharedField, str] = {
+    SharedField.CAREER_STAGE: "career stage",
+    SharedField.INSTITUTION: "institution",
+    SharedField.DEPARTMENT: "department",
+    SharedField.RESEARCH_AREAS: "research areas",
+    SharedField.RESEARCH_INTERESTS: "research interests",
+    SharedField.TOPICS: "goals or expertise",
+    SharedField.TIMEZONE: "time zone",
+    SharedField.LANGUAGES: "languages",
+    SharedField.MEETING_MODES: "meeting modes",
+    SharedField.EMAIL: "e-mail",
+}
+"""How each shareable field is named to a coordinator."""
+
+
+def describe_share(share: Sequence[str] | None) -> str:
+    """What a stored ``share`` value shows the partner, in words for a coordinator:
+    ``"career stage, languages, e-mail"``; the default and ``none`` said as such."""
+    fields = ", ".join(FIELD_NAMES[f] for f in shared_fields(share))
+    if share is None:
+        return f"everything (the default): {fields}"
+    return fields or "nothing but their name"
+
+
 def display_values(
     kept: Mapping[str, Sequence[str]] | None, field: SharedField, stored: Iterable[str]
 ) -> list[str]:

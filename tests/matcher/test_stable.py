@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from tandem.matcher import DenseScores, Preferences, Proposer, solve, solve_stable
 from tandem.matcher.errors import MatcherError
-from tandem.matcher.result import Algorithm
+from tandem.matcher.explain import stable_unmatched_reasons
+from tandem.matcher.result import Algorithm, UnmatchedCause
 from tandem.matcher.stable import (
     count_blocking_pairs,
     deferred_acceptance,
@@ -181,3 +182,74 @@ def test_given_preferences_are_restricted_to_allowed_pairs() -> None:
 def test_stable_is_deterministic() -> None:
     source = scores_source(3, 30, 8)
     assert solve_stable(source).fingerprint() == solve_stable(source).fingerprint()
+
+
+@st.composite
+def stable_games(draw) -> tuple[DenseScores, Preferences | None]:
+    """Up to 5 mentees and 3 mentors, some pairs forbidden; sometimes given preferences."""
+    n_e, n_m = draw(st.integers(1, 5)), draw(st.integers(1, 3))
+    points = draw(
+        st.lists(
+            st.lists(st.sampled_from([-1, 0, 100, 200, 300]), min_size=n_m, max_size=n_m),
+            min_size=n_e,
+            max_size=n_e,
+        )
+    )
+    mentees, mentors = [f"e{i}" for i in range(n_e)], [f"m{j}" for j in range(n_m)]
+    capacities = [draw(st.integers(0, 2)) for _ in mentors]
+    source = DenseScores(np.array(points, dtype=np.int64), mentees, mentors, capacities)
+    if not draw(st.booleans()):
+        return source, None
+
+    def ranking(options: list[str]) -> tuple[str, ...]:
+        return tuple(draw(st.lists(st.sampled_from(options), unique=True)))
+
+    prefs = Preferences(
+        mentee_ranking={m: ranking(mentors) for m in mentees},
+        mentor_ranking={m: ranking(mentees) for m in mentors},
+        capacities=dict(zip(mentors, capacities, strict=True)),
+    )
+    return source, prefs
+
+
+@FAST
+@given(stable_games(), st.sampled_from(list(Proposer)))
+def test_an_unmatched_mentee_of_a_stable_matching_is_explained_truthfully(
+    game: tuple[DenseScores, Preferences | None], proposer: Proposer
+) -> None:
+    """Every reason is checked against its definition: rule (no allowed mentor), unranked
+    (no allowed mentor listed both ways), outranked (every mentor who could take the mentee
+    is full with mentees they rank higher)."""
+    source, given_prefs = game
+    result = solve_stable(source, preferences=given_prefs, proposer=proposer)
+    assignment = {p.mentee_id: p.mentor_id for p in result.pairs}
+    used = preferences_from_scores(source) if given_prefs is None else given_prefs
+    reasons = stable_unmatched_reasons(source, assignment, result.unmatched_mentee_ids, given_prefs)
+    for why in reasons:
+        i = source.mentee_ids.index(why.mentee_id)
+        row = source.block(i, i + 1)[0]
+        allowed = [source.mentor_ids[j] for j in range(len(source.mentor_ids)) if row[j] >= 0]
+        assert why.allowed == len(allowed)
+        acceptable = [
+            m
+            for m in allowed
+            if given_prefs is None
+            or (
+                m in given_prefs.mentee_ranking[why.mentee_id]
+                and why.mentee_id in given_prefs.mentor_ranking[m]
+            )
+        ]
+        if not allowed:
+            assert why.cause is UnmatchedCause.RULE
+        elif not acceptable:
+            assert why.cause is UnmatchedCause.UNRANKED
+        else:
+            assert why.cause is UnmatchedCause.OUTRANKED
+            ranks = used.mentor_ranking
+            for mentor in acceptable:
+                held = [e for e, m in assignment.items() if m == mentor]
+                assert len(held) == used.capacities[mentor]
+                assert all(
+                    position(ranks[mentor], e) < position(ranks[mentor], why.mentee_id)
+                    for e in held
+                )

@@ -56,6 +56,7 @@ def test_show_an_unknown_track_raises_the_curriculum_error(tandem: Tandem) -> No
 
 def test_docs_writes_then_checks(tandem: Tandem, tmp_path: Path) -> None:
     out = tmp_path / "docs" / "curriculum.md"
+    out.parent.mkdir()
     stale = tandem("prompts", "docs", "--out", str(out), "--check", expect=None)
     assert stale.exit_code == 1
     assert f"{out} is out of date: run `tandem prompts docs --out {out}`" in stale.output

@@ -42,6 +42,8 @@ class Criterion(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     KIND: ClassVar[str] = ""
+    TITLE: ClassVar[str] = ""
+    """How people read the criterion: tables and pages show it, not the kind."""
 
     kind: str
     text: str | None = Field(default=None, min_length=1)
@@ -51,6 +53,11 @@ class Criterion(BaseModel):
         """How reports name this criterion."""
         return self.kind
 
+    @property
+    def title(self) -> str:
+        """How people read this criterion (``regular meetings``, not ``min_meeting_weeks``)."""
+        return self.TITLE or self.kind.replace("_", " ")
+
     def text_fields(self) -> dict[str, object]:
         """Values for the placeholders of this criterion's wording."""
         return {k: v for k, v in self.model_dump(mode="json").items() if k != "text"}
@@ -59,7 +66,7 @@ class Criterion(BaseModel):
         raise NotImplementedError
 
     def _result(self, met: bool, detail: str) -> CriterionResult:
-        return CriterionResult(criterion=self.label, met=met, detail=detail)
+        return CriterionResult(criterion=self.label, met=met, detail=detail, title=self.title)
 
 
 CRITERIA: dict[str, type[Criterion]] = {}
@@ -83,6 +90,7 @@ class ActiveThroughFinalWeek(Criterion):
     """The pair was active when the final week began and was not paused or ended since."""
 
     KIND: ClassVar[str] = "active_through_final_week"
+    TITLE: ClassVar[str] = "active through the final week"
 
     def evaluate(self, pair: PairHistory) -> CriterionResult:
         final = pair.weeks_total
@@ -104,6 +112,7 @@ class MinMeetingWeeks(Criterion):
     """The pair met in enough of its weeks: a fraction of them, or a scaled week count."""
 
     KIND: ClassVar[str] = "min_meeting_weeks"
+    TITLE: ClassVar[str] = "regular meetings"
 
     fraction: float | None = Field(default=None, gt=0, le=1)
     weeks: int | None = Field(default=None, ge=1)
@@ -141,6 +150,7 @@ class ClosingCheckin(Criterion):
     """The mentor submitted the final week's check-in (optionally: answered the reflection)."""
 
     KIND: ClassVar[str] = "closing_checkin"
+    TITLE: ClassVar[str] = "closing check-in"
 
     require_answers: bool = False
 
@@ -161,6 +171,7 @@ class NotEndedEarly(Criterion):
     """The pair was not ended before the program closed."""
 
     KIND: ClassVar[str] = "not_ended_early"
+    TITLE: ClassVar[str] = "not ended early"
 
     def evaluate(self, pair: PairHistory) -> CriterionResult:
         if pair.state is PairState.ENDED:
@@ -218,6 +229,10 @@ class EvidenceCriterion(Criterion):
     @property
     def label(self) -> str:
         return f"evidence:{self.name}"
+
+    @property
+    def title(self) -> str:
+        return self.name.replace("_", " ")
 
     def _survey_response(self, pair: PairHistory) -> CriterionResult:
         roles = [Role(self.role.value)] if self.role is not EvidenceRole.EITHER else list(Role)

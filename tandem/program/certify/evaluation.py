@@ -141,7 +141,7 @@ class MentorEvaluation(BaseModel):
         if not self.pairs:
             return ("no pair of this mentor ran in the cohort",)
         return tuple(
-            f"{pair.mentee_id}: {result.criterion}: {result.detail}"
+            f"{pair.mentee_id}: {result.title or result.criterion}: {result.detail}"
             for pair in self.pairs
             for result in pair.unmet
         )

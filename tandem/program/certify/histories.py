@@ -101,3 +101,6 @@ class CriterionResult(BaseModel):
     criterion: str
     met: bool
     detail: str
+    title: str = ""
+    """How people read the criterion ("regular meetings" for ``min_meeting_weeks``);
+    shown in place of ``criterion``, the rules' id, and not kept with a certificate."""

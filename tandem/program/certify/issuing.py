@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import html
+import os
 import re
 import uuid
 from datetime import datetime
@@ -315,7 +316,7 @@ def _issue_one(
         "weeks_required": pair.weeks_required if pair else None,
         "program_start": start.isoformat(),
         "program_end": end.isoformat(),
-        "criteria": [r.model_dump() for r in pair.results] if pair else [],
+        "criteria": [r.model_dump(exclude={"title"}) for r in pair.results] if pair else [],
         "decision": mentor.decision.model_dump(mode="json") if mentor.decision else None,
         "rules": rules.source,
     }
@@ -404,6 +405,8 @@ def _issue_one(
 
 
 def _write_files(out_dir: Path, issue: _Issue) -> tuple[Path, ...]:
+    """The certificate's files in ``out_dir``, readable by their owner only (mode 0600,
+    as the database): they name the mentor."""
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = issue.facts.credential_id.removeprefix("urn:uuid:")
     files = (
@@ -412,7 +415,9 @@ def _write_files(out_dir: Path, issue: _Issue) -> tuple[Path, ...]:
         (out_dir / f"{stem}.pdf", issue.pdf),
     )
     for path, data in files:
-        path.write_bytes(data)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
     return tuple(path for path, _ in files)
 
 

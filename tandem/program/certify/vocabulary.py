@@ -21,6 +21,13 @@ class MentorRule(StrEnum):
     ANY_PAIR = "any_pair"
     ALL_PAIRS = "all_pairs"
 
+    @property
+    def description(self) -> str:
+        """The rule as people read it."""
+        if self is MentorRule.ANY_PAIR:
+            return "one of the mentor's pairs meets every criterion"
+        return "every pair of the mentor meets every criterion"
+
 
 class MeetingCountsWhen(StrEnum):
     """When a week counts as a meeting week: either person's check-in says so, or both."""

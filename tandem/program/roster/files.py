@@ -11,7 +11,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -43,6 +43,9 @@ class Table:
     rows: tuple[RawRow, ...]
     problems: tuple[Problem, ...] = ()
     """Rows that could not be split into cells (ragged rows), reported with the others."""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    """Each column's header as the file writes it (``Research areas (separate with ;)``
+    for ``research_areas_(separate_with_;)``), for messages."""
 
 
 def normalize_column(name: str) -> str:
@@ -90,6 +93,8 @@ class TableStream:
     file: str
     columns: tuple[str, ...]
     items: Iterator[RawRow | Problem]
+    headers: Mapping[str, str] = field(default_factory=dict)
+    """Each column's header as the file writes it, for messages."""
 
 
 def read_table(path: Path) -> Table:
@@ -102,7 +107,7 @@ def read_table(path: Path) -> Table:
             rows.append(item)
         else:
             problems.append(item)
-    return Table(stream.file, stream.columns, tuple(rows), tuple(problems))
+    return Table(stream.file, stream.columns, tuple(rows), tuple(problems), stream.headers)
 
 
 def stream_table(path: Path) -> TableStream:
@@ -215,6 +220,11 @@ def _header(name: str, raw: Sequence[Any]) -> tuple[str, ...]:
     return tuple(columns)
 
 
+def _written(columns: Sequence[str], raw: Sequence[Any]) -> dict[str, str]:
+    """Each column's header as written, its spaces collapsed."""
+    return {column: " ".join(str(cell).split()) for column, cell in zip(columns, raw, strict=False)}
+
+
 def _empty_file(name: str) -> InputFileError:
     return InputFileError(
         [
@@ -305,7 +315,7 @@ def _read_csv(name: str, data: bytes) -> TableStream:
         except csv.Error as exc:
             raise problem(exc) from None
 
-    return TableStream(name, columns, _at_least_one_row(name, items()))
+    return TableStream(name, columns, _at_least_one_row(name, items()), _written(columns, header))
 
 
 def _xlsx_text(value: Any) -> str:
@@ -464,7 +474,7 @@ def _read_xlsx(name: str, path: Path) -> TableStream:
                 # reported a second time, as missing.
                 yield RawRow(number, cells)
 
-    return TableStream(name, columns, _at_least_one_row(name, items()))
+    return TableStream(name, columns, _at_least_one_row(name, items()), _written(columns, header))
 
 
 class _JsonObject(list[tuple[str, Any]]):
@@ -524,12 +534,13 @@ def _read_json(name: str, data: bytes) -> TableStream:
         raise _header_only(name)
     if len(document) > MAX_ROWS:
         raise _too_many_rows(name, MAX_ROWS + 1)
-    columns: dict[str, None] = {}
+    columns: dict[str, str] = {}
     for number, record in enumerate(document, start=1):
         if isinstance(record, _JsonObject):
             if len(record) > MAX_COLUMNS:
                 raise _too_many_columns(name, number, len(record))
-            columns.update((normalize_column(key), None) for key, _ in record)
+            for key, _ in record:
+                columns.setdefault(normalize_column(key), " ".join(key.split()))
 
     def items() -> Iterator[RawRow | Problem]:
         for number, record in enumerate(document, start=1):
@@ -543,7 +554,7 @@ def _read_json(name: str, data: bytes) -> TableStream:
             else:
                 yield from row
 
-    return TableStream(name, tuple(columns), _at_least_one_row(name, items()))
+    return TableStream(name, tuple(columns), _at_least_one_row(name, items()), columns)
 
 
 def _json_row(name: str, number: int, record: Any) -> RawRow | list[Problem]:
@@ -615,19 +626,16 @@ def write_csv_rows(out: IO[str], columns: Sequence[str], rows: Iterable[Sequence
         writer.writerow([_export_cell(v) for v in row])
 
 
-def write_xlsx_rows(path: Path, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+def write_xlsx_rows(out: IO[bytes], columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     """An XLSX workbook with one sheet; text cells neutralised against formula injection."""
     from openpyxl import Workbook
 
-    # The file is opened first: a path that cannot be written fails before openpyxl has
-    # a half-written sheet to clean up.
-    with path.open("wb") as out:
-        workbook = Workbook(write_only=True)
-        sheet = workbook.create_sheet("tandem")
-        sheet.append(list(columns))
-        for row in rows:
-            sheet.append([_export_cell(v) for v in row])
-        workbook.save(out)
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("tandem")
+    sheet.append(list(columns))
+    for row in rows:
+        sheet.append([_export_cell(v) for v in row])
+    workbook.save(out)
 
 
 def _export_cell(value: Any) -> Any:

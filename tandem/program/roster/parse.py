@@ -194,12 +194,28 @@ def _parse_capacity(value: Any) -> int:
     return int(whole.group(1))
 
 
+_MINOR_WORDS = frozenset(
+    {"a", "an", "and", "for", "in", "of", "on", "or", "the", "to", "up", "with"}
+)
+"""Words that say nothing about which term is meant."""
+
+
 def _close_term(text: str, choices: Sequence[str]) -> str | None:
-    """A suggestion only when it is close: "mentoring up" is not a misspelt "networking"."""
+    """A suggestion only when it is close: a misspelling ("grant writting"), or the one
+    term that shares the most words with the text ("work life balance" →
+    ``work_life_integration``). "mentoring up" is not a misspelt "networking", and
+    "writing" names two terms equally, so neither gets a suggestion."""
     import difflib
 
-    matches = difflib.get_close_matches(normalize_term(text), list(choices), n=1, cutoff=0.75)
-    return matches[0] if matches else None
+    key = normalize_term(text)
+    matches = difflib.get_close_matches(key, list(choices), n=1, cutoff=0.75)
+    if matches:
+        return matches[0]
+    words = set(key.split("_")) - _MINOR_WORDS
+    shared = {choice: len(words & set(choice.split("_"))) for choice in choices}
+    most = max(shared.values(), default=0)
+    best = [choice for choice, count in shared.items() if count == most]
+    return best[0] if most and len(best) == 1 else None
 
 
 def _vocabulary_error(kind: str, text: str, choices: Sequence[str]) -> ValueError:

@@ -8,13 +8,14 @@ changed (keyed by ``id``).
 
 from __future__ import annotations
 
+import io
 import json
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from sqlalchemy import (
     Connection,
@@ -30,7 +31,6 @@ from sqlalchemy import (
 from sqlalchemy import Text as SqlText
 from sqlmodel import Session, col, select
 
-from tandem.errors import FileAccessError
 from tandem.matcher.types import CareerStage, MeetingMode, MentoringTopic, Profile, Role
 from tandem.program.errors import ProgramError
 from tandem.program.roster.files import Problem, stream_table
@@ -325,7 +325,9 @@ def import_roster(
                 select(table.c.email_key, table.c.external_id).where(table.c.role == role.value)
             ).all()
         )
-        validator = RosterValidator(stream.file, role, stream.columns, stored_emails)
+        validator = RosterValidator(
+            stream.file, role, stream.columns, stored_emails, stream.headers
+        )
         stored_ids = set(stored_emails.values())
         del stored_emails
         batch = _Batch(connection, role, now, write=not dry_run)
@@ -616,25 +618,31 @@ def export_rows(engine: Engine, role: Role) -> tuple[list[str], list[list[Any]]]
     return columns, table
 
 
-def export_roster(engine: Engine, role: Role, path: Path) -> int:
-    """Write the stored roster of ``role`` to a .csv or .xlsx file; returns the row count.
+EXPORT_FORMATS = ("csv", "xlsx")
+"""The file types a roster is exported to, by their file name's extension."""
 
-    Raises RosterError for another file type and FileAccessError when ``path`` cannot be
-    written (a folder, a missing folder, no permission)."""
+
+def export_format(path: Path) -> str:
+    """``csv`` or ``xlsx``, by the export file's name; raises RosterError for another."""
+    kind = path.suffix.lower().removeprefix(".")
+    if kind not in EXPORT_FORMATS:
+        raise RosterError(f"cannot export to {path.name}: use a .csv or .xlsx file name")
+    return kind
+
+
+def export_roster(engine: Engine, role: Role, out: IO[bytes], kind: str) -> int:
+    """Write the stored roster of ``role`` to ``out`` as ``kind`` (see
+    :func:`export_format`), a file that imports back unchanged; returns the row count."""
     from tandem.program.roster.files import write_csv_rows, write_xlsx_rows
 
-    suffix = path.suffix.lower()
-    if suffix not in (".csv", ".xlsx"):
-        raise RosterError(f"cannot export to {path.name}: use a .csv or .xlsx file name")
     columns, rows = export_rows(engine, role)
-    try:
-        if suffix == ".xlsx":
-            write_xlsx_rows(path, columns, rows)
-        else:
-            with path.open("w", encoding="utf-8", newline="") as out:
-                write_csv_rows(out, columns, rows)
-    except OSError as exc:
-        raise FileAccessError(path, exc, writing=True) from None
+    if kind == "xlsx":
+        write_xlsx_rows(out, columns, rows)
+    else:
+        text = io.TextIOWrapper(out, encoding="utf-8", newline="")
+        write_csv_rows(text, columns, rows)
+        text.flush()
+        text.detach()
     return len(rows)
 
 

@@ -5,7 +5,8 @@ e-mails, e-mails of stored people, excluded ids).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import re
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -53,6 +54,44 @@ SURVEY_HEADERS: dict[str, str] = {
 COLUMN_ALIASES = {normalize_column(header): column for header, column in SURVEY_HEADERS.items()}
 IGNORED_COLUMNS = frozenset({"timestamp"})
 """Columns survey tools add that say nothing about the person: dropped, not stored."""
+ROSTER_FIELDS = frozenset(COMMON_COLUMNS).union(*ROLE_COLUMNS.values())
+"""Every column an application file may have that Tandem reads (the rest are custom)."""
+
+_OPENING, _CLOSING = "([{", ")]}"
+
+
+def header_key(column: str) -> str:
+    """A (normalised) header without the hints survey tools add to it: text in brackets
+    (to the end, when a bracket is never closed) and punctuation at either end.
+    ``research_areas_(separate_with_;)`` → ``research_areas``;
+    ``languages_[comma_separated]`` → ``languages``; ``capacity?`` → ``capacity``.
+
+    One pass over the header, however its brackets nest (a header is untrusted text)."""
+    kept: list[str] = []
+    depth = 0
+    for char in column:
+        if char in _OPENING:
+            depth += 1
+        elif char in _CLOSING:
+            depth = max(depth - 1, 0)
+            kept.append("_")
+        elif depth == 0:
+            kept.append(char)
+    text = "".join(kept)
+    start = next((i for i, c in enumerate(text) if c.isalnum()), len(text))
+    end = next((i for i in range(len(text) - 1, start - 1, -1) if text[i].isalnum()), start - 1)
+    return re.sub(r"_+", "_", text[start : end + 1])
+
+
+def _target(column: str, known: Collection[str]) -> str:
+    """The column ``column`` is read as: itself, the column a survey header means, or the
+    known column its header names with a hint added; else itself (a custom column)."""
+    if column in known or column in COLUMN_ALIASES or column in IGNORED_COLUMNS:
+        return COLUMN_ALIASES.get(column, column)
+    key = header_key(column)
+    if key in known or key in COLUMN_ALIASES or key in IGNORED_COLUMNS:
+        return COLUMN_ALIASES.get(key, key)
+    return column
 
 
 def accepted_headers(column: str) -> list[str]:
@@ -60,24 +99,38 @@ def accepted_headers(column: str) -> list[str]:
     return [column, *(header for header, target in SURVEY_HEADERS.items() if target == column)]
 
 
-def survey_headers(file: str, columns: Sequence[str]) -> tuple[dict[str, str], list[Problem]]:
+def survey_headers(
+    file: str,
+    columns: Sequence[str],
+    known: Collection[str] = (),
+) -> tuple[dict[str, str], list[Problem]]:
     """Each kept column's name after survey headers are renamed to ours (ignored columns
-    left out), and a problem for a survey header given beside the column it means."""
+    left out), and a problem for two columns that mean the same one.
+
+    A header that adds a hint to a column of ``known`` (or to a survey header), such as
+    ``Research areas (separate with ;)``, is read as that column."""
+    targets = {column: _target(column, known) for column in columns}
+    exact = {column for column, target in targets.items() if target == column}
     problems = []
     renamed: dict[str, str] = {}
+    claimed: dict[str, str] = {}
     for column in columns:
-        target = COLUMN_ALIASES.get(column, column)
-        if target in columns and target != column:
+        target = targets[column]
+        if target in IGNORED_COLUMNS:
+            continue
+        if target != column and (target in exact or target in claimed):
+            other = target if target in exact else claimed[target]
             problems.append(
                 Problem(
                     file,
                     1,
                     column,
-                    f'column means the same as column "{target}"; keep one of them',
+                    f'column means the same as column "{other}"; keep one of them',
                 )
             )
-        elif column not in IGNORED_COLUMNS:
-            renamed[column] = target
+            continue
+        claimed.setdefault(target, column)
+        renamed[column] = target
     return renamed, problems
 
 
@@ -92,6 +145,38 @@ def with_survey_headers(table: Table) -> tuple[Table, list[Problem]]:
         return table, problems
     rows = tuple(_renamed(row, renamed) for row in table.rows)
     return replace(table, columns=tuple(renamed.values()), rows=rows), problems
+
+
+def _missing_column(file: str, column: str) -> Problem:
+    others = [f'"{h}"' for h in accepted_headers(column)[1:]]
+    also = ""
+    if others:
+        listed = others[0] if len(others) == 1 else f"{', '.join(others[:-1])} or {others[-1]}"
+        also = f" (or {listed})"
+    return Problem(
+        file, 1, column, f'required column is missing; add a column headed "{column}"{also}'
+    )
+
+
+def closest_field(column: str, known: Collection[str]) -> str | None:
+    """The known column (or survey header's column) ``column`` is probably a misspelling
+    of, when one is close; else None."""
+    import difflib
+
+    candidates = {**{k: k for k in known}, **COLUMN_ALIASES}
+    close = difflib.get_close_matches(header_key(column), list(candidates), n=1, cutoff=0.8)
+    return candidates[close[0]] if close else None
+
+
+def _custom_column_warning(file: str, written: str, suggestion: str | None) -> Problem:
+    hint = f'; did you mean "{suggestion}"?' if suggestion else ""
+    return Problem(
+        file,
+        1,
+        None,
+        f'column "{written}" is not a field Tandem knows; it is kept as a custom field, '
+        f"which matching uses only if a matching configuration names it{hint}",
+    )
 
 
 class RosterValidator:
@@ -111,22 +196,15 @@ class RosterValidator:
         role: Role,
         columns: Sequence[str],
         stored_emails: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         self.file = file
         self.role = role
-        self.renamed, problems = survey_headers(file, columns)
+        self.renamed, problems = survey_headers(file, columns, ROSTER_FIELDS)
         kept = set(self.renamed.values())
-        for column in REQUIRED_COLUMNS[role]:
-            if column not in kept:
-                accepted = ", ".join(f'"{h}"' for h in accepted_headers(column))
-                problems.append(
-                    Problem(
-                        file,
-                        1,
-                        column,
-                        f"required column is missing; headers read as it: {accepted}",
-                    )
-                )
+        problems.extend(
+            _missing_column(file, column) for column in REQUIRED_COLUMNS[role] if column not in kept
+        )
         other = Role.MENTEE if role is Role.MENTOR else Role.MENTOR
         for column in ROLE_COLUMNS[other]:
             if column in kept and column not in ROLE_COLUMNS[role]:
@@ -142,6 +220,13 @@ class RosterValidator:
             raise InputFileError(problems)
         self._plain = self.renamed == {c: c for c in columns}
         self._known = set(COMMON_COLUMNS) | set(ROLE_COLUMNS[role])
+        self._custom_columns = [
+            _custom_column_warning(
+                file, (headers or {}).get(column, column), closest_field(column, self._known)
+            )
+            for column, target in self.renamed.items()
+            if target not in ROSTER_FIELDS
+        ]
         self._stored_emails = stored_emails or {}
         self.problems: list[Problem] = []
         self.first_id: dict[str, int] = {}
@@ -217,7 +302,7 @@ class RosterValidator:
         if problems:
             raise InputFileError(sorted(problems, key=lambda p: (p.row or 0, p.column or "")))
         all_ids = set(self.first_id) | set(known_ids)
-        warnings = [
+        warnings = self._custom_columns + [
             Problem(
                 self.file,
                 number,
@@ -255,7 +340,7 @@ def validate_table(
     ``excluded`` ids are warnings, not errors: the other person may be imported later.
     ``known_ids`` are ids already stored or in the other file.
     """
-    validator = RosterValidator(table.file, role, table.columns, stored_emails)
+    validator = RosterValidator(table.file, role, table.columns, stored_emails, table.headers)
     people: list[ParticipantInput] = []
     numbers: list[int] = []
     for problem in table.problems:

@@ -80,6 +80,7 @@ def create_db_engine(url: str) -> Engine:
     does not exist) raise :class:`DatabaseError` with one line saying so. A new SQLite
     file is created readable and writable by its owner only (mode 0600).
     """
+    _check_url(url)
     try:
         if url.startswith("sqlite"):
             # The busy timeout: 30 s unless the URL sets one (``?timeout=SECONDS``).
@@ -89,13 +90,37 @@ def create_db_engine(url: str) -> Engine:
             _create_private_file(engine.url.database, engine.url.query)
         else:
             engine = create_engine(url, pool_pre_ping=True, hide_parameters=True)
-    except (ArgumentError, ModuleNotFoundError) as exc:
+    except ModuleNotFoundError as exc:
         raise DatabaseError(
-            f"cannot use database URL {_safe_url(url)!r}: {exc}. Use sqlite:///FILE or "
-            "postgresql+psycopg://USER@HOST:PORT/NAME"
+            f"--db: the driver for '{make_url(url).drivername}://' is not installed; "
+            f"use {URL_FORMS}"
+        ) from exc
+    except ArgumentError as exc:  # an unknown driver (postgresql+nosuchdriver://)
+        raise DatabaseError(
+            f"--db: '{make_url(url).drivername}://' is not a database URL Tandem knows; "
+            f"use {URL_FORMS}"
         ) from exc
     event.listen(engine, "handle_error", _plain_error)
     return engine
+
+
+URL_FORMS = "postgresql+psycopg://USER@HOST:PORT/NAME or sqlite:///FILE.db"
+"""The database URLs Tandem takes, as error messages give them."""
+BACKENDS = ("sqlite", "postgresql")
+
+
+def _check_url(url: str) -> None:
+    """Raise DatabaseError, in one line that never shows a password, for a URL that does
+    not name a database Tandem knows (``postgres://``, ``mysql://``, a bare file name)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        # Not shown: a URL that does not parse may still hold a password.
+        raise DatabaseError(f"--db: not a database URL; use {URL_FORMS}") from None
+    if parsed.drivername.partition("+")[0] not in BACKENDS:
+        raise DatabaseError(
+            f"--db: '{parsed.drivername}://' is not a database URL Tandem knows; use {URL_FORMS}"
+        )
 
 
 def _create_private_file(database: str | None, query: Mapping[str, Any]) -> None:
@@ -218,8 +243,10 @@ def upgrade_schema(engine: Engine) -> str:
             return SCHEMA_HEAD
         current = current_revision(engine)
     except OperationalError as exc:
+        # The driver's first line: a second one ("Is the server running…?") only repeats it.
+        reason = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else "?"
         raise DatabaseError(
-            f"cannot open database {_safe_url(str(engine.url))!r}: {exc.orig}"
+            f"cannot open database {_safe_url(str(engine.url))!r}: {reason}"
         ) from exc
     from alembic import command
     from alembic.script import ScriptDirectory

@@ -25,19 +25,19 @@ def test_cli_certify_output_for_a_small_cohort(
     dry = tandem.invoke([*base, "Fall 2026", "--dry-run", "--now", now])
     assert dry.exit_code == 0, dry.output
     assert [line.rstrip() for line in dry.output.splitlines()] == [
-        " " * 32 + "Fall 2026: certification (any_pair)",
-        "┏━━━━━━━━━━━━━━━┳━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━┳━━━━━━━━━━━━━┓",
-        "┃ mentor        ┃ eligible ┃ unmet                ┃ evidence              ┃ decision ┃ certificate ┃",
-        "┡━━━━━━━━━━━━━━━╇━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━╇━━━━━━━━━━━━━┩",
-        "│ M001 Mentor 1 │ yes      │                      │ E001: met 12 of 16    │          │ would issue │",
-        "│               │          │                      │ weeks (needs 12),     │          │             │",
-        "│               │          │                      │ 2026-09-07 to         │          │             │",
-        "│               │          │                      │ 2026-12-27            │          │             │",
-        "│ M002 Mentor 2 │ no       │ E002:                │ E002: met 11 of 16    │          │             │",
-        "│               │          │ min_meeting_weeks:   │ weeks (needs 12),     │          │             │",
-        "│               │          │ met in 11 of 16      │ 2026-09-07 to         │          │             │",
-        "│               │          │ weeks, needs 12      │ 2026-12-27            │          │             │",
-        "└───────────────┴──────────┴──────────────────────┴───────────────────────┴──────────┴─────────────┘",
+        " " * 30 + "Fall 2026: certification",
+        "┏━━━━━━━━━━━━━━━━━┳━━━━━━━━━━┳━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━┓",
+        "┃ mentor          ┃ eligible ┃ meetings       ┃ what is missing      ┃ certificate ┃",
+        "┡━━━━━━━━━━━━━━━━━╇━━━━━━━━━━╇━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━┩",
+        "│ Mentor 1 (M001) │ yes      │ E001: 12 of 16 │                      │ would issue │",
+        "│                 │          │ weeks, needs   │                      │             │",
+        "│                 │          │ 12             │                      │             │",
+        "│ Mentor 2 (M002) │ no       │ E002: 11 of 16 │ E002: regular        │             │",
+        "│                 │          │ weeks, needs   │ meetings: met in 11  │             │",
+        "│                 │          │ 12             │ of 16 weeks, needs   │             │",
+        "│                 │          │                │ 12                   │             │",
+        "└─────────────────┴──────────┴────────────────┴──────────────────────┴─────────────┘",
+        " " * 10 + "Certified when one of the mentor's pairs meets every criterion.",
         "Dry run: 1 certificate would be issued; 0 already issued, 1 not eligible. Nothing was stored.",
     ]
 
@@ -198,3 +198,42 @@ def test_every_command_has_help(tandem: Tandem) -> None:
         assert "Usage:" in result.output
         # ... and is documented.
         assert f"tandem {' '.join(args)}" in DOCS.read_text(encoding="utf-8"), args
+
+
+def test_the_certify_table_fits_100_columns_and_names_criteria_for_people(
+    tandem: Tandem, engine: Engine, db_url: str, tmp_path: Path, keyring: KeyRing
+) -> None:
+    program = start(engine, tmp_path, pairs=3)
+    complete(engine, program, "E001", range(1, 13))
+    complete(engine, program, "E002", range(1, 12))
+    now = close(engine, program, tmp_path).isoformat()
+    base = ["--db", db_url, "certify"]
+    reason = "met by phone twice a month through the winter break, as the notes show"
+    granted = tandem.invoke([*base, "grant", "Fall 2026", "M002", "--reason", reason, "--now", now])
+    assert granted.exit_code == 0, granted.output
+    issued = tandem.invoke(
+        [
+            *base,
+            "Fall 2026",
+            "--keys",
+            str(tmp_path / "keys.json"),
+            "--out",
+            str(tmp_path / "certs"),
+            "--issuer-name",
+            "Example Mentoring",
+            "--issuer-url",
+            "https://mentoring.example.edu",
+            "--now",
+            now,
+        ]
+    )
+    assert issued.exit_code == 0, issued.output
+    lines = issued.stdout.splitlines()
+    summary = next(i for i, line in enumerate(lines) if line.startswith("Issued "))
+    lines = lines[:summary]  # the table, then the summary (which names the folder)
+    assert max(len(line) for line in lines) <= 100
+    assert "min_meeting_weeks" not in issued.stdout and "any_pair" not in issued.stdout
+    assert "granted by" in issued.stdout
+    shown = tandem.invoke([*base, "Fall 2026", "--dry-run", "--now", now, "--format", "json"])
+    unmet = {row["mentor_id"]: row["unmet"] for row in json.loads(shown.stdout)}
+    assert unmet["M003"][0].startswith("E003: regular meetings: met in 0 of 16 weeks")

@@ -24,7 +24,7 @@ def test_exactly_12_of_16_weeks_is_eligible_and_11_is_not(engine: Engine, tmp_pa
     now = close(engine, program, tmp_path)
     assert verdicts(engine, program, now) == {
         "M001": None,
-        "M002": ("E002: min_meeting_weeks: met in 11 of 16 weeks, needs 12",),
+        "M002": ("E002: regular meetings: met in 11 of 16 weeks, needs 12",),
     }
     evaluation = evaluate_cohort(engine, program.name, load_rules(), now=now)
     pair = evaluation.mentors[0].pairs[0]
@@ -51,7 +51,7 @@ def test_a_meeting_reported_by_one_side_counts_unless_the_rules_ask_for_both(
     assert verdicts(engine, program, now) == {"M001": None, "M002": None}
     both = rules_with(lambda data: data["criteria"][1].update(meeting_counts_when="both"))
     assert verdicts(engine, program, now, both) == {
-        "M001": ("E001: min_meeting_weeks: met in 0 of 16 weeks, needs 12",),
+        "M001": ("E001: regular meetings: met in 0 of 16 weeks, needs 12",),
         "M002": None,
     }
 
@@ -111,10 +111,10 @@ def test_paused_pairs(engine: Engine, tmp_path: Path) -> None:
     assert verdicts(engine, program, now) == {
         "M001": None,
         "M002": (
-            "E002: active_through_final_week: was paused when week 16 began",
-            "E002: not_ended_early: ended early on 2026-12-29",
+            "E002: active through the final week: was paused when week 16 began",
+            "E002: not ended early: ended early on 2026-12-29",
         ),
-        "M003": ("E003: active_through_final_week: was paused when week 16 began",),
+        "M003": ("E003: active through the final week: was paused when week 16 began",),
     }
 
 
@@ -133,9 +133,9 @@ def test_a_pair_ended_early_is_not_certified(engine: Engine, tmp_path: Path) -> 
     now = close(engine, program, tmp_path)
     assert verdicts(engine, program, now) == {
         "M001": (
-            "E001: active_through_final_week: was ended when week 16 began",
-            "E001: closing_checkin: no week 16 check-in from the mentor",
-            "E001: not_ended_early: ended early on 2026-12-01",
+            "E001: active through the final week: was ended when week 16 began",
+            "E001: closing check-in: no week 16 check-in from the mentor",
+            "E001: not ended early: ended early on 2026-12-01",
         )
     }
 
@@ -151,7 +151,7 @@ def test_a_rematched_pair_is_measured_from_its_first_week(engine: Engine, tmp_pa
     now = close(engine, program, tmp_path)
     assert verdicts(engine, program, now) == {
         "M001": None,
-        "M002": ("E002: min_meeting_weeks: met in 8 of 12 weeks, needs 9",),
+        "M002": ("E002: regular meetings: met in 8 of 12 weeks, needs 9",),
     }
     evaluation = evaluate_cohort(engine, program.name, load_rules(), now=now)
     first = evaluation.mentors[0].pairs[0]
@@ -180,7 +180,7 @@ def test_a_mentor_with_two_mentees_any_pair_or_all_pairs(engine: Engine, tmp_pat
     assert mentor_eval.evidence_pair.mentee_id == "E002"
     all_pairs = rules_with(lambda data: data.update(mentor_rule="all_pairs"))
     assert verdicts(engine, program, now, all_pairs) == {
-        "M001": ("E001: min_meeting_weeks: met in 7 of 16 weeks, needs 12",)
+        "M001": ("E001: regular meetings: met in 7 of 16 weeks, needs 12",)
     }
 
 
@@ -189,8 +189,8 @@ def test_before_the_final_week_no_one_is_eligible(engine: Engine, tmp_path: Path
     met(engine, program, "E001", range(1, 13))
     assert verdicts(engine, program, day(program.instants, 13, days=1)) == {
         "M001": (
-            "E001: active_through_final_week: the final week (week 16) begins 2026-12-21",
-            "E001: closing_checkin: no week 16 check-in from the mentor",
+            "E001: active through the final week: the final week (week 16) begins 2026-12-21",
+            "E001: closing check-in: no week 16 check-in from the mentor",
         )
     }
 
@@ -226,15 +226,13 @@ def test_closing_reflection_answers_and_evidence_rules(engine: Engine, tmp_path:
     assert verdicts(engine, program, now, rules_with(change)) == {
         "M001": None,
         "M002": (
-            "E002: closing_checkin: closing reflection not answered: closing_reflection_next",
-            "E002: evidence:exit_survey: no answer survey_completed = true from the mentor "
-            "in week 16",
+            "E002: closing check-in: closing reflection not answered: closing_reflection_next",
+            "E002: exit survey: no answer survey_completed = true from the mentor in week 16",
         ),
         "M003": (
-            "E003: closing_checkin: closing reflection not answered: "
+            "E003: closing check-in: closing reflection not answered: "
             "closing_reflection_growth, closing_reflection_next",
-            "E003: evidence:exit_survey: no answer survey_completed = true from the mentor "
-            "in week 16",
+            "E003: exit survey: no answer survey_completed = true from the mentor in week 16",
         ),
     }
     assert verdicts(engine, program, now) == {"M001": None, "M002": None, "M003": None}

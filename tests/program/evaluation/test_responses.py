@@ -164,5 +164,5 @@ def test_survey_import_command(db_url: str, tmp_path: Path) -> None:
     bad = tandem("survey", "import", "Fall 2026", path, db=db_url, expect=1)
     assert bad.output == (
         'Error: baseline.csv, row 2, column "expectations_goals": expected a whole number from '
-        "1 to 7, got '9'\n"
+        "1 to 7, got '9'; nothing was imported\n"
     )

@@ -198,8 +198,8 @@ HOSTILE: list[tuple[str, str, Callable[[], bytes | str], str]] = [
         "a survey file without an e-mail column",
         "survey.csv",
         lambda: "Timestamp,Full Name,id\n2026-01-01,Zed,M9\n",
-        'survey.csv, row 1, column "email": required column is missing; headers read as it: '
-        '"email", "Email Address", "E-mail", "E-mail Address"',
+        'survey.csv, row 1, column "email": required column is missing; add a column headed '
+        '"email" (or "Email Address", "E-mail" or "E-mail Address")',
     ),
 ]
 
@@ -223,7 +223,9 @@ def test_hostile_roster_file_gives_one_line_and_stores_nothing(
     else:
         path.write_text(data, encoding="utf-8")
     before = dump_database(engine)
-    assert_one_error_line(run_cli(seeded, "import", "mentors", path), expected)
+    assert_one_error_line(
+        run_cli(seeded, "import", "mentors", path), f"{expected}; nothing was imported"
+    )
     assert dump_database(engine) == before
 
 
@@ -254,7 +256,7 @@ def test_survey_header_beside_ours_is_refused(seeded: str, engine: Engine, tmp_p
     assert_one_error_line(
         run_cli(seeded, "import", "mentees", path),
         'both.csv, row 1, column "email_address": column means the same as column "email"; '
-        "keep one of them",
+        "keep one of them; nothing was imported",
     )
 
 
@@ -299,27 +301,27 @@ FILE_COMMANDS: list[tuple[str, Callable[[Path], list[str | Path]], str]] = [
     (
         "import a folder",
         lambda t: ["import", "mentors", _folder(t, "in.csv")],
-        "in.csv: is a folder; give the path of a file",
+        "in.csv: is a folder; give the path of a file; nothing was imported",
     ),
     (
         "import a folder named .xlsx",
         lambda t: ["import", "mentees", _folder(t, "in.xlsx")],
-        "in.xlsx: is a folder; give the path of a file",
+        "in.xlsx: is a folder; give the path of a file; nothing was imported",
     ),
     (
         "import a missing file",
         lambda t: ["import", "mentors", t / "gone.json"],
-        "gone.json: file not found; check the path",
+        "gone.json: file not found; check the path; nothing was imported",
     ),
     (
         "check-ins from a folder",
         lambda t: ["checkin", "import", "Fall", _folder(t, "week.csv")],
-        "week.csv: is a folder; give the path of a file",
+        "week.csv: is a folder; give the path of a file; nothing was imported",
     ),
     (
         "export into a missing folder",
         lambda t: ["participants", "export", "mentor", t / "no" / "out.csv"],
-        "{t}/no/out.csv: the folder to write into does not exist; create it first",
+        "{t}/no/out.csv: the folder {t}/no does not exist; create it first",
     ),
     (
         "export onto a folder",
@@ -354,7 +356,7 @@ FILE_COMMANDS: list[tuple[str, Callable[[Path], list[str | Path]], str]] = [
     (
         "match output into a missing folder",
         lambda t: ["match", "--cycle", "c", "--now", NOW_TEXT, "--out", t / "no" / "o.json"],
-        "{t}/no/o.json: the folder to write into does not exist; create it first",
+        "{t}/no/o.json: the folder {t}/no does not exist; create it first",
     ),
 ]
 

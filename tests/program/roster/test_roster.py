@@ -57,8 +57,8 @@ BAD_INPUTS: list[tuple[str, str, Role, str | bytes, list[str]]] = [
         Role.MENTOR,
         "id,name\nM9,Zed\n",
         [
-            'mentors.csv, row 1, column "email": required column is missing; headers read as '
-            'it: "email", "Email Address", "E-mail", "E-mail Address"'
+            'mentors.csv, row 1, column "email": required column is missing; add a column '
+            'headed "email" (or "Email Address", "E-mail" or "E-mail Address")'
         ],
     ),
     (
@@ -310,6 +310,37 @@ def test_identity_is_stored_only_with_consent_and_never_printed(
     assert "identity" not in json.loads(shown.stdout)[0]
 
 
+def test_show_counts_identity_attributes_and_says_what_the_partner_sees(
+    seeded: Engine, db_url: str, tandem: Tandem
+) -> None:
+    table = tandem("participants", "show", "E1", db=db_url).stdout
+    assert "first-generation" not in table
+    assert "1 stored, not shown (`tandem participants export-person` includes them)" in table
+    assert "everything (the default): career stage, institution" in table
+    for fmt in ("json", "csv"):
+        shown = tandem("participants", "show", "E1", "--format", fmt, db=db_url).stdout
+        assert "first-generation" not in shown
+    (data,) = json.loads(tandem("participants", "show", "E1", "--format", "json", db=db_url).stdout)
+    assert (data["identity_attributes"], data["share"]) == (1, None)
+    people = tandem("participants", "list", "--format", "json", db=db_url).stdout
+    assert "first-generation" not in people
+
+
+def test_show_says_a_chosen_share(
+    engine: Engine, db_url: str, tmp_path: Path, tandem: Tandem
+) -> None:
+    path = write(
+        tmp_path, "mentees.csv", "id,name,email,share\nE1,Cleo,cleo@uni.edu,career_stage;email\n"
+    )
+    roster.import_roster(engine, path, Role.MENTEE, now=NOW)
+    table = tandem("participants", "show", "E1", db=db_url).stdout
+    assert "career stage, e-mail (what their partner sees)" in table
+    path.write_text("id,name,email,share\nE1,Cleo,cleo@uni.edu,none\n", encoding="utf-8")
+    roster.import_roster(engine, path, Role.MENTEE, now=LATER)
+    table = tandem("participants", "show", "E1", db=db_url).stdout
+    assert "nothing but their name (what their partner sees)" in table
+
+
 def test_xlsx_and_json_import_like_csv(engine: Engine, tmp_path: Path) -> None:
     from openpyxl import Workbook
 
@@ -333,7 +364,8 @@ def test_export_neutralises_formulas_and_imports_back(engine: Engine, tmp_path: 
     hostile = 'id,name,email,department\nE1,"=HYPERLINK(""x"")",e1@uni.edu,+1 lab\nE2,@Bob,e2@uni.edu,-x\n'
     roster.import_roster(engine, write(tmp_path, "mentees.csv", hostile), Role.MENTEE, now=NOW)
     out = tmp_path / "export.csv"
-    roster.export_roster(engine, Role.MENTEE, out)
+    with out.open("wb") as handle:
+        roster.export_roster(engine, Role.MENTEE, handle, "csv")
     text = out.read_text(encoding="utf-8")
     assert "'=HYPERLINK" in text and "'@Bob" in text and "'+1 lab" in text and "'-x" in text
     before = dump(engine)
@@ -342,7 +374,8 @@ def test_export_neutralises_formulas_and_imports_back(engine: Engine, tmp_path: 
     assert dump(engine) == before
 
     xlsx = tmp_path / "export.xlsx"
-    roster.export_roster(engine, Role.MENTEE, xlsx)
+    with xlsx.open("wb") as handle:
+        roster.export_roster(engine, Role.MENTEE, handle, "xlsx")
     from openpyxl import load_workbook
 
     cells = [c.value for row in load_workbook(xlsx).worksheets[0].iter_rows() for c in row]
@@ -387,5 +420,5 @@ def test_carriage_returns_bare_files_read_and_a_stray_one_is_one_problem(
     result = tandem("import", "mentors", stray, db=db_url, expect=1)
     assert result.stderr == (
         "Error: stray.csv, row 2: a carriage return inside the row (a cell holds a line break); "
-        "remove it, or save the file again with ordinary line endings\n"
+        "remove it, or save the file again with ordinary line endings; nothing was imported\n"
     )

@@ -129,7 +129,8 @@ def test_roster_round_trips_through_store_and_export(
             assert profile.capacity == row["capacity"]
 
     exported = tmp_path / "out.csv"
-    roster.export_roster(engine, role, exported)
+    with exported.open("wb") as handle:
+        roster.export_roster(engine, role, handle, roster.export_format(exported))
     report = roster.import_roster(engine, exported, role, now=LATER)
     assert report.added == () and report.updated == ()
     assert [r.model_dump() for r in roster.list_participants(engine)] == stored

@@ -59,7 +59,7 @@ def test_sqlite_connections_enforce_foreign_keys_and_use_wal(tmp_path: object) -
 
 
 def test_bad_url_is_a_clear_error() -> None:
-    with pytest.raises(db.DatabaseError, match="cannot use database URL 'nosuch://x'"):
+    with pytest.raises(db.DatabaseError, match="'nosuch://' is not a database URL Tandem knows"):
         db.create_db_engine("nosuch://x")
 
 

@@ -1,0 +1,55 @@
+"""A command line that cannot be run as given is one line on stderr and exit 2, never
+Typer's usage box; ``--help`` is Typer's own."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import Tandem
+
+CASES: list[tuple[list[str], str]] = [
+    (
+        ["tick", "--now", "garbage"],
+        "--now: 'garbage' is not a date and time; give e.g. 2027-02-01T09:00 or 2027-02-01",
+    ),
+    (["participants", "list", "--role", "boss"], "--role: 'boss' is not one of 'mentor', 'mentee'"),
+    (
+        ["pair", "slot", "Fall", "E1", "--day", "funday", "--time", "09:00"],
+        "--day: 'funday' is not one of 'mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'",
+    ),
+    (
+        ["pair", "slot", "Fall", "E1", "--day", "mon", "--time", "noonish"],
+        "--time: 'noonish' is not a time of day; give e.g. 09:00",
+    ),
+    (
+        ["cohort", "create", "Fall", "--cycle", "2026", "--start", "soon"],
+        "--start: 'soon' is not a date; give e.g. 2026-09-07",
+    ),
+    (["report", "Fall", "--format", "xlsx"], "--out: an XLSX workbook needs --out FILE.xlsx"),
+    (
+        ["participants", "list", "--bogus"],
+        "No such option: --bogus; see `tandem participants list --help`",
+    ),
+    (["frobnicate"], "No such command 'frobnicate'; see `tandem --help`"),
+    (["--bogus"], "No such option: --bogus; see `tandem --help`"),
+    (
+        ["certify", "grant", "Fall", "M1"],
+        "Missing option '--reason'; see `tandem certify grant --help`",
+    ),
+]
+
+
+@pytest.mark.parametrize(("arguments", "expected"), CASES, ids=[" ".join(c[0]) for c in CASES])
+def test_a_command_line_that_cannot_run_is_one_line(
+    tandem: Tandem, db_url: str, arguments: list[str], expected: str
+) -> None:
+    result = tandem(*arguments, db=db_url, expect=2)
+    assert result.stdout == ""
+    assert result.stderr == f"Error: {expected}\n"
+
+
+def test_help_is_typers_own(tandem: Tandem) -> None:
+    shown = tandem("participants", "list", "--help")
+    assert "Usage:" in shown.stdout and "--role" in shown.stdout
+    bare = tandem("match", "config", expect=None)
+    assert "Usage:" in bare.output and "show" in bare.output
