@@ -47,7 +47,7 @@ def test_a_mentor_is_eligible_only_once_their_closing_survey_is_recorded(
     run_due(engine, day(program.instants, 16, hours=1), outbox)  # the links: the final week's
     now = close(engine, program, tmp_path)
     rules = requiring()
-    unmet = "evidence:closing_survey: no closing survey response from the mentor"
+    unmet = "closing survey: no closing survey response from the mentor"
     assert verdicts(engine, program, now) == {"M001": None, "M002": None}  # shipped: off
     assert verdicts(engine, program, now, rules) == {
         "M001": (f"E001: {unmet}",),
@@ -73,7 +73,7 @@ def test_a_mentor_is_eligible_only_once_their_closing_survey_is_recorded(
     mentee = requiring(name="mentee_closing", role="mentee")
     assert verdicts(engine, program, now, mentee) == {
         "M001": None,
-        "M002": ("E002: evidence:mentee_closing: no closing survey response from the mentee",),
+        "M002": ("E002: mentee closing: no closing survey response from the mentee",),
     }
 
 
