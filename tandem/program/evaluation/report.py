@@ -84,10 +84,16 @@ def _weekly_meetings(
 
 
 _RISK_KINDS = (
+    ("no check-in", "no check-in filed for two weeks"),
+    ("checked in: did not meet", "checked in, did not meet for two weeks"),
+    ("checked in: have not met", "checked in, did not meet for two weeks"),
     ("no meeting", "no meeting in two consecutive weeks"),
     ("rated the mentoring", "low rating of the mentoring"),
-    ("not yet confirmed", "match not yet confirmed"),
+    ("rated ", "low rating of a week's question"),
+    ("match not yet confirmed", "match not yet confirmed"),
 )
+"""The reasons of the risk rules (:mod:`tandem.program.tick.reminders`), by how they begin,
+as the report groups them."""
 
 
 def _risk(pairs: list[Pair]) -> dict[str, Any]:
@@ -221,7 +227,12 @@ def cohort_report(engine: Engine, cohort_name: str, *, now: datetime) -> dict[st
                 "completed": completed,
                 "ended_early": sum(p.state == PairState.ENDED.value for p in pairs),
                 "declined": sum(p.state == PairState.DECLINED.value for p in pairs),
-                "rate": round(completed / confirmed, 4) if confirmed else None,
+                # While the program runs, pairs still going are neither kept nor lost yet.
+                "rate": (
+                    round(completed / confirmed, 4)
+                    if confirmed and cohort.completed_at is not None
+                    else None
+                ),
             },
             "weekly_meeting_rate": _weekly_meetings(session, cohort, pairs, now),
             "checkins_by_week": _checkins_by_week(session, pairs),
