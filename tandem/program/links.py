@@ -239,6 +239,8 @@ class CheckinPage:
     recorded_at: datetime | None = None
     timezone: str = "UTC"
     """The cohort's time zone (an IANA name): the one its pages show times in."""
+    first_week: int = 1
+    """The pair's first week of topics (later than 1 for a pair that joined late)."""
     modes: tuple[str, ...] = field(default_factory=lambda: tuple(m.value for m in MeetingMode))
     opens: date | None = None
     """The local date the week begins, while it has not (the page then takes no answers)."""
@@ -304,6 +306,7 @@ def _checkin_page(holder: _Holder, row: CheckIn | None, opens: date | None) -> C
         recorded=_form_values(row) if row else None,
         recorded_at=row.recorded_at if row else None,
         timezone=holder.cohort.timezone,
+        first_week=holder.pair.first_week,
         opens=opens,
     )
 

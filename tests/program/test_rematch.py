@@ -198,10 +198,12 @@ def test_a_rematched_pair_counts_its_own_weeks_and_the_programs(
 
     title = curriculum.week(8, new.track).title
     subject, text = message("weekly", 7)
-    assert subject == f"Fall 2026, your week 1 of 10: {curriculum.week(7, new.track).title}"
+    assert subject == (
+        f"Fall 2026, your week 1 of 10: {curriculum.week(7, new.track).title} (with Mentor)"
+    )
     assert "Here is your week 1 of 10 in Fall 2026 (week 7 of the program's 16), for " in text
     subject, text = message("weekly", 8)
-    assert subject == f"Fall 2026, your week 2 of 10: {title}"
+    assert subject == f"Fall 2026, your week 2 of 10: {title} (with Mentor)"
     assert "Here is your week 2 of 10 in Fall 2026 (week 8 of the program's 16), for " in text
     subject, text = message("reminder", 8)
     assert subject == "Fall 2026: your week 2 check-in"

@@ -35,7 +35,7 @@ def test_show_renders_a_week_for_the_sample_pair(tandem: Tandem) -> None:
     lines = result.output.splitlines()
     assert lines[:3] == [
         "Subject: Spring Research Mentoring Cohort, week 4 of 16: A development plan for the "
-        "move to independence",
+        "move to independence (with Morgan)",
         "",
         "Hello Jordan,",
     ]

@@ -89,13 +89,16 @@ def test_the_final_week_asks_only_the_mentor_for_the_closing_reflection(
 def test_the_track_changes_the_topic(curriculum: Curriculum, context: MessageContext) -> None:
     postdoc = render_weekly(curriculum, 9, "postdoc", Role.MENTEE, context)
     faculty = render_weekly(curriculum, 9, "faculty", Role.MENTEE, context)
-    assert postdoc.subject.endswith("From your supervisor's project to your own research line")
-    assert faculty.subject.endswith("Building a group of your own")
+    with_partner = " (with Dr. Ana Souza)"
+    assert postdoc.subject.endswith(
+        f"From your supervisor's project to your own research line{with_partner}"
+    )
+    assert faculty.subject.endswith(f"Building a group of your own{with_partner}")
 
 
 def test_the_plain_text_message_reads_well(curriculum: Curriculum, context: MessageContext) -> None:
     text = render_weekly(curriculum, 1, None, Role.MENTEE, context).text
-    assert text.splitlines()[:9] == [
+    assert text.splitlines()[:10] == [
         "Hello Kwame Mensah,",
         "",
         "Here is week 1 of 16 in Autumn Cohort, for Monday 7 September 2026 to Sunday",
@@ -104,11 +107,12 @@ def test_the_plain_text_message_reads_well(curriculum: Curriculum, context: Mess
         "",
         "Getting to know each other",
         "--------------------------",
-        "Alignment phase: Maintaining effective communication, Addressing equity and inclusion",
+        "Skills this week: Maintaining effective communication, Addressing equity and",
+        "inclusion (alignment phase)",
     ]
     assert all(len(line) <= 90 for line in text.splitlines())
     assert text.endswith(
-        "Answer them here:\nhttps://tandem.example.org/checkin/abc123\n\n"
+        "the coordinator. Fill it in here:\nhttps://tandem.example.org/checkin/abc123\n\n"
         "Need a break, or want to leave the program? Open your check-in page (the\n"
         'link above) and choose "pause or leave"; nobody will ask you to explain.\n'
         "Questions, or anything you would rather raise privately? Reply to this\n"

@@ -35,7 +35,7 @@ def send_digest(tick: CohortTick) -> None:
             week,
             MessageKind.DIGEST,
             RecipientRole.COORDINATOR,
-            ("Program coordinator", email),
+            (tick.cohort.coordinator_name or "Program coordinator", email),
             subject,
             text,
             html,
