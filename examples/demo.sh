@@ -42,20 +42,24 @@ survey() {  # invented answers to survey $1, as a survey tool would export them,
     $PYTHON examples/simulate_surveys.py "$TANDEM_DB" "$COHORT" "$1" "$RUN/surveys/$1.csv"
     $TANDEM survey import "$COHORT" "$RUN/surveys/$1.csv" --now "$2" | sed 's/^/    /'
 }
-echo "-- week 0/1: introductions, the first topic and the baseline survey's invitation (each with a personal link)"
-tick 2027-02-01T16:00
-$TANDEM pair decline "$COHORT" E005 --role mentee --reason "schedule conflict" --now 2027-02-03T12:00
-echo "-- most people answer the baseline survey (here: a survey tool's export; the links open the same survey page);"
-echo "   the next tick reminds the others, once"
-survey baseline 2027-02-04T12:00
-tick 2027-02-08T16:00
-echo "-- rematch looks for a mentor with room for the freed mentee (here every other mentor is full, and it says so):"
-$TANDEM cohort rematch "$COHORT" --now 2027-02-08T17:00
 for week in $(seq 1 16); do
     monday=$($PYTHON -c "import datetime as d; print((d.date(2027,2,1)+d.timedelta(weeks=$week-1)).isoformat())")
     thursday=$($PYTHON -c "import datetime as d; print((d.date(2027,2,1)+d.timedelta(weeks=$week-1, days=3)).isoformat())")
     echo "-- week $week ($monday)"
+    if [ "$week" = 1 ]; then
+        echo "-- introductions, the first topic and the baseline survey's invitation (each with a personal link)"
+    fi
     tick "${monday}T16:00"
+    if [ "$week" = 1 ]; then
+        $TANDEM pair decline "$COHORT" E005 --role mentee --reason "schedule conflict" --now 2027-02-03T12:00
+        echo "-- most people answer the baseline survey (here: a survey tool's export; the links open the same survey page);"
+        echo "   a later tick reminds the others, once"
+        survey baseline 2027-02-03T18:00
+    fi
+    if [ "$week" = 2 ]; then
+        echo "-- rematch looks for a mentor with room for the freed mentee (here every other mentor is full, and it says so):"
+        $TANDEM cohort rematch "$COHORT" --now 2027-02-08T17:00
+    fi
     if [ "$week" = 16 ]; then
         echo "-- the final week's topic links to the closing survey; most answer it within days"
         survey closing "${monday}T20:00"
