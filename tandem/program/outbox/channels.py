@@ -206,7 +206,8 @@ class FileOutbox:
     the same name; a file named the old way (by Message-ID alone) counts too. As in a
     Maildir, the temporary files live in their own subfolder (``.tmp``), so a program that
     picks up ``*.eml`` files never sees a partial one, and the big folder changes once per
-    message.
+    message. A message holds personal data (names, addresses, personal links), so each
+    file is readable by its owner only (mode 0600), as the database is.
     """
 
     def __init__(self, folder: str | os.PathLike[str], *, durable: bool = True) -> None:
@@ -324,7 +325,7 @@ class FileOutbox:
             folder, TMP_FOLDER, f"{name}.{os.getpid()}.{threading.get_ident()}"
         )
         try:
-            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             try:
                 view = memoryview(data)
                 while view:

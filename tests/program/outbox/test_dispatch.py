@@ -118,3 +118,12 @@ def test_a_message_retried_after_a_crash_is_recognised_by_its_file_name(
         session.execute(update(OutboxMessage).values(status="pending", sent_at=None))
     deliver_due(engine, after, FileOutbox(elsewhere))
     assert sorted(p.name for p in elsewhere.glob("*.eml")) == written
+
+
+def test_message_files_are_readable_by_their_owner_only(engine: Engine, tmp_path: Path) -> None:
+    """A message holds names, addresses and personal links: mode 0600, as the database."""
+    program = make_program(engine, tmp_path, pairs=1)
+    folder = tmp_path / "outbox"
+    run_due(engine, day(program.instants, 1, hours=1), FileOutbox(folder), link_keys=LINK_KEYS)
+    modes = {path.stat().st_mode & 0o777 for path in folder.glob("*.eml")}
+    assert modes == {0o600}
