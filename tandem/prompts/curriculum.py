@@ -161,6 +161,10 @@ TEMPLATE_VARIABLES: Mapping[str, frozenset[str]] = {
         "decline_url",
         "partner_full_name",  # the partner's name as written in their application
         "partner_profile",  # (label, value) lines the partner chose to share
+        # who can write to whom, from the addresses each chose to share: "both",
+        # "you_first" (only the partner's is shared), "they_first" (only the
+        # recipient's) or "neither" (the coordinator puts them in touch)
+        "contact",
         "respond_by",  # formatted date
         "confirmation",  # "opt_out" (the program starts unless declined) or "require_both"
     },

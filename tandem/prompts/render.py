@@ -96,6 +96,10 @@ class IntroContext(_Frozen):
     """The partner's name as in their application ("": the name they are called by)."""
     partner_profile: tuple[tuple[str, str], ...] = ()
     """(label, value) lines the partner chose to share, in the order to show them."""
+    partner_shares_email: bool = True
+    """Whether the partner chose to share their e-mail address with the recipient."""
+    shares_email: bool = True
+    """Whether the recipient chose to share their e-mail address with the partner."""
     respond_by: date
     weeks: int | None = Field(default=None, ge=1)
     """How many weeks of topics the pair will have (a pair that joins late has fewer);
@@ -223,6 +227,18 @@ def render_reminder(
     return _render_message(curriculum, "reminder", {**variables, "week_title": title})
 
 
+def _contact(mine: bool, theirs: bool) -> str:
+    """Who can write to whom, from what each chose to share: ``both`` (each sees the
+    other's address), ``you_first`` (only the partner's address is shared: the recipient
+    writes first), ``they_first`` (only the recipient's: the partner writes first) or
+    ``neither`` (the coordinator puts them in touch)."""
+    if mine and theirs:
+        return "both"
+    if theirs:
+        return "you_first"
+    return "they_first" if mine else "neither"
+
+
 def render_intro(curriculum: Curriculum, role: Role, context: IntroContext) -> RenderedMessage:
     """The introduction (week 0) for one person, with accept and decline links and what
     their partner chose to share.
@@ -235,6 +251,7 @@ def render_intro(curriculum: Curriculum, role: Role, context: IntroContext) -> R
         decline_url=context.decline_url,
         partner_full_name=context.partner_full_name or variables["partner_name"],
         partner_profile=context.partner_profile,
+        contact=_contact(context.shares_email, context.partner_shares_email),
         respond_by=format_date(context.respond_by),
         confirmation=context.confirmation,
     )

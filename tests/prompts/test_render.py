@@ -289,3 +289,49 @@ def test_local_resources_are_named_only_when_the_cohort_sets_them(
         curriculum, 2, None, Role.MENTEE, context.model_copy(update={"voice": voice})
     ).text
     assert "the Ombuds Office (ombuds@uni.edu) offers confidential," in " ".join(named.split())
+
+
+@pytest.mark.parametrize(
+    ("mine", "theirs", "said"),
+    [
+        (True, True, None),
+        (
+            False,
+            True,
+            "Dr. Ana Souza cannot see your e-mail address (you chose not to share it), "
+            "so please write to them first.",
+        ),
+        (
+            True,
+            False,
+            "Dr. Ana Souza chose not to share an e-mail address but can see yours, so "
+            "expect them to write to you first.",
+        ),
+        (
+            False,
+            False,
+            "Neither of you chose to share an e-mail address with the other. Reply to "
+            "this message and the program's coordinator will put you in touch.",
+        ),
+    ],
+)
+def test_an_introduction_says_who_writes_first_when_an_address_is_not_shared(
+    curriculum: Curriculum, mine: bool, theirs: bool, said: str | None
+) -> None:
+    context = IntroContext(
+        mentor_name="Dr. Ana Souza",
+        mentee_name="Kwame Mensah",
+        cohort_name="Autumn Cohort",
+        accept_url="https://tandem.example.org/accept/t1",
+        decline_url="https://tandem.example.org/decline/t1",
+        respond_by=date(2026, 9, 1),
+        shares_email=mine,
+        partner_shares_email=theirs,
+    )
+    message = render_intro(curriculum, Role.MENTEE, context)
+    text = " ".join(message.text.split())
+    if said is None:
+        assert "e-mail address" not in text
+    else:
+        assert said in text
+        assert said[:40] in " ".join(message.html.split())

@@ -22,7 +22,7 @@ from tandem.program import schedule
 from tandem.program.outbox.mail import Attachment, calendar_attachment
 from tandem.program.outbox.store import OUTBOX
 from tandem.program.pairs import PairState
-from tandem.program.sharing import shared_profile
+from tandem.program.sharing import SharedField, shared_fields, shared_profile
 from tandem.program.storage.db import transaction
 from tandem.program.storage.enums import MessageKind, OutboxStatus
 from tandem.program.storage.statements import quiet_update
@@ -104,6 +104,10 @@ def _intro(
         decline_url=f"{respond}?answer=decline",
         partner_full_name=partner.name,
         partner_profile=partner_profile(session, partner_pk),
+        partner_shares_email=shares_email(session, partner_pk),
+        shares_email=shares_email(
+            session, pair.mentor_pk if role is Role.MENTOR else pair.mentee_pk
+        ),
         respond_by=pair.respond_by.astimezone(schedule.zone(tick.cohort.timezone)).date(),
         weeks=max(1, tick.cohort.weeks - max(pair.first_week, tick.next_topic_week()) + 1),
         confirmation=tick.confirmation.value,
@@ -120,6 +124,13 @@ def _intro(
         rendered.html,
         sent,
     )
+
+
+def shares_email(session: Session, person_pk: int) -> bool:
+    """Whether a person chose to share their e-mail address with their partner."""
+    person = session.get(Participant, person_pk)
+    assert person is not None
+    return SharedField.EMAIL in shared_fields(person.share)
 
 
 def partner_profile(session: Session, person_pk: int) -> tuple[tuple[str, str], ...]:

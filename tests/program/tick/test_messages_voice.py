@@ -227,7 +227,11 @@ def test_the_introduction_shows_only_what_each_person_chose_to_share(
     assert "Career stage: senior faculty" in to_aiko and "Languages: Mandarin" in to_aiko
     assert "E-mail" not in to_aiko and "Can help with" not in to_aiko
     to_wei = _text(_one(engine, "wei@uni.edu", "intro"))  # Ai shares nothing
-    assert "chose to share" not in to_wei and "aiko@uni.edu" not in to_wei
+    assert "chose to share with you" not in to_wei and "aiko@uni.edu" not in to_wei
+    # Neither shares an address: the coordinator puts them in touch, and both are told so.
+    for text in (to_wei, to_aiko):
+        assert "Neither of you chose to share an e-mail address with the other." in text
+    assert "write to them first" not in to_jordan and "Neither of you" not in to_jordan
 
 
 def test_the_respond_page_shows_what_the_introduction_shows(engine: Engine, tmp_path: Path) -> None:
