@@ -361,6 +361,7 @@ def test_a_coordinator_signs_in_and_walks_to_a_pair(
         assert browser.find_element(By.TAG_NAME, "h1").text == "Fall 2026"
         accessible(browser)
         shoot(browser, shots, "console-pairs")
+        shoot(browser, shots, "console-pairs-phone", width=390)
         leave_by(browser, browser.find_element(By.LINK_TEXT, "At-risk pairs").click)
         assert browser.find_element(By.TAG_NAME, "h1").text == "Fall 2026: pairs at risk"
         risky = [a.text for a in browser.find_elements(By.CSS_SELECTOR, "tbody td:first-child a")]
