@@ -28,9 +28,8 @@ from tandem.program.pairs import (
 )
 from tandem.program.storage.db import transaction
 from tandem.program.storage.tables import Cohort, Pair, PairEvent
-from tandem.program.tick import run_due
 from tandem.program.tokens import make_token
-from tests.program.helpers import LINK_KEYS, day, make_program
+from tests.program.helpers import LINK_KEYS, day, make_program, run_due
 
 
 def pairs(engine: Engine) -> list[Pair]:
@@ -53,10 +52,10 @@ def test_a_late_tick_activates_pairs_when_their_window_closed(
     (the tick used to stamp its own clock)."""
     program = make_program(engine, tmp_path, pairs=2, coordinator=None)
     outbox = FileOutbox(tmp_path / "outbox")
-    run_due(engine, program.instants[0], outbox, link_keys=LINK_KEYS)  # the introductions
+    run_due(engine, program.instants[0], outbox)  # the introductions
     respond_by = pairs(engine)[0].respond_by
     late = respond_by + timedelta(days=2, hours=5)
-    report = run_due(engine, late, outbox, link_keys=LINK_KEYS)
+    report = run_due(engine, late, outbox)
     assert report.activated == 2
     for pair in pairs(engine):
         assert pair.state == PairState.ACTIVE
@@ -105,7 +104,6 @@ def test_acceptance_activates_at_once_and_a_resumed_pair_keeps_its_first_activat
         engine,
         day(program.instants, 5, hours=1),
         FileOutbox(tmp_path / "outbox"),
-        link_keys=LINK_KEYS,
     )
     assert report.activated == 0
     assert pairs(engine)[0].activated_at == accepted

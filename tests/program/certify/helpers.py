@@ -24,8 +24,7 @@ from tandem.program.checkins import CheckinAnswers, add_checkin
 from tandem.program.outbox.channels import FileOutbox
 from tandem.program.storage.db import transaction
 from tandem.program.storage.tables import CheckIn, Pair, Participant
-from tandem.program.tick import run_due
-from tests.program.helpers import LINK_KEYS, Program, day, make_program
+from tests.program.helpers import Program, day, make_program, run_due
 
 ISSUER = issuer_settings(name="Example Mentoring", url="https://mentoring.example.edu")
 """The issuer every certificate of these tests names."""
@@ -36,7 +35,7 @@ def start(engine: Engine, tmp_path: Path, pairs: int) -> Program:
     window closed at week 2)."""
     program = make_program(engine, tmp_path, pairs=pairs, coordinator=None)
     for instant in (program.instants[0], day(program.instants, 2, hours=1)):
-        run_due(engine, instant, FileOutbox(tmp_path / "outbox"), link_keys=LINK_KEYS)
+        run_due(engine, instant, FileOutbox(tmp_path / "outbox"))
     return program
 
 
@@ -97,7 +96,6 @@ def close(engine: Engine, program: Program, tmp_path: Path) -> datetime:
         engine,
         day(program.instants, 16, days=8),
         FileOutbox(tmp_path / "outbox"),
-        link_keys=LINK_KEYS,
     )
     return day(program.instants, 16, days=9)
 

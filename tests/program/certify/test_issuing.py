@@ -24,9 +24,8 @@ from tandem.program.certify.issuer_keys import KeyRing, export_jwks
 from tandem.program.outbox.channels import FileOutbox
 from tandem.program.outbox.store import unpack
 from tandem.program.storage.tables import AuditEntry, Certificate, OutboxMessage
-from tandem.program.tick import run_due
 from tests.program.certify.helpers import ISSUER, close, closing, complete, count, met, start
-from tests.program.helpers import LINK_KEYS, outbox
+from tests.program.helpers import outbox, run_due
 
 
 def test_certify_issues_once_queues_the_message_and_writes_files(
@@ -74,7 +73,7 @@ def test_certify_issues_once_queues_the_message_and_writes_files(
     ]
 
     # The next tick delivers it, with the PDF and the signed credential attached.
-    report = run_due(engine, now, FileOutbox(tmp_path / "delivered"), link_keys=LINK_KEYS)
+    report = run_due(engine, now, FileOutbox(tmp_path / "delivered"))
     assert report.delivered == 1
     (message,) = outbox(engine, kind="certificate")
     parsed = email.message_from_bytes(unpack(message.content), policy=email.policy.default)

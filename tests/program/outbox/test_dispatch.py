@@ -12,8 +12,8 @@ from tandem.program.outbox.channels import FileOutbox
 from tandem.program.outbox.dispatch import DeliverySettings, claim_due, deliver_due
 from tandem.program.outbox.smtp import SmtpChannel
 from tandem.program.storage.enums import OutboxStatus
-from tandem.program.tick import TickSettings, run_due
-from tests.program.helpers import LINK_KEYS, day, eml_headers, make_program, outbox
+from tandem.program.tick import TickSettings
+from tests.program.helpers import day, eml_headers, make_program, outbox, run_due
 
 
 def unreachable_smtp() -> SmtpChannel:
@@ -27,9 +27,7 @@ def unreachable_smtp() -> SmtpChannel:
 def test_a_claim_holds_for_its_lease_then_lapses(engine: Engine, tmp_path: Path) -> None:
     program = make_program(engine, tmp_path, pairs=2)
     now = day(program.instants, 1, hours=1)
-    run_due(
-        engine, now, unreachable_smtp(), link_keys=LINK_KEYS
-    )  # enqueued; every delivery failed for now
+    run_due(engine, now, unreachable_smtp())  # enqueued; every delivery failed for now
     due = now + timedelta(hours=1)
     lease = DeliverySettings(lease=timedelta(minutes=3))
     first = claim_due(engine, due, "first", 100, lease)
@@ -46,9 +44,7 @@ def test_transient_failures_are_retried_until_the_limit(engine: Engine, tmp_path
     down = unreachable_smtp()
     # Every message is tried (no circuit breaker), to count each one's attempts.
     tireless = DeliverySettings(breaker_limit=100)
-    first = run_due(
-        engine, now, down, settings=TickSettings(delivery=tireless), link_keys=LINK_KEYS
-    )
+    first = run_due(engine, now, down, settings=TickSettings(delivery=tireless))
     count = len(outbox(engine))
     assert (first.delivered, first.retrying, first.failed) == (0, count, 0)
     short = DeliverySettings(retry_limit=timedelta(hours=12), breaker_limit=100)
@@ -65,7 +61,7 @@ def test_transient_failures_are_retried_until_the_limit(engine: Engine, tmp_path
 def test_delivery_marks_each_message_sent_once(engine: Engine, tmp_path: Path) -> None:
     program = make_program(engine, tmp_path, pairs=2)
     now = day(program.instants, 1, hours=1)
-    run_due(engine, now, unreachable_smtp(), link_keys=LINK_KEYS)
+    run_due(engine, now, unreachable_smtp())
     folder = FileOutbox(tmp_path / "outbox")
     report = deliver_due(engine, now + timedelta(hours=1), folder)
     assert report.delivered == len(outbox(engine))
@@ -93,7 +89,7 @@ def test_a_message_retried_after_a_crash_is_recognised_by_its_file_name(
     ticks = [day(program.instants, w, hours=1) for w in range(17)]
     ticks += [day(program.instants, 3, days=3, hours=1), day(program.instants, 16, days=8)]
     for now in sorted(ticks):
-        run_due(engine, now, FileOutbox(folder), link_keys=LINK_KEYS)
+        run_due(engine, now, FileOutbox(folder))
     written = sorted(p.name for p in folder.glob("*.eml"))
     assert len(written) == len(outbox(engine))
     assert {m.kind for m in outbox(engine)} >= {
@@ -124,6 +120,6 @@ def test_message_files_are_readable_by_their_owner_only(engine: Engine, tmp_path
     """A message holds names, addresses and personal links: mode 0600, as the database."""
     program = make_program(engine, tmp_path, pairs=1)
     folder = tmp_path / "outbox"
-    run_due(engine, day(program.instants, 1, hours=1), FileOutbox(folder), link_keys=LINK_KEYS)
+    run_due(engine, day(program.instants, 1, hours=1), FileOutbox(folder))
     modes = {path.stat().st_mode & 0o777 for path in folder.glob("*.eml")}
     assert modes == {0o600}

@@ -26,8 +26,7 @@ from sqlalchemy import Engine
 
 from tandem.program.outbox.dispatch import DEFAULT_DELIVERY
 from tandem.program.outbox.smtp import SmtpChannel
-from tandem.program.tick import run_due
-from tests.program.helpers import LINK_KEYS, day, make_program, outbox
+from tests.program.helpers import day, make_program, outbox, run_due
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -84,13 +83,12 @@ from datetime import datetime
 from pathlib import Path
 from tandem.program.storage.db import open_database
 from tandem.program.outbox.smtp import SmtpChannel
-from tandem.program.tick import run_due
-from tests.program.helpers import LINK_KEYS
+from tests.program.helpers import run_due
 db_url, port, now, barrier = sys.argv[1], int(sys.argv[2]), sys.argv[3], Path(sys.argv[4])
 engine = open_database(db_url)
 while not barrier.exists():
     time.sleep(0.005)
-run_due(engine, datetime.fromisoformat(now), SmtpChannel("127.0.0.1", port, security="none", timeout=10), link_keys=LINK_KEYS)
+run_due(engine, datetime.fromisoformat(now), SmtpChannel("127.0.0.1", port, security="none", timeout=10))
 """
 
 
@@ -147,7 +145,6 @@ def test_sigkill_mid_dispatch_then_a_new_tick_loses_and_duplicates_nothing(
         engine,
         now + DEFAULT_DELIVERY.lease + timedelta(minutes=1),
         channel(port),
-        link_keys=LINK_KEYS,
     )
     assert report.delivered == len(expected_ids(engine)) - 17
     received = Counter(inbox.accepted)
@@ -162,7 +159,7 @@ def test_an_smtp_server_that_is_down_and_comes_back_gets_every_message(
     program = make_program(engine, tmp_path, pairs=3)
     port = free_port()
     now = day(program.instants, 1, hours=1)
-    down = run_due(engine, now, channel(port), link_keys=LINK_KEYS)
+    down = run_due(engine, now, channel(port))
     # Three refused connections in a row: the tick stops trying; nothing failed for good.
     assert (down.delivered, down.retrying, down.failed) == (0, 3, 0) and down.stopped
     assert {m.status for m in outbox(engine)} == {"pending"}
@@ -170,9 +167,9 @@ def test_an_smtp_server_that_is_down_and_comes_back_gets_every_message(
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
     try:
-        too_soon = run_due(engine, now + timedelta(seconds=30), channel(port), link_keys=LINK_KEYS)
+        too_soon = run_due(engine, now + timedelta(seconds=30), channel(port))
         assert too_soon.delivered == len(outbox(engine)) - 3  # the three wait for their retry
-        back = run_due(engine, now + timedelta(minutes=2), channel(port), link_keys=LINK_KEYS)
+        back = run_due(engine, now + timedelta(minutes=2), channel(port))
     finally:
         controller.stop()
     assert back.delivered == 3
@@ -196,9 +193,7 @@ def test_a_permanent_rejection_is_marked_failed_and_reported(
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
     try:
-        report = run_due(
-            engine, day(program.instants, 1, hours=1), channel(port), link_keys=LINK_KEYS
-        )
+        report = run_due(engine, day(program.instants, 1, hours=1), channel(port))
     finally:
         controller.stop()
     failed = outbox(engine, status="failed")

@@ -25,9 +25,15 @@ from tandem.program.reports import delivery_problems, render_digest
 from tandem.program.storage.db import transaction
 from tandem.program.storage.enums import OutboxStatus
 from tandem.program.storage.tables import Cohort, OutboxMessage, Participant
-from tandem.program.tick import run_due
 from tests.conftest import Tandem
-from tests.program.helpers import LINK_KEYS, day, eml_headers, link_key_file, make_program, outbox
+from tests.program.helpers import (
+    day,
+    eml_headers,
+    link_key_file,
+    make_program,
+    outbox,
+    run_due,
+)
 
 
 def free_port() -> int:
@@ -87,7 +93,7 @@ def test_a_message_that_cannot_be_built_fails_alone(
     spoil(engine, "E002", **{column: value})
     folder = tmp_path / "outbox"
     now = day(program.instants, 1, hours=1)
-    report = run_due(engine, now, FileOutbox(folder), link_keys=LINK_KEYS)
+    report = run_due(engine, now, FileOutbox(folder))
     failed = outbox(engine, status=OutboxStatus.FAILED)
     # The mentee's introduction, week-1 topic and baseline survey invitation fail; every
     # other message goes out.
@@ -102,7 +108,7 @@ def test_a_message_that_cannot_be_built_fails_alone(
     assert report.delivered == len(sent) == 3 * 2 * 3 + 1 - 3
     assert len(eml_headers(folder)) == len(sent)
     # A second tick neither retries nor repeats anything, and exits cleanly.
-    again = run_due(engine, now + timedelta(hours=1), FileOutbox(folder), link_keys=LINK_KEYS)
+    again = run_due(engine, now + timedelta(hours=1), FileOutbox(folder))
     assert (again.delivered, again.failed, sum(again.enqueued.values())) == (0, 0, 0)
     # The coordinator sees them: in `tandem cohort deliveries` and in next week's digest.
     problems = delivery_problems(engine, program.name)
@@ -194,7 +200,6 @@ def test_a_server_that_never_answers_is_given_up_on_until_the_next_tick(
             engine,
             now,
             SmtpChannel("127.0.0.1", silent.port, security="none", timeout=0.3),
-            link_keys=LINK_KEYS,
         )
         elapsed = time.monotonic() - started
         tries = len(silent.connections)
@@ -222,7 +227,6 @@ def test_a_server_that_never_answers_is_given_up_on_until_the_next_tick(
             engine,
             now + timedelta(minutes=10),
             SmtpChannel("127.0.0.1", port, security="none", timeout=5),
-            link_keys=LINK_KEYS,
         )
     finally:
         controller.stop()
@@ -247,7 +251,7 @@ def test_one_message_refused_does_not_trip_the_breaker(engine: Engine, tmp_path:
     controller.start()
     try:
         channel = SmtpChannel("127.0.0.1", port, security="none", timeout=5)
-        report = run_due(engine, day(program.instants, 1, hours=1), channel, link_keys=LINK_KEYS)
+        report = run_due(engine, day(program.instants, 1, hours=1), channel)
     finally:
         controller.stop()
     assert report.stopped is None

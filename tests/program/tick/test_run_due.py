@@ -22,10 +22,10 @@ from tandem.program.outbox.channels import FileOutbox
 from tandem.program.outbox.store import unpack
 from tandem.program.reports import cohort_status
 from tandem.program.storage.tables import Cohort, OutboxMessage, Pair
-from tandem.program.tick import TickSettings, run_due
+from tandem.program.tick import TickSettings
 from tandem.program.tokens import make_token
 from tandem.prompts.curriculum import load_curriculum
-from tests.program.helpers import LINK_KEYS, day, eml_headers, make_program, outbox
+from tests.program.helpers import LINK_KEYS, day, eml_headers, make_program, outbox, run_due
 
 
 def body(message_row: OutboxMessage) -> str:
@@ -41,8 +41,8 @@ def test_whole_program_sends_each_person_one_topic_per_week(engine: Engine, tmp_
     channel = FileOutbox(tmp_path / "outbox")
     for week in range(0, 17):
         for hours in (0, 1, 30):  # several ticks in each week, as a scheduler would run
-            run_due(engine, day(program.instants, week, hours=hours), channel, link_keys=LINK_KEYS)
-    closing = run_due(engine, day(program.instants, 16, days=8), channel, link_keys=LINK_KEYS)
+            run_due(engine, day(program.instants, week, hours=hours), channel)
+    closing = run_due(engine, day(program.instants, 16, days=8), channel)
     assert closing.completed == 3
 
     weekly = outbox(engine, kind="weekly")
@@ -63,9 +63,9 @@ def test_whole_program_sends_each_person_one_topic_per_week(engine: Engine, tmp_
 def test_a_second_tick_at_the_same_instant_sends_nothing(engine: Engine, tmp_path: Path) -> None:
     program = make_program(engine, tmp_path)
     channel = FileOutbox(tmp_path / "outbox")
-    first = run_due(engine, day(program.instants, 3, hours=1), channel, link_keys=LINK_KEYS)
+    first = run_due(engine, day(program.instants, 3, hours=1), channel)
     assert first.delivered > 0
-    again = run_due(engine, day(program.instants, 3, hours=1), channel, link_keys=LINK_KEYS)
+    again = run_due(engine, day(program.instants, 3, hours=1), channel)
     assert (sum(again.enqueued.values()), again.delivered) == (0, 0)
 
 
@@ -74,13 +74,11 @@ def test_a_three_week_outage_gives_one_catch_up_message_per_person(
 ) -> None:
     program = make_program(engine, tmp_path, pairs=2)
     channel = FileOutbox(tmp_path / "outbox")
-    run_due(
-        engine, day(program.instants, 2, hours=1), channel, link_keys=LINK_KEYS
-    )  # weeks 1–2 out
+    run_due(engine, day(program.instants, 2, hours=1), channel)  # weeks 1–2 out
     # Down from before week 3 until week 5 is three days old (past the 2-day grace).
-    late = run_due(engine, day(program.instants, 5, days=3), channel, link_keys=LINK_KEYS)
+    late = run_due(engine, day(program.instants, 5, days=3), channel)
     assert sum(late.enqueued.values()) == 0 and late.delivered == 0
-    back = run_due(engine, day(program.instants, 6, hours=2), channel, link_keys=LINK_KEYS)
+    back = run_due(engine, day(program.instants, 6, hours=2), channel)
     assert back.enqueued["weekly"] == 4  # one message per person, not four each
     week6 = outbox(engine, kind="weekly", week=6, recipient_email="mentee1@uni.edu")
     text = body(week6[0])
@@ -101,14 +99,13 @@ def test_a_message_still_pending_past_the_grace_period_expires_and_is_caught_up(
         engine,
         day(program.instants, 1, hours=1),
         FileOutbox(not_a_folder / "outbox"),
-        link_keys=LINK_KEYS,
     )
     assert {m.status for m in outbox(engine, kind="weekly", week=1)} == {"pending"}
     channel = FileOutbox(tmp_path / "outbox")
-    late = run_due(engine, day(program.instants, 1, days=3), channel, link_keys=LINK_KEYS)
+    late = run_due(engine, day(program.instants, 1, days=3), channel)
     assert late.expired == 4
     assert {m.status for m in outbox(engine, kind="weekly", week=1)} == {"expired"}
-    run_due(engine, day(program.instants, 2, hours=1), channel, link_keys=LINK_KEYS)
+    run_due(engine, day(program.instants, 2, hours=1), channel)
     text = body(outbox(engine, kind="weekly", week=2, recipient_email="mentee1@uni.edu")[0])
     assert f"- {load_curriculum().week(1, 'postdoc').title}" in text
 
@@ -118,10 +115,8 @@ def test_a_late_tick_within_the_grace_period_still_sends_that_week(
 ) -> None:
     program = make_program(engine, tmp_path, pairs=1)
     channel = FileOutbox(tmp_path / "outbox")
-    run_due(engine, day(program.instants, 1, hours=1), channel, link_keys=LINK_KEYS)
-    report = run_due(
-        engine, day(program.instants, 2, days=1, hours=23), channel, link_keys=LINK_KEYS
-    )
+    run_due(engine, day(program.instants, 1, hours=1), channel)
+    report = run_due(engine, day(program.instants, 2, days=1, hours=23), channel)
     assert report.enqueued["weekly"] == 2
     assert "Catching up" not in body(outbox(engine, kind="weekly", week=2)[0])
 
@@ -131,23 +126,16 @@ def test_reminders_fire_once_on_the_right_day_and_not_after_a_check_in(
 ) -> None:
     program = make_program(engine, tmp_path, pairs=2, coordinator=None)
     channel = FileOutbox(tmp_path / "outbox")
-    run_due(engine, day(program.instants, 2, hours=1), channel, link_keys=LINK_KEYS)
+    run_due(engine, day(program.instants, 2, hours=1), channel)
     answers = CheckinAnswers(met=True, minutes=40, rating=4)
     add_checkin(
         engine, "Fall 2026", "E001", 2, Role.MENTOR, answers, now=day(program.instants, 2, days=1)
     )
-    early = run_due(
-        engine, day(program.instants, 2, days=2, hours=23), channel, link_keys=LINK_KEYS
-    )
+    early = run_due(engine, day(program.instants, 2, days=2, hours=23), channel)
     assert early.enqueued["reminder"] == 0
-    due = run_due(engine, day(program.instants, 2, days=3, hours=1), channel, link_keys=LINK_KEYS)
+    due = run_due(engine, day(program.instants, 2, days=3, hours=1), channel)
     assert due.enqueued["reminder"] == 3  # everyone but pair 1's mentor
-    assert (
-        run_due(engine, day(program.instants, 2, days=4), channel, link_keys=LINK_KEYS).enqueued[
-            "reminder"
-        ]
-        == 0
-    )
+    assert run_due(engine, day(program.instants, 2, days=4), channel).enqueued["reminder"] == 0
     reminded = {m.recipient_email for m in outbox(engine, kind="reminder")}
     assert reminded == {"mentee1@uni.edu", "mentor2@uni.edu", "mentee2@uni.edu"}
 
@@ -185,13 +173,9 @@ def test_risk_flags_fire_on_the_right_days(engine: Engine, tmp_path: Path) -> No
             for r in cohort_status(engine, "Fall 2026", day(program.instants, 3))
         }
 
-    run_due(
-        engine, day(program.instants, 2, days=6), channel, link_keys=LINK_KEYS
-    )  # week 2 still open
+    run_due(engine, day(program.instants, 2, days=6), channel)  # week 2 still open
     assert risks() == {"E001": "", "E002": "rated the mentoring 2 of 5 in week 2", "E003": ""}
-    run_due(
-        engine, day(program.instants, 3, hours=1), channel, link_keys=LINK_KEYS
-    )  # weeks 1–2 closed
+    run_due(engine, day(program.instants, 3, hours=1), channel)  # weeks 1–2 closed
     assert risks() == {
         "E001": "",
         "E002": "rated the mentoring 2 of 5 in week 2",
@@ -200,14 +184,14 @@ def test_risk_flags_fire_on_the_right_days(engine: Engine, tmp_path: Path) -> No
     add_checkin(
         engine, "Fall 2026", "E003", 2, Role.MENTEE, met, now=day(program.instants, 3, days=1)
     )
-    run_due(engine, day(program.instants, 3, days=1, hours=1), channel, link_keys=LINK_KEYS)
+    run_due(engine, day(program.instants, 3, days=1, hours=1), channel)
     assert risks()["E003"] == ""
 
 
 def test_paused_pairs_get_no_messages_until_resumed(engine: Engine, tmp_path: Path) -> None:
     program = make_program(engine, tmp_path, pairs=2, coordinator=None)
     channel = FileOutbox(tmp_path / "outbox")
-    run_due(engine, day(program.instants, 2, hours=1), channel, link_keys=LINK_KEYS)
+    run_due(engine, day(program.instants, 2, hours=1), channel)
     change_pair(
         engine,
         "Fall 2026",
@@ -216,7 +200,7 @@ def test_paused_pairs_get_no_messages_until_resumed(engine: Engine, tmp_path: Pa
         actor="coordinator",
         now=day(program.instants, 2, days=1),
     )
-    run_due(engine, day(program.instants, 3, hours=1), channel, link_keys=LINK_KEYS)
+    run_due(engine, day(program.instants, 3, hours=1), channel)
     assert {m.recipient_email for m in outbox(engine, kind="weekly", week=3)} == {
         "mentor2@uni.edu",
         "mentee2@uni.edu",
@@ -229,7 +213,7 @@ def test_paused_pairs_get_no_messages_until_resumed(engine: Engine, tmp_path: Pa
         actor="coordinator",
         now=day(program.instants, 3, days=2),
     )
-    run_due(engine, day(program.instants, 4, hours=1), channel, link_keys=LINK_KEYS)
+    run_due(engine, day(program.instants, 4, hours=1), channel)
     assert len(outbox(engine, kind="weekly", week=4)) == 4
 
 
@@ -240,7 +224,7 @@ def test_require_both_frees_unconfirmed_mentees_and_flags_them_first(
         engine, tmp_path, pairs=2, confirmation=Confirmation.REQUIRE_BOTH, coordinator=None
     )
     channel = FileOutbox(tmp_path / "outbox")
-    run_due(engine, day(program.instants, 0, hours=1), channel, link_keys=LINK_KEYS)
+    run_due(engine, day(program.instants, 0, hours=1), channel)
     assert outbox(engine, kind="weekly") == []  # nobody gets topics before confirming
     change_pair(
         engine,
@@ -250,7 +234,7 @@ def test_require_both_frees_unconfirmed_mentees_and_flags_them_first(
         actor="coordinator",
         now=day(program.instants, 0, days=1),
     )
-    run_due(engine, day(program.instants, 0, days=4), channel, link_keys=LINK_KEYS)
+    run_due(engine, day(program.instants, 0, days=4), channel)
     status = {
         r.mentee_id: r for r in cohort_status(engine, "Fall 2026", day(program.instants, 0, days=4))
     }
@@ -258,9 +242,7 @@ def test_require_both_frees_unconfirmed_mentees_and_flags_them_first(
         status["E001"].state == "active"
         and status["E002"].risk == "match not yet confirmed by both"
     )
-    report = run_due(
-        engine, day(program.instants, 0, days=7, hours=1), channel, link_keys=LINK_KEYS
-    )
+    report = run_due(engine, day(program.instants, 0, days=7, hours=1), channel)
     assert report.freed == 1
     status = {
         r.mentee_id: r for r in cohort_status(engine, "Fall 2026", day(program.instants, 1, days=7))
@@ -271,7 +253,7 @@ def test_require_both_frees_unconfirmed_mentees_and_flags_them_first(
 def test_opt_out_pairs_become_active_when_the_window_closes(engine: Engine, tmp_path: Path) -> None:
     program = make_program(engine, tmp_path, pairs=2, coordinator=None)
     channel = FileOutbox(tmp_path / "outbox")
-    run_due(engine, day(program.instants, 0, hours=1), channel, link_keys=LINK_KEYS)
+    run_due(engine, day(program.instants, 0, hours=1), channel)
     change_pair(
         engine,
         "Fall 2026",
@@ -282,11 +264,9 @@ def test_opt_out_pairs_become_active_when_the_window_closes(engine: Engine, tmp_
         reason="schedule conflict",
         now=day(program.instants, 0, days=2),
     )
-    report = run_due(
-        engine, day(program.instants, 0, days=7, hours=1), channel, link_keys=LINK_KEYS
-    )
+    report = run_due(engine, day(program.instants, 0, days=7, hours=1), channel)
     assert report.activated == 1
-    run_due(engine, day(program.instants, 1, days=7, hours=1), channel, link_keys=LINK_KEYS)
+    run_due(engine, day(program.instants, 1, days=7, hours=1), channel)
     assert {m.recipient_email for m in outbox(engine, kind="weekly", week=2)} == {
         "mentor1@uni.edu",
         "mentee1@uni.edu",
@@ -296,7 +276,7 @@ def test_opt_out_pairs_become_active_when_the_window_closes(engine: Engine, tmp_
 def test_digest_lists_declines(engine: Engine, tmp_path: Path) -> None:
     program = make_program(engine, tmp_path, pairs=2)
     channel = FileOutbox(tmp_path / "outbox")
-    run_due(engine, day(program.instants, 1, hours=1), channel, link_keys=LINK_KEYS)
+    run_due(engine, day(program.instants, 1, hours=1), channel)
     change_pair(
         engine,
         "Fall 2026",
@@ -306,7 +286,7 @@ def test_digest_lists_declines(engine: Engine, tmp_path: Path) -> None:
         reason="conflict of interest",
         now=day(program.instants, 1, days=1),
     )
-    run_due(engine, day(program.instants, 2, hours=1), channel, link_keys=LINK_KEYS)
+    run_due(engine, day(program.instants, 2, hours=1), channel)
     digest = outbox(engine, kind="digest", week=2)[0]
     text = body(digest)
     assert "Mentee 2 with Mentor 2: declined (conflict of interest)" in text
@@ -322,7 +302,6 @@ def test_status_never_shows_check_in_notes(engine: Engine, tmp_path: Path) -> No
         engine,
         day(program.instants, 3, hours=1),
         FileOutbox(tmp_path / "outbox"),
-        link_keys=LINK_KEYS,
     )
     rows = [
         r.as_row() for r in cohort_status(engine, "Fall 2026", day(program.instants, 3, hours=1))
@@ -370,7 +349,6 @@ def test_a_pair_with_an_agreed_slot_gets_a_calendar_invitation(
         engine,
         day(program.instants, 2, hours=1),
         FileOutbox(tmp_path / "outbox"),
-        link_keys=LINK_KEYS,
     )
     for message in outbox(engine, kind="weekly", week=2):
         parsed = message_from_bytes(unpack(message.content), policy=default)
@@ -404,7 +382,6 @@ def test_worker_processes_send_what_one_process_would(
             channel,
             workers=2,
             settings=settings,
-            link_keys=LINK_KEYS,
         )
         for week in range(0, 4)
     ]
@@ -414,7 +391,6 @@ def test_worker_processes_send_what_one_process_would(
         channel,
         workers=2,
         settings=settings,
-        link_keys=LINK_KEYS,
     )
 
     weekly = outbox(engine, kind="weekly")
@@ -436,7 +412,7 @@ def test_digest_lists_participants_requests_to_pause_or_leave(
 ) -> None:
     program = make_program(engine, tmp_path, pairs=2)
     channel = FileOutbox(tmp_path / "outbox")
-    run_due(engine, day(program.instants, 1, hours=1), channel, link_keys=LINK_KEYS)
+    run_due(engine, day(program.instants, 1, hours=1), channel)
     with Session(engine) as session:
         cohort = session.exec(select(Cohort)).one()
         pair = session.exec(select(Pair).order_by(col(Pair.pk))).all()[1]
@@ -456,11 +432,11 @@ def test_digest_lists_participants_requests_to_pause_or_leave(
         now=asked,
         link_keys=LINK_KEYS,
     )
-    run_due(engine, day(program.instants, 2, hours=1), channel, link_keys=LINK_KEYS)
+    run_due(engine, day(program.instants, 2, hours=1), channel)
     text = body(outbox(engine, kind="digest", week=2)[0])
     assert "Asked to pause or leave since the last digest (1):" in text
     assert "Mentee 2 with Mentor 2: the mentee asks to pause (surgery in May)" in text
-    run_due(engine, day(program.instants, 3, hours=1), channel, link_keys=LINK_KEYS)
+    run_due(engine, day(program.instants, 3, hours=1), channel)
     later = body(outbox(engine, kind="digest", week=3)[0])
     assert "Nobody asked to pause or leave since the last digest." in later
 
@@ -476,7 +452,7 @@ def test_a_first_tick_days_late_still_introduces_every_pair_with_a_fresh_window(
     program = make_program(engine, tmp_path, pairs=2, confirmation=confirmation)
     channel = FileOutbox(tmp_path / "outbox")
     late = day(program.instants, 0, days=9)
-    report = run_due(engine, late, channel, link_keys=LINK_KEYS)
+    report = run_due(engine, late, channel)
     assert (report.activated, report.freed) == (0, 0)
     intros = outbox(engine, kind="intro")
     assert Counter(m.recipient_email for m in intros) == Counter(
@@ -502,9 +478,9 @@ def test_a_first_tick_days_late_still_introduces_every_pair_with_a_fresh_window(
         assert f"- {week1}" in body(mine[-1])
     else:  # topics wait for both to accept
         assert weekly == []
-    again = run_due(engine, late + timedelta(hours=1), channel, link_keys=LINK_KEYS)
+    again = run_due(engine, late + timedelta(hours=1), channel)
     assert sum(again.enqueued.values()) == 0
-    closed = run_due(engine, respond_by + timedelta(hours=1), channel, link_keys=LINK_KEYS)
+    closed = run_due(engine, respond_by + timedelta(hours=1), channel)
     if confirmation is Confirmation.OPT_OUT:
         assert closed.activated == 2
         with Session(engine) as session:

@@ -13,8 +13,8 @@ from sqlmodel import Session, select
 from tandem.program.outbox.channels import FileOutbox
 from tandem.program.pairs import PairState
 from tandem.program.storage.tables import Cohort, Pair
-from tandem.program.tick import DEFAULT_SETTINGS, TickSettings, default_workers, run_due
-from tests.program.helpers import LINK_KEYS, day, make_program
+from tandem.program.tick import DEFAULT_SETTINGS, TickSettings, default_workers
+from tests.program.helpers import day, make_program, run_due
 
 
 def test_settings_refuse_nonsense() -> None:
@@ -29,11 +29,9 @@ def test_close_after_decides_when_a_program_closes(engine: Engine, tmp_path: Pat
     program = make_program(engine, tmp_path, pairs=2, coordinator=None, weeks=None)
     channel = FileOutbox(tmp_path / "outbox")
     two_days_on = day(program.instants, len(program.instants) - 1, days=2)
-    assert (
-        run_due(engine, two_days_on, channel, link_keys=LINK_KEYS).completed == 0
-    )  # the default: a week
+    assert run_due(engine, two_days_on, channel).completed == 0  # the default: a week
     quick = TickSettings(close_after=timedelta(days=1))
-    assert run_due(engine, two_days_on, channel, settings=quick, link_keys=LINK_KEYS).completed == 2
+    assert run_due(engine, two_days_on, channel, settings=quick).completed == 2
     with Session(engine) as session:
         assert session.exec(select(Cohort)).one().completed_at == two_days_on
         assert {p.state for p in session.exec(select(Pair)).all()} == {PairState.COMPLETED}
@@ -47,13 +45,11 @@ def test_small_chunks_send_what_one_chunk_would(engine: Engine, tmp_path: Path) 
             day(program.instants, 1, hours=1),
             FileOutbox(tmp_path / "outbox"),
             settings=TickSettings(chunk=2, sync_every=1),
-            link_keys=LINK_KEYS,
         ),
         run_due(
             engine,
             day(program.instants, 1, hours=2),
             FileOutbox(tmp_path / "outbox"),
-            link_keys=LINK_KEYS,
         ),
     ]
     assert reports[0].enqueued == {"intro": 10, "weekly": 10, "survey": 10, "digest": 1}
