@@ -67,6 +67,16 @@ class ParticipantPages:
     def link_csrf(self, token: str) -> str:
         return self.site.csrf(f"link|{token}")
 
+    def posted(
+        self, request: Request, token: str, fields: dict[str, str]
+    ) -> dict[str, str] | Response:
+        """The form sent to a link's page, or the page refusing it: a rate limit reached
+        (429), or a CSRF value that is not this link's (403)."""
+        if (stop := self.refused(request, token)) is not None:
+            return stop
+        form = self.link_form(token, fields)
+        return page("expired_form.html", 403) if form is None else form
+
     def link_form(self, token: str, form: dict[str, str]) -> dict[str, str] | None:
         """The form sent, or None when its CSRF value is not this link's."""
         return form if self.site.csrf_ok(f"link|{token}", form.get("csrf")) else None
@@ -153,11 +163,9 @@ class ParticipantPages:
 
     def respond(self, request: Request, token: str, fields: FormFields) -> Response:
         """Record an answer to an introduction."""
-        if (stop := self.refused(request, token)) is not None:
-            return stop
-        form = self.link_form(token, fields)
-        if form is None:
-            return page("expired_form.html", 403)
+        form = self.posted(request, token, fields)
+        if isinstance(form, Response):
+            return form
         answer = form.get("answer")
         db, now, keys = self.site.db, self.site.clock(), self.site.keyring()
         try:
@@ -196,11 +204,9 @@ class ParticipantPages:
 
     def checkin(self, request: Request, token: str, fields: FormFields) -> Response:
         """Record a check-in (again: it updates the one sent before)."""
-        if (stop := self.refused(request, token)) is not None:
-            return stop
-        form = self.link_form(token, fields)
-        if form is None:
-            return page("expired_form.html", 403)
+        form = self.posted(request, token, fields)
+        if isinstance(form, Response):
+            return form
         db, now, keys = self.site.db, self.site.clock(), self.site.keyring()
         try:
             links.submit_checkin(db, token, form, now=now, link_keys=keys)
@@ -216,11 +222,9 @@ class ParticipantPages:
 
     def change_request(self, request: Request, token: str, fields: FormFields) -> Response:
         """Ask the coordinator to pause the pair or to let the holder leave."""
-        if (stop := self.refused(request, token)) is not None:
-            return stop
-        form = self.link_form(token, fields)
-        if form is None:
-            return page("expired_form.html", 403)
+        form = self.posted(request, token, fields)
+        if isinstance(form, Response):
+            return form
         try:
             kind = links.ChangeRequest(form.get("request", ""))
         except ValueError:
@@ -254,11 +258,9 @@ class ParticipantPages:
 
     def survey(self, request: Request, token: str, fields: FormFields) -> Response:
         """Record a survey's answers (again: they replace the ones sent before)."""
-        if (stop := self.refused(request, token)) is not None:
-            return stop
-        form = self.link_form(token, fields)
-        if form is None:
-            return page("expired_form.html", 403)
+        form = self.posted(request, token, fields)
+        if isinstance(form, Response):
+            return form
         db, now, keys = self.site.db, self.site.clock(), self.site.keyring()
         try:
             survey_links.submit_survey(db, token, form, now=now, link_keys=keys)
