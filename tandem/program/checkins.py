@@ -26,8 +26,8 @@ from tandem.program.cohorts import (
     PairState,
     find_pair,
     get_cohort,
-    load_curriculum,
 )
+from tandem.program.curricula import load_curriculum
 from tandem.program.errors import ProgramError
 from tandem.program.roster.files import InputFileError, Problem, read_table
 from tandem.program.roster.parse import meeting_mode_key

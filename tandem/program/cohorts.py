@@ -8,7 +8,6 @@ The pair lifecycle itself (states, which action leads where, and the one
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -21,6 +20,7 @@ from sqlmodel import Session, col, select
 
 from tandem.matcher.types import Role
 from tandem.program import schedule
+from tandem.program.curricula import load_curriculum
 from tandem.program.errors import ProgramError
 from tandem.program.pairs import (
     ACTIONS,
@@ -47,7 +47,7 @@ from tandem.program.storage.tables import (
     PairEvent,
     Participant,
 )
-from tandem.prompts.curriculum import DEFAULT_CURRICULUM, Curriculum
+from tandem.prompts.curriculum import Curriculum
 from tandem.prompts.curriculum import load_curriculum as _load_curriculum
 from tandem.prompts.resources import Resource
 
@@ -130,44 +130,6 @@ class CohortSettings(BaseModel):
     @classmethod
     def _day(cls, value: Any) -> Any:
         return str(value).strip().lower()[:3]
-
-
-_curricula: dict[str | None, tuple[tuple[tuple[str, int, int], ...], Curriculum]] = {}
-_curricula_lock = threading.Lock()
-
-
-def _folder_state(folder: str | None) -> tuple[tuple[str, int, int], ...]:
-    """Every file under a curriculum folder with its modification time and size."""
-    root = Path(folder) if folder else DEFAULT_CURRICULUM
-    try:
-        return tuple(
-            sorted(
-                (str(path.relative_to(root)), stat.st_mtime_ns, stat.st_size)
-                for path in root.rglob("*")
-                if path.is_file() and (stat := path.stat())
-            )
-        )
-    except OSError:
-        return ()
-
-
-def load_curriculum(cohort: Cohort) -> Curriculum:
-    """The cohort's curriculum: its own folder, or the one that ships with Tandem.
-
-    Reading and checking a curriculum takes a good part of a second, and a check-in page
-    needs it for every answer it records: each process keeps the curricula it has read and
-    reads a folder again only when a file in it changed (a listing of the folder with each
-    file's time and size is the test).
-    """
-    folder = cohort.curriculum_dir or None
-    state = _folder_state(folder)
-    with _curricula_lock:  # one thread reads a curriculum; the others wait for it
-        kept = _curricula.get(folder)
-        if kept is not None and kept[0] == state and state:
-            return kept[1]
-        curriculum = _load_curriculum(Path(folder) if folder else None)
-        _curricula[folder] = (state, curriculum)
-        return curriculum
 
 
 def send_instants(cohort: Cohort) -> list[datetime]:

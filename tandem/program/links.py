@@ -30,7 +30,8 @@ from tandem.program.checkins import (
     not_begun,
     record_checked,
 )
-from tandem.program.cohorts import CohortError, PairAction, PairState, apply_action, load_curriculum
+from tandem.program.cohorts import CohortError, PairAction, PairState, apply_action
+from tandem.program.curricula import load_curriculum
 from tandem.program.errors import ProgramError
 from tandem.program.link_keys import LinkKeyRing, link_secrets
 from tandem.program.pairs import allowed_actions, resumes_to

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tandem.program.cohorts import load_curriculum
+from tandem.program.curricula import load_curriculum
 from tandem.program.storage.tables import Cohort
 from tandem.prompts.curriculum import DEFAULT_CURRICULUM, CurriculumError
 

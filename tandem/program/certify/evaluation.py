@@ -33,7 +33,8 @@ from tandem.program.certify.vocabulary import (
     MeetingCountsWhen,
     MentorRule,
 )
-from tandem.program.cohorts import PairState, get_cohort, load_curriculum, send_instants
+from tandem.program.cohorts import PairState, get_cohort, send_instants
+from tandem.program.curricula import load_curriculum
 from tandem.program.storage.tables import (
     Certificate,
     CertificationDecision,

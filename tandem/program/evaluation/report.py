@@ -23,7 +23,8 @@ from sqlmodel import Session, col, select
 
 from tandem.matcher.types import Role
 from tandem.program import schedule
-from tandem.program.cohorts import PairState, get_cohort, load_curriculum, send_instants
+from tandem.program.cohorts import PairState, get_cohort, send_instants
+from tandem.program.curricula import load_curriculum
 from tandem.program.errors import ProgramError
 from tandem.program.evaluation import aggregates
 from tandem.program.evaluation.aggregates import MIN_GROUP

@@ -21,7 +21,8 @@ from sqlmodel import Session, col, select
 
 from tandem.matcher.types import Role
 from tandem.program import schedule
-from tandem.program.cohorts import load_curriculum, send_instants
+from tandem.program.cohorts import send_instants
+from tandem.program.curricula import load_curriculum
 from tandem.program.link_keys import LinkKeyRing, link_secrets
 from tandem.program.outbox.channels import DeliveryChannel
 from tandem.program.outbox.dispatch import DeliveryItem
