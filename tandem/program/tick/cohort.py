@@ -232,12 +232,15 @@ class CohortTick:
                 col(Participant.email),
                 col(Participant.custom),
                 col(Participant.external_id),
+                col(Participant.withdrawn_at),
             ).where(col(Participant.pk).in_(pks))
         ).all()
         by = self.cohort.address_by
         return {
-            pk: Person(pk, name, email, called_name(name, custom, by), external_id)
-            for pk, name, email, custom, external_id in rows
+            pk: Person(
+                pk, name, email, called_name(name, custom, by), external_id, withdrawn is not None
+            )
+            for pk, name, email, custom, external_id, withdrawn in rows
             if pk is not None
         }
 

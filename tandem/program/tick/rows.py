@@ -49,6 +49,8 @@ class Person:
     """The name messages call them by ("": their name; see ``program/voice.py``)."""
     external_id: str = ""
     """Their id in the roster (what the file outbox names their messages by)."""
+    withdrawn: bool = False
+    """Whether they have withdrawn from the program (they are sent no survey)."""
 
     @property
     def addressed(self) -> str:

@@ -41,7 +41,7 @@ from tandem.matcher.types import Role
 from tandem.program import schedule
 from tandem.program.pairs import PairState
 from tandem.program.storage.enums import MessageKind, OutboxStatus
-from tandem.program.storage.tables import OutboxMessage, Participant, SurveyResponse
+from tandem.program.storage.tables import OutboxMessage, SurveyResponse
 from tandem.program.tick.rows import PairRow, Person, Plan
 from tandem.prompts.render import SurveyContext
 from tandem.prompts.surveys import Instrument, SurveyName, load_instruments
@@ -106,33 +106,27 @@ def _invitees(
     return found
 
 
-def _answered(session: Session, tick: CohortTick, survey: SurveyName, pks: set[int]) -> set[int]:
-    """Who of ``pks`` has a response to the survey in this cohort."""
-    if not pks:
-        return set()
-    return set(
+def _still_asked(
+    session: Session,
+    tick: CohortTick,
+    survey: SurveyName,
+    invitees: dict[tuple[int, Role], list[_Invitee]],
+) -> dict[tuple[int, Role], list[_Invitee]]:
+    """Those of ``invitees`` who have not withdrawn nor answered the survey in this cohort
+    (asked before the outbox is: after a few days most have answered)."""
+    left = {k: found for k, found in invitees.items() if not found[0].person.withdrawn}
+    if not left:
+        return left
+    answered = set(
         session.exec(
             select(SurveyResponse.participant_pk).where(
                 SurveyResponse.cohort_pk == tick.cohort_pk,
                 SurveyResponse.survey == survey.value,
-                col(SurveyResponse.participant_pk).in_(pks),
+                col(SurveyResponse.participant_pk).in_({pk for pk, _ in left}),
             )
         ).all()
     )
-
-
-def _withdrawn(session: Session, pks: set[int]) -> set[int]:
-    if not pks:
-        return set()
-    return {
-        pk
-        for pk in session.exec(
-            select(Participant.pk).where(
-                col(Participant.pk).in_(pks), col(Participant.withdrawn_at).is_not(None)
-            )
-        ).all()
-        if pk is not None
-    }
+    return {k: found for k, found in left.items() if k[0] not in answered}
 
 
 def _taking_part(tick: CohortTick, pair: PairRow, survey: SurveyName) -> bool:
@@ -194,17 +188,16 @@ def _invite(
 ) -> None:
     """Plan the survey's invitation to each of ``invitees`` who has none yet and has not
     answered (nor withdrawn)."""
+    invitees = _still_asked(session, tick, survey, invitees)
     if not invitees:
         return
-    pks = {pk for pk, _ in invitees}
     keys = {
         (pk, role): tick.survey_key(pk, survey, MessageKind.SURVEY, role.value)
         for pk, role in invitees
     }
     existing = tick.existing(session, list(keys.values()))
-    skip = _answered(session, tick, survey, pks) | _withdrawn(session, pks)
     for (pk, role), found in invitees.items():
-        if pk in skip or keys[pk, role] in existing:
+        if keys[pk, role] in existing:
             continue
         plan.rows.append(_message(tick, found[0], survey, MessageKind.SURVEY, week, due, people))
 
@@ -302,7 +295,7 @@ def reminders(
         if not reminder_window_open(tick, survey):
             continue
         taking_part = [(p, r) for p in pairs if _taking_part(tick, p, survey) for r in Role]
-        invitees = _invitees(taking_part, people, survey)
+        invitees = _still_asked(session, tick, survey, _invitees(taking_part, people, survey))
         if not invitees:
             continue
         carriers = {
@@ -326,12 +319,10 @@ def reminders(
             for pk, role in invitees
         }
         existing = tick.existing(session, list(keys.values()))
-        pks = {pk for pk, _ in invitees}
-        skip = _answered(session, tick, survey, pks) | _withdrawn(session, pks)
         after, late = tick.settings.survey_reminder_after, tick.settings.survey_late
         for (pk, role), found in invitees.items():
             times = sorted(sent[k] for k in carriers[pk, role] if k in sent)
-            if pk in skip or keys[pk, role] in existing or not times:
+            if keys[pk, role] in existing or not times:
                 continue
             first_sent, week = times[0]
             remind_at = first_sent + after
