@@ -35,11 +35,13 @@ from tandem.prompts.resources import Resource
 
 if TYPE_CHECKING:
     from tandem.program import checkins, cohort_list, cohorts, reports
+    from tandem.program import rematch as rematching
     from tandem.program import tick as ticks
 else:
     cohort_list = lazy_module("tandem.program.cohort_list")
     checkins = lazy_module("tandem.program.checkins")
     cohorts = lazy_module("tandem.program.cohorts")
+    rematching = lazy_module("tandem.program.rematch")
     ticks = lazy_module("tandem.program.tick")
     reports = lazy_module("tandem.program.reports")
 
@@ -316,9 +318,9 @@ def rematch(
     Pairs that stand are untouched; nobody is proposed a partner they had before, nor one
     of the --exclude pairs; mentors' places in every running cohort count against their
     capacity."""
-    exclusions = [cohorts.parse_exclusion(text) for text in exclude or ()]
+    exclusions = [rematching.parse_exclusion(text) for text in exclude or ()]
     with database(ctx) as db:
-        result = cohorts.rematch(db, name, now=now_from(now), exclude=exclusions)
+        result = rematching.rematch(db, name, now=now_from(now), exclude=exclusions)
     typer.echo(f"{plural(result.freed, 'freed mentee')}; {len(result.paired)} newly paired")
     echo_lines(f"  {mentee} with {mentor}" for mentee, mentor in result.paired)
     if result.still_unmatched:

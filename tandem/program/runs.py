@@ -272,7 +272,7 @@ def cycle_roster(engine: Engine, cycle: str) -> tuple[list[Profile], list[Profil
     """Who a match of ``cycle`` considers: the people who applied to it (in a role with
     applications; else everyone), never the withdrawn; each mentor's capacity less the
     places they hold in cohorts of other cycles that are still running."""
-    from tandem.program.cohorts import mentor_load
+    from tandem.program.rematch import mentor_load
     from tandem.program.storage.tables import Participant
 
     mentees, mentors = load_profiles(engine, cycle)

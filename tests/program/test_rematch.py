@@ -10,16 +10,16 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from tandem.matcher.types import Role
-from tandem.program import cohorts
+from tandem.program import rematch as rematching
 from tandem.program.cohorts import (
     CohortError,
     CohortSettings,
     PairAction,
     change_pair,
     create_cohort,
-    rematch,
 )
 from tandem.program.outbox.channels import FileOutbox
+from tandem.program.rematch import rematch
 from tandem.program.roster import store as roster
 from tandem.program.storage.tables import Pair
 from tandem.prompts.curriculum import load_curriculum
@@ -90,7 +90,7 @@ def test_exclusions_keep_a_mentor_from_a_mentee(engine: Engine, tmp_path: Path) 
     program = make_program(engine, tmp_path, pairs=2)
     add_mentors(engine, tmp_path, ["M009,Mentor 9,mentor9@uni.edu,1"])
     decline(program, "E001", 0)
-    report = cohorts.rematch(
+    report = rematching.rematch(
         engine, COHORT, now=day(program.instants, 1), exclude=[("E001", "M009")]
     )
     assert (report.freed, report.paired, report.still_unmatched) == (1, (), ("E001",))
@@ -155,9 +155,9 @@ def test_a_closed_cohort_has_nothing_to_rematch(engine: Engine, tmp_path: Path) 
 
 
 def test_exclusions_are_parsed_or_refused() -> None:
-    assert cohorts.parse_exclusion(" E005:M002 ") == ("E005", "M002")
+    assert rematching.parse_exclusion(" E005:M002 ") == ("E005", "M002")
     with pytest.raises(CohortError, match="expected MENTEE:MENTOR"):
-        cohorts.parse_exclusion("E005-M002")
+        rematching.parse_exclusion("E005-M002")
 
 
 def test_the_rematch_command_takes_exclusions(tandem: Tandem, db_url: str, tmp_path: Path) -> None:
