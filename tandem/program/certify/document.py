@@ -5,9 +5,11 @@ file that accompanies them. The wording lives in ``templates/certificate.html.j2
 ``templates/certificate.pdf.j2``; this module only lays it out.
 
 The PDF embeds the fonts shipped in ``fonts/`` (see its README.txt): Noto Sans for Latin,
-Greek and Cyrillic, and, only when the text needs them, Noto Sans Arabic, Noto Sans Hebrew
-and Droid Sans Fallback (Chinese, Japanese, Korean). Text is shaped with HarfBuzz, so
-Arabic letters join and right-to-left names read right to left. A character no font has
+Greek and Cyrillic, and, only when the text needs them, Noto Sans Arabic, Noto Sans Hebrew,
+Droid Sans Fallback (Chinese, Japanese, Korean) and the Noto Sans of the scripts of South
+and Southeast Asia, Ethiopia, Georgia and Armenia. Text is shaped with HarfBuzz, so Arabic
+letters join, Indic vowel signs and conjuncts form, and right-to-left names read right to
+left. A character no font has
 is refused (:class:`CertificateDocumentError`) rather than printed as a box; ``font_path``
 adds a TrueType font to try first.
 """
@@ -103,6 +105,23 @@ _MAIN_FILES = {"": "NotoSans-Regular.ttf", "B": "NotoSans-Bold.ttf"}
 _FALLBACKS: tuple[tuple[str, dict[str, str]], ...] = (
     ("arabic", {"": "NotoSansArabic-Regular.ttf", "B": "NotoSansArabic-Bold.ttf"}),
     ("hebrew", {"": "NotoSansHebrew-Regular.ttf"}),
+    ("devanagari", {"": "NotoSansDevanagari-Regular.ttf"}),
+    ("bengali", {"": "NotoSansBengali-Regular.ttf"}),
+    ("gurmukhi", {"": "NotoSansGurmukhi-Regular.ttf"}),
+    ("gujarati", {"": "NotoSansGujarati-Regular.ttf"}),
+    ("oriya", {"": "NotoSansOriya-Regular.ttf"}),
+    ("tamil", {"": "NotoSansTamil-Regular.ttf"}),
+    ("telugu", {"": "NotoSansTelugu-Regular.ttf"}),
+    ("kannada", {"": "NotoSansKannada-Regular.ttf"}),
+    ("malayalam", {"": "NotoSansMalayalam-Regular.ttf"}),
+    ("sinhala", {"": "NotoSansSinhala-Regular.ttf"}),
+    ("thai", {"": "NotoSansThai-Regular.ttf"}),
+    ("lao", {"": "NotoSansLao-Regular.ttf"}),
+    ("khmer", {"": "NotoSansKhmer-Regular.ttf"}),
+    ("myanmar", {"": "NotoSansMyanmar-Regular.ttf"}),
+    ("ethiopic", {"": "NotoSansEthiopic-Regular.ttf"}),
+    ("georgian", {"": "NotoSansGeorgian-Regular.ttf"}),
+    ("armenian", {"": "NotoSansArmenian-Regular.ttf"}),
     ("cjk", {"": "DroidSansFallback.ttf"}),
 )
 """Fonts for the characters the main font lacks, tried in this order (bold falls back to

@@ -152,6 +152,17 @@ def test_pdf_shrinks_long_criteria_to_one_page_and_refuses_absurd_ones() -> None
         "Αλέξανδρος",
         "דוד כהן",
         "Łukasz Żółć – “Ada”",
+        "ભાવેશ પટેલ",
+        "முத்துக்குமார்",
+        "శ్రీనివాస్",
+        "ಕೃಷ್ಣ",
+        "චාමින්ද",
+        "สมชาย ใจดี",
+        "ສົມພອນ",
+        "សុខា",
+        "አበበ ቢቂላ",
+        "ნინო",
+        "Արամ",
     ],
 )
 def test_pdf_prints_names_in_every_script(name: str) -> None:
@@ -171,6 +182,27 @@ def test_pdf_embeds_only_the_fonts_the_text_needs() -> None:
     assert b"DroidSansFallback" not in latin
     assert b"DroidSansFallback" in chinese
     assert len(chinese) < 60_000  # fonts are subset to the glyphs used
+
+
+@pytest.mark.parametrize(
+    ("name", "font"),
+    [
+        ("Ravi शर्मा", b"NotoSansDevanagari"),
+        ("रवि शर्मा", b"NotoSansDevanagari"),
+        ("সৌমিত্র চট্টোপাধ্যায়", b"NotoSansBengali"),
+        ("ਗੁਰਪ੍ਰੀਤ ਸਿੰਘ", b"NotoSansGurmukhi"),
+        ("ସୁଭାଷ", b"NotoSansOriya"),
+        ("ശ്രീലക്ഷ്മി", b"NotoSansMalayalam"),
+        ("အောင်ဆန်း", b"NotoSansMyanmar"),
+    ],
+)
+def test_pdf_embeds_the_font_of_each_script(name: str, font: bytes) -> None:
+    """Names that are shaped and printed but that text extraction does not give back
+    verbatim (a vowel sign before its consonant, a space added after a change of font),
+    so the font is what is checked here."""
+    pdf = render_certificate_pdf(make_facts(mentor_name=name), ISSUER, HINT)
+    assert font in pdf
+    assert b"DroidSansFallback" not in pdf
 
 
 def test_pdf_refuses_characters_no_font_has() -> None:
