@@ -161,14 +161,15 @@ def _fonts_for(text: str, extra: Path | None) -> list[tuple[str, dict[str, str]]
                 break
         else:
             if unicodedata.category(char) not in ("Cf", "Mn", "Zs"):  # invisible: shaping only
-                missing.append(f"U+{ord(char):04X}")
+                described = unicodedata.name(char, "")
+                missing.append(f"U+{ord(char):04X}" + (f" ({described})" if described else ""))
     if missing:
         shown = ", ".join(missing[:5]) + (
             f" and {len(missing) - 5} more" if len(missing) > 5 else ""
         )
         raise CertificateDocumentError(
-            f"the certificate fonts have no glyph for {shown}; give a TrueType font that has "
-            "them (font_path) and issue the certificate again"
+            f"the certificate fonts have no glyph for {shown}; correct the name in the roster "
+            "(tandem import) and issue the certificate again"
         )
     return [(name, files) for name, files in candidates if name in needed]
 

@@ -210,8 +210,8 @@ def test_pdf_refuses_characters_no_font_has() -> None:
     with pytest.raises(CertificateDocumentError) as info:
         render_certificate_pdf(facts, ISSUER, HINT)
     assert str(info.value) == (
-        "the certificate fonts have no glyph for U+13000; give a TrueType font that has "
-        "them (font_path) and issue the certificate again"
+        "the certificate fonts have no glyph for U+13000 (EGYPTIAN HIEROGLYPH A001); correct "
+        "the name in the roster (tandem import) and issue the certificate again"
     )
 
 
