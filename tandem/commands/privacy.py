@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -19,6 +20,7 @@ from tandem.commands.common import (
     now_from,
     write_output,
 )
+from tandem.errors import TandemError
 from tandem.matcher.types import Role
 
 if TYPE_CHECKING:
@@ -34,6 +36,14 @@ class RoleChoice(StrEnum):
 
 
 IdArgument = Annotated[str, typer.Argument(help="The participant's id from their application.")]
+OutboxOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--outbox",
+        help="A file outbox the messages went to (tick --delivery file:FOLDER): delete the "
+        "files of the messages emptied there too.",
+    ),
+]
 RoleOption = Annotated[
     RoleChoice | None,
     typer.Option("--role", help="mentor or mentee: needed when the id names both."),
@@ -81,10 +91,13 @@ def erase(
             help="Revoke their certificates too (default: they stay valid).",
         ),
     ] = False,
+    outbox: OutboxOption = None,
     actor: ActorOption = None,
     now: NowOption = None,
 ) -> None:
     """Remove a person's personal data; keep de-identified rows for the statistics."""
+    if outbox is not None:
+        check_outbox(outbox)
     with database(ctx) as engine:
         erasure = privacy.erase_person(
             engine,
@@ -97,6 +110,11 @@ def erase(
         )
     for line in erasure.lines():
         typer.echo(line)
+    if outbox is not None:
+        from tandem.program.outbox.channels import FileOutbox
+
+        removed = FileOutbox(outbox).remove(erasure.message_ids)
+        typer.echo(f"Message files deleted from {outbox}: {removed}.")
 
 
 def withdraw_consent(
@@ -152,10 +170,13 @@ def purge(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="List who would be erased; change nothing.")
     ] = False,
+    outbox: OutboxOption = None,
     actor: ActorOption = None,
     now: NowOption = None,
 ) -> None:
     """Apply the retention rule: erase closed cohorts' personal data after N months."""
+    if outbox is not None:
+        check_outbox(outbox)
     with database(ctx) as engine:
         chosen = privacy.purge(
             engine, months=months, actor=actor or actor_name(), now=now_from(now), dry_run=dry_run
@@ -165,6 +186,23 @@ def purge(
     typer.echo(f"{verb} {len(chosen)} {people} (cohorts closed more than {months} months ago).")
     for candidate in chosen:
         typer.echo(f"  {candidate.role} {candidate.participant_id}: {', '.join(candidate.cohorts)}")
+    if outbox is not None and not dry_run:
+        from tandem.program.outbox.channels import FileOutbox
+
+        removed = FileOutbox(outbox).remove(m for c in chosen for m in c.message_ids)
+        typer.echo(f"Message files deleted from {outbox}: {removed}.")
+
+
+def check_outbox(folder: Path) -> None:
+    """One line now, before anything is erased, if ``folder`` is not a folder whose files
+    can be deleted."""
+    if not folder.is_dir():
+        raise TandemError(f"--outbox {folder}: not a folder; give the file outbox's folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise TandemError(
+            f"--outbox {folder}: not permitted to delete files in this folder; check its "
+            "permissions"
+        )
 
 
 def register(app: typer.Typer, participants_app: typer.Typer) -> None:

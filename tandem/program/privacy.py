@@ -23,7 +23,10 @@ Removed: name, e-mail address, institution, department, interests, topics, langu
 time zone, meeting modes, exclusions, identity attributes and custom fields; the content
 and subject of every message sent to the person; their check-in notes, answers and
 topics; the reasons they gave (a decline, a pause) and decision reasons about them; the
-stored copy of their certificates (the signed file names them).
+stored copy of their certificates (the signed file names them). Earlier audit entries
+about the person (an export, a withdrawal, a certification decision) name the new id. The
+Message-IDs of the messages emptied are returned, so that a file outbox's copies can be
+deleted too (``tandem participants erase --outbox``).
 Certificates stay valid by default: the person holds the signed file, and erasing
 Tandem's copy must not take away what they earned. ``revoke_certificates=True`` revokes
 them instead (with the reason "erased at the holder's request").
@@ -36,7 +39,7 @@ from __future__ import annotations
 
 import email
 import email.policy
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -52,6 +55,7 @@ from tandem.program.outbox.store import pack, unpack
 from tandem.program.roster.store import find_participant
 from tandem.program.storage.db import transaction
 from tandem.program.storage.tables import (
+    AuditEntry,
     Certificate,
     CertificationDecision,
     CheckIn,
@@ -305,6 +309,9 @@ class Erasure:
     certificates_kept: int = 0
     certificates_revoked: int = 0
     details: dict[str, int] = field(default_factory=dict)
+    message_ids: list[str] = field(default_factory=list)
+    """The Message-IDs of the messages emptied (to remove their delivered copies from a
+    file outbox: :meth:`tandem.program.outbox.channels.FileOutbox.remove`)."""
 
     def lines(self) -> list[str]:
         kept = f"{self.certificates_kept} kept valid" if self.certificates_kept else ""
@@ -370,6 +377,7 @@ def _erase(
         message.last_error = None
         session.add(message)
         erasure.messages += 1
+        erasure.message_ids.append(message.message_id)
     for checkin in session.exec(
         select(CheckIn).where(col(CheckIn.pair_pk).in_(pair_pks), CheckIn.role == person.role)
     ).all():
@@ -398,6 +406,7 @@ def _erase(
             pair.state_reason = ERASED_TEXT
             session.add(pair)
     _rename_in_matches(session, person.role, old_id, new_id)
+    _rename_in_audit(session, person.role, old_id, new_id)
     for certificate in session.exec(
         select(Certificate).where(Certificate.mentor_pk == person.pk)
     ).all():
@@ -470,6 +479,28 @@ def _rename_in_matches(session: Session, role: str, old_id: str, new_id: str) ->
             session.add(person)
 
 
+def _rename_in_audit(session: Session, role: str, old_id: str, new_id: str) -> None:
+    """Earlier audit entries about the person (an export, a withdrawal, a certification
+    decision) name them by the new id too, so that no entry links the old id to them."""
+    for entry in session.exec(
+        select(AuditEntry).where(
+            or_(
+                col(AuditEntry.subject) == f"participant {old_id}",
+                col(AuditEntry.subject).endswith(f"/{old_id}"),
+            )
+        )
+    ).all():
+        if entry.subject == f"participant {old_id}":
+            if entry.details.get("role") not in (None, role):
+                continue  # the other person who has this id, in the other role
+            entry.subject = f"participant {new_id}"
+        elif role == Role.MENTOR.value:  # "COHORT/MENTOR": a certification decision
+            entry.subject = entry.subject.removesuffix(f"/{old_id}") + f"/{new_id}"
+        else:
+            continue
+        session.add(entry)
+
+
 def _renamed(item: Any, old_id: str, new_id: str) -> Any:
     if isinstance(item, dict):
         return {k: _renamed(v, old_id, new_id) for k, v in item.items()}
@@ -513,6 +544,8 @@ class PurgeCandidate:
     participant_id: str
     role: str
     cohorts: tuple[str, ...]
+    message_ids: tuple[str, ...] = ()
+    """The Message-IDs of the messages emptied (after an erasure, not a dry run)."""
 
 
 def purge(
@@ -542,8 +575,8 @@ def purge(
         chosen.sort(key=lambda item: (item[0].role, item[0].external_id))
         result = [PurgeCandidate(p.external_id, p.role, names) for p, names in chosen]
         if not dry_run:
-            for person, names in chosen:
-                _erase(
+            for n, (person, names) in enumerate(chosen):
+                erasure = _erase(
                     session,
                     person,
                     f"retention: {months} months after {', '.join(names)} closed",
@@ -551,4 +584,5 @@ def purge(
                     now,
                     revoke_certificates=False,
                 )
+                result[n] = replace(result[n], message_ids=tuple(erasure.message_ids))
     return result

@@ -183,6 +183,48 @@ def test_erasure_removes_every_trace_and_keeps_the_figures(
     assert again.stderr.startswith('Error: no participant with id "E001"')
 
 
+def test_erasure_renames_earlier_audit_entries_and_deletes_outbox_files(
+    engine: Engine, program: Program, tmp_path: Path, tandem: Tandem, db_url: str
+) -> None:
+    now = day(program.instants, 2, days=4)
+    folder = tmp_path / "outbox"
+    export_person(engine, "E001", role=None, actor="privacy office", now=now)
+    change_pair(
+        engine, program.name, "E001", PairAction.END, actor="coord", now=now, reason="moved"
+    )
+    files = sorted(folder.glob("*.eml"))
+    # The pair's messages (each names the partner); other pairs' stay.
+    pairs = [f for f in files if "_mentee-E001_" in f.name or "_mentor-M001_" in f.name]
+    naming = [f for f in files if NAME in f.read_text() or EMAIL in f.read_text()]
+    assert naming and set(naming) <= set(pairs) and len(pairs) < len(files)
+    refused = tandem(
+        "participants", "erase", "E001", "--reason", "asked", "--outbox", tmp_path / "none",
+        db=db_url, expect=1,
+    )  # fmt: skip
+    assert refused.stderr == (
+        f"Error: --outbox {tmp_path / 'none'}: not a folder; give the file outbox's folder\n"
+    )
+    assert "E001" in dump(engine)  # nothing was erased
+    result = tandem(
+        "participants", "erase", "E001", "--reason", "asked", "--outbox", folder,
+        "--now", now.isoformat(), db=db_url,
+    )  # fmt: skip
+    assert result.stdout.splitlines()[-1] == (f"Message files deleted from {folder}: {len(pairs)}.")
+    left = sorted(folder.glob("*.eml"))
+    assert left == [f for f in files if f not in pairs]
+    assert not any(NAME in f.read_text() or EMAIL in f.read_text() for f in left)
+    assert "E001" not in dump(engine)  # the export's audit entry names the new id
+    export = [e for e in audit_log(engine) if e.action == "export_person"]
+    assert [e.subject for e in export] == [f"participant {erase_id(engine)}"]
+
+
+def erase_id(engine: Engine) -> str:
+    with Session(engine) as session:
+        ids = session.exec(select(Participant.external_id)).all()  # type: ignore[call-overload]
+    [erased] = [i[0] for i in ids if i[0].startswith("erased-")]
+    return str(erased)
+
+
 def test_withdrawing_consent_removes_identity_from_storage_and_matching(
     engine: Engine, tmp_path: Path, tandem: Tandem, db_url: str
 ) -> None:

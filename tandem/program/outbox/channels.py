@@ -29,7 +29,7 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -234,6 +234,32 @@ class FileOutbox:
         if not _SAFE_NAME.fullmatch(name):
             name = hashlib.sha256(message_id.encode("utf-8")).hexdigest()
         return f"{name}.eml"
+
+    def remove(self, message_ids: Iterable[str]) -> int:
+        """Delete the files of these messages from the folder (an erasure: their content
+        is personal data); returns how many were deleted. A file is found by either name
+        a message can have (with or without a label); files of other messages stay."""
+        plain = {self._file_name(m) for m in message_ids}
+        short = {_short_id(m) for m in message_ids}
+        if not plain or not self.folder.is_dir():
+            return 0
+        removed = 0
+        with os.scandir(self.folder) as entries:
+            for entry in entries:
+                name = entry.name
+                if not name.endswith(".eml") or not entry.is_file(follow_symlinks=False):
+                    continue
+                labelled = name.rpartition("_")[2].removesuffix(".eml") in short
+                if name in plain or labelled:
+                    os.unlink(entry.path)
+                    removed += 1
+        if removed and self.durable:
+            handle = os.open(self.folder, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(handle)
+            finally:
+                os.close(handle)
+        return removed
 
     @contextlib.contextmanager
     def batch(self, *, sync: bool = True) -> Iterator[None]:
