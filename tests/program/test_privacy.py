@@ -244,7 +244,7 @@ def test_withdrawing_consent_removes_identity_from_storage_and_matching(
 
 
 def test_purge_erases_only_cohorts_closed_long_enough_ago(
-    engine: Engine, program: Program, tandem: Tandem, db_url: str
+    engine: Engine, program: Program, tandem: Tandem, db_url: str, tmp_path: Path
 ) -> None:
     closed = day(program.instants, 16, days=7)
     with Session(engine) as session:
@@ -264,7 +264,14 @@ def test_purge_erases_only_cohorts_closed_long_enough_ago(
         == "Would erase 6 people (cohorts closed more than 24 months ago)."
     )
     assert NAME in dump(engine)
-    tandem("purge", "--months", "24", "--now", late, db=db_url)
+    files = len(list((tmp_path / "outbox").glob("*.eml")))
+    assert files
+    done = tandem(
+        "purge", "--months", "24", "--now", late, "--outbox", tmp_path / "outbox", db=db_url
+    )
+    assert done.stdout.splitlines()[-1] == (
+        f"Message files deleted from {tmp_path / 'outbox'}: {files}."
+    )  # every message of the cohort named someone erased
     assert NAME not in dump(engine) and "Mentor 3" not in dump(engine)
     again = tandem("purge", "--months", "24", "--now", late, db=db_url)
     assert again.stdout.startswith("Erased 0 people")

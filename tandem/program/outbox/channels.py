@@ -239,8 +239,9 @@ class FileOutbox:
         """Delete the files of these messages from the folder (an erasure: their content
         is personal data); returns how many were deleted. A file is found by either name
         a message can have (with or without a label); files of other messages stay."""
-        plain = {self._file_name(m) for m in message_ids}
-        short = {_short_id(m) for m in message_ids}
+        ids = list(message_ids)
+        plain = {self._file_name(m) for m in ids}
+        short = {_short_id(m) for m in ids}
         if not plain or not self.folder.is_dir():
             return 0
         removed = 0
