@@ -151,7 +151,7 @@ def spoil_cohort(engine: Engine, **values: str) -> None:
     """Write a cohort setting straight into the table, as one stored before `tandem cohort
     create` refused it would be."""
     with transaction(engine) as session:
-        session.execute(update(Cohort).values(**values))  # type: ignore[arg-type]
+        session.execute(update(Cohort).values(**values))
 
 
 @pytest.mark.parametrize(
