@@ -32,6 +32,7 @@ def matched(db_url: str, engine: Engine, tmp_path: Path, tandem: Tandem) -> str:
         ("--coordinator", "c@uni.edu\nBcc: x@y.org", "contains a line break (U+000A)"),
         ("--coordinator-name", "Alex\nBcc: x@y.org", "contains a line break (U+000A)"),
         ("--coordinator-name", "Alex\x1b[2J", "contains a control character (U+001B)"),
+        ("--coordinator-name", "Alex \u202eX", "contains a bidirectional control character"),
         ("--sender", "Tandem ‹tändem@x.org>", "expected one address"),
         ("--sender", "Tandem <tändem@x.org>", "the address has characters outside ASCII"),
         ("--sender", "Tandem\nBcc: x <t@x.org>", "contains a line break (U+000A)"),
@@ -96,6 +97,7 @@ def test_settings_every_message_can_carry_are_kept(
         (("ada@uni.edu\nBcc: x@y.org",), "Error: the coordinator's e-mail: contains a line"),
         (("ada@uni.edu", "--name", "Ada\nLovelace"), "Error: --name: contains a line break"),
         (("ada@uni.edu", "--name", "Ada\x1b[2J"), "Error: --name: contains a control character"),
+        (("ada@uni.edu", "--name", "Ada\u2066"), "Error: --name: contains a bidirectional"),
     ],
 )
 def test_coordinator_add_refuses_an_address_or_name_as_the_roster_would(

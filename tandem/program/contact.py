@@ -23,8 +23,11 @@ __all__ = [
     "sender",
 ]
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-"""Control characters, line breaks included: never part of a name, an id or an address."""
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+"""Control characters, line breaks included, and the bidirectional embedding, override and
+isolate controls (which can make a name read backwards on a certificate): never part of a
+name, an id or an address. The joiners U+200C and U+200D, which Persian and Indic names
+use, are kept."""
 _LINE_BREAKS = "\n\r\u2028\u2029"
 
 
@@ -41,7 +44,12 @@ def one_line(value: Any) -> str:
     found = _CONTROL.search(text)
     if found:
         char = found.group()
-        what = "a line break" if char in _LINE_BREAKS else "a control character"
+        if char in _LINE_BREAKS:
+            what = "a line break"
+        elif "\u202a" <= char <= "\u202e" or "\u2066" <= char <= "\u2069":
+            what = "a bidirectional control character"
+        else:
+            what = "a control character"
         raise ValueError(
             f"contains {what} (U+{ord(char):04X}); keep the value on one line, "
             "without control characters"
