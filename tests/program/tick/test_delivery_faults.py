@@ -210,6 +210,30 @@ def test_an_address_smtplib_refuses_fails_that_message_and_the_next_goes_out(
     assert inbox.accepted == ["<b@x>"]
 
 
+class Refusing(Inbox):
+    """A server that refuses every recipient, quoting the address as real servers do."""
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
+
+
+def test_a_refusal_quoting_the_address_is_stored_without_it() -> None:
+    port = free_port()
+    controller = Controller(Refusing(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        channel = SmtpChannel("127.0.0.1", port, security="none", timeout=5)
+        data = b"Message-ID: <a@x>\r\nSubject: hi\r\n\r\nhello\r\n"
+        with pytest.raises(PermanentDeliveryError) as refused:
+            channel.send_raw("<a@x>", data, "t@uni.edu", "Ada.Byron@uni.edu")
+    finally:
+        controller.stop()
+    assert "ada.byron" not in str(refused.value).lower()
+    assert "550 5.1.1 <<the recipient>>: Recipient address rejected" in str(refused.value)
+
+
 # --------------------------------------------------------------------------- silent server
 
 
