@@ -404,3 +404,15 @@ def write_output(path: Path, content: str | bytes, *, personal: bool) -> None:
 def plural(count: int, word: str, words: str | None = None) -> str:
     """``1 pair``, ``2 pairs``; ``words`` for an irregular plural (``person``, ``people``)."""
     return f"{count} {word if count == 1 else words or word + 's'}"
+
+
+def option_error(error: Any, options: Mapping[str, str]) -> typer.BadParameter:
+    """A pydantic ValidationError of a command's settings as the one line a person reads:
+    the first problem, named by its option (``options`` maps a field to its option when it
+    is not ``--field-name``), without the value (it may not fit on one line)."""
+    item = error.errors()[0]
+    field = str(item["loc"][0]) if item["loc"] else ""
+    message = str(item["msg"]).removeprefix("Value error, ").rstrip(".")
+    message = message[:1].lower() + message[1:]
+    option = options.get(field, "--" + field.replace("_", "-"))
+    return typer.BadParameter(message, param_hint=option)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo
 
 import typer
+from pydantic import ValidationError
 
 from tandem.commands.common import (
     DEFAULT_DELIVERY,
@@ -23,6 +24,7 @@ from tandem.commands.common import (
     lazy_module,
     link_keys_path,
     now_from,
+    option_error,
     plural,
     progress_bar,
     render_rows,
@@ -103,6 +105,17 @@ def _resources(values: list[str]) -> dict[Resource, str]:
     return resources
 
 
+COHORT_OPTIONS = {
+    "name": "NAME",
+    "start": "--start",
+    "curriculum_dir": "--curriculum",
+    "confirmation": "--require-both",
+    "coordinator_email": "--coordinator",
+    "resources": "--resource",
+}
+"""The option of each cohort setting not called ``--setting-name``."""
+
+
 @cohort_app.command("create")
 def create(
     ctx: typer.Context,
@@ -164,29 +177,32 @@ def create(
     now: NowOption = None,
 ) -> None:
     """Turn the latest match run of a cycle into a cohort of pairs (safe to repeat)."""
-    config = cohorts.CohortSettings(
-        name=name,
-        cycle=cycle,
-        start=_date(start, "--start"),
-        weeks=weeks,
-        timezone=timezone,
-        send_day=send_day.value,
-        send_time=_time(send_time, "--send-time"),
-        curriculum_dir=curriculum,
-        confirmation=cohorts.Confirmation.REQUIRE_BOTH
-        if require_both
-        else cohorts.Confirmation.OPT_OUT,
-        response_days=response_days,
-        reminder_days=reminder_days,
-        grace_days=grace_days,
-        coordinator_email=coordinator,
-        coordinator_name=coordinator_name,
-        salutation=salutation,
-        address_by=address_by,
-        resources=_resources(resource or []),
-        sender=sender,
-        base_url=base_url,
-    )
+    try:
+        config = cohorts.CohortSettings(
+            name=name,
+            cycle=cycle,
+            start=_date(start, "--start"),
+            weeks=weeks,
+            timezone=timezone,
+            send_day=send_day.value,
+            send_time=_time(send_time, "--send-time"),
+            curriculum_dir=curriculum,
+            confirmation=cohorts.Confirmation.REQUIRE_BOTH
+            if require_both
+            else cohorts.Confirmation.OPT_OUT,
+            response_days=response_days,
+            reminder_days=reminder_days,
+            grace_days=grace_days,
+            coordinator_email=coordinator,
+            coordinator_name=coordinator_name,
+            salutation=salutation,
+            address_by=address_by,
+            resources=_resources(resource or []),
+            sender=sender,
+            base_url=base_url,
+        )
+    except ValidationError as error:
+        raise option_error(error, COHORT_OPTIONS) from None
     with database(ctx) as db:
         created = cohorts.create_cohort(db, config, now=now_from(now))
     verb = "Created" if created.created else "Already exists (nothing changed):"

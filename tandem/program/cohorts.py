@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from tandem.matcher.types import Role
-from tandem.program import schedule
+from tandem.program import contact, schedule
 from tandem.program.curricula import load_curriculum
 from tandem.program.errors import ProgramError
 from tandem.program.pairs import (
@@ -125,6 +125,38 @@ class CohortSettings(BaseModel):
     @classmethod
     def _day(cls, value: Any) -> Any:
         return str(value).strip().lower()[:3]
+
+    # What messages carry follows the roster's rules for names and addresses (contact.py):
+    # nothing is stored that a message cannot carry.
+    @field_validator("name", "cycle", "salutation", mode="before")
+    @classmethod
+    def _one_line(cls, value: Any) -> str:
+        return contact.one_line(value)
+
+    @field_validator("coordinator_name", mode="before")
+    @classmethod
+    def _name(cls, value: Any) -> str | None:
+        return None if value is None else contact.person_name(value) or None
+
+    @field_validator("coordinator_email", mode="before")
+    @classmethod
+    def _address(cls, value: Any) -> str | None:
+        return None if value is None else contact.email_address(value)
+
+    @field_validator("sender", mode="before")
+    @classmethod
+    def _sender(cls, value: Any) -> str:
+        return contact.sender(value)
+
+    @field_validator("base_url", mode="before")
+    @classmethod
+    def _base_url(cls, value: Any) -> str:
+        return contact.base_url(value)
+
+    @field_validator("resources")
+    @classmethod
+    def _resources(cls, value: dict[Resource, str]) -> dict[Resource, str]:
+        return {resource: contact.one_line(text) for resource, text in value.items()}
 
 
 def send_instants(cohort: Cohort) -> list[datetime]:

@@ -19,6 +19,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Engine, delete
 from sqlmodel import Session, col, select
 
+from tandem.program import contact
 from tandem.program.errors import ProgramError
 from tandem.program.storage.db import transaction
 from tandem.program.storage.tables import AuditEntry, Coordinator, WebSession
@@ -56,7 +57,20 @@ def _email_key(email: str) -> str:
     key = email.strip().lower()
     if "@" not in key or key.startswith("@") or key.endswith("@"):
         raise CoordinatorError(f"{email!r} is not an e-mail address: give one like ada@uni.edu")
+    try:  # the rules of every address Tandem keeps (contact.py); signing in looks up `key`
+        contact.email_address(key)
+    except ValueError as error:
+        raise CoordinatorError(f"the coordinator's e-mail: {error}") from None
     return key
+
+
+def _name(name: str | None) -> str | None:
+    if name is None:
+        return None
+    try:  # shown in the console and the audit log: the rules of every name (contact.py)
+        return contact.person_name(name) or None
+    except ValueError as error:
+        raise CoordinatorError(f"--name: {error}") from None
 
 
 def add_coordinator(
@@ -68,6 +82,7 @@ def add_coordinator(
     password shorter than :data:`MIN_PASSWORD` characters.
     """
     key = _email_key(email)
+    name = _name(name)
     if len(password) < MIN_PASSWORD:
         raise CoordinatorError(
             f"the password has {len(password)} characters; use at least {MIN_PASSWORD}"

@@ -156,9 +156,7 @@ class DeliveryChannel(Protocol):
 def message_id_of(message: EmailMessage) -> str:
     value = message.get("Message-ID")
     if value is None or not str(value).strip():
-        raise PermanentDeliveryError(
-            f"message to {message.get('To')!r} has no Message-ID: build it with build_message"
-        )
+        raise PermanentDeliveryError("the message has no Message-ID: build it with build_message")
     return str(value).strip()
 
 

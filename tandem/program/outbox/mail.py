@@ -41,6 +41,7 @@ __all__ = [
     "MailError",
     "build_message",
     "calendar_attachment",
+    "check_mailbox",
     "message_bytes",
     "message_id_for",
     "message_wire",
@@ -140,8 +141,8 @@ def _identify(message_key: str, domain: str, date: datetime | None = None) -> tu
         raise MailError("the message key is empty: give each message a unique, stable key")
     if not _DOMAIN.fullmatch(domain):
         raise MailError(
-            f"Message-ID domain {domain!r} is not a host name: use the sending domain, "
-            "for example 'mentoring.example.org'"
+            "the Message-ID domain (the domain of the cohort's sender address) is not a "
+            "host name: use the sending domain, for example 'mentoring.example.org'"
         )
     if date is not None and (date.tzinfo is None or date.utcoffset() is None):
         raise MailError(
@@ -151,6 +152,17 @@ def _identify(message_key: str, domain: str, date: datetime | None = None) -> tu
     return f"<{digest[:32]}@{domain}>", digest
 
 
+# What each part of an address header is called in an error: (the name, the address,
+# the whole header value).
+_RECIPIENT = ("recipient's name", "recipient's address", "recipient")
+_SENDER = ("sender's name", "sender's address", "sender (the cohort's --sender)")
+_REPLY_TO = (
+    "coordinator's name (Reply-To)",
+    "coordinator's address (Reply-To)",
+    "Reply-To (the cohort's coordinator)",
+)
+
+
 def _headers(
     sender: str,
     recipient_name: str,
@@ -158,15 +170,17 @@ def _headers(
     subject: str,
     date: datetime,
     message_id: str,
-    reply_to: str | None = None,
+    reply_to: str | tuple[str, str] | None = None,
 ) -> list[tuple[str, str]]:
     """The headers of every message, in order, as wire text (Content-Type excepted)."""
     headers = [
-        ("From", _parsed_mailbox("sender", sender)),
-        ("To", _mailbox("recipient address", recipient_name, recipient_email)),
+        ("From", _parsed_mailbox(_SENDER, sender)),
+        ("To", _mailbox(_RECIPIENT, recipient_name, recipient_email)),
     ]
-    if reply_to is not None:
-        headers.append(("Reply-To", _parsed_mailbox("reply-to address", reply_to)))
+    if isinstance(reply_to, tuple):
+        headers.append(("Reply-To", _mailbox(_REPLY_TO, *reply_to)))
+    elif reply_to is not None:
+        headers.append(("Reply-To", _parsed_mailbox(_REPLY_TO, reply_to)))
     return [
         *headers,
         ("Subject", _text_header("subject", subject, "Subject")),
@@ -177,9 +191,13 @@ def _headers(
     ]
 
 
+# The errors below say which part of a message is wrong, never its value: the values are
+# names and addresses from the database, and the reason is stored and shown.
+
+
 def _one_line(field: str, value: str) -> str:
     if "\r" in value or "\n" in value:
-        raise MailError(f"the {field} {value!r} contains a line break: use a single line")
+        raise MailError(f"the {field} contains a line break: use a single line")
     return value
 
 
@@ -192,25 +210,35 @@ def _text_header(field: str, value: str, name: str) -> str:
     return Header(value, charset, header_name=name).encode(linesep="\r\n")
 
 
-def _mailbox(field: str, name: str, address: str) -> str:
-    _one_line(field, name)
-    _one_line(field, address)
+def _mailbox(fields: tuple[str, str, str], name: str, address: str) -> str:
+    """``name <address>`` as wire text; ``fields`` say what the name and the address are."""
+    _one_line(fields[0], name)
+    _one_line(fields[1], address)
     if not _ADDRESS.fullmatch(address):
         raise MailError(
-            f"{field} {address!r} is not an e-mail address (ASCII, one '@'): fix it in the "
+            f"the {fields[1]} is not an e-mail address (ASCII, one '@'): fix it in the "
             "roster or the settings"
         )
     return formataddr((name, address), charset="utf-8")
 
 
 @functools.lru_cache(maxsize=256)  # the sender is the same for a whole cohort
-def _parsed_mailbox(field: str, value: str) -> str:
-    _one_line(field, value)
+def _parsed_mailbox(fields: tuple[str, str, str], value: str) -> str:
+    _one_line(fields[2], value)
     parsed = getaddresses([value])
     if len(parsed) != 1:
-        raise MailError(f"the {field} {value!r} must be exactly one address")
+        raise MailError(f"the {fields[2]} must be exactly one address")
     name, address = parsed[0]
-    return _mailbox(field, name, address)
+    return _mailbox(fields, name, address)
+
+
+def check_mailbox(value: str) -> str:
+    """``value`` (``"Name <address>"`` or an address) as a message's From would carry it.
+
+    Raises:
+        MailError: it is not exactly one ASCII address on one line.
+    """
+    return _parsed_mailbox(("name", "address", "value"), value)
 
 
 def _part(
@@ -284,7 +312,7 @@ def build_message(
     domain: str,
     date: datetime,
     attachments: Sequence[Attachment] = (),
-    reply_to: str | None = None,
+    reply_to: str | tuple[str, str] | None = None,
 ) -> EmailMessage:
     """Return the complete message for one recipient.
 
@@ -297,7 +325,7 @@ def build_message(
         domain: the right-hand side of the Message-ID.
         date: the Date header; aware. Passed in, never read from the clock.
         attachments: e.g. :func:`calendar_attachment` of an invitation.
-        reply_to: an optional Reply-To header.
+        reply_to: an optional Reply-To header: its value, or (name, address).
 
     The message carries ``Auto-Submitted: auto-generated`` so that auto-responders stay
     quiet. ASCII bodies with lines of at most 998 characters are sent as 7bit (readable in
@@ -342,7 +370,7 @@ def message_wire(
     message_key: str,
     domain: str,
     date: datetime,
-    reply_to: str | None = None,
+    reply_to: str | tuple[str, str] | None = None,
 ) -> tuple[str, bytes]:
     """Return the Message-ID and the wire bytes of a message without attachments.
 

@@ -41,6 +41,14 @@ class SmtpSecurity(StrEnum):
 DEFAULT_PORTS = {SmtpSecurity.NONE: 25, SmtpSecurity.STARTTLS: 587, SmtpSecurity.SSL: 465}
 
 
+def _unnamed(text: str, address: str) -> str:
+    """``text`` (a server's reply, stored as a failure's reason) with the recipient's address
+    replaced: the reason is shown to coordinators and must not quote personal data."""
+    if not address:
+        return text
+    return re.sub(re.escape(address), "<the recipient>", text, flags=re.IGNORECASE)
+
+
 def _reply(code: int, text: bytes | str) -> str:
     if isinstance(text, bytes):
         text = text.decode("utf-8", errors="replace")
@@ -320,9 +328,9 @@ class SmtpChannel:
         try:
             refused = client.sendmail(self.sender or sender, [recipient], data)
         except smtplib.SMTPRecipientsRefused as exc:
-            replies = {
-                address: _reply(code, text) for address, (code, text) in exc.recipients.items()
-            }
+            replies = "; ".join(
+                _unnamed(_reply(code, text), recipient) for code, text in exc.recipients.values()
+            )
             codes = [code for code, _ in exc.recipients.values()]
             error = (
                 PermanentDeliveryError
@@ -336,7 +344,8 @@ class SmtpChannel:
             ) from exc
         except smtplib.SMTPNotSupportedError as exc:
             raise PermanentDeliveryError(
-                f"{self._where} cannot take {message_id}: {exc}", message_id=message_id
+                f"{self._where} cannot take {message_id}: {_unnamed(str(exc), recipient)}",
+                message_id=message_id,
             ) from exc
         except smtplib.SMTPResponseException as exc:
             # SMTPSenderRefused, SMTPDataError and any other reply with a code.
@@ -347,7 +356,7 @@ class SmtpChannel:
             )
             raise error(
                 f"{self._where} did not accept {message_id}: "
-                f"{_reply(exc.smtp_code, exc.smtp_error)}",
+                f"{_unnamed(_reply(exc.smtp_code, exc.smtp_error), recipient)}",
                 message_id=message_id,
                 smtp_code=exc.smtp_code,
             ) from exc
@@ -365,7 +374,8 @@ class SmtpChannel:
             # connection is dropped so the next message starts a clean one.
             self._drop(polite=False)
             raise PermanentDeliveryError(
-                f"{self._where} cannot be given {message_id}: {exc}", message_id=message_id
+                f"{self._where} cannot be given {message_id}: {_unnamed(str(exc), recipient)}",
+                message_id=message_id,
             ) from exc
         finally:
             if not self._in_batch:
@@ -373,8 +383,8 @@ class SmtpChannel:
         if refused:
             # One recipient per message in Tandem; with several, the others did get it.
             raise PermanentDeliveryError(
-                f"{self._where} refused some recipients of {message_id}: "
-                f"{ {a: _reply(c, t) for a, (c, t) in refused.items()} }",
+                f"{self._where} refused the recipient of {message_id}: "
+                + "; ".join(_unnamed(_reply(c, t), recipient) for c, t in refused.values()),
                 message_id=message_id,
             )
         logger.debug("%s accepted %s", self._where, message_id)

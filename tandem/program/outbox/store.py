@@ -16,7 +16,7 @@ import threading
 import zlib
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from email.utils import formataddr, parseaddr
+from email.utils import parseaddr
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -118,11 +118,12 @@ def _domain_of(sender: str) -> str:
     return parseaddr(sender)[1].rpartition("@")[2] or "tandem.invalid"
 
 
-def reply_to(cohort: Cohort) -> str | None:
-    """Where replies to the cohort's messages go: its coordinator, when it names one."""
+def reply_to(cohort: Cohort) -> tuple[str, str] | None:
+    """Where replies to the cohort's messages go: its coordinator (name, address), when it
+    names one. Checked when a message is built (a value no e-mail can carry fails it)."""
     if not cohort.coordinator_email:
         return None
-    return formataddr((cohort.coordinator_name or "", cohort.coordinator_email))
+    return cohort.coordinator_name or "", cohort.coordinator_email
 
 
 def outbox_row(
@@ -141,6 +142,7 @@ def outbox_row(
     attachments: Sequence[Attachment] = (),
     key: str | None = None,
     recipient_id: str | None = None,
+    unbuildable: str | None = None,
 ) -> dict[str, Any]:
     """An outbox row (for :func:`insert_ignore`) holding the complete message.
 
@@ -151,11 +153,14 @@ def outbox_row(
     A message that cannot be built (a recipient's name or address that no e-mail can carry,
     e.g. stored before the roster import refused it) becomes a row that has failed already,
     with the reason, for the coordinator to see; it never stops the other messages.
+    ``unbuildable`` is such a reason found by the caller (a link that cannot be made).
     """
     name, email = to
     key = key or message_key(cohort.pk, pair_pk, week, kind, role)
     label = file_label(cohort.name, cohort.timezone, due, week, kind, role, recipient_id)
     try:
+        if unbuildable is not None:
+            raise MailError(unbuildable)
         message_id, data = _built(
             cohort, name, email, subject, text, html, key, due, attachments=attachments
         )

@@ -22,6 +22,7 @@ from tandem.matcher.types import (
     normalize_tag,
     normalize_term,
 )
+from tandem.program import contact
 from tandem.program.errors import ProgramError
 from tandem.program.schedule import ScheduleError, checked_zone
 from tandem.program.sharing import (
@@ -100,29 +101,13 @@ def _split(value: Any) -> list[str]:
     return [item.strip() for item in items if item.strip()]
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-"""Control characters, line breaks included: never part of a name, an id or an address."""
 _CONTROL_IN_PARAGRAPH = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 """Control characters other than line breaks and tabs, which free text may hold."""
 
-
-def _any_text(value: Any) -> str:
-    if isinstance(value, list | tuple):
-        raise ValueError(f"expected one value, got a list of {len(value)}")
-    return str(value).strip()
-
-
-def _text(value: Any) -> str:
-    """One line of text: a list or a control character (line break included) is refused."""
-    text = _any_text(value)
-    found = _CONTROL.search(text)
-    if found:
-        what = "a line break" if found.group() in "\n\r\u2028\u2029" else "a control character"
-        raise ValueError(
-            f"contains {what} (U+{ord(found.group()):04X}); keep the value on one line, "
-            "without control characters"
-        )
-    return text
+# One line of text, an address, a name: the rules every name and address follows
+# (tandem/program/contact.py): a list, a control character or a line break is refused.
+_any_text = contact.one_value
+_text = contact.one_line
 
 
 def _paragraph(value: Any) -> str:
@@ -143,37 +128,9 @@ def _parse_id(value: Any) -> str:
     return text
 
 
-def _parse_email(value: Any) -> str:
-    # Loaded here: only importing a roster checks addresses, and the module takes a while.
-    from email_validator import EmailNotValidError, validate_email
-
-    text = _text(value)
-    if not text.isascii():
-        raise ValueError(
-            f"{text!r} has characters outside ASCII; internationalised addresses cannot be "
-            "delivered yet: give an ASCII address (name@university.edu)"
-        )
-    try:
-        return validate_email(text, check_deliverability=False).normalized
-    except EmailNotValidError:
-        raise ValueError(
-            f"expected an e-mail address like name@university.edu, got {text!r}"
-        ) from None
-
-
-MAX_NAME_LENGTH = 200
-"""The longest name a roster may give (in characters): every certificate, message and
-table can show it whole; a longer one is refused with its row, not stored."""
-
-
-def _parse_name(value: Any) -> str:
-    text = _text(value)
-    if len(text) > MAX_NAME_LENGTH:
-        raise ValueError(
-            f"the name has {len(text):,} characters; at most {MAX_NAME_LENGTH} are allowed "
-            "(give the name as it should appear on a certificate)"
-        )
-    return text
+_parse_email = contact.email_address
+MAX_NAME_LENGTH = contact.MAX_NAME_LENGTH
+_parse_name = contact.person_name
 
 
 MAX_CAPACITY = 1000

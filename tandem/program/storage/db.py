@@ -150,6 +150,16 @@ _PLAIN_ERRORS = (
         "the file is not a Tandem database (not SQLite, or damaged); check --db",
     ),
     (
+        "database disk image is malformed",
+        "the database file is damaged (SQLite: database disk image is malformed); restore it "
+        "from a backup",
+    ),
+    (
+        "malformed database schema",
+        "the database file is damaged (SQLite: malformed database schema); restore it from a "
+        "backup",
+    ),
+    (
         "unable to open database file",
         "cannot open the database file; check that its folder "
         "exists and is writable, and that --db names a file",

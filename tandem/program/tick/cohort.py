@@ -20,7 +20,7 @@ from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
 from tandem.matcher.types import Role
-from tandem.program import schedule
+from tandem.program import contact, schedule
 from tandem.program.cohorts import send_instants
 from tandem.program.curricula import load_curriculum
 from tandem.program.link_keys import LinkKeyRing, link_secrets
@@ -51,6 +51,24 @@ from tandem.prompts.batch import BatchRenderer
 from tandem.prompts.curriculum import CheckinKind, Curriculum, Phase
 from tandem.prompts.render import MessageContext, ProgramVoice
 from tandem.prompts.surveys import SurveyName
+
+NO_LINK = "https://tandem.invalid/no-link"
+"""What a link is while the cohort's base URL cannot make one: a message holding it is not
+sent (it fails with :func:`link_problem`'s reason)."""
+
+
+def link_problem(base_url: str) -> str | None:
+    """Why the cohort's stored base URL cannot make the links of its messages, or None.
+    (``tandem cohort create`` refuses such a URL; one stored before it did fails the
+    messages that need a link, each alone, and the tick goes on.)"""
+    try:
+        contact.base_url(base_url)
+    except ValueError:
+        return (
+            "the cohort's base URL (--base-url) is not an http or https URL with a host: "
+            "its links cannot be made"
+        )
+    return None
 
 
 class CohortTick:
@@ -92,6 +110,7 @@ class CohortTick:
         self.week = schedule.week_for(now, self.instants)
         self.grace = timedelta(days=self.cohort.grace_days)
         self.domain = sender_domain(self.cohort)
+        self.link_problem = link_problem(self.cohort.base_url)
 
     @cached_property
     def curriculum(self) -> Curriculum:
@@ -339,6 +358,9 @@ class CohortTick:
         """The outbox row of one message of this cohort (``key``: see ``outbox_row``)."""
         name, email = (to.name, to.email) if isinstance(to, Person) else to
         recipient_id = to.external_id if isinstance(to, Person) else None
+        unbuildable = None
+        if self.link_problem and (NO_LINK in text or NO_LINK in html):
+            unbuildable = self.link_problem
         return outbox_row(
             self.cohort,
             pair_pk,
@@ -354,6 +376,7 @@ class CohortTick:
             attachments=attachments,
             key=key,
             recipient_id=recipient_id,
+            unbuildable=unbuildable,
         )
 
     def survey_key(self, person_pk: int, survey: SurveyName, kind: MessageKind, role: str) -> str:
@@ -406,6 +429,8 @@ class CohortTick:
             role=role,
             expires=self.now + timedelta(days=days),
         )
+        if self.link_problem:
+            return NO_LINK
         return checkin_url(f"{self.cohort.base_url}/{path}", token)
 
     def survey_url(self, person_pk: int, survey: SurveyName, role: Role) -> str:
@@ -418,4 +443,6 @@ class CohortTick:
             role=role,
             expires=self.now + timedelta(days=self.settings.survey_days),
         )
+        if self.link_problem:
+            return NO_LINK
         return checkin_url(f"{self.cohort.base_url}/survey", token)

@@ -119,6 +119,29 @@ def test_invalid_values_are_refused(overrides, message):
         build(**overrides)
 
 
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"recipient_name": "Mentor\nSubject: pwned"}, "the recipient's name contains a line"),
+        ({"recipient_email": "ana@uni.edu\nBcc: x@y.org"}, "the recipient's address contains"),
+        ({"recipient_email": "anä@uni.edu"}, "the recipient's address is not an e-mail"),
+        ({"sender": "Ana Lopez <ana@uni.edu>, b@y.org"}, "the sender (the cohort's --sender)"),
+        ({"reply_to": ("Ana Lopez", "josé@exämple.org")}, "the coordinator's address (Reply-To)"),
+        ({"reply_to": ("Ana\rLopez", "ana@uni.edu")}, "the coordinator's name (Reply-To)"),
+        ({"subject": "Hi Ana Lopez\r\nBcc: x@y.org"}, "the subject contains a line break"),
+    ],
+)
+def test_a_refusal_names_the_part_and_never_quotes_its_value(overrides, message):
+    """The reason is stored and shown to the coordinator: the values are personal data."""
+    with pytest.raises(MailError, match="^" + re.escape(message)) as refused:
+        build(**overrides)
+    value = next(iter(overrides.values()))
+    for part in value if isinstance(value, tuple) else (value,):
+        for word in ("Ana", "ana@", "josé", "anä", "Mentor"):
+            if word in part:
+                assert word not in str(refused.value)
+
+
 def test_attachment_validation():
     with pytest.raises(ValueError, match="bare ASCII file name"):
         Attachment(filename="../x.ics", maintype="text", subtype="calendar", data=b"")

@@ -163,6 +163,27 @@ HOSTILE: list[tuple[str, str, Callable[[], bytes | str], str]] = [
         "on one line, without control characters",
     ),
     (
+        "a right-to-left override in a name",
+        "bidi.csv",
+        lambda: HEADER + "M9,Zed \u202egnp.exe,z@uni.edu,1\n",
+        'bidi.csv, row 2, column "name": contains a bidirectional control character '
+        "(U+202E); keep the value on one line, without control characters",
+    ),
+    (
+        "a first-strong isolate in an id",
+        "isolate.csv",
+        lambda: HEADER + "M9\u2068,Zed,z@uni.edu,1\n",
+        'isolate.csv, row 2, column "id": contains a bidirectional control character '
+        "(U+2068); keep the value on one line, without control characters",
+    ),
+    (
+        "a left-to-right embedding in a name",
+        "embed.csv",
+        lambda: HEADER + "M9,\u202aZed,z@uni.edu,1\n",
+        'embed.csv, row 2, column "name": contains a bidirectional control character '
+        "(U+202A); keep the value on one line, without control characters",
+    ),
+    (
         "an internationalised address",
         "idn.csv",
         lambda: HEADER + "M9,Zed,josé@exämple.org,1\n",
@@ -227,6 +248,26 @@ def test_hostile_roster_file_gives_one_line_and_stores_nothing(
         run_cli(seeded, "import", "mentors", path), f"{expected}; nothing was imported"
     )
     assert dump_database(engine) == before
+
+
+def test_names_keep_the_joiners_persian_and_indic_names_use(
+    seeded: str, engine: Engine, tmp_path: Path
+) -> None:
+    """ZWNJ (U+200C) and ZWJ (U+200D) are letters' business, not controls: kept as given."""
+    from sqlmodel import Session, col, select
+
+    from tandem.program.storage.tables import Participant
+
+    names = ["\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645", "\u0915\u094d\u200d\u0937"]
+    path = tmp_path / "joiners.csv"
+    rows = "".join(f"J{n},{name},j{n}@uni.edu,1\n" for n, name in enumerate(names))
+    path.write_text(HEADER + rows, encoding="utf-8")
+    assert run_cli(seeded, "import", "mentors", path).exit_code == 0
+    with Session(engine) as session:
+        stored = session.exec(
+            select(Participant.name).where(col(Participant.external_id).in_(["J0", "J1"]))
+        )
+        assert sorted(stored.all()) == sorted(names)
 
 
 def test_declared_dimensions_are_not_allocated(engine: Engine, db_url: str, tmp_path: Path) -> None:

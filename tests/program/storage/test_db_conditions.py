@@ -7,6 +7,7 @@ import sqlite3
 import stat
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,55 @@ def test_a_file_that_is_not_a_database(tmp_path: Path) -> None:
         f"sqlite:///{path}: the file is not a Tandem database (not SQLite, or damaged); check --db"
     )
     assert_one_error_line(run_cli(f"sqlite:///{path}", "participants", "list"))
+
+
+def _cut(path: Path, size: int) -> None:
+    path.write_bytes(path.read_bytes()[:size])
+
+
+def _overwrite_page(path: Path, page: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[page * 4096 : (page + 1) * 4096] = bytes(range(256)) * 16
+    path.write_bytes(bytes(data))
+
+
+def _break_schema(path: Path) -> None:
+    connection = sqlite3.connect(path)
+    connection.execute("PRAGMA writable_schema=ON")
+    connection.execute("UPDATE sqlite_master SET sql = 'CREATE TABLE (' WHERE name = 'participant'")
+    connection.commit()
+    connection.close()
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (lambda path: _cut(path, 5000), "database disk image is malformed"),
+        (lambda path: _cut(path, 100), "database disk image is malformed"),
+        (lambda path: _overwrite_page(path, 1), "database disk image is malformed"),
+        (_break_schema, "malformed database schema"),
+    ],
+    ids=["cut-at-5000", "cut-at-100", "page-overwritten", "schema"],
+)
+@pytest.mark.parametrize(
+    "command", [("participants", "list"), ("init",), ("import", "mentors", "m.csv")]
+)
+def test_a_damaged_database_file_is_said_to_be_damaged(
+    tmp_path: Path, damage: Callable[[Path], None], reason: str, command: tuple[str, ...]
+) -> None:
+    path = tmp_path / "t.db"
+    (tmp_path / "m.csv").write_text(
+        "id,name,email\n" + "".join(f"M{n},Name {n},m{n}@uni.edu\n" for n in range(300)),
+        encoding="utf-8",
+    )
+    assert run_cli(f"sqlite:///{path}", "import", "mentors", tmp_path / "m.csv").exit_code == 0
+    damage(path)
+    args = [tmp_path / a if a.endswith(".csv") else a for a in command]
+    assert_one_error_line(
+        run_cli(f"sqlite:///{path}", *args),
+        f"sqlite:///{path}: the database file is damaged (SQLite: {reason}); restore it from a "
+        "backup",
+    )
 
 
 def test_a_missing_folder(tmp_path: Path) -> None:

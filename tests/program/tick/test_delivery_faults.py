@@ -104,6 +104,13 @@ def test_a_message_that_cannot_be_built_fails_alone(
         ("survey", "mentee"),
     }
     assert all((m.last_error or "").startswith("not built: ") for m in failed)
+    # The reason says which part is wrong, never the stored value (personal data).
+    part = "name" if column == "name" else "address"
+    assert {m.last_error for m in failed} <= {
+        f"not built: the recipient's {part} contains a line break: use a single line",
+        f"not built: the recipient's {part} is not an e-mail address (ASCII, one '@'): fix it "
+        "in the roster or the settings",
+    }
     sent = outbox(engine, status=OutboxStatus.SENT)
     assert report.delivered == len(sent) == 3 * 2 * 3 + 1 - 3
     assert len(eml_headers(folder)) == len(sent)
@@ -140,6 +147,54 @@ def test_tandem_tick_with_a_bad_row_exits_0_and_sends_the_rest(
     assert len(list((tmp_path / "out").glob("*.eml"))) == 2 * 2 * 3 + 1 - 3
 
 
+def spoil_cohort(engine: Engine, **values: str) -> None:
+    """Write a cohort setting straight into the table, as one stored before `tandem cohort
+    create` refused it would be."""
+    with transaction(engine) as session:
+        session.execute(update(Cohort).values(**values))
+
+
+@pytest.mark.parametrize(
+    ("values", "reason"),
+    [
+        ({"coordinator_email": "josé@exämple.org"}, "the coordinator's address (Reply-To) is"),
+        ({"coordinator_name": "Alex\nBcc: x@y.org"}, "the coordinator's name (Reply-To) contains"),
+        ({"sender": "Tandem ‹tändem@x.org>"}, "the sender"),
+        ({"sender": "Tandem\nBcc: x <t@x.org>"}, "the sender (the cohort's --sender) contains"),
+        ({"sender": "not an address"}, "the sender's address is not an"),
+        ({"base_url": "javascript:alert(1)"}, "the cohort's base URL (--base-url) is not"),
+    ],
+)
+def test_a_cohort_setting_no_message_can_carry_fails_its_messages_and_the_tick_goes_on(
+    engine: Engine,
+    db_url: str,
+    tmp_path: Path,
+    tandem: Tandem,
+    values: dict[str, str],
+    reason: str,
+) -> None:
+    program = make_program(engine, tmp_path, pairs=2)
+    spoil_cohort(engine, **values)
+    now = day(program.instants, 1, hours=1).strftime("%Y-%m-%dT%H:%M")
+    keys = link_key_file(tmp_path)
+    out = tmp_path / "out"
+    result = tandem("tick", "--now", now, "--delivery", f"file:{out}", "--keys", keys, db=db_url)
+    failed = outbox(engine, status=OutboxStatus.FAILED)
+    assert failed and f"failed: {len(failed)}" in result.output
+    for message in failed:
+        # (The digest goes to the coordinator: the recipient is the coordinator.)
+        to_coordinator = message.kind == "digest" and "coordinator" in next(iter(values))
+        said = "the recipient's" if to_coordinator else reason
+        assert (message.last_error or "").startswith(f"not built: {said}")
+        for value in values.values():  # the stored value is never quoted
+            assert value not in (message.last_error or "")
+            assert value.split("@")[0] not in (message.last_error or "")
+    # Only the coordinator's digest, which holds no link, can go out with a bad base URL.
+    sent = outbox(engine, status=OutboxStatus.SENT)
+    assert [m.kind for m in sent] == (["digest"] if "base_url" in values else [])
+    assert len(list(out.glob("*.eml"))) == len(sent)
+
+
 def test_an_address_smtplib_refuses_fails_that_message_and_the_next_goes_out(
     smtp: tuple[Inbox, int],
 ) -> None:
@@ -153,6 +208,30 @@ def test_an_address_smtplib_refuses_fails_that_message_and_the_next_goes_out(
             channel.send_raw("<a@x>", data, "t@uni.edu", "a@uni.edu\r\nRCPT TO:<b@uni.edu>")
         channel.send_raw("<b@x>", data.replace(b"<a@x>", b"<b@x>"), "t@uni.edu", "ok@uni.edu")
     assert inbox.accepted == ["<b@x>"]
+
+
+class Refusing(Inbox):
+    """A server that refuses every recipient, quoting the address as real servers do."""
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
+
+
+def test_a_refusal_quoting_the_address_is_stored_without_it() -> None:
+    port = free_port()
+    controller = Controller(Refusing(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        channel = SmtpChannel("127.0.0.1", port, security="none", timeout=5)
+        data = b"Message-ID: <a@x>\r\nSubject: hi\r\n\r\nhello\r\n"
+        with pytest.raises(PermanentDeliveryError) as refused:
+            channel.send_raw("<a@x>", data, "t@uni.edu", "Ada.Byron@uni.edu")
+    finally:
+        controller.stop()
+    assert "ada.byron" not in str(refused.value).lower()
+    assert "550 5.1.1 <<the recipient>>: Recipient address rejected" in str(refused.value)
 
 
 # --------------------------------------------------------------------------- silent server
