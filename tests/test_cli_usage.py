@@ -53,3 +53,30 @@ def test_help_is_typers_own(tandem: Tandem) -> None:
     assert "Usage:" in shown.stdout and "--role" in shown.stdout
     bare = tandem("match", "config", expect=None)
     assert "Usage:" in bare.output and "show" in bare.output
+
+
+OUT_OF_RANGE_NOW = ["0001-01-01", "9999-12-31T23:59", "0001-01-01T00:00+14:00", "1969-12-31"]
+COMMANDS_WITH_NOW = [
+    ["tick"],
+    ["match", "--cycle", "c"],
+    ["cohort", "status", "Fall"],
+    ["purge", "--dry-run"],
+    ["verify", "cert.json"],
+]
+
+
+@pytest.mark.parametrize("now", OUT_OF_RANGE_NOW)
+@pytest.mark.parametrize("command", COMMANDS_WITH_NOW, ids=" ".join)
+def test_now_outside_the_dates_commands_can_work_with_is_one_line(
+    tandem: Tandem, db_url: str, command: list[str], now: str
+) -> None:
+    result = tandem(*command, "--now", now, db=db_url, expect=2)
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"Error: --now: {now!r} is outside the range accepted, 1970-01-01 to 9000-12-31 (UTC)\n"
+    )
+
+
+@pytest.mark.parametrize("now", ["1970-01-01", "9000-12-31T23:59:59.9", "9000-12-31T09:00+02:00"])
+def test_now_at_the_ends_of_the_range_is_accepted(tandem: Tandem, db_url: str, now: str) -> None:
+    assert "Would erase 0 people" in tandem("purge", "--dry-run", "--now", now, db=db_url).stdout

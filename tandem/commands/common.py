@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from types import ModuleType
@@ -182,9 +182,21 @@ def echo_lines(lines: Iterable[str], err: bool = False) -> None:
         typer.echo(line, err=err)
 
 
+EARLIEST_NOW = datetime(1970, 1, 1, tzinfo=UTC)
+END_OF_NOW = datetime(9001, 1, 1, tzinfo=UTC)
+"""The instants ``--now`` accepts, from the first up to (not including) the second: far enough from year 1 and 9999 that every date a
+command works out from it (a program's weeks, a retention period, a key's lifetime) is
+still a date Python can hold."""
+
+
 def _parse_now(value: str | None) -> datetime | None:
     if value is None:
         return None
+    out_of_range = typer.BadParameter(
+        f"{value!r} is outside the range accepted, {EARLIEST_NOW:%Y-%m-%d} to "
+        f"{END_OF_NOW - timedelta(days=1):%Y-%m-%d} (UTC)",
+        param_hint="--now",
+    )
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
@@ -192,7 +204,13 @@ def _parse_now(value: str | None) -> datetime | None:
             f"{value!r} is not a date and time; give e.g. 2027-02-01T09:00 or 2027-02-01",
             param_hint="--now",
         ) from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    try:
+        instant = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+14:00 is a day before year 1 in UTC
+        raise out_of_range from None
+    if not EARLIEST_NOW <= instant < END_OF_NOW:
+        raise out_of_range
+    return instant
 
 
 def _checked_now(value: str | None) -> str | None:
