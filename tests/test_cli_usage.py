@@ -25,6 +25,29 @@ CASES: list[tuple[list[str], str]] = [
         ["cohort", "create", "Fall", "--cycle", "2026", "--start", "soon"],
         "--start: 'soon' is not a date; give e.g. 2026-09-07",
     ),
+    *(
+        (["cohort", "create", "Fall", "--cycle", "2026", "--start", "2026-09-07", *extra], error)
+        for extra, error in [
+            (["--weeks", "100000"], "--weeks: input should be less than or equal to 104"),
+            (
+                ["--weeks", "99999999999999999999"],
+                "--weeks: input should be less than or equal to 104",
+            ),
+            (["--weeks", "0"], "--weeks: input should be greater than or equal to 1"),
+            (
+                ["--response-days", "99999999999"],
+                "--response-days: input should be less than or equal to 60",
+            ),
+            (["--grace-days", "-1"], "--grace-days: input should be greater than or equal to 0"),
+        ]
+    ),
+    *(
+        (
+            ["cohort", "create", "Fall", "--cycle", "2026", "--start", start],
+            f"--start: {start} is outside the range accepted, 1970-01-01 to 9000-12-31",
+        )
+        for start in ["0001-01-01", "9999-12-20", "1969-12-31", "9001-01-01"]
+    ),
     (["report", "Fall", "--format", "xlsx"], "--out: an XLSX workbook needs --out FILE.xlsx"),
     (
         ["participants", "list", "--bogus"],

@@ -81,6 +81,10 @@ __all__ = [
 ]
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+EARLIEST_START = date(1970, 1, 1)
+LATEST_START = date(9000, 12, 31)
+"""The start dates a cohort may have: every date of its program (at most two years of
+weeks, and the retention period after it) is then one Python can hold."""
 
 
 class CohortSettings(BaseModel):
@@ -120,6 +124,16 @@ class CohortSettings(BaseModel):
             return schedule.checked_zone(value)
         except schedule.ScheduleError as error:
             raise schedule.ScheduleError(f"--timezone: {error.message}") from None
+
+    @field_validator("start")
+    @classmethod
+    def _start_in_range(cls, value: date) -> date:
+        if not EARLIEST_START <= value <= LATEST_START:
+            raise ValueError(
+                f"{value.isoformat()} is outside the range accepted, "
+                f"{EARLIEST_START.isoformat()} to {LATEST_START.isoformat()}"
+            )
+        return value
 
     @field_validator("send_day", mode="before")
     @classmethod
