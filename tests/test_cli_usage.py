@@ -48,6 +48,10 @@ CASES: list[tuple[list[str], str]] = [
         )
         for start in ["0001-01-01", "9999-12-20", "1969-12-31", "9001-01-01"]
     ),
+    (
+        ["keys", "rotate-links", "--keep-days", "99999999999999999999"],
+        "--keep-days: Input should be less than or equal to 3650",
+    ),
     (["report", "Fall", "--format", "xlsx"], "--out: an XLSX workbook needs --out FILE.xlsx"),
     (
         ["participants", "list", "--bogus"],
@@ -103,3 +107,14 @@ def test_now_outside_the_dates_commands_can_work_with_is_one_line(
 @pytest.mark.parametrize("now", ["1970-01-01", "9000-12-31T23:59:59.9", "9000-12-31T09:00+02:00"])
 def test_now_at_the_ends_of_the_range_is_accepted(tandem: Tandem, db_url: str, now: str) -> None:
     assert "Would erase 0 people" in tandem("purge", "--dry-run", "--now", now, db=db_url).stdout
+
+
+@pytest.mark.parametrize("months", ["99999999999999999999", "1201", "0"])
+def test_a_retention_period_purge_cannot_work_out_is_one_line(
+    tandem: Tandem, db_url: str, months: str
+) -> None:
+    result = tandem("purge", "--months", months, "--dry-run", db=db_url, expect=1)
+    assert result.stderr == (
+        f"Error: --months: {months} is outside the range accepted; give 1 to 1200 months "
+        "(100 years)\n"
+    )

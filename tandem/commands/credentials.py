@@ -97,6 +97,7 @@ def keys_rotate_links(
         int,
         typer.Option(
             min=1,
+            max=3650,
             help="Days a retired link key still verifies the links it signed (longer than "
             "any link lives).",
         ),

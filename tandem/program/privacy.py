@@ -548,6 +548,10 @@ class PurgeCandidate:
     """The Message-IDs of the messages emptied (after an erasure, not a dry run)."""
 
 
+MAX_RETENTION_MONTHS = 1200
+"""The longest retention period ``purge`` takes: its cutoff stays a date Python can hold."""
+
+
 def purge(
     engine: Engine, *, months: int, actor: str, now: datetime, dry_run: bool
 ) -> list[PurgeCandidate]:
@@ -557,8 +561,11 @@ def purge(
     already-erased people are skipped. Returns who was (or, with ``dry_run``, would be)
     erased, sorted by role and id.
     """
-    if months < 1:
-        raise PrivacyError(f"--months must be at least 1, got {months}")
+    if not 1 <= months <= MAX_RETENTION_MONTHS:
+        raise PrivacyError(
+            f"--months: {months} is outside the range accepted; give 1 to "
+            f"{MAX_RETENTION_MONTHS} months ({MAX_RETENTION_MONTHS // 12} years)"
+        )
     cutoff = now - timedelta(days=30 * months)
     with transaction(engine) as session:
         cohorts = {c.pk: c for c in session.exec(select(Cohort)).all()}
