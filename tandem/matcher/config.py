@@ -249,6 +249,8 @@ def load_config(text: str, source: str) -> MatchConfig:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML: {exc}", source=source) from None
+    except RecursionError:
+        raise ConfigError(f"{source}: {TOML_TOO_DEEP}", source=source) from None
     try:
         return MatchConfig.model_validate(data)
     except ValidationError as exc:
@@ -411,13 +413,21 @@ def _key(loc: tuple[int | str, ...]) -> str:
     return "".join(parts)
 
 
+TOML_TOO_DEEP = "not valid TOML: arrays or tables nested too deeply"
+GOT_LENGTH = 60
+"""Characters of a wrong value an error message quotes; the rest is cut (``…``)."""
+
+
 def _got(value: Any) -> str:
     if isinstance(value, dict):
         return "a table"
     try:
-        return _toml(value)
+        shown = _toml(value)
     except TypeError:
-        return repr(value)
+        shown = repr(value)
+    except RecursionError:
+        return "arrays nested too deeply"
+    return shown if len(shown) <= GOT_LENGTH else shown[: GOT_LENGTH - 1] + "…"
 
 
 def _describe(error: Any, source: str) -> str:

@@ -113,6 +113,8 @@ class Reader:
                 return tomllib.load(handle)
         except tomllib.TOMLDecodeError as error:
             self.report(name, WHOLE_FILE, f"is not valid TOML: {error}")
+        except RecursionError:
+            self.report(name, WHOLE_FILE, "is not valid TOML: arrays or tables nested too deeply")
         except UnicodeDecodeError:
             self.report(name, WHOLE_FILE, "is not valid TOML: save it as UTF-8")
         return None

@@ -244,6 +244,9 @@ class _Reader:
         except tomllib.TOMLDecodeError as error:
             self.report(name, "(file)", f"not valid TOML: {error}")
             return None
+        except RecursionError:
+            self.report(name, "(file)", "not valid TOML: arrays or tables nested too deeply")
+            return None
         try:
             return model.model_validate(data)
         except ValidationError as error:

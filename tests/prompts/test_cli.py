@@ -29,6 +29,17 @@ def test_validate_prints_every_problem_with_its_file_and_exits_1(
     ]
 
 
+def test_validate_reports_a_deeply_nested_week_file_in_one_line(
+    tandem: Tandem, copy_default: Path
+) -> None:
+    week = copy_default / "week-03.toml"
+    week.write_text(week.read_text(encoding="utf-8") + "a = " + "[" * 5000, encoding="utf-8")
+    result = tandem("prompts", "validate", str(copy_default), expect=1)
+    assert (
+        result.output == f"{week}: (file): is not valid TOML: arrays or tables nested too deeply\n"
+    )
+
+
 def test_show_renders_a_week_for_the_sample_pair(tandem: Tandem) -> None:
     result = tandem("prompts", "show", "--week", "4", "--track", "postdoc", expect=None)
     assert result.exit_code == 0

@@ -227,4 +227,6 @@ def load_rules(path: Path | None = None) -> CertificationRules:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise RulesError(source, [f"not valid TOML: {error}"]) from None
+    except RecursionError:
+        raise RulesError(source, ["not valid TOML: arrays or tables nested too deeply"]) from None
     return parse_rules(data, source)

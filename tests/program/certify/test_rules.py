@@ -110,3 +110,14 @@ def test_the_meeting_threshold_scales_to_the_pair_weeks(
         program_end=datetime(2026, 12, 27).date(),
     )
     assert MinMeetingWeeks(kind="min_meeting_weeks", **settings).required(pair) == required
+
+
+def test_deeply_nested_rules_are_one_problem(tmp_path: Path) -> None:
+    deep = tmp_path / "deep.toml"
+    deep.write_text("a = " + "[" * 5000, encoding="utf-8")
+    with pytest.raises(RulesError) as raised:
+        load_rules(deep)
+    assert raised.value.message.splitlines() == [
+        f"{deep}: 1 problem in the certification rules",
+        "  not valid TOML: arrays or tables nested too deeply",
+    ]

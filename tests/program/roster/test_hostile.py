@@ -431,3 +431,43 @@ def test_permission_and_other_os_errors_are_phrased() -> None:
     assert os_error_message(OSError(5, "Input/output error")) == (
         "cannot be read (Input/output error)"
     )
+
+
+DEEP_TOML = [
+    ("unclosed", lambda depth: "a = " + "[" * depth),
+    ("arrays", lambda depth: "a = " + "[" * depth + "]" * depth),
+    ("tables", lambda depth: "a = " + "{b = " * depth + "}" * depth),
+    ("weight", lambda depth: "[weights]\ngoals = " + "[" * depth + "]" * depth),
+]
+
+
+@pytest.mark.parametrize("depth", [2_000, 100_000])
+@pytest.mark.parametrize(("kind", "text"), DEEP_TOML, ids=[k for k, _ in DEEP_TOML])
+def test_deeply_nested_toml_is_one_line_naming_the_file(
+    seeded: str,
+    engine: Engine,
+    tmp_path: Path,
+    kind: str,
+    text: Callable[[int], str],
+    depth: int,
+) -> None:
+    path = tmp_path / "deep.toml"
+    path.write_text(text(depth), encoding="utf-8")
+    nested = "deep.toml: not valid TOML: arrays or tables nested too deeply"
+    before = dump_database(engine)
+    result = run_cli(seeded, "match", "--cycle", "c", "--now", NOW_TEXT, "--config", path)
+    assert_one_error_line(result, nested)
+    assert_one_error_line(run_cli(seeded, "match", "config", "show", "--config", path), nested)
+    assert dump_database(engine) == before
+
+
+def test_a_long_wrong_value_in_the_match_configuration_is_cut_short(
+    seeded: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "long.toml"
+    path.write_text("[weights]\ngoals = " + "[" * 100 + "]" * 100 + "\n", encoding="utf-8")
+    result = run_cli(seeded, "match", "--cycle", "c", "--now", NOW_TEXT, "--config", path)
+    assert_one_error_line(
+        result,
+        'long.toml: config key "weights.goals": expected a number ≥ 0, got ' + "[" * 59 + "…",
+    )
