@@ -8,6 +8,7 @@ traceback.
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Sequence
 from dataclasses import dataclass
 from os import PathLike
@@ -96,3 +97,14 @@ def os_error_message(error: OSError, *, writing: bool = False) -> str:
         return f"not permitted to {'write' if writing else 'read'} this file; check its permissions"
     verb = "written" if writing else "read"
     return f"cannot be {verb} ({error.strerror or type(error).__name__})"
+
+
+def csv_error_message(error: csv.Error) -> str:
+    """What the csv module could not read, in one phrase: a cell over its size limit (most
+    often the rest of the file after a quote that is never closed), or its own words."""
+    if str(error).startswith("field larger than field limit"):
+        return (
+            f"a cell is longer than {csv.field_size_limit():,} characters; check for a "
+            'quote (") that is never closed'
+        )
+    return f"not a valid CSV file: {error}"

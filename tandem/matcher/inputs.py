@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from tandem.errors import Problem, describe_problems
+from tandem.errors import Problem, csv_error_message, describe_problems
 from tandem.matcher.compat import SCALE
 from tandem.matcher.errors import MatcherError
 from tandem.matcher.sources import SparseScores
@@ -58,11 +58,18 @@ def _records(
 ) -> tuple[dict[str, int], list[tuple[int, list[str]]]]:
     """Header positions and the non-blank data records, each with its row number."""
     reader = csv.reader(io.StringIO(text.removeprefix("\ufeff")))
-    records = [
-        (n, row)
-        for n, row in enumerate(reader, start=1)
-        if len(row) > 1 or (row and row[0].strip())
-    ]
+    records: list[tuple[int, list[str]]] = []
+    read = 0
+    try:
+        for row in reader:
+            read += 1
+            if len(row) > 1 or (row and row[0].strip()):
+                records.append((read, row))
+    except csv.Error as error:
+        # The row being read when the csv module gave up is the one after the last read.
+        message = csv_error_message(error)
+        problem = Problem(file=file_name, row=read + 1, column=None, message=message)
+        raise MatcherInputError(file_name, [problem]) from None
     expected = ",".join(columns)
     if not records:
         raise MatcherInputError(

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from tandem.errors import Problem, describe_problems, os_error_message
+from tandem.errors import Problem, csv_error_message, describe_problems, os_error_message
 from tandem.program.errors import ProgramError
 
 
@@ -278,9 +278,7 @@ def _read_csv(name: str, data: bytes) -> TableStream:
     del text
 
     def problem(error: csv.Error) -> InputFileError:
-        return InputFileError(
-            [Problem(name, reader.line_num, None, f"not a valid CSV file: {error}")]
-        )
+        return InputFileError([Problem(name, reader.line_num, None, csv_error_message(error))])
 
     try:
         header = next(reader, None)

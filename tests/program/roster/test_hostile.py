@@ -433,6 +433,45 @@ def test_permission_and_other_os_errors_are_phrased() -> None:
     )
 
 
+BIG_CELL = "x" * 140_000
+TOO_LONG = 'a cell is longer than 131,072 characters; check for a quote (") that is never closed'
+MATCH_FILES: list[tuple[str, str, str, str]] = [
+    ("scores", "s.csv", f"mentee_id,mentor_id,score\nE1,M1,5\nE1,M1,{BIG_CELL}\n", "row 3"),
+    ("scores", "s.csv", 'mentee_id,mentor_id,score\nE1,M1,"5\n' + "E1,M1,3\n" * 20_000, "row 2"),
+    ("preferences", "p.csv", f"participant_id,candidate_id,rank\n{BIG_CELL},M1,1\n", "row 2"),
+]
+
+
+@pytest.mark.parametrize(
+    ("option", "name", "content", "row"), MATCH_FILES, ids=["big score", "open quote", "big id"]
+)
+def test_a_match_file_the_csv_module_cannot_read_is_one_line(
+    seeded: str, engine: Engine, tmp_path: Path, option: str, name: str, content: str, row: str
+) -> None:
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    method = ["--method", "stable"] if option == "preferences" else []
+    before = dump_database(engine)
+    result = run_cli(
+        seeded, "match", "--cycle", "c", "--now", NOW_TEXT, *method, f"--{option}", path
+    )
+    assert_one_error_line(result, f"{name}, {row}: {TOO_LONG}")
+    assert dump_database(engine) == before
+
+
+def test_a_roster_cell_the_csv_module_cannot_read_is_one_line(
+    seeded: str, engine: Engine, tmp_path: Path
+) -> None:
+    path = tmp_path / "m.csv"
+    path.write_text(HEADER + f"M2,{BIG_CELL},b@uni.edu,1\n", encoding="utf-8")
+    before = dump_database(engine)
+    assert_one_error_line(
+        run_cli(seeded, "import", "mentors", path),
+        f"m.csv, row 2: {TOO_LONG}; nothing was imported",
+    )
+    assert dump_database(engine) == before
+
+
 DEEP_TOML = [
     ("unclosed", lambda depth: "a = " + "[" * depth),
     ("arrays", lambda depth: "a = " + "[" * depth + "]" * depth),
