@@ -34,7 +34,6 @@ from pydantic import (
     ConfigDict,
     EmailStr,
     Field,
-    ValidationError,
     field_validator,
     model_validator,
 )
@@ -332,35 +331,38 @@ def _read_signed(payload: bytes) -> _Signed:
         raise ValueError("its content is nested too deeply to be a credential") from None
     if not isinstance(data, dict):
         raise ValueError("its content is not a JSON object")
-    try:
-        types = data["type"]
-        if "VerifiableCredential" not in types or "OpenBadgeCredential" not in types:
-            raise ValueError("it is not an OpenBadgeCredential")
-        issuer = data["issuer"]
-        subject = data["credentialSubject"]
-        names = [
-            i["identityHash"]
-            for i in subject.get("identifier", [])
-            if i.get("identityType") == "name" and i.get("hashed") is False
-        ]
-        valid_from = _utc(datetime.fromisoformat(data["validFrom"]))
-        valid_until = (
-            _utc(datetime.fromisoformat(data["validUntil"])) if "validUntil" in data else None
-        )
-        signed = _Signed(
-            credential_id=data["id"],
-            mentor_name=names[0] if names else "(unnamed mentor)",
-            achievement_name=subject["achievement"]["name"],
-            issuer_id=issuer["id"],
-            issuer_name=issuer["name"],
-            valid_from=valid_from,
-            valid_until=valid_until,
-        )
-    except (KeyError, TypeError, IndexError, AttributeError) as error:
-        raise ValueError(f"it lacks the field {error}") from None
-    except (ValidationError, OverflowError) as error:
-        # Dates such as year 1 with an offset, or names that are not text.
-        raise ValueError(f"a field has an impossible value ({_first_line(error)})") from None
+    types = data.get("type")
+    if not isinstance(types, list) or not {"VerifiableCredential", "OpenBadgeCredential"} <= {
+        t for t in types if isinstance(t, str)
+    }:
+        raise ValueError("it is not an OpenBadgeCredential")
+    issuer = _object(data, "issuer", "an id and a name")
+    subject = _object(data, "credentialSubject", "an achievement")
+    identifiers = subject.get("identifier", [])
+    if not isinstance(identifiers, list):
+        raise ValueError("its credentialSubject.identifier is not a list")
+    names = [
+        i.get("identityHash")
+        for i in identifiers
+        if isinstance(i, dict) and i.get("identityType") == "name" and i.get("hashed") is False
+    ]
+    if names and not isinstance(names[0], str):
+        raise ValueError("its mentor's name (credentialSubject.identifier) is not text")
+    valid_from = _instant(data, "validFrom")
+    valid_until = _instant(data, "validUntil") if "validUntil" in data else None
+    signed = _Signed(
+        credential_id=_text(data, "id"),
+        mentor_name=names[0] if names else "(unnamed mentor)",
+        achievement_name=_text(
+            _object(subject, "achievement", "a name", "credentialSubject."),
+            "name",
+            "credentialSubject.achievement.",
+        ),
+        issuer_id=_text(issuer, "id", "issuer."),
+        issuer_name=_text(issuer, "name", "issuer."),
+        valid_from=valid_from,
+        valid_until=valid_until,
+    )
     expected_claims = {
         "iss": signed.issuer_id,
         "jti": signed.credential_id,
@@ -373,9 +375,41 @@ def _read_signed(payload: bytes) -> _Signed:
     return signed
 
 
-def _first_line(error: Exception) -> str:
-    text = str(error).strip().splitlines()
-    return text[0][:200] if text else type(error).__name__
+def _field(data: dict[str, Any], key: str, where: str) -> Any:
+    if key not in data:
+        raise ValueError(f"it lacks the field {where}{key}")
+    return data[key]
+
+
+def _object(data: dict[str, Any], key: str, holding: str, where: str = "") -> dict[str, Any]:
+    value = _field(data, key, where)
+    if not isinstance(value, dict):
+        raise ValueError(f"its {where}{key} is not an object with {holding}")
+    return value
+
+
+def _text(data: dict[str, Any], key: str, where: str = "") -> str:
+    value = _field(data, key, where)
+    if not isinstance(value, str):
+        raise ValueError(f"its {where}{key} is not text")
+    return value
+
+
+def _instant(data: dict[str, Any], key: str) -> datetime:
+    """A signed date and time, in UTC; ValueError naming the field when it is none."""
+    value = _field(data, key, "")
+    try:
+        parsed = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        raise ValueError(f"its {key} is not a date and time")
+    if parsed.utcoffset() is None:
+        raise ValueError(f"its {key} has no time zone")
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+05:00 is before year 1 in UTC
+        raise ValueError(f"its {key} is a date and time no certificate can have") from None
 
 
 def verify_credential(

@@ -10,6 +10,7 @@ import base64
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import jwt
 import pytest
@@ -118,3 +119,93 @@ def test_the_verify_command_says_one_line_for_each_hostile_file(
         assert "Traceback" not in result.output
         if start:
             assert len(lines) == 1 and lines[0].startswith(start), result.output
+
+
+def _without(data: dict[str, Any], path: str) -> None:
+    *parents, last = path.split(".")
+    for key in parents:
+        data = data[key]
+    del data[last]
+
+
+def _set(data: dict[str, Any], path: str, value: object) -> None:
+    *parents, last = path.split(".")
+    for key in parents:
+        data = data[key]
+    data[last] = value
+
+
+WRONG_FIELDS: list[tuple[str, object, str]] = [
+    ("validFrom", 12345, "its validFrom is not a date and time"),
+    ("validFrom", ["2026-01-01"], "its validFrom is not a date and time"),
+    ("validFrom", "soon", "its validFrom is not a date and time"),
+    ("validFrom", "2026-01-01T09:00:00", "its validFrom has no time zone"),
+    ("validUntil", {"at": 1}, "its validUntil is not a date and time"),
+    ("issuer", "https://uni.edu/issuer", "its issuer is not an object with an id and a name"),
+    ("issuer.id", 7, "its issuer.id is not text"),
+    ("issuer.name", None, "its issuer.name is not text"),
+    ("id", ["urn:uuid:x"], "its id is not text"),
+    ("type", "OpenBadgeCredential", "it is not an OpenBadgeCredential"),
+    ("type", [["VerifiableCredential"], {}], "it is not an OpenBadgeCredential"),
+    ("credentialSubject", [], "its credentialSubject is not an object with an achievement"),
+    ("credentialSubject.identifier", "x", "its credentialSubject.identifier is not a list"),
+    (
+        "credentialSubject.achievement",
+        "Certificate",
+        "its credentialSubject.achievement is not an object with a name",
+    ),
+    (
+        "credentialSubject.achievement.name",
+        3.5,
+        "its credentialSubject.achievement.name is not text",
+    ),
+]
+MISSING_FIELDS = ["issuer", "issuer.id", "validFrom", "credentialSubject.achievement.name", "id"]
+
+
+def _verdict(keyring: KeyRing, credential: dict[str, Any]) -> str:
+    claims = {"iss": "x", "jti": "x", "nbf": 0}
+    token = signed_bytes(
+        json.dumps({**credential, **claims}).encode(), keyring, CREDENTIAL_JWT_TYPE
+    )
+    result = verify_credential(token, keyring.jwks(), None, NOW)
+    assert result.outcome is VerificationOutcome.MALFORMED, result.explanation
+    prefix = "The signature is genuine but the content is not a mentor certificate: "
+    assert result.explanation.startswith(prefix)
+    return result.explanation.removeprefix(prefix)
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "reason"), WRONG_FIELDS, ids=[f[0] for f in WRONG_FIELDS]
+)
+def test_a_signed_field_of_the_wrong_kind_is_named(
+    keyring: KeyRing, path: str, value: object, reason: str
+) -> None:
+    credential = build_credential(make_facts(), ISSUER)
+    _set(credential, path, value)
+    assert _verdict(keyring, credential) == f"{reason}."
+
+
+@pytest.mark.parametrize("path", MISSING_FIELDS)
+def test_a_missing_signed_field_is_named(keyring: KeyRing, path: str) -> None:
+    credential = build_credential(make_facts(), ISSUER)
+    _without(credential, path)
+    assert _verdict(keyring, credential) == f"it lacks the field {path}."
+
+
+def test_the_verify_command_names_a_signed_field_of_the_wrong_kind(
+    tmp_path: Path, keyring: KeyRing, tandem: Tandem
+) -> None:
+    credential = build_credential(make_facts(), ISSUER)
+    credential["validFrom"] = 12345
+    claims = {"iss": "x", "jti": "x", "nbf": 0}
+    token = signed_bytes(
+        json.dumps({**credential, **claims}).encode(), keyring, CREDENTIAL_JWT_TYPE
+    )
+    cert = tmp_path / "cert.jwt"
+    cert.write_text(token)
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps(keyring.jwks()))
+    result = tandem("verify", cert, "--jwks", jwks, expect=1)
+    assert "its validFrom is not a date and time." in result.output
+    assert "fromisoformat" not in result.output and "Traceback" not in result.output
