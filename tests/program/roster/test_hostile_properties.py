@@ -2,6 +2,9 @@
 or bytes that are no file of the kind at all. Every one must exit non-zero with exactly
 one error line, no traceback, and leave the database exactly as it was.
 
+Readers: roster files, a check-in workbook, the match configuration (deep nesting
+included), score and preference files for `match`, survey responses for `survey import`.
+
 Bounded (30 examples per reader) and marked ``hostile``: ``pytest -m "not hostile"``
 leaves it out.
 """
@@ -211,7 +214,9 @@ def _config_text() -> str:
 @st.composite
 def hostile_toml(draw: st.DrawFn) -> str:
     lines = _config_text().splitlines()
-    kind = draw(st.sampled_from(["syntax", "unknown key", "type", "range"]))
+    kind = draw(st.sampled_from(["syntax", "unknown key", "type", "range", "deep"]))
+    if kind == "deep":
+        return deep_toml(draw)
     if kind == "syntax":
         at = draw(st.integers(0, len(lines)))
         garbage = draw(st.sampled_from(["= =", "[weights", "key = ", '"open', "a.b.c = [1,"]))
@@ -225,6 +230,64 @@ def hostile_toml(draw: st.DrawFn) -> str:
     kept = [x for x in lines if not (kind != "unknown key" and x.startswith("goals ="))]
     at = kept.index("[weights]") + 1
     return "\n".join([*kept[:at], line, *kept[at:]]) + "\n"
+
+
+def deep_toml(draw: st.DrawFn) -> str:
+    """TOML nested thousands of levels deep: arrays or inline tables, closed or not, at
+    the top or as a key's value."""
+    depth = draw(st.integers(2_000, 100_000))
+    opening, closing = draw(st.sampled_from([("[", "]"), ("{b = ", "}"), ("[{c = ", "}]")]))
+    value = opening * depth + (closing * depth if draw(st.booleans()) else "")
+    key = draw(st.sampled_from(["a = ", "[weights]\ngoals = ", "[optimizer]\nobjective = "]))
+    return key + value + "\n"
+
+
+def _bad_cell(draw: st.DrawFn, good: str) -> str:
+    """A cell no reader takes: a number out of range or not a number, an id no one has,
+    control characters, or more than the 131,072 characters a CSV cell may hold."""
+    return draw(
+        st.one_of(
+            st.sampled_from(["-1", "nan", "inf", "1e308", "two", "9" * 5000, "0x10"]),
+            words.map(lambda w: "Q" + w),
+            st.integers(131_073, 400_000).map(lambda n: "x" * n),
+            controls.map(lambda c: good + c + good),
+        )
+    )
+
+
+@st.composite
+def hostile_match_csv(draw: st.DrawFn, header: Row, rows: list[Row]) -> bytes:
+    """A valid score or preference file (``rows`` under ``header``) with one defect."""
+    rows = [list(row) for row in rows]
+    at = draw(st.integers(0, len(rows) - 1))
+    kind = draw(st.sampled_from(["cell", "ragged", "bytes", "header", "quote", "empty"]))
+    if kind == "cell":
+        column = draw(st.integers(0, len(header) - 1))
+        rows[at][column] = _bad_cell(draw, rows[at][column])
+    elif kind == "ragged":
+        rows[at] = rows[at][: draw(st.integers(1, len(header) - 1))]
+    elif kind == "bytes":
+        data = _csv(rows, header).encode("utf-8")
+        cut = draw(st.integers(0, len(data)))
+        return data[:cut] + draw(st.sampled_from([b"\xff", b"\xc3\x28", b"\x80abc"])) + data[cut:]
+    elif kind == "header":
+        # The last column renamed (one defect: a required or answer column unknown).
+        header = [*header[:-1], draw(st.sampled_from(["", "Q", "score rank"])) + draw(words)]
+    elif kind == "quote":
+        # A quote never closed: the rest of the file becomes one cell of over 128 KB.
+        filler = "\n".join([",".join(rows[at])] * 20_000)
+        return (_csv(rows, header) + '"' + filler + "\n").encode("utf-8")
+    else:
+        return draw(st.sampled_from([b"", b"\n\n", ",".join(header).encode() + b"\n"]))
+    return _csv(rows, header).encode("utf-8")
+
+
+SCORES = (["mentee_id", "mentor_id", "score"], [["E1", "M1", "5"]])
+PREFERENCES = (["participant_id", "candidate_id", "rank"], [["E1", "M1", "1"], ["M1", "E1", "1"]])
+SURVEY = (
+    ["email", "survey", "expectations_goals"],
+    [["mentor1@uni.edu", "baseline", "4"], ["mentor2@uni.edu", "baseline", "3"]],
+)
 
 
 @pytest.fixture
@@ -287,3 +350,38 @@ def test_hostile_toml(seeded: str, engine: Engine, tmp_path: Path, data: str) ->
         "2026-01-06T09:00",
         "--config",
     )
+
+
+MATCH = ("match", "--cycle", "c", "--now", "2026-01-06T09:00")
+
+
+@BOUNDED
+@given(data=hostile_match_csv(*SCORES))
+def test_hostile_scores(seeded: str, engine: Engine, tmp_path: Path, data: bytes) -> None:
+    _check(engine, seeded, tmp_path / "scores.csv", data, *MATCH, "--scores")
+
+
+@BOUNDED
+@given(data=hostile_match_csv(*PREFERENCES))
+def test_hostile_preferences(seeded: str, engine: Engine, tmp_path: Path, data: bytes) -> None:
+    _check(
+        engine, seeded, tmp_path / "prefs.csv", data, *MATCH, "--method", "stable", "--preferences"
+    )
+
+
+@pytest.fixture
+def program(engine: Engine, db_url: str, tmp_path: Path) -> str:
+    """The URL of a database holding a cohort "Fall 2026" of two pairs."""
+    from tests.program.helpers import make_program
+
+    make_program(engine, tmp_path, pairs=2)
+    return db_url
+
+
+@BOUNDED
+@given(data=hostile_match_csv(*SURVEY))
+def test_hostile_survey_responses(
+    program: str, engine: Engine, tmp_path: Path, data: bytes
+) -> None:
+    path = tmp_path / "survey.csv"
+    _check(engine, program, path, data, "survey", "import", "Fall 2026")
