@@ -251,6 +251,8 @@ def load_config(text: str, source: str) -> MatchConfig:
         raise ConfigError(f"{source}: not valid TOML: {exc}", source=source) from None
     except RecursionError:
         raise ConfigError(f"{source}: {TOML_TOO_DEEP}", source=source) from None
+    except ValueError:  # an integer of more digits than Python converts
+        raise ConfigError(f"{source}: {TOML_TOO_LONG}", source=source) from None
     try:
         return MatchConfig.model_validate(data)
     except ValidationError as exc:
@@ -414,6 +416,7 @@ def _key(loc: tuple[int | str, ...]) -> str:
 
 
 TOML_TOO_DEEP = "not valid TOML: arrays or tables nested too deeply"
+TOML_TOO_LONG = "not valid TOML: a number has more than 4,300 digits"
 GOT_LENGTH = 60
 """Characters of a wrong value an error message quotes; the rest is cut (``…``)."""
 

@@ -117,6 +117,8 @@ class Reader:
             self.report(name, WHOLE_FILE, "is not valid TOML: arrays or tables nested too deeply")
         except UnicodeDecodeError:
             self.report(name, WHOLE_FILE, "is not valid TOML: save it as UTF-8")
+        except ValueError:  # an integer of more digits than Python converts
+            self.report(name, WHOLE_FILE, "is not valid TOML: a number has more than 4,300 digits")
         return None
 
     def _week_files(self, weeks_total: int | None) -> dict[int, str]:

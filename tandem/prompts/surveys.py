@@ -247,6 +247,12 @@ class _Reader:
         except RecursionError:
             self.report(name, "(file)", "not valid TOML: arrays or tables nested too deeply")
             return None
+        except UnicodeDecodeError:
+            self.report(name, "(file)", "not valid TOML: save it as UTF-8")
+            return None
+        except ValueError:  # an integer of more digits than Python converts
+            self.report(name, "(file)", "not valid TOML: a number has more than 4,300 digits")
+            return None
         try:
             return model.model_validate(data)
         except ValidationError as error:

@@ -29,7 +29,7 @@ def test_validate_prints_every_problem_with_its_file_and_exits_1(
     ]
 
 
-def test_validate_reports_a_deeply_nested_week_file_in_one_line(
+def test_validate_reports_a_week_file_python_cannot_parse_in_one_line(
     tandem: Tandem, copy_default: Path
 ) -> None:
     week = copy_default / "week-03.toml"
@@ -37,6 +37,11 @@ def test_validate_reports_a_deeply_nested_week_file_in_one_line(
     result = tandem("prompts", "validate", str(copy_default), expect=1)
     assert (
         result.output == f"{week}: (file): is not valid TOML: arrays or tables nested too deeply\n"
+    )
+    week.write_text("zz = " + "9" * 5000 + "\n", encoding="utf-8")
+    result = tandem("prompts", "validate", str(copy_default), expect=1)
+    assert result.output == (
+        f"{week}: (file): is not valid TOML: a number has more than 4,300 digits\n"
     )
 
 

@@ -229,4 +229,6 @@ def load_rules(path: Path | None = None) -> CertificationRules:
         raise RulesError(source, [f"not valid TOML: {error}"]) from None
     except RecursionError:
         raise RulesError(source, ["not valid TOML: arrays or tables nested too deeply"]) from None
+    except ValueError:  # an integer of more digits than Python converts
+        raise RulesError(source, ["not valid TOML: a number has more than 4,300 digits"]) from None
     return parse_rules(data, source)

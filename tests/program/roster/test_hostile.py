@@ -510,3 +510,14 @@ def test_a_long_wrong_value_in_the_match_configuration_is_cut_short(
         result,
         'long.toml: config key "weights.goals": expected a number ≥ 0, got ' + "[" * 59 + "…",
     )
+
+
+def test_a_number_too_long_for_python_in_the_match_configuration_is_one_line(
+    seeded: str, engine: Engine, tmp_path: Path
+) -> None:
+    path = tmp_path / "long.toml"
+    path.write_text("[weights]\ngoals = " + "9" * 5000 + "\n", encoding="utf-8")
+    before = dump_database(engine)
+    result = run_cli(seeded, "match", "--cycle", "c", "--now", NOW_TEXT, "--config", path)
+    assert_one_error_line(result, "long.toml: not valid TOML: a number has more than 4,300 digits")
+    assert dump_database(engine) == before

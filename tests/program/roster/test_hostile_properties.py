@@ -226,7 +226,9 @@ def hostile_toml(draw: st.DrawFn) -> str:
     elif kind == "type":
         line = "goals = " + draw(st.sampled_from(['"high"', "[1, 2]", "true", "{a = 1}"]))
     else:
-        line = "goals = " + draw(st.sampled_from(["-1.0", "-0.5", "1e400", "nan", "-inf"]))
+        line = "goals = " + draw(
+            st.sampled_from(["-1.0", "-0.5", "1e400", "nan", "-inf", "9" * 5000, "-" + "1" * 4301])
+        )
     kept = [x for x in lines if not (kind != "unknown key" and x.startswith("goals ="))]
     at = kept.index("[weights]") + 1
     return "\n".join([*kept[:at], line, *kept[at:]]) + "\n"
