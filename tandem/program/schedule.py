@@ -127,6 +127,12 @@ def checked_zone(text: str) -> str:
         ScheduleError: an abbreviation or an unknown name.
     """
     text = text.strip()
+    if len(text) > 64 or not text.isprintable():
+        raise ScheduleError(
+            f"not a time zone ({len(text):,} characters"
+            + ("" if text.isprintable() else ", with control characters")
+            + "); use an IANA name such as Europe/Berlin or America/Chicago"
+        )
     place = FIXED_OFFSET_ZONES.get(text.upper())
     if place is not None:
         raise ScheduleError(

@@ -188,6 +188,8 @@ def test_a_zone_is_given_as_the_database_spells_it(name: str, expected: str) -> 
             'unknown time zone "Europe/Berln"; did you mean "Europe/Berlin"? Use an IANA name',
         ),
         ("US/Centrl", 'unknown time zone "US/Centrl"; Use an IANA name'),  # never US/Central
+        ("Europe/" * 700, "not a time zone (4,900 characters); use an IANA name"),  # not echoed
+        ("Europe/\nBerlin", "not a time zone (14 characters, with control characters); use"),
     ],
 )
 def test_abbreviations_and_unknown_zones_are_refused_with_a_suggestion(
