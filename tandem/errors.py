@@ -9,6 +9,7 @@ traceback.
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from os import PathLike
@@ -108,3 +109,14 @@ def csv_error_message(error: csv.Error) -> str:
             'quote (") that is never closed'
         )
     return f"not a valid CSV file: {error}"
+
+
+def json_error_message(error: ValueError) -> str:
+    """Why a text is not JSON, in one phrase without Python's advice: where the parser
+    stopped, or a number too long to read."""
+    if isinstance(error, json.JSONDecodeError):
+        return f"{error.msg} at line {error.lineno}, column {error.colno}"
+    text = str(error)
+    if "integer string conversion" in text:
+        return "a number has more than 4,300 digits"
+    return (text.strip().splitlines() or [type(error).__name__])[0][:200]

@@ -21,6 +21,7 @@ from tandem.commands.common import (
     now_from,
     write_output,
 )
+from tandem.errors import json_error_message
 from tandem.program.certify.key_names import DEFAULT_KEYS_FILE, KeyAlgorithm
 
 if TYPE_CHECKING:
@@ -62,7 +63,7 @@ def _read_jwks(path: Path) -> Any:
         ) from None
     except ValueError as problem:
         raise issuer_keys.KeyFileError(
-            f"{path} is not JSON ({problem}); pass the issuer's JWK Set, as written by "
+            f"{path} is not JSON ({json_error_message(problem)}); pass the issuer's JWK Set, as written by "
             "`tandem keys export-jwks`"
         ) from None
 

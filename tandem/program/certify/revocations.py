@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from tandem.errors import json_error_message
 from tandem.program.certify.issuer_keys import (
     KeyRing,
     SignatureStatus,
@@ -137,7 +138,11 @@ def read_revocations(
             ),
         )
     except (ValueError, KeyError, TypeError, ValidationError, OverflowError) as error:
-        detail = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+        detail = (
+            json_error_message(error)
+            if isinstance(error, ValueError) and not isinstance(error, ValidationError)
+            else (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+        )
         raise RevocationListError(
             f"{source} is signed but its content is not a revocation list ({detail})"
         ) from None

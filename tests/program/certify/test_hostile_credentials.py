@@ -105,7 +105,10 @@ def test_the_verify_command_says_one_line_for_each_hostile_file(
     deep_jwks.write_text("[" * DEEP + "]" * DEEP)
     deep_list = tmp_path / "deep-list.jwt"
     deep_list.write_text(signed_bytes(b"[" * DEEP + b"]" * DEEP, keyring, REVOCATION_LIST_TYPE))
+    long_number = tmp_path / "long-number.json"
+    long_number.write_text('{"keys": [{"kty": "OKP", "n": ' + "9" * 5000 + "}]}")
     cases: list[tuple[list[str | Path], str]] = [
+        (["verify", good, "--jwks", long_number], "Error: "),
         (["verify", deep_cert, "--jwks", jwks], "INVALID (malformed)"),
         (["verify", good, "--jwks", deep_jwks], "Error: "),
         (["verify", good, "--jwks", jwks, "--revocations", deep_list], "Error: "),
@@ -119,6 +122,9 @@ def test_the_verify_command_says_one_line_for_each_hostile_file(
         assert "Traceback" not in result.output
         if start:
             assert len(lines) == 1 and lines[0].startswith(start), result.output
+        assert "sys." not in result.output  # no advice meant for Python programmers
+    long = tandem("verify", good, "--jwks", long_number, expect=1)
+    assert "is not JSON (a number has more than 4,300 digits)" in long.stderr
 
 
 def _without(data: dict[str, Any], path: str) -> None:
