@@ -46,6 +46,7 @@ def matched(db_url: str, engine: Engine, tmp_path: Path, tandem: Tandem) -> str:
         ("--base-url", "https://uni.edu/a b", "no spaces"),
         ("--salutation", "", "string should have at least 1 character"),
         ("--salutation", "Hello\r{name}", "contains a line break (U+000D)"),
+        ("--salutation", "Hi {nme}", "unknown placeholder {nme}: the only one is {name}"),
         ("--resource", "ombuds=Ombuds\x07", "contains a control character (U+0007)"),
         ("--response-days", "100", "input should be less than or equal to 60"),
         ("--reminder-days", "0", "input should be greater than or equal to 1"),

@@ -8,6 +8,7 @@ The pair lifecycle itself (states, which action leads where, and the one
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -146,6 +147,17 @@ class CohortSettings(BaseModel):
     @classmethod
     def _one_line(cls, value: Any) -> str:
         return contact.one_line(value)
+
+    @field_validator("salutation")
+    @classmethod
+    def _placeholders(cls, value: str) -> str:
+        unknown = [p for p in re.findall(r"\{[^{}]*\}", value) if p != "{name}"]
+        if unknown:
+            raise ValueError(
+                f"unknown placeholder {unknown[0][:40]}: the only one is {{name}}, the "
+                'recipient\'s name (e.g. "Dear {name}")'
+            )
+        return value
 
     @field_validator("coordinator_name", mode="before")
     @classmethod
