@@ -20,6 +20,7 @@ __all__ = [
     "one_line",
     "one_value",
     "person_name",
+    "printable",
     "sender",
 ]
 
@@ -29,6 +30,15 @@ isolate controls (which can make a name read backwards on a certificate): never 
 name, an id or an address. The joiners U+200C and U+200D, which Persian and Indic names
 use, are kept."""
 _LINE_BREAKS = "\n\r\u2028\u2029"
+
+
+def printable(text: str) -> str:
+    """``text`` as a document prints it: control characters (a name stored before they were
+    refused) dropped, line breaks made spaces."""
+    spaced = text
+    for char in _LINE_BREAKS:
+        spaced = spaced.replace(char, " ")
+    return " ".join(_CONTROL.sub("", spaced).split())
 
 
 def one_value(value: Any) -> str:

@@ -17,7 +17,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from tandem.matcher.types import Role
-from tandem.program import schedule
+from tandem.program import contact, schedule
 from tandem.program.certify.criteria import ClosingCheckin, EvidenceCriterion
 from tandem.program.certify.histories import (
     CheckinRecord,
@@ -367,7 +367,7 @@ def evaluate_in_session(
                 histories.get(mentor_pk, []),
                 mentor_pk=mentor_pk,
                 mentor_id=person.external_id,
-                mentor_name=person.name,
+                mentor_name=contact.printable(person.name),
                 mentor_email=person.email,
                 decision=decisions.get(mentor_pk),
                 certificate=certificates.get(mentor_pk),

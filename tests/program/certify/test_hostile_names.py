@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import subprocess
@@ -128,3 +129,35 @@ def test_certified_pdfs_print_every_script(
         assert f"This certifies that {NAMES[issued.mentor_id]} has earned" in letters
         html = next(f for f in issued.files if f.suffix == ".html").read_text("utf-8")
         assert NAMES[issued.mentor_id] in html
+
+
+def test_a_stored_name_with_control_characters_is_certified_without_them(
+    engine: Engine, tmp_path: Path, keyring: KeyRing
+) -> None:
+    """Names stored before import refused control characters: the certificate (and its
+    signed credential) carry the name without them, never a right-to-left override."""
+    now = finished_cohort(engine, tmp_path, pairs=1)
+    rename(engine, "M001", "Zed\u202eX Mentor\nSubject: pwned")
+    report = certify(
+        engine,
+        "Fall 2026",
+        load_rules(),
+        now=datetime.fromisoformat(now),
+        actor="ada",
+        issuer=ISSUER,
+        keyring=keyring,
+        out_dir=tmp_path / "certs",
+    )
+    [issued] = report.issued
+    jwt = next(f for f in issued.files if f.suffix == ".jwt").read_text("ascii")
+    payload = base64.urlsafe_b64decode(jwt.split(".")[1] + "==").decode("utf-8")
+    [name] = [
+        i["identityHash"]
+        for i in json.loads(payload)["credentialSubject"]["identifier"]
+        if i["identityType"] == "name"
+    ]
+    assert name == "ZedX Mentor Subject: pwned"
+    for text in (payload, *(f.read_text("utf-8") for f in issued.files if f.suffix == ".html")):
+        assert "\u202e" not in text and "Mentor\nSubject" not in text
+    html = next(f for f in issued.files if f.suffix == ".html").read_text("utf-8")
+    assert "ZedX Mentor Subject: pwned" in html
