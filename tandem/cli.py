@@ -124,6 +124,7 @@ def _root(
 def _mount() -> None:
     from tandem.commands import (
         certs,
+        cohort_settings,
         credentials,
         evaluation,
         match,
@@ -139,6 +140,7 @@ def _mount() -> None:
     match.register(app)
     prompts.register(app)
     program.register(app)
+    cohort_settings.register(program.cohort_app)
     credentials.register(app)
     certs.register(app)
     web.register(app)

@@ -90,7 +90,7 @@ def _date(value: str, option: str) -> date:
         ) from None
 
 
-def _resources(values: list[str]) -> dict[Resource, str]:
+def parse_resources(values: list[str]) -> dict[Resource, str]:
     resources: dict[Resource, str] = {}
     for value in values:
         name, sep, text = value.partition("=")
@@ -197,7 +197,7 @@ def create(
             coordinator_name=coordinator_name,
             salutation=salutation,
             address_by=address_by,
-            resources=_resources(resource or []),
+            resources=parse_resources(resource or []),
             sender=sender,
             base_url=base_url,
         )

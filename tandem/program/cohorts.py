@@ -8,13 +8,12 @@ The pair lifecycle itself (states, which action leads where, and the one
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
@@ -47,9 +46,9 @@ from tandem.program.storage.tables import (
     PairEvent,
     Participant,
 )
+from tandem.program.voice import MessagingSettings
 from tandem.prompts.curriculum import Curriculum
 from tandem.prompts.curriculum import load_curriculum as _load_curriculum
-from tandem.prompts.resources import Resource
 
 if TYPE_CHECKING:
     from tandem.program.link_keys import LinkKeyRing
@@ -88,10 +87,10 @@ LATEST_START = date(9000, 12, 31)
 weeks, and the retention period after it) is then one Python can hold."""
 
 
-class CohortSettings(BaseModel):
-    """Validated settings of ``tandem cohort create``."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class CohortSettings(MessagingSettings):
+    """Validated settings of ``tandem cohort create``: its schedule and rules here, how its
+    messages are signed, addressed and linked in :class:`MessagingSettings` (which
+    ``tandem cohort set`` changes later, by the same rules)."""
 
     name: str = Field(min_length=1, max_length=100)
     cycle: str = Field(min_length=1)
@@ -105,16 +104,7 @@ class CohortSettings(BaseModel):
     response_days: int = Field(default=7, ge=1, le=60)
     reminder_days: int = Field(default=3, ge=1, le=6)
     grace_days: int = Field(default=2, ge=0, le=6)
-    coordinator_email: str | None = None
-    coordinator_name: str | None = None
-    """Who signs the messages and answers replies (they go to ``coordinator_email``)."""
-    salutation: str = Field(default="Hello {name}", min_length=1, max_length=100)
-    """The greeting of every message; ``{name}`` is the name the program calls people."""
     address_by: AddressBy = AddressBy.FIRST_NAME
-    resources: dict[Resource, str] = Field(default_factory=dict)
-    """Local help the curriculum's weeks name, each with how to reach it."""
-    sender: str = "Tandem mentoring <mentoring@tandem.invalid>"
-    base_url: str = "http://localhost:8000"
 
     @field_validator("timezone")
     @classmethod
@@ -141,48 +131,10 @@ class CohortSettings(BaseModel):
     def _day(cls, value: Any) -> Any:
         return str(value).strip().lower()[:3]
 
-    # What messages carry follows the roster's rules for names and addresses (contact.py):
-    # nothing is stored that a message cannot carry.
-    @field_validator("name", "cycle", "salutation", mode="before")
+    @field_validator("name", "cycle", mode="before")
     @classmethod
     def _one_line(cls, value: Any) -> str:
         return contact.one_line(value)
-
-    @field_validator("salutation")
-    @classmethod
-    def _placeholders(cls, value: str) -> str:
-        unknown = [p for p in re.findall(r"\{[^{}]*\}", value) if p != "{name}"]
-        if unknown:
-            raise ValueError(
-                f"unknown placeholder {unknown[0][:40]}: the only one is {{name}}, the "
-                'recipient\'s name (e.g. "Dear {name}")'
-            )
-        return value
-
-    @field_validator("coordinator_name", mode="before")
-    @classmethod
-    def _name(cls, value: Any) -> str | None:
-        return None if value is None else contact.person_name(value) or None
-
-    @field_validator("coordinator_email", mode="before")
-    @classmethod
-    def _address(cls, value: Any) -> str | None:
-        return None if value is None else contact.email_address(value)
-
-    @field_validator("sender", mode="before")
-    @classmethod
-    def _sender(cls, value: Any) -> str:
-        return contact.sender(value)
-
-    @field_validator("base_url", mode="before")
-    @classmethod
-    def _base_url(cls, value: Any) -> str:
-        return contact.base_url(value)
-
-    @field_validator("resources")
-    @classmethod
-    def _resources(cls, value: dict[Resource, str]) -> dict[Resource, str]:
-        return {resource: contact.one_line(text) for resource, text in value.items()}
 
 
 def send_instants(cohort: Cohort) -> list[datetime]:

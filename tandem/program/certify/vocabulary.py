@@ -83,3 +83,6 @@ class AuditAction(StrEnum):
     WITHDRAW_CONSENT = "withdraw_consent"
     WITHDRAW = "withdraw"
     """A participant withdrawn from the program (see ``program/withdrawal.py``)."""
+    COHORT_SETTINGS = "cohort_settings"
+    """A running cohort's messaging settings changed (``tandem cohort set``; the details name
+    the settings, with old and new values only where they name no person)."""
