@@ -104,10 +104,14 @@ def cohort_set(
         typer.echo(f"  {label}: {_shown(change.old)} → {_shown(change.new)}")
     links = next((c for c in result.changes if c.setting == "base_url"), None)
     typer.echo(
-        "Messages already in the outbox keep the old values"
-        + (f" (and their links point at {_shown(links.old)})" if links else "")
-        + "; from the next tick, messages carry the new ones."
+        "Messages already in the outbox keep the old values; from the next tick, messages "
+        "carry the new ones."
     )
+    if links:
+        typer.echo(
+            f"Links already sent still point at {_shown(links.old)}: keep that address "
+            "serving `tandem serve` (or redirecting to the new one) until they expire."
+        )
 
 
 def _shown(value: str | None) -> str:
