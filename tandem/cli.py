@@ -8,6 +8,7 @@ rendered here, once, for every command.
 from __future__ import annotations
 
 import gc
+import inspect
 import sys
 from typing import Any, NoReturn
 
@@ -31,11 +32,15 @@ class _TandemGroup(TyperGroup):
     """Renders every error a person can fix once, for all commands, as one line on stderr
     and a non-zero exit: a TandemError, and a command line that cannot be run as given (an
     option's value that does not parse, a missing argument, an unknown option) in place of
-    the usage box. ``--help`` is left as it is."""
+    the usage box. ``--help`` is left as it is, but for its prose: each paragraph of a
+    command's help is one line of text, wrapped to the terminal (Typer keeps a docstring's
+    own line breaks after the first paragraph, which wrap badly on a narrow terminal)."""
 
     def make_context(
         self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any
     ) -> Any:
+        if parent is None:
+            _reflow_help(self)
         try:
             return super().make_context(info_name, args, parent, **extra)
         except UsageError as error:
@@ -49,6 +54,18 @@ class _TandemGroup(TyperGroup):
             raise typer.Exit(code=error.exit_code) from error
         except UsageError as error:
             _usage_error(error)
+
+
+def _reflow_help(command: Any) -> None:
+    """Join the single line breaks within each paragraph of ``command``'s help and of its
+    subcommands' (paragraphs stay apart; a paragraph starting with ``\\b`` is kept)."""
+    if command.help:
+        paragraphs = inspect.cleandoc(command.help).split("\n\n")
+        command.help = "\n\n".join(
+            p if p.startswith("\b") else " ".join(p.split("\n")) for p in paragraphs
+        )
+    for sub in getattr(command, "commands", {}).values():
+        _reflow_help(sub)
 
 
 def _usage_error(error: Any) -> NoReturn:

@@ -148,3 +148,17 @@ def test_a_check_in_reads_as_the_pair_what_was_said_and_when(program: list[str])
         ("E001", 45, NOTE),
         ("E002", 45, NOTE),
     ]
+
+
+def test_help_prose_is_wrapped_to_the_terminal_not_to_the_docstring(tandem: Tandem) -> None:
+    """A help paragraph written over several docstring lines reads as one paragraph at 80
+    columns: within a paragraph, no line but its last is short (where the docstring broke
+    it)."""
+    for command in (["cohort", "set"], ["cohort", "rematch"], ["serve"], ["keys", "rotate-links"]):
+        help_text = tandem(*command, "--help", env={"COLUMNS": "80"}).stdout
+        prose = help_text.split("╭")[0].split("Usage:")[1].splitlines()[1:]
+        paragraphs = "\n".join(line.strip() for line in prose).strip().split("\n\n")
+        assert len(paragraphs) >= 2, (command, paragraphs)
+        for paragraph in paragraphs:
+            lines = paragraph.splitlines()
+            assert all(len(line) > 60 for line in lines[:-1]), (command, paragraph)
