@@ -15,6 +15,7 @@ from sqlmodel import select
 
 from tandem.program.certify import audit_log, certify, load_rules
 from tandem.program.certify.issuer_keys import KeyRing
+from tandem.program.certify.issuing import CertifyReport
 from tandem.program.storage.db import transaction
 from tandem.program.storage.tables import Participant
 from tests.conftest import Tandem
@@ -93,6 +94,19 @@ def test_a_5000_character_name_blocks_no_one_and_is_reported(
     assert len(list((tmp_path / "certs").glob("*.pdf"))) == 3
 
 
+def certify_all(engine: Engine, now: str, keyring: KeyRing, tmp_path: Path) -> CertifyReport:
+    return certify(
+        engine,
+        "Fall 2026",
+        load_rules(),
+        now=datetime.fromisoformat(now),
+        actor="ada",
+        issuer=ISSUER,
+        keyring=keyring,
+        out_dir=tmp_path / "certs",
+    )
+
+
 NAMES = {
     "M001": "李小龙",
     "M002": "山田太郎",
@@ -109,16 +123,7 @@ def test_certified_pdfs_print_every_script(
     now = finished_cohort(engine, tmp_path, pairs=len(NAMES))
     for mentor_id, name in NAMES.items():
         rename(engine, mentor_id, name)
-    report = certify(
-        engine,
-        "Fall 2026",
-        load_rules(),
-        now=datetime.fromisoformat(now),
-        actor="ada",
-        issuer=ISSUER,
-        keyring=keyring,
-        out_dir=tmp_path / "certs",
-    )
+    report = certify_all(engine, now, keyring, tmp_path)
     assert report.failed == ()
     for issued in report.issued:
         pdf = next(f for f in issued.files if f.suffix == ".pdf")
@@ -138,16 +143,7 @@ def test_a_stored_name_with_control_characters_is_certified_without_them(
     signed credential) carry the name without them, never a right-to-left override."""
     now = finished_cohort(engine, tmp_path, pairs=1)
     rename(engine, "M001", "Zed\u202eX Mentor\nSubject: pwned")
-    report = certify(
-        engine,
-        "Fall 2026",
-        load_rules(),
-        now=datetime.fromisoformat(now),
-        actor="ada",
-        issuer=ISSUER,
-        keyring=keyring,
-        out_dir=tmp_path / "certs",
-    )
+    report = certify_all(engine, now, keyring, tmp_path)
     [issued] = report.issued
     jwt = next(f for f in issued.files if f.suffix == ".jwt").read_text("ascii")
     payload = base64.urlsafe_b64decode(jwt.split(".")[1] + "==").decode("utf-8")
