@@ -7,6 +7,7 @@ the database through :func:`open_database`, which brings an older schema up to d
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
@@ -85,11 +86,18 @@ def create_db_engine(url: str) -> Engine:
         if url.startswith("sqlite"):
             # The busy timeout: 30 s unless the URL sets one (``?timeout=SECONDS``).
             timeout = {} if "timeout" in make_url(url).query else {"timeout": 30}
-            engine = create_engine(url, connect_args=timeout, hide_parameters=True)
+            engine = create_engine(
+                url,
+                connect_args=timeout,
+                hide_parameters=True,
+                json_deserializer=_JsonReader(url),
+            )
             event.listen(engine, "connect", _sqlite_pragmas)
             _create_private_file(engine.url.database, engine.url.query)
         else:
-            engine = create_engine(url, pool_pre_ping=True, hide_parameters=True)
+            engine = create_engine(
+                url, pool_pre_ping=True, hide_parameters=True, json_deserializer=_JsonReader(url)
+            )
     except ModuleNotFoundError as exc:
         raise DatabaseError(
             f"--db: the driver for '{make_url(url).drivername}://' is not installed; "
@@ -102,6 +110,24 @@ def create_db_engine(url: str) -> Engine:
         ) from exc
     event.listen(engine, "handle_error", _plain_error)
     return engine
+
+
+class _JsonReader:
+    """How the database at ``url`` reads a JSON column's value: one that does not parse
+    means the file was damaged (or changed by hand), said in one line quoting none of it.
+    (A class, not a closure: psycopg warns that a closure may leak its loader classes.)"""
+
+    def __init__(self, url: str) -> None:
+        self.url = _safe_url(url)
+
+    def __call__(self, text: str | bytes) -> Any:
+        try:
+            return json.loads(text)
+        except (ValueError, RecursionError):
+            raise DatabaseError(
+                f"{self.url}: the database file is damaged (a stored value is not valid "
+                "JSON); restore it from a backup"
+            ) from None
 
 
 URL_FORMS = "postgresql+psycopg://USER@HOST:PORT/NAME or sqlite:///FILE.db"
@@ -158,6 +184,21 @@ _PLAIN_ERRORS = (
         "malformed database schema",
         "the database file is damaged (SQLite: malformed database schema); restore it from a "
         "backup",
+    ),
+    (
+        # The driver's message quotes the damaged text (a name, an address): never shown.
+        "could not decode to utf-8",
+        "the database file is damaged (stored text that is not UTF-8); restore it from a backup",
+    ),
+    (
+        "no such table",
+        "the database is missing a table of Tandem's (damaged, or changed by hand); "
+        "restore it from a backup",
+    ),
+    (
+        "no such column",
+        "the database is missing a column of Tandem's (damaged, or changed by hand); "
+        "restore it from a backup",
     ),
     (
         "unable to open database file",

@@ -93,6 +93,64 @@ def test_a_damaged_database_file_is_said_to_be_damaged(
     )
 
 
+def _sql(path: Path, statement: str) -> None:
+    connection = sqlite3.connect(path)
+    connection.execute(statement)
+    connection.commit()
+    connection.close()
+
+
+def _garble_name(path: Path) -> None:
+    """A byte of a stored name overwritten: text that is no longer UTF-8."""
+    data = bytearray(path.read_bytes())
+    at = data.find(b"Priya Das")
+    data[at + 3] = 0xFF
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (_garble_name, "the database file is damaged (stored text that is not UTF-8)"),
+        (
+            lambda path: _sql(
+                path, "UPDATE participant SET research_areas = '[\"methods\"}' WHERE pk = 1"
+            ),
+            "the database file is damaged (a stored value is not valid JSON)",
+        ),
+        (
+            lambda path: _sql(path, "DROP TABLE participant"),
+            "the database is missing a table of Tandem's (damaged, or changed by hand)",
+        ),
+        (
+            lambda path: _sql(path, "ALTER TABLE participant DROP COLUMN institution"),
+            "the database is missing a column of Tandem's (damaged, or changed by hand)",
+        ),
+    ],
+    ids=["not-utf-8", "bad-json", "table-dropped", "column-dropped"],
+)
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("participants", "list"),
+        ("participants", "show", "M1"),
+        ("participants", "export-person", "M1"),
+    ],
+)
+def test_damaged_rows_and_tables_are_one_line_that_quotes_nothing(
+    tmp_path: Path, damage: Callable[[Path], None], message: str, command: tuple[str, ...]
+) -> None:
+    path = tmp_path / "t.db"
+    (tmp_path / "m.csv").write_text(
+        "id,name,email,research_areas\nM1,Priya Das,priya@uni.edu,methods\n", encoding="utf-8"
+    )
+    assert run_cli(f"sqlite:///{path}", "import", "mentors", tmp_path / "m.csv").exit_code == 0
+    damage(path)
+    result = run_cli(f"sqlite:///{path}", *command)
+    assert_one_error_line(result, f"sqlite:///{path}: {message}; restore it from a backup")
+    assert "Pri" not in result.output and "priya" not in result.output
+
+
 def test_a_missing_folder(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/none/x.db"
     assert_one_error_line(
