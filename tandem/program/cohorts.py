@@ -464,6 +464,12 @@ def apply_action(
     role: Role | None = None,
 ) -> None:
     """Apply ``action`` to ``pair`` in ``session`` (see :func:`change_pair`)."""
+    if now < pair.proposed_at:
+        raise CohortError(
+            f"{now:%Y-%m-%d %H:%M} UTC is before this pair was proposed "
+            f"({pair.proposed_at:%Y-%m-%d %H:%M} UTC): a pair's history cannot run backwards; "
+            "check --now"
+        )
     state = PairState(pair.state)
     was = resumes_to(session, pair)
     if action not in allowed_actions(state, was):

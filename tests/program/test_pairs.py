@@ -310,3 +310,14 @@ def test_who_receives_weekly_topics() -> None:
     assert receives_weekly("proposed", "opt_out")
     assert not receives_weekly(PairState.PROPOSED, Confirmation.REQUIRE_BOTH)
     assert not receives_weekly(PairState.PAUSED, Confirmation.OPT_OUT)
+
+
+def test_an_action_dated_before_the_pair_was_proposed_is_refused(
+    engine: Engine, tmp_path: Path
+) -> None:
+    program = make_program(engine, tmp_path, pairs=1)
+    before = program.instants[0] - timedelta(days=30)
+    with pytest.raises(CohortError, match="is before this pair was proposed"):
+        change_pair(engine, program.name, "E001", PairAction.PAUSE, actor="c", now=before)
+    with Session(engine) as session:
+        assert session.exec(select(Pair.state)).one() == "proposed"

@@ -57,7 +57,7 @@ from tandem.program.certify.evaluation import (
 from tandem.program.certify.issuer_keys import KeyRing
 from tandem.program.certify.rules import CertificationRules
 from tandem.program.certify.vocabulary import AuditAction, CertificateStatus
-from tandem.program.cohorts import get_cohort
+from tandem.program.cohorts import get_cohort, send_instants
 from tandem.program.outbox.mail import Attachment
 from tandem.program.outbox.store import insert_ignore, outbox_row
 from tandem.program.storage.db import transaction
@@ -421,6 +421,19 @@ def _write_files(out_dir: Path, issue: _Issue) -> tuple[Path, ...]:
     return tuple(path for path, _ in files)
 
 
+def _refuse_before_close(cohort: Cohort) -> None:
+    """Certificates are issued once the program is over: when the tick has closed the
+    cohort (``close_after`` past its final week), not before, even for a granted mentor."""
+    if cohort.completed_at is not None:
+        return
+    final = send_instants(cohort)[-1].astimezone(schedule.zone(cohort.timezone))
+    raise CertificationError(
+        f'cohort "{cohort.name}" has not closed yet: its final week begins on '
+        f"{final:%Y-%m-%d} and the tick closes the program a week later; certificates are "
+        "issued after that (--dry-run shows where each mentor stands now)"
+    )
+
+
 def certify(
     engine: Engine,
     cohort_name: str,
@@ -458,6 +471,7 @@ def certify(
     failed: list[FailedCertificate] = []
     with transaction(engine) as session:
         cohort = get_cohort(session, cohort_name)
+        _refuse_before_close(cohort)
         evaluation = evaluate_in_session(session, cohort, rules, now)
         for mentor in evaluation.mentors:
             if mentor.eligible and mentor.certificate is None:

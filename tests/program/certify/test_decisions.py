@@ -17,6 +17,7 @@ from tandem.program.certify import (
 )
 from tandem.program.certify.issuer_keys import KeyRing
 from tests.program.certify.helpers import ISSUER, close, complete, start
+from tests.program.helpers import day
 
 
 def test_grant_and_withhold_override_the_criteria_with_recorded_reasons(
@@ -73,3 +74,28 @@ def test_grant_and_withhold_override_the_criteria_with_recorded_reasons(
     )
     assert result.replaced is DecisionKind.GRANT
     assert result.warning is not None and "withholding does not revoke it" in result.warning
+
+
+def test_no_certificate_is_issued_before_the_program_closes_not_even_a_granted_one(
+    engine: Engine, tmp_path: Path, keyring: KeyRing
+) -> None:
+    program = start(engine, tmp_path, pairs=1)
+    now = day(program.instants, 5, hours=1)
+    decide(engine, program.name, "M001", DecisionKind.GRANT, reason="co-led", actor="c", now=now)
+    final = program.instants[16].date().isoformat()
+    with pytest.raises(CertificationError) as refused:
+        certify(
+            engine, program.name, load_rules(), now=now, actor="ada", issuer=ISSUER, keyring=keyring
+        )
+    assert str(refused.value) == (
+        f'cohort "{program.name}" has not closed yet: its final week begins on {final} and '
+        "the tick closes the program a week later; certificates are issued after that "
+        "(--dry-run shows where each mentor stands now)"
+    )
+    dry = certify(engine, program.name, load_rules(), now=now, actor="ada", dry_run=True)
+    assert dry.would_issue == ("M001",)  # the grant stands; it is issued after the close
+    after = close(engine, program, tmp_path)
+    report = certify(
+        engine, program.name, load_rules(), now=after, actor="ada", issuer=ISSUER, keyring=keyring
+    )
+    assert [c.mentor_id for c in report.issued] == ["M001"]
