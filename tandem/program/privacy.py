@@ -8,7 +8,9 @@
 - :func:`withdraw_consent` — identity attributes removed from storage and from future
   matching.
 - :func:`purge` — the retention rule: personal data of everyone whose cohorts all closed
-  more than N months ago is erased (``dry_run`` lists who would be).
+  more than N months ago is erased, and of everyone never paired (an unmatched mentee, a
+  mentor who got no mentee) whose record last changed more than N months ago (``dry_run``
+  lists who would be; see *The retention rule* below).
 
 Every call that changes or discloses data writes one audit-log entry, in the same
 transaction as the change. Audit entries never carry the person's name or address.
@@ -33,6 +35,19 @@ them instead (with the reason "erased at the holder's request").
 A person in a proposed, active or paused pair cannot be erased: end the pair first
 (``tandem pair end``), so that their partner is told and nothing is sent to an erased
 address.
+
+The retention rule
+------------------
+``purge(months=N)`` erases, per the policy above, everyone who is not erased already and
+either
+- was in at least one pair, and every cohort of their pairs closed more than N months
+  (of 30 days) ago; or
+- was never in a pair (an applicant who was not matched, or whose match never became a
+  cohort's pair), and whose record last changed more than N months ago: the latest of
+  the participant row's ``created_at`` and ``updated_at`` and of their applications to a
+  cycle (``applied_at``: an application to a new cycle counts as a change, even when the
+  roster row itself is unchanged).
+Anyone with a pair in a cohort still running, or closed more recently, is left alone.
 """
 
 from __future__ import annotations
@@ -55,6 +70,7 @@ from tandem.program.outbox.store import pack, unpack
 from tandem.program.roster.store import find_participant
 from tandem.program.storage.db import transaction
 from tandem.program.storage.tables import (
+    Application,
     AuditEntry,
     Certificate,
     CertificationDecision,
@@ -539,7 +555,8 @@ def withdraw_consent(
 
 @dataclass(frozen=True)
 class PurgeCandidate:
-    """One person the retention rule reaches: their id, role and their cohorts."""
+    """One person the retention rule reaches: their id, role and their cohorts (none: they
+    were never paired)."""
 
     participant_id: str
     role: str
@@ -555,7 +572,9 @@ MAX_RETENTION_MONTHS = 1200
 def purge(
     engine: Engine, *, months: int, actor: str, now: datetime, dry_run: bool
 ) -> list[PurgeCandidate]:
-    """Erase everyone whose cohorts all closed more than ``months`` months (30-day) ago.
+    """Erase everyone whose cohorts all closed more than ``months`` months (30-day) ago,
+    and everyone never paired whose record last changed that long ago (the module's
+    *retention rule*).
 
     People with a pair in a cohort still running, or closed more recently, are left alone;
     already-erased people are skipped. Returns who was (or, with ``dry_run``, would be)
@@ -579,6 +598,7 @@ def purge(
                 person = session.get(Participant, pk)
                 if person is not None and not person.external_id.startswith("erased-"):
                     chosen.append((person, tuple(sorted({c.name for c in theirs}))))
+        chosen += [(p, ()) for p in _never_paired(session, set(by_person), cutoff)]
         chosen.sort(key=lambda item: (item[0].role, item[0].external_id))
         result = [PurgeCandidate(p.external_id, p.role, names) for p, names in chosen]
         if not dry_run:
@@ -586,10 +606,28 @@ def purge(
                 erasure = _erase(
                     session,
                     person,
-                    f"retention: {months} months after {', '.join(names)} closed",
+                    f"retention: {months} months after {', '.join(names)} closed"
+                    if names
+                    else f"retention: never paired, record unchanged for {months} months",
                     actor,
                     now,
                     revoke_certificates=False,
                 )
                 result[n] = replace(result[n], message_ids=tuple(erasure.message_ids))
     return result
+
+
+def _never_paired(session: Session, paired: set[int], cutoff: datetime) -> list[Participant]:
+    """The people in no pair, not erased yet, whose record last changed at ``cutoff`` or
+    before: the row's creation and last update, and their latest application to a cycle."""
+    applied: dict[int, datetime] = {}
+    for application in session.exec(select(Application)).all():
+        at = applied.get(application.participant_pk)
+        applied[application.participant_pk] = max(application.applied_at, at or cutoff)
+    return [
+        person
+        for person in session.exec(select(Participant).order_by(col(Participant.pk))).all()
+        if person.pk not in paired
+        and not person.external_id.startswith("erased-")
+        and max(person.created_at, person.updated_at, applied.get(person.pk, cutoff)) <= cutoff
+    ]

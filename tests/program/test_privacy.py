@@ -27,7 +27,7 @@ from tandem.program.privacy import (
     export_person,
     purge,
 )
-from tandem.program.roster.store import load_profiles
+from tandem.program.roster.store import import_roster, load_profiles
 from tandem.program.storage.tables import (
     CheckIn,
     Cohort,
@@ -37,7 +37,7 @@ from tandem.program.storage.tables import (
     SurveyResponse,
 )
 from tests.conftest import Tandem
-from tests.program.helpers import LINK_KEYS, Program, day, make_program, run_due
+from tests.program.helpers import CREATED, LINK_KEYS, Program, day, make_program, run_due
 
 NAME, EMAIL = "Mentee 1", "mentee1@uni.edu"
 
@@ -255,15 +255,34 @@ def test_purge_erases_only_cohorts_closed_long_enough_ago(
         session.commit()
     for mentee in ("E001", "E002", "E003"):
         change_pair(engine, program.name, mentee, PairAction.END, actor="c", now=closed, reason="x")
+    # Never paired: E004 applied with the others; M004 applied after the cohort closed;
+    # E005 applied with the others and applied again, unchanged, to a later cycle.
+    people = tmp_path / "later"
+    people.mkdir()
+    mentee = "id,name,email\nE004,Mentee 4,mentee4@uni.edu\nE005,Mentee 5,mentee5@uni.edu\n"
+    (people / "mentees.csv").write_text(mentee, encoding="utf-8")
+    (people / "mentors.csv").write_text("id,name,email\nM004,Mentor 4,m4@uni.edu\n")
+    import_roster(engine, people / "mentees.csv", Role.MENTEE, now=CREATED)
+    import_roster(engine, people / "mentors.csv", Role.MENTOR, now=closed + timedelta(days=300))
+    (people / "mentees.csv").write_text(mentee.replace("E004,Mentee 4,mentee4@uni.edu\n", ""))
+    import_roster(
+        engine, people / "mentees.csv", Role.MENTEE, now=closed + timedelta(days=90), cycle="2028"
+    )
     soon = (closed + timedelta(days=100)).isoformat()
     late = (closed + timedelta(days=800)).isoformat()
     early = tandem("purge", "--months", "24", "--dry-run", "--now", soon, db=db_url)
-    assert early.stdout == "Would erase 0 people (cohorts closed more than 24 months ago).\n"
-    dry = tandem("purge", "--months", "24", "--dry-run", "--now", late, db=db_url)
-    assert (
-        dry.stdout.splitlines()[0]
-        == "Would erase 6 people (cohorts closed more than 24 months ago)."
+    assert early.stdout == (
+        "Would erase 0 people (cohorts closed, or never paired and record unchanged, more than "
+        "24 months ago).\n"
     )
+    dry = tandem("purge", "--months", "24", "--dry-run", "--now", late, db=db_url)
+    assert dry.stdout.splitlines() == [
+        "Would erase 7 people (cohorts closed, or never paired and record unchanged, more "
+        "than 24 months ago).",
+        *(f"  mentee E00{n}: Fall 2026" for n in (1, 2, 3)),
+        "  mentee E004: never paired",
+        *(f"  mentor M00{n}: Fall 2026" for n in (1, 2, 3)),
+    ]
     assert NAME in dump(engine)
     folder = tmp_path / "outbox"
     files = sorted(folder.glob("*.eml"))
@@ -276,8 +295,23 @@ def test_purge_erases_only_cohorts_closed_long_enough_ago(
     assert [f.name.split("_")[3] for f in left] == ["digest"]
     assert not re.search(r"Ment(or|ee) \d|ment(or|ee)\d@", left[0].read_text())
     assert NAME not in dump(engine) and "Mentor 3" not in dump(engine)
+    assert "Mentee 4" not in dump(engine) and "mentee4@uni.edu" not in dump(engine)
+    assert "Mentor 4" in dump(engine) and "Mentee 5" in dump(engine)  # changed since
+    assert sorted(
+        {e.details["reason"] for e in audit_log(engine) if e.action == "erase_person"}
+    ) == [
+        "retention: 24 months after Fall 2026 closed",
+        "retention: never paired, record unchanged for 24 months",
+    ]
     again = tandem("purge", "--months", "24", "--now", late, db=db_url)
     assert again.stdout.startswith("Erased 0 people")
+    later = (closed + timedelta(days=1100)).isoformat()
+    last = tandem("purge", "--months", "24", "--now", later, db=db_url)
+    assert last.stdout.splitlines()[1:] == [
+        "  mentee E005: never paired",
+        "  mentor M004: never paired",
+    ]
+    assert "Mentor 4" not in dump(engine) and "Mentee 5" not in dump(engine)
     with pytest.raises(PrivacyError, match="give 1 to 1200 months"):
         purge(engine, months=0, actor="x", now=closed, dry_run=True)
     with pytest.raises(PrivacyError, match="say why"):
