@@ -316,3 +316,50 @@ def test_purge_erases_only_cohorts_closed_long_enough_ago(
         purge(engine, months=0, actor="x", now=closed, dry_run=True)
     with pytest.raises(PrivacyError, match="say why"):
         erase_person(engine, "E001", role=None, reason=" ", actor="x", now=closed)
+
+
+def test_a_person_in_both_roles_is_exported_whole_and_their_other_record_named_on_erasure(
+    engine: Engine, program: Program, tmp_path: Path, tandem: Tandem, db_url: str
+) -> None:
+    now = day(program.instants, 2, days=4)
+    mentors = tmp_path / "also-mentors.csv"
+    mentors.write_text(
+        "id,name,email,capacity,career_stage\n"
+        "M004,Mentee 1,Mentee1@uni.edu,1,senior_faculty\n"  # E001, applying as a mentor too
+        "E002,Mentee 2,mentee2@uni.edu,1,senior_faculty\n",  # E002, with the same id
+        encoding="utf-8",
+    )
+    import_roster(engine, mentors, Role.MENTOR, now=now)
+    out = tmp_path / "E001.json"
+    tandem("participants", "export-person", "E001", "--out", out, db=db_url)
+    document = json.loads(out.read_text())
+    [other] = document["same_person_other_records"]
+    assert (other["role"], other["id"]) == ("mentor", "M004")
+    assert other["export"]["profile"]["external_id"] == "M004"
+    assert other["export"]["pairs"] == [] and other["export"]["messages"] == []
+    assert [e.subject for e in audit_log(engine) if e.action == "export_person"] == [
+        "participant E001",
+        "participant M004",
+    ]
+    refused = tandem("participants", "export-person", "E002", db=db_url, expect=1)
+    assert "say which with --role mentor or --role mentee" in refused.stderr
+    mentee = tandem("participants", "export-person", "E002", "--role", "mentee", db=db_url)
+    records = json.loads(mentee.stdout)["same_person_other_records"]
+    assert [(r["role"], r["id"]) for r in records] == [("mentor", "E002")]
+    assert json.loads(mentee.stdout)["profile"]["role"] == "mentee"
+
+    change_pair(engine, program.name, "E001", PairAction.END, actor="c", now=now, reason="x")
+    erase = ["participants", "erase", "--reason", "asked", "--now", now.isoformat()]
+    result = tandem(*erase, "E001", db=db_url)
+    assert result.stdout.splitlines()[2:] == [
+        "The same address is also mentor M004, which is kept: erase it too with "
+        "`tandem participants erase M004 --role mentor --reason …`."
+    ]
+    kept = dump(engine)
+    assert "E001" not in kept and "M004" in kept and "Mentee1@uni.edu" in kept
+    with Session(engine) as session:
+        to = session.exec(select(OutboxMessage.recipient_email)).all()  # type: ignore[call-overload]
+    assert EMAIL not in {t[0] for t in to}  # the mentee record's messages are emptied
+    second = tandem(*erase, "M004", "--role", "mentor", db=db_url)
+    assert len(second.stdout.splitlines()) == 2  # nothing more to name
+    assert NAME not in dump(engine) and EMAIL not in dump(engine).lower()

@@ -285,7 +285,7 @@ def test_the_format_follows_the_out_file_name(
     assert (tmp_path / "same.csv").read_text() == (tmp_path / "r.csv").read_text()
     tandem("report", "mentor", COHORT, "M001", "--out", tmp_path / "m.json", db=db_url)
     assert json.loads((tmp_path / "m.json").read_text())["cohort"] == COHORT
-    refusals = [
+    refusals: list[tuple[list[str | Path], str]] = [
         (
             ["report", COHORT, "--out", tmp_path / "r.pdf"],
             "r.pdf: the format follows the file name; end it in .html, .json, .csv or .xlsx",
