@@ -31,7 +31,14 @@ FILE_OUTPUTS: list[tuple[str, Arguments]] = [
     ("certs export-revocations", lambda out: ["certs", "export-revocations", "--out", out]),
     ("prompts docs", lambda out: ["prompts", "docs", "--out", out]),
 ]
-SUFFIX = {"participants export": ".csv", "match": ".csv", "report (xlsx)": ".xlsx"}
+SUFFIX = {
+    "participants export": ".csv",
+    "match": ".csv",
+    "report (html)": ".html",
+    "report (xlsx)": ".xlsx",
+    "report (csv)": ".csv",
+    "report mentor": ".html",
+}
 
 
 def one_error_line(tandem: Tandem, db_url: str, arguments: list[str | Path]) -> str:

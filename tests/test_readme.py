@@ -4,6 +4,7 @@ database and outbox (the README's own defaults, in a fresh working directory).""
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tandem.program.storage.enums import MessageKind
 from tests.conftest import Tandem
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,6 +71,13 @@ def test_the_readme_commands_are_found() -> None:
     assert readme_commands('```\ntandem a "b c" \\\n  --d # e\nmake x\n```\n') == [
         ["a", "b c", "--d"]
     ]
+
+
+def test_the_readme_names_every_message_kind() -> None:
+    """The file outbox paragraph lists every kind a message file's name can carry."""
+    start = README.index("the kinds are `intro`")
+    sentence = README[start : README.index(". ", start)]
+    assert re.findall(r"`([a-z_]+)`", sentence) == [k.value for k in MessageKind]
 
 
 @pytest.mark.slow

@@ -119,6 +119,42 @@ class ReportFormat(StrEnum):
     XLSX = "xlsx"
 
 
+EXTENSIONS = {
+    ".html": ReportFormat.HTML,
+    ".htm": ReportFormat.HTML,
+    ".json": ReportFormat.JSON,
+    ".csv": ReportFormat.CSV,
+    ".xlsx": ReportFormat.XLSX,
+}
+"""The report formats by ``--out``'s file name extension."""
+
+
+def report_format(
+    fmt: ReportFormat | None, out: Path | None, allowed: tuple[ReportFormat, ...]
+) -> ReportFormat:
+    """The format to write: ``--format`` when given, else the one ``--out``'s extension
+    names (``html`` when printing). One line, before any work, when the extension is not
+    one of ``allowed``'s or disagrees with ``--format``, so that ``--out r.xlsx`` never
+    holds a page."""
+    if out is None:
+        return fmt or ReportFormat.HTML
+    by_name = EXTENSIONS.get(out.suffix.lower())
+    if by_name is None or by_name not in allowed:
+        names = [e for e, f in EXTENSIONS.items() if f in allowed and e != ".htm"]
+        listed = ", ".join(names[:-1]) + " or " + names[-1]
+        raise typer.BadParameter(
+            f"{out.name}: the format follows the file name; end it in {listed}",
+            param_hint="--out",
+        )
+    if fmt is not None and fmt is not by_name:
+        raise typer.BadParameter(
+            f"--format {fmt.value} does not match the file name {out.name}; make them agree "
+            "(or leave out --format)",
+            param_hint="--out",
+        )
+    return by_name
+
+
 def _write(text: str, out: Path | None) -> None:
     if out is None:
         typer.echo(text, nl=False)
@@ -132,14 +168,21 @@ def report_cohort(
     ctx: typer.Context,
     cohort: str,
     fmt: Annotated[
-        ReportFormat, typer.Option("--format", help="html (a page), json, csv (long form), xlsx.")
-    ] = ReportFormat.HTML,
+        ReportFormat | None,
+        typer.Option(
+            "--format",
+            help="html (a page), json, csv (long form), xlsx. Default: --out's extension "
+            "(.html, .json, .csv, .xlsx), else html.",
+            show_default=False,
+        ),
+    ] = None,
     out: Annotated[
         Path | None, typer.Option("--out", help="Write to this file (needed for xlsx).")
     ] = None,
     now: NowOption = None,
 ) -> None:
     """The cohort report: participation, meetings, competency gains, satisfaction, intent."""
+    fmt = report_format(fmt, out, tuple(ReportFormat))
     if fmt is ReportFormat.XLSX and out is None:
         raise typer.BadParameter("an XLSX workbook needs --out FILE.xlsx", param_hint="--out")
     if out is not None:
@@ -161,13 +204,19 @@ def report_mentor(
     mentor_id: Annotated[str, typer.Argument(help="The mentor's id from the roster.")],
     out: Annotated[Path | None, typer.Option("--out", help="Write the page to this file.")] = None,
     fmt: Annotated[
-        ReportFormat, typer.Option("--format", help="html (a page) or json.")
-    ] = ReportFormat.HTML,
+        ReportFormat | None,
+        typer.Option(
+            "--format",
+            help="html (a page) or json. Default: --out's extension (.html, .json), else html.",
+            show_default=False,
+        ),
+    ] = None,
     now: NowOption = None,
 ) -> None:
     """One mentor's feedback: their mentees' ratings beside the cohort's, weeks to revisit."""
-    if fmt not in (ReportFormat.HTML, ReportFormat.JSON):
+    if fmt not in (None, ReportFormat.HTML, ReportFormat.JSON):
         raise typer.BadParameter("mentor feedback is html or json", param_hint="--format")
+    fmt = report_format(fmt, out, (ReportFormat.HTML, ReportFormat.JSON))
     if out is not None:
         check_output_file(out)
     with database(ctx) as db:

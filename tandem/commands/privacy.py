@@ -164,7 +164,8 @@ def purge(
         typer.Option(
             "--months",
             envvar="TANDEM_RETENTION_MONTHS",
-            help="Erase people whose cohorts all closed more than this many months ago.",
+            help="Erase people whose cohorts all closed more than this many months ago, "
+            "and people never paired whose record last changed that long ago.",
         ),
     ] = 24,
     dry_run: Annotated[
@@ -183,9 +184,13 @@ def purge(
         )
     verb = "Would erase" if dry_run else "Erased"
     people = "person" if len(chosen) == 1 else "people"
-    typer.echo(f"{verb} {len(chosen)} {people} (cohorts closed more than {months} months ago).")
+    typer.echo(
+        f"{verb} {len(chosen)} {people} (cohorts closed, or never paired and record unchanged, "
+        f"more than {months} months ago)."
+    )
     for candidate in chosen:
-        typer.echo(f"  {candidate.role} {candidate.participant_id}: {', '.join(candidate.cohorts)}")
+        cohorts = ", ".join(candidate.cohorts) or "never paired"
+        typer.echo(f"  {candidate.role} {candidate.participant_id}: {cohorts}")
     if outbox is not None and not dry_run:
         from tandem.program.outbox.channels import FileOutbox
 

@@ -2,13 +2,16 @@
 
 - :func:`export_person` — everything stored about one person, as one JSON-ready document:
   profile, matches, pairs and their history, messages sent, check-ins, survey answers,
-  certificates.
+  certificates; and the same of their record in the other role, when they applied in both
+  (the same e-mail address).
 - :func:`erase_person` — removes a person's personal data and keeps de-identified rows so
   that the program's statistics still add up (see *The erasure policy* below).
 - :func:`withdraw_consent` — identity attributes removed from storage and from future
   matching.
 - :func:`purge` — the retention rule: personal data of everyone whose cohorts all closed
-  more than N months ago is erased (``dry_run`` lists who would be).
+  more than N months ago is erased, and of everyone never paired (an unmatched mentee, a
+  mentor who got no mentee) whose record last changed more than N months ago (``dry_run``
+  lists who would be; see *The retention rule* below).
 
 Every call that changes or discloses data writes one audit-log entry, in the same
 transaction as the change. Audit entries never carry the person's name or address.
@@ -30,9 +33,25 @@ deleted too (``tandem participants erase --outbox``).
 Certificates stay valid by default: the person holds the signed file, and erasing
 Tandem's copy must not take away what they earned. ``revoke_certificates=True`` revokes
 them instead (with the reason "erased at the holder's request").
+An erasure acts on one record: a person who applied in both roles (the same e-mail
+address) keeps their record in the other role, and the erasure names it (to be erased in
+turn). Messages to the shared address in the other role are that record's.
 A person in a proposed, active or paused pair cannot be erased: end the pair first
 (``tandem pair end``), so that their partner is told and nothing is sent to an erased
 address.
+
+The retention rule
+------------------
+``purge(months=N)`` erases, per the policy above, everyone who is not erased already and
+either
+- was in at least one pair, and every cohort of their pairs closed more than N months
+  (of 30 days) ago; or
+- was never in a pair (an applicant who was not matched, or whose match never became a
+  cohort's pair), and whose record last changed more than N months ago: the latest of
+  the participant row's ``created_at`` and ``updated_at`` and of their applications to a
+  cycle (``applied_at``: an application to a new cycle counts as a change, even when the
+  roster row itself is unchanged).
+Anyone with a pair in a cohort still running, or closed more recently, is left alone.
 """
 
 from __future__ import annotations
@@ -55,6 +74,7 @@ from tandem.program.outbox.store import pack, unpack
 from tandem.program.roster.store import find_participant
 from tandem.program.storage.db import transaction
 from tandem.program.storage.tables import (
+    Application,
     AuditEntry,
     Certificate,
     CertificationDecision,
@@ -92,8 +112,33 @@ def _role_messages(person: Participant, pair_pks: list[int]) -> Any:
     by_pair = and_(
         col(OutboxMessage.pair_pk).in_(pair_pks), col(OutboxMessage.recipient_role) == person.role
     )
-    to_address = col(OutboxMessage.recipient_email) == person.email
-    return select(OutboxMessage).where(or_(by_pair, to_address))
+    return select(OutboxMessage).where(or_(by_pair, _to_address(person)))
+
+
+def _to_address(person: Participant) -> Any:
+    """Messages to the person's address, but for the other role: those are the other
+    record's, when the same person applied in both roles (see :func:`_same_person`)."""
+    return and_(
+        col(OutboxMessage.recipient_email) == person.email,
+        col(OutboxMessage.recipient_role) != _other_role(person.role),
+    )
+
+
+def _other_role(role: str) -> str:
+    return Role.MENTEE.value if role == Role.MENTOR.value else Role.MENTOR.value
+
+
+def _same_person(session: Session, person: Participant) -> list[Participant]:
+    """The person's records in the other role: the same e-mail address (a person who
+    applied as a mentor and as a mentee has two rows)."""
+    return list(
+        session.exec(
+            select(Participant).where(
+                Participant.email_key == person.email_key,
+                Participant.role == _other_role(person.role),
+            )
+        ).all()
+    )
 
 
 def _naming_messages(session: Session, person: Participant, pairs: list[Pair]) -> Any:
@@ -114,7 +159,7 @@ def _naming_messages(session: Session, person: Participant, pairs: list[Pair]) -
     return select(OutboxMessage).where(
         or_(
             col(OutboxMessage.pair_pk).in_(pair_pks),
-            col(OutboxMessage.recipient_email) == person.email,
+            _to_address(person),
             col(OutboxMessage.pk).in_(found),
         )
     )
@@ -148,148 +193,154 @@ def export_person(
 ) -> dict[str, Any]:
     """Everything stored about one person, as a JSON-ready dict (recorded in the audit log).
 
+    The person's record in the other role, when they applied in both (the same e-mail
+    address), is exported too, under ``same_person_other_records``.
+
     Raises :class:`PrivacyError` when the id is unknown, or names a mentor and a mentee and
     ``role`` is not given.
     """
     with transaction(engine) as session:
         person = _find(session, participant_id, role)
-        pairs = _pairs(session, person)
-        pair_pks = [p.pk for p in pairs if p.pk is not None]
-        cohorts = {c.pk: c.name for c in session.exec(select(Cohort)).all()}
-        people = {p.pk: p.external_id for p in session.exec(select(Participant)).all()}
-        match_column = (
-            MatchPair.mentor_id if person.role == Role.MENTOR.value else MatchPair.mentee_id
-        )
-        matches = session.exec(
-            select(MatchPair, MatchRun)
-            .join(MatchRun, col(MatchRun.pk) == MatchPair.run_pk)
-            .where(match_column == person.external_id)
-            .order_by(col(MatchPair.pk))
-        ).all()
-        events = session.exec(
-            select(PairEvent)
-            .where(col(PairEvent.pair_pk).in_(pair_pks))
-            .order_by(col(PairEvent.pk))
-        ).all()
-        checkins = session.exec(
-            select(CheckIn)
-            .where(col(CheckIn.pair_pk).in_(pair_pks), CheckIn.role == person.role)
-            .order_by(col(CheckIn.pk))
-        ).all()
-        messages = session.exec(
-            _role_messages(person, pair_pks).order_by(col(OutboxMessage.pk))
-        ).all()
-        certificates = session.exec(
-            select(Certificate)
-            .where(Certificate.mentor_pk == person.pk)
-            .order_by(col(Certificate.pk))
-        ).all()
-        surveys = session.exec(
-            select(SurveyResponse)
-            .where(SurveyResponse.participant_pk == person.pk)
-            .order_by(col(SurveyResponse.pk))
-        ).all()
-        document: dict[str, Any] = {
-            "exported_at": _iso(now),
-            "profile": {
-                k: (_iso(v) if isinstance(v, datetime) else v)
-                for k, v in person.model_dump().items()
-                if k != "pk"
-            },
-            "matches": [
-                {
-                    "cycle": run.cycle,
-                    "run": run.pk,
-                    "mentee_id": m.mentee_id,
-                    "mentor_id": m.mentor_id,
-                    "score": m.score,
-                    "reasons": m.reasons,
-                }
-                for m, run in matches
-            ],
-            "pairs": [
-                {
-                    "cohort": cohorts.get(p.cohort_pk),
-                    "partner_id": people.get(
-                        p.mentee_pk if person.role == Role.MENTOR.value else p.mentor_pk
-                    ),
-                    "state": p.state,
-                    "state_reason": p.state_reason,
-                    "activated_at": _iso(p.activated_at),
-                    "ended_at": _iso(p.ended_at),
-                    "history": [
-                        {
-                            "at": _iso(e.at),
-                            "from": e.from_state,
-                            "to": e.to_state,
-                            "by": e.actor,
-                            "reason": e.reason,
-                        }
-                        for e in events
-                        if e.pair_pk == p.pk
-                    ],
-                }
-                for p in pairs
-            ],
-            "checkins": [
-                {
-                    "cohort": cohorts.get(next(p.cohort_pk for p in pairs if p.pk == c.pair_pk)),
-                    "week": c.week,
-                    "met": c.met,
-                    "minutes": c.minutes,
-                    "mode": c.mode,
-                    "rating": c.rating,
-                    "topic": c.topic,
-                    "note": c.note,
-                    "answers": c.answers,
-                    "recorded_at": _iso(c.recorded_at),
-                }
-                for c in checkins
-            ],
-            "messages": [
-                {
-                    "cohort": cohorts.get(m.cohort_pk),
-                    "week": m.week,
-                    "kind": m.kind,
-                    "to": m.recipient_email,
-                    "subject": m.subject,
-                    "status": m.status,
-                    "sent_at": _iso(m.sent_at),
-                    "text": _body_text(m.content),
-                }
-                for m in messages
-            ],
-            "survey_answers": [
-                {
-                    "cohort": cohorts.get(s.cohort_pk),
-                    "survey": s.survey,
-                    "role": s.role,
-                    "answers": s.answers,
-                    "recorded_at": _iso(s.recorded_at),
-                }
-                for s in surveys
-            ],
-            "certificates": [
-                {
-                    "credential_id": c.credential_id,
-                    "cohort": cohorts.get(c.cohort_pk),
-                    "issued_at": _iso(c.issued_at),
-                    "status": c.status,
-                    "revoked_at": _iso(c.revoked_at),
-                    "revoked_reason": c.revoked_reason,
-                    "credential": c.token,
-                }
-                for c in certificates
-            ],
-        }
-        record_audit(
-            session,
-            now,
-            actor,
-            AuditAction.EXPORT_PERSON,
-            f"participant {person.external_id}",
-            {"role": person.role},
-        )
+        document = _export(session, person, now)
+        document["same_person_other_records"] = [
+            {"role": other.role, "id": other.external_id, "export": _export(session, other, now)}
+            for other in _same_person(session, person)
+        ]
+        for record in (person, *_same_person(session, person)):
+            record_audit(
+                session,
+                now,
+                actor,
+                AuditAction.EXPORT_PERSON,
+                f"participant {record.external_id}",
+                {"role": record.role},
+            )
+    return document
+
+
+def _export(session: Session, person: Participant, now: datetime) -> dict[str, Any]:
+    """Everything stored about one participant record."""
+    pairs = _pairs(session, person)
+    pair_pks = [p.pk for p in pairs if p.pk is not None]
+    cohorts = {c.pk: c.name for c in session.exec(select(Cohort)).all()}
+    people = {p.pk: p.external_id for p in session.exec(select(Participant)).all()}
+    match_column = MatchPair.mentor_id if person.role == Role.MENTOR.value else MatchPair.mentee_id
+    matches = session.exec(
+        select(MatchPair, MatchRun)
+        .join(MatchRun, col(MatchRun.pk) == MatchPair.run_pk)
+        .where(match_column == person.external_id)
+        .order_by(col(MatchPair.pk))
+    ).all()
+    events = session.exec(
+        select(PairEvent).where(col(PairEvent.pair_pk).in_(pair_pks)).order_by(col(PairEvent.pk))
+    ).all()
+    checkins = session.exec(
+        select(CheckIn)
+        .where(col(CheckIn.pair_pk).in_(pair_pks), CheckIn.role == person.role)
+        .order_by(col(CheckIn.pk))
+    ).all()
+    messages = session.exec(_role_messages(person, pair_pks).order_by(col(OutboxMessage.pk))).all()
+    certificates = session.exec(
+        select(Certificate).where(Certificate.mentor_pk == person.pk).order_by(col(Certificate.pk))
+    ).all()
+    surveys = session.exec(
+        select(SurveyResponse)
+        .where(SurveyResponse.participant_pk == person.pk)
+        .order_by(col(SurveyResponse.pk))
+    ).all()
+    document: dict[str, Any] = {
+        "exported_at": _iso(now),
+        "profile": {
+            k: (_iso(v) if isinstance(v, datetime) else v)
+            for k, v in person.model_dump().items()
+            if k != "pk"
+        },
+        "matches": [
+            {
+                "cycle": run.cycle,
+                "run": run.pk,
+                "mentee_id": m.mentee_id,
+                "mentor_id": m.mentor_id,
+                "score": m.score,
+                "reasons": m.reasons,
+            }
+            for m, run in matches
+        ],
+        "pairs": [
+            {
+                "cohort": cohorts.get(p.cohort_pk),
+                "partner_id": people.get(
+                    p.mentee_pk if person.role == Role.MENTOR.value else p.mentor_pk
+                ),
+                "state": p.state,
+                "state_reason": p.state_reason,
+                "activated_at": _iso(p.activated_at),
+                "ended_at": _iso(p.ended_at),
+                "history": [
+                    {
+                        "at": _iso(e.at),
+                        "from": e.from_state,
+                        "to": e.to_state,
+                        "by": e.actor,
+                        "reason": e.reason,
+                    }
+                    for e in events
+                    if e.pair_pk == p.pk
+                ],
+            }
+            for p in pairs
+        ],
+        "checkins": [
+            {
+                "cohort": cohorts.get(next(p.cohort_pk for p in pairs if p.pk == c.pair_pk)),
+                "week": c.week,
+                "met": c.met,
+                "minutes": c.minutes,
+                "mode": c.mode,
+                "rating": c.rating,
+                "topic": c.topic,
+                "note": c.note,
+                "answers": c.answers,
+                "recorded_at": _iso(c.recorded_at),
+            }
+            for c in checkins
+        ],
+        "messages": [
+            {
+                "cohort": cohorts.get(m.cohort_pk),
+                "week": m.week,
+                "kind": m.kind,
+                "to": m.recipient_email,
+                "subject": m.subject,
+                "status": m.status,
+                "sent_at": _iso(m.sent_at),
+                "text": _body_text(m.content),
+            }
+            for m in messages
+        ],
+        "survey_answers": [
+            {
+                "cohort": cohorts.get(s.cohort_pk),
+                "survey": s.survey,
+                "role": s.role,
+                "answers": s.answers,
+                "recorded_at": _iso(s.recorded_at),
+            }
+            for s in surveys
+        ],
+        "certificates": [
+            {
+                "credential_id": c.credential_id,
+                "cohort": cohorts.get(c.cohort_pk),
+                "issued_at": _iso(c.issued_at),
+                "status": c.status,
+                "revoked_at": _iso(c.revoked_at),
+                "revoked_reason": c.revoked_reason,
+                "credential": c.token,
+            }
+            for c in certificates
+        ],
+    }
     return document
 
 
@@ -312,6 +363,9 @@ class Erasure:
     message_ids: list[str] = field(default_factory=list)
     """The Message-IDs of the messages emptied (to remove their delivered copies from a
     file outbox: :meth:`tandem.program.outbox.channels.FileOutbox.remove`)."""
+    same_person: list[tuple[str, str]] = field(default_factory=list)
+    """The (role, id) of the person's record in the other role (the same address), kept:
+    an erasure acts on one record, and says how to erase the other."""
 
     def lines(self) -> list[str]:
         kept = f"{self.certificates_kept} kept valid" if self.certificates_kept else ""
@@ -323,6 +377,11 @@ class Erasure:
             f"Messages emptied: {self.messages}; check-ins cleared of notes and answers: "
             f"{self.checkins}; survey responses cleared of written answers: {self.surveys}; "
             f"pairs kept de-identified: {self.pairs}; certificates: {certs}.",
+            *(
+                f"The same address is also {role} {other}, which is kept: erase it too with "
+                f"`tandem participants erase {other} --role {role} --reason …`."
+                for role, other in self.same_person
+            ),
         ]
 
 
@@ -367,6 +426,7 @@ def _erase(
         )
     old_id, new_id = person.external_id, f"erased-{person.pk}"
     erasure = Erasure(role=person.role, new_id=new_id, pairs=len(pairs))
+    erasure.same_person = [(p.role, p.external_id) for p in _same_person(session, person)]
     pair_pks = [p.pk for p in pairs if p.pk is not None]
     # Messages first: they are found by the address and name about to be erased.
     for message in session.exec(_naming_messages(session, person, pairs)).all():
@@ -539,7 +599,8 @@ def withdraw_consent(
 
 @dataclass(frozen=True)
 class PurgeCandidate:
-    """One person the retention rule reaches: their id, role and their cohorts."""
+    """One person the retention rule reaches: their id, role and their cohorts (none: they
+    were never paired)."""
 
     participant_id: str
     role: str
@@ -555,7 +616,9 @@ MAX_RETENTION_MONTHS = 1200
 def purge(
     engine: Engine, *, months: int, actor: str, now: datetime, dry_run: bool
 ) -> list[PurgeCandidate]:
-    """Erase everyone whose cohorts all closed more than ``months`` months (30-day) ago.
+    """Erase everyone whose cohorts all closed more than ``months`` months (30-day) ago,
+    and everyone never paired whose record last changed that long ago (the module's
+    *retention rule*).
 
     People with a pair in a cohort still running, or closed more recently, are left alone;
     already-erased people are skipped. Returns who was (or, with ``dry_run``, would be)
@@ -579,6 +642,7 @@ def purge(
                 person = session.get(Participant, pk)
                 if person is not None and not person.external_id.startswith("erased-"):
                     chosen.append((person, tuple(sorted({c.name for c in theirs}))))
+        chosen += [(p, ()) for p in _never_paired(session, set(by_person), cutoff)]
         chosen.sort(key=lambda item: (item[0].role, item[0].external_id))
         result = [PurgeCandidate(p.external_id, p.role, names) for p, names in chosen]
         if not dry_run:
@@ -586,10 +650,28 @@ def purge(
                 erasure = _erase(
                     session,
                     person,
-                    f"retention: {months} months after {', '.join(names)} closed",
+                    f"retention: {months} months after {', '.join(names)} closed"
+                    if names
+                    else f"retention: never paired, record unchanged for {months} months",
                     actor,
                     now,
                     revoke_certificates=False,
                 )
                 result[n] = replace(result[n], message_ids=tuple(erasure.message_ids))
     return result
+
+
+def _never_paired(session: Session, paired: set[int], cutoff: datetime) -> list[Participant]:
+    """The people in no pair, not erased yet, whose record last changed at ``cutoff`` or
+    before: the row's creation and last update, and their latest application to a cycle."""
+    applied: dict[int, datetime] = {}
+    for application in session.exec(select(Application)).all():
+        at = applied.get(application.participant_pk)
+        applied[application.participant_pk] = max(application.applied_at, at or cutoff)
+    return [
+        person
+        for person in session.exec(select(Participant).order_by(col(Participant.pk))).all()
+        if person.pk not in paired
+        and not person.external_id.startswith("erased-")
+        and max(person.created_at, person.updated_at, applied.get(person.pk or 0, cutoff)) <= cutoff
+    ]

@@ -27,7 +27,7 @@ from tandem.program.privacy import (
     export_person,
     purge,
 )
-from tandem.program.roster.store import load_profiles
+from tandem.program.roster.store import import_roster, load_profiles
 from tandem.program.storage.tables import (
     CheckIn,
     Cohort,
@@ -37,7 +37,7 @@ from tandem.program.storage.tables import (
     SurveyResponse,
 )
 from tests.conftest import Tandem
-from tests.program.helpers import LINK_KEYS, Program, day, make_program, run_due
+from tests.program.helpers import CREATED, LINK_KEYS, Program, day, make_program, run_due
 
 NAME, EMAIL = "Mentee 1", "mentee1@uni.edu"
 
@@ -255,15 +255,34 @@ def test_purge_erases_only_cohorts_closed_long_enough_ago(
         session.commit()
     for mentee in ("E001", "E002", "E003"):
         change_pair(engine, program.name, mentee, PairAction.END, actor="c", now=closed, reason="x")
+    # Never paired: E004 applied with the others; M004 applied after the cohort closed;
+    # E005 applied with the others and applied again, unchanged, to a later cycle.
+    people = tmp_path / "later"
+    people.mkdir()
+    mentee = "id,name,email\nE004,Mentee 4,mentee4@uni.edu\nE005,Mentee 5,mentee5@uni.edu\n"
+    (people / "mentees.csv").write_text(mentee, encoding="utf-8")
+    (people / "mentors.csv").write_text("id,name,email\nM004,Mentor 4,m4@uni.edu\n")
+    import_roster(engine, people / "mentees.csv", Role.MENTEE, now=CREATED)
+    import_roster(engine, people / "mentors.csv", Role.MENTOR, now=closed + timedelta(days=300))
+    (people / "mentees.csv").write_text(mentee.replace("E004,Mentee 4,mentee4@uni.edu\n", ""))
+    import_roster(
+        engine, people / "mentees.csv", Role.MENTEE, now=closed + timedelta(days=90), cycle="2028"
+    )
     soon = (closed + timedelta(days=100)).isoformat()
     late = (closed + timedelta(days=800)).isoformat()
     early = tandem("purge", "--months", "24", "--dry-run", "--now", soon, db=db_url)
-    assert early.stdout == "Would erase 0 people (cohorts closed more than 24 months ago).\n"
-    dry = tandem("purge", "--months", "24", "--dry-run", "--now", late, db=db_url)
-    assert (
-        dry.stdout.splitlines()[0]
-        == "Would erase 6 people (cohorts closed more than 24 months ago)."
+    assert early.stdout == (
+        "Would erase 0 people (cohorts closed, or never paired and record unchanged, more than "
+        "24 months ago).\n"
     )
+    dry = tandem("purge", "--months", "24", "--dry-run", "--now", late, db=db_url)
+    assert dry.stdout.splitlines() == [
+        "Would erase 7 people (cohorts closed, or never paired and record unchanged, more "
+        "than 24 months ago).",
+        *(f"  mentee E00{n}: Fall 2026" for n in (1, 2, 3)),
+        "  mentee E004: never paired",
+        *(f"  mentor M00{n}: Fall 2026" for n in (1, 2, 3)),
+    ]
     assert NAME in dump(engine)
     folder = tmp_path / "outbox"
     files = sorted(folder.glob("*.eml"))
@@ -276,9 +295,71 @@ def test_purge_erases_only_cohorts_closed_long_enough_ago(
     assert [f.name.split("_")[3] for f in left] == ["digest"]
     assert not re.search(r"Ment(or|ee) \d|ment(or|ee)\d@", left[0].read_text())
     assert NAME not in dump(engine) and "Mentor 3" not in dump(engine)
+    assert "Mentee 4" not in dump(engine) and "mentee4@uni.edu" not in dump(engine)
+    assert "Mentor 4" in dump(engine) and "Mentee 5" in dump(engine)  # changed since
+    assert sorted(
+        {e.details["reason"] for e in audit_log(engine) if e.action == "erase_person"}
+    ) == [
+        "retention: 24 months after Fall 2026 closed",
+        "retention: never paired, record unchanged for 24 months",
+    ]
     again = tandem("purge", "--months", "24", "--now", late, db=db_url)
     assert again.stdout.startswith("Erased 0 people")
+    later = (closed + timedelta(days=1100)).isoformat()
+    last = tandem("purge", "--months", "24", "--now", later, db=db_url)
+    assert last.stdout.splitlines()[1:] == [
+        "  mentee E005: never paired",
+        "  mentor M004: never paired",
+    ]
+    assert "Mentor 4" not in dump(engine) and "Mentee 5" not in dump(engine)
     with pytest.raises(PrivacyError, match="give 1 to 1200 months"):
         purge(engine, months=0, actor="x", now=closed, dry_run=True)
     with pytest.raises(PrivacyError, match="say why"):
         erase_person(engine, "E001", role=None, reason=" ", actor="x", now=closed)
+
+
+def test_a_person_in_both_roles_is_exported_whole_and_their_other_record_named_on_erasure(
+    engine: Engine, program: Program, tmp_path: Path, tandem: Tandem, db_url: str
+) -> None:
+    now = day(program.instants, 2, days=4)
+    mentors = tmp_path / "also-mentors.csv"
+    mentors.write_text(
+        "id,name,email,capacity,career_stage\n"
+        "M004,Mentee 1,Mentee1@uni.edu,1,senior_faculty\n"  # E001, applying as a mentor too
+        "E002,Mentee 2,mentee2@uni.edu,1,senior_faculty\n",  # E002, with the same id
+        encoding="utf-8",
+    )
+    import_roster(engine, mentors, Role.MENTOR, now=now)
+    out = tmp_path / "E001.json"
+    tandem("participants", "export-person", "E001", "--out", out, db=db_url)
+    document = json.loads(out.read_text())
+    [other] = document["same_person_other_records"]
+    assert (other["role"], other["id"]) == ("mentor", "M004")
+    assert other["export"]["profile"]["external_id"] == "M004"
+    assert other["export"]["pairs"] == [] and other["export"]["messages"] == []
+    assert [e.subject for e in audit_log(engine) if e.action == "export_person"] == [
+        "participant E001",
+        "participant M004",
+    ]
+    refused = tandem("participants", "export-person", "E002", db=db_url, expect=1)
+    assert "say which with --role mentor or --role mentee" in refused.stderr
+    mentee = tandem("participants", "export-person", "E002", "--role", "mentee", db=db_url)
+    records = json.loads(mentee.stdout)["same_person_other_records"]
+    assert [(r["role"], r["id"]) for r in records] == [("mentor", "E002")]
+    assert json.loads(mentee.stdout)["profile"]["role"] == "mentee"
+
+    change_pair(engine, program.name, "E001", PairAction.END, actor="c", now=now, reason="x")
+    erase = ["participants", "erase", "--reason", "asked", "--now", now.isoformat()]
+    result = tandem(*erase, "E001", db=db_url)
+    assert result.stdout.splitlines()[2:] == [
+        "The same address is also mentor M004, which is kept: erase it too with "
+        "`tandem participants erase M004 --role mentor --reason …`."
+    ]
+    kept = dump(engine)
+    assert "E001" not in kept and "M004" in kept and "Mentee1@uni.edu" in kept
+    with Session(engine) as session:
+        to = session.exec(select(OutboxMessage.recipient_email)).all()  # type: ignore[call-overload]
+    assert EMAIL not in {t[0] for t in to}  # the mentee record's messages are emptied
+    second = tandem(*erase, "M004", "--role", "mentor", db=db_url)
+    assert len(second.stdout.splitlines()) == 2  # nothing more to name
+    assert NAME not in dump(engine) and EMAIL not in dump(engine).lower()

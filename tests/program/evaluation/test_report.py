@@ -23,6 +23,7 @@ from tandem.program.evaluation.responses import import_responses
 from tandem.program.storage.db import transaction
 from tandem.program.storage.tables import Pair, Participant
 from tandem.prompts.curriculum import Competency
+from tests.conftest import Tandem
 from tests.program.evaluation.helpers import (
     COHORT,
     MENTEES_OF,
@@ -266,6 +267,52 @@ def test_report_commands(db_url: str, tmp_path: Path) -> None:
     tandem("report", "mentor", COHORT, "M001", "--out", feedback, db=db_url)
     assert "Your mentoring feedback" in feedback.read_text()
     assert "Mentor M001" not in feedback.read_text()
+
+
+def test_the_format_follows_the_out_file_name(
+    cohort: Engine, tmp_path: Path, tandem: Tandem, db_url: str
+) -> None:
+    import_responses(cohort, COHORT, write_rows(tmp_path / "closing.csv", closing_rows()), now=NOW)
+    tandem("report", COHORT, "--out", tmp_path / "r.xlsx", db=db_url)
+    assert load_workbook(tmp_path / "r.xlsx").sheetnames[0] == "Participation"
+    tandem("report", COHORT, "--out", tmp_path / "r.JSON", db=db_url)
+    assert json.loads((tmp_path / "r.JSON").read_text())["cohort"] == COHORT
+    tandem("report", COHORT, "--out", tmp_path / "r.csv", db=db_url)
+    assert (tmp_path / "r.csv").read_text().startswith("section,group,metric,value")
+    tandem("report", COHORT, "--out", tmp_path / "r.htm", db=db_url)
+    assert (tmp_path / "r.htm").read_text().startswith("<!doctype html>")
+    tandem("report", COHORT, "--format", "csv", "--out", tmp_path / "same.csv", db=db_url)
+    assert (tmp_path / "same.csv").read_text() == (tmp_path / "r.csv").read_text()
+    tandem("report", "mentor", COHORT, "M001", "--out", tmp_path / "m.json", db=db_url)
+    assert json.loads((tmp_path / "m.json").read_text())["cohort"] == COHORT
+    refusals: list[tuple[list[str | Path], str]] = [
+        (
+            ["report", COHORT, "--out", tmp_path / "r.pdf"],
+            "r.pdf: the format follows the file name; end it in .html, .json, .csv or .xlsx",
+        ),
+        (
+            ["report", COHORT, "--out", tmp_path / "report"],
+            "report: the format follows the file name; end it in .html, .json, .csv or .xlsx",
+        ),
+        (
+            ["report", COHORT, "--format", "html", "--out", tmp_path / "y.xlsx"],
+            "--format html does not match the file name y.xlsx; make them agree (or leave "
+            "out --format)",
+        ),
+        (
+            ["report", "mentor", COHORT, "M001", "--out", tmp_path / "m.xlsx"],
+            "m.xlsx: the format follows the file name; end it in .html or .json",
+        ),
+        (
+            ["report", "mentor", COHORT, "M001", "--format", "json", "--out", tmp_path / "m.html"],
+            "--format json does not match the file name m.html; make them agree (or leave "
+            "out --format)",
+        ),
+    ]
+    for arguments, expected in refusals:
+        result = tandem(*arguments, db=db_url, expect=2)
+        assert result.stderr == f"Error: --out: {expected}\n"
+    assert not any(Path(arguments[-1]).exists() for arguments, _ in refusals)
 
 
 def test_the_page_is_self_contained_deterministic_and_renders(
