@@ -9,7 +9,6 @@ changed (keyed by ``id``).
 from __future__ import annotations
 
 import io
-import json
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,7 +40,7 @@ from tandem.program.roster.parse import (
     RosterError,
 )
 from tandem.program.roster.validate import RosterValidator
-from tandem.program.storage.db import transaction
+from tandem.program.storage.db import JsonReader, transaction
 from tandem.program.storage.tables import Application, Participant
 
 # --- stored rows → matcher profiles ---
@@ -197,14 +196,14 @@ _FIRST_LIST = 1 + len(_SCALAR_COLUMNS)
 """Where the career stage and the JSON texts are in a row of :func:`load_profiles`' query."""
 
 
-def _decode_lists(rows: Sequence[Sequence[Any]]) -> dict[str, Any]:
-    """Each distinct JSON text of ``rows``, decoded once, in row order (as the database
-    driver would decode every cell, so a broken text is reported first, as ever)."""
+def _decode_lists(rows: Sequence[Sequence[Any]], read: JsonReader) -> dict[str, Any]:
+    """Each distinct JSON text of ``rows``, decoded once, in row order, by the database's
+    own reader (a text that does not parse is a damaged database, said in one line)."""
     decoded: dict[str, Any] = {}
     for row in rows:
         for text in row[_FIRST_LIST:]:
             if text is not None and text not in decoded:
-                decoded[text] = json.loads(text)
+                decoded[text] = read(text)
     return decoded
 
 
@@ -531,7 +530,7 @@ def load_profiles(engine: Engine, cycle: str | None = None) -> tuple[list[Profil
     query = query.order_by(table.c.role.desc(), table.c.external_id)
     with engine.connect() as connection:
         rows = connection.execute(query).all()
-    decoded = _decode_lists(rows)
+    decoded = _decode_lists(rows, JsonReader(str(engine.url)))
     return (
         _stored_profiles(rows, Role.MENTEE, decoded),
         _stored_profiles(rows, Role.MENTOR, decoded),

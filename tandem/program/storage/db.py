@@ -90,13 +90,13 @@ def create_db_engine(url: str) -> Engine:
                 url,
                 connect_args=timeout,
                 hide_parameters=True,
-                json_deserializer=_JsonReader(url),
+                json_deserializer=JsonReader(url),
             )
             event.listen(engine, "connect", _sqlite_pragmas)
             _create_private_file(engine.url.database, engine.url.query)
         else:
             engine = create_engine(
-                url, pool_pre_ping=True, hide_parameters=True, json_deserializer=_JsonReader(url)
+                url, pool_pre_ping=True, hide_parameters=True, json_deserializer=JsonReader(url)
             )
     except ModuleNotFoundError as exc:
         raise DatabaseError(
@@ -112,7 +112,7 @@ def create_db_engine(url: str) -> Engine:
     return engine
 
 
-class _JsonReader:
+class JsonReader:
     """How the database at ``url`` reads a JSON column's value: one that does not parse
     means the file was damaged (or changed by hand), said in one line quoting none of it.
     (A class, not a closure: psycopg warns that a closure may leak its loader classes.)"""

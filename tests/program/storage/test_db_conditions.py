@@ -135,6 +135,7 @@ def _garble_name(path: Path) -> None:
         ("participants", "list"),
         ("participants", "show", "M1"),
         ("participants", "export-person", "M1"),
+        ("match", "--cycle", "2027"),
     ],
 )
 def test_damaged_rows_and_tables_are_one_line_that_quotes_nothing(
