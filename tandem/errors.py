@@ -120,3 +120,13 @@ def json_error_message(error: ValueError) -> str:
     if "integer string conversion" in text:
         return "a number has more than 4,300 digits"
     return (text.strip().splitlines() or [type(error).__name__])[0][:200]
+
+
+def quoted(value: str, limit: int = 60) -> str:
+    """``value`` as an error message quotes what a person typed: in double quotes when it
+    is short and printable, else escaped and cut (a pasted page or a line break must not
+    become the message)."""
+    if len(value) <= limit and value.isprintable():
+        return f'"{value}"'
+    shown = repr(value[:limit])[1:-1]
+    return f'"{shown}…" ({len(value):,} characters)' if len(value) > limit else f'"{shown}"'

@@ -110,6 +110,9 @@ def match(
         return
     if cycle is None:
         raise typer.BadParameter("name the matching cycle: --cycle NAME", param_hint="--cycle")
+    from tandem.program.roster.store import check_cycle_name
+
+    cycle = check_cycle_name(cycle)
     from tandem.matcher import Proposer
 
     request = matching.MatchRequest(

@@ -17,6 +17,7 @@ from pydantic import Field, field_validator
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
+from tandem.errors import quoted
 from tandem.matcher.types import Role
 from tandem.program import contact, schedule
 from tandem.program.curricula import load_curriculum
@@ -93,7 +94,7 @@ class CohortSettings(MessagingSettings):
     ``tandem cohort set`` changes later, by the same rules)."""
 
     name: str = Field(min_length=1, max_length=100)
-    cycle: str = Field(min_length=1)
+    cycle: str = Field(min_length=1, max_length=100)
     start: date
     weeks: int | None = Field(default=None, ge=1, le=104)
     timezone: str = "UTC"
@@ -152,7 +153,7 @@ def get_cohort(session: Session, name: str) -> Cohort:
             ", ".join(session.exec(select(Cohort.name).order_by(Cohort.name)).all()) or "none yet"
         )
         raise CohortError(
-            f'no cohort named "{name}" (cohorts: {known}); create it with `tandem cohort create`'
+            f"no cohort named {quoted(name)} (cohorts: {known}); create it with `tandem cohort create`"
         )
     return cohort
 
@@ -163,7 +164,7 @@ def latest_run(session: Session, cycle: str) -> MatchRun:
     ).first()
     if run is None:
         raise CohortError(
-            f'no match run for cycle "{cycle}"; run `tandem match --cycle {cycle}` first'
+            f"no match run for cycle {quoted(cycle)}; run `tandem match --cycle {quoted(cycle)}` first"
         )
     return run
 
@@ -464,11 +465,11 @@ def apply_action(
     role: Role | None = None,
 ) -> None:
     """Apply ``action`` to ``pair`` in ``session`` (see :func:`change_pair`)."""
-    if now < pair.proposed_at:
+    if now < cohort.created_at:
         raise CohortError(
-            f"{now:%Y-%m-%d %H:%M} UTC is before this pair was proposed "
-            f"({pair.proposed_at:%Y-%m-%d %H:%M} UTC): a pair's history cannot run backwards; "
-            "check --now"
+            f"{now:%Y-%m-%d %H:%M} UTC is before cohort {quoted(cohort.name)} was created "
+            f"({cohort.created_at:%Y-%m-%d %H:%M} UTC): a pair's history cannot run "
+            "backwards; check --now"
         )
     state = PairState(pair.state)
     was = resumes_to(session, pair)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
+from tandem.errors import quoted
 from tandem.matcher import (
     Method,
     Role,
@@ -95,7 +96,7 @@ def explain(
     if mentee_id not in compat.mentee_ids:
         raise MatchingError(f'no mentee with id "{mentee_id}" in the roster')
     if mentor_id is not None and mentor_id not in compat.mentor_ids:
-        raise MatchingError(f'no mentor with id "{mentor_id}" in the roster')
+        raise MatchingError(f"no mentor with id {quoted(mentor_id)} in the roster")
     assert run.pk is not None
     mentee = explain_mentee(compat, assignment, mentee_id)
     reason = None

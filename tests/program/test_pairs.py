@@ -29,7 +29,7 @@ from tandem.program.pairs import (
 from tandem.program.storage.db import transaction
 from tandem.program.storage.tables import Cohort, Pair, PairEvent
 from tandem.program.tokens import make_token
-from tests.program.helpers import LINK_KEYS, day, make_program, run_due
+from tests.program.helpers import CREATED, LINK_KEYS, day, make_program, run_due
 
 
 def pairs(engine: Engine) -> list[Pair]:
@@ -312,12 +312,12 @@ def test_who_receives_weekly_topics() -> None:
     assert not receives_weekly(PairState.PAUSED, Confirmation.OPT_OUT)
 
 
-def test_an_action_dated_before_the_pair_was_proposed_is_refused(
+def test_an_action_dated_before_the_cohort_was_created_is_refused(
     engine: Engine, tmp_path: Path
 ) -> None:
     program = make_program(engine, tmp_path, pairs=1)
-    before = program.instants[0] - timedelta(days=30)
-    with pytest.raises(CohortError, match="is before this pair was proposed"):
+    before = CREATED - timedelta(days=1)
+    with pytest.raises(CohortError, match='is before cohort "Fall 2026" was created'):
         change_pair(engine, program.name, "E001", PairAction.PAUSE, actor="c", now=before)
     with Session(engine) as session:
         assert session.exec(select(Pair.state)).one() == "proposed"

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Engine
 from sqlmodel import select
 
+from tandem.errors import quoted
 from tandem.matcher.types import Role
 from tandem.program.certify.audit import record_audit
 from tandem.program.certify.errors import CertificationError
@@ -67,7 +68,7 @@ def decide(
         ).first()
         if mentor is None or first_pair_pk(session, cohort, mentor.pk or 0) is None:
             raise CertificationError(
-                f'no mentor with id "{mentor_id}" has a pair in cohort "{cohort.name}"; '
+                f'no mentor with id {quoted(mentor_id)} has a pair in cohort "{cohort.name}"; '
                 "see the mentor ids with `tandem certify COHORT --dry-run`"
             )
         row = session.exec(

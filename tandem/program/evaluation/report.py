@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
+from tandem.errors import quoted
 from tandem.matcher.types import Role
 from tandem.program import schedule
 from tandem.program.cohorts import PairState, get_cohort, send_instants
@@ -305,7 +306,7 @@ def mentor_feedback(
         )
         if mentor is None or not in_cohort:
             raise FeedbackRefusedError(
-                f'no mentor with id {mentor_id!r} in cohort "{cohort.name}"; '
+                f'no mentor with id {quoted(mentor_id)} in cohort "{cohort.name}"; '
                 f'see `tandem cohort status "{cohort.name}"` for the mentor ids'
             )
         responses = cohort_responses(session, cohort)

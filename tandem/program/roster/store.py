@@ -30,7 +30,9 @@ from sqlalchemy import (
 from sqlalchemy import Text as SqlText
 from sqlmodel import Session, col, select
 
+from tandem.errors import quoted
 from tandem.matcher.types import CareerStage, MeetingMode, MentoringTopic, Profile, Role
+from tandem.program.contact import one_line
 from tandem.program.errors import ProgramError
 from tandem.program.roster.files import Problem, stream_table
 from tandem.program.roster.parse import (
@@ -360,11 +362,17 @@ def import_roster(
 
 
 def check_cycle_name(cycle: str) -> str:
-    """A cycle's name, stripped. Raises RosterError for an empty or over-long one."""
+    """A cycle's name, stripped. Raises RosterError for an empty or over-long one, or one
+    holding a control character (it is not echoed then)."""
     name = cycle.strip()
     if not name or len(name) > 100:
-        raise RosterError(f"--cycle {cycle!r}: a cycle's name is 1 to 100 characters, e.g. 2028")
-    return name
+        raise RosterError(
+            f"--cycle: a cycle's name is 1 to 100 characters (got {len(name):,}), e.g. 2028"
+        )
+    try:
+        return one_line(name)
+    except ValueError as error:
+        raise RosterError(f"--cycle: {error}") from None
 
 
 def _record_applications(
@@ -505,7 +513,7 @@ def get_participant(
     rows = [p for p in list_participants(engine, role) if p.external_id == participant_id]
     if not rows:
         raise RosterError(
-            f'no participant with id "{participant_id}"; see `tandem participants list`'
+            f"no participant with id {quoted(participant_id)}; see `tandem participants list`"
         )
     return rows
 
@@ -663,7 +671,7 @@ def find_participant(
     if not rows:
         where = f" as a {role.value}" if role is not None else ""
         raise error(
-            f'no participant with id "{participant_id}"{where}; see `tandem participants list`'
+            f"no participant with id {quoted(participant_id)}{where}; see `tandem participants list`"
         )
     if len(rows) > 1:
         raise error(

@@ -225,7 +225,7 @@ def test_mentor_feedback_needs_two_mentee_respondents(cohort: Engine, tmp_path: 
     }
     assert feedback["lowest"][0]["competency"] == "aligning_expectations"
     assert [w["week"] for w in feedback["lowest"][0]["weeks"]] == [2, 3, 5, 8, 16]
-    with pytest.raises(FeedbackRefusedError, match="no mentor with id 'M999'"):
+    with pytest.raises(FeedbackRefusedError, match='no mentor with id "M999"'):
         mentor_feedback(cohort, COHORT, "M999", now=NOW)
 
 
