@@ -300,12 +300,18 @@ def _read_csv(name: str, data: bytes) -> TableStream:
                 if number > MAX_ROWS + 1:
                     raise _too_many_rows(name, number)
                 if len(record) != len(columns):
+                    joined = any("\n" in cell or "\r" in cell for cell in record)
+                    hint = (
+                        'check for a quote (") that is never closed: it joins the lines after '
+                        "it into one cell"
+                        if joined
+                        else "check for a missing or extra comma (quote cells that contain commas)"
+                    )
                     yield Problem(
                         name,
                         number,
                         None,
-                        f"row has {len(record)} cells but the header has {len(columns)}; "
-                        "check for a missing or extra comma (quote cells that contain commas)",
+                        f"row has {len(record)} cells but the header has {len(columns)}; {hint}",
                     )
                     continue
                 cells = {c: unneutralize(v.strip()) for c, v in zip(columns, record, strict=True)}

@@ -308,6 +308,16 @@ def test_a_close_misspelling_still_gets_its_suggestion(seeded: str, tmp_path: Pa
     assert 'did you mean "America/Chicago"?' in result.stderr
 
 
+def test_an_unclosed_quote_is_named_as_the_likely_cause(seeded: str, tmp_path: Path) -> None:
+    path = tmp_path / "quote.csv"
+    path.write_text('id,name,email\nM9,"Zed Smith,z@uni.edu\nM8,Ann,a@uni.edu\n', encoding="utf-8")
+    assert_one_error_line(
+        run_cli(seeded, "import", "mentors", path),
+        f'{path.name}, row 2: row has 2 cells but the header has 3; check for a quote (") '
+        "that is never closed: it joins the lines after it into one cell; nothing was imported",
+    )
+
+
 def test_zone_suggestions_never_offer_deprecated_names(seeded: str, tmp_path: Path) -> None:
     path = tmp_path / "zone.csv"
     path.write_text("id,name,email,timezone\nM9,Zed,z@uni.edu,US/Centrall\n", encoding="utf-8")
