@@ -112,3 +112,22 @@ def test_coordinator_add_refuses_an_address_or_name_as_the_roster_would(
     assert result.stderr.count("\n") == 1
     with Session(engine) as session:
         assert session.exec(select(Coordinator)).all() == []
+
+
+def test_a_cohort_left_with_the_trial_defaults_is_warned_about(
+    matched: str, tandem: Tandem
+) -> None:
+    first = tandem(*CREATE, db=matched)
+    assert first.stderr == (
+        "warning: --base-url and --sender left as the defaults for trying Tandem out "
+        "(http://localhost:8000, Tandem mentoring <mentoring@tandem.invalid>); for a real "
+        "program set them with `tandem cohort set`\n"
+    )
+    assert tandem(*CREATE, db=matched).stderr == ""  # already there: said once
+
+
+def test_a_cohort_with_its_own_address_and_sender_is_not_warned_about(
+    matched: str, tandem: Tandem
+) -> None:
+    own = ("--base-url", "https://mentoring.uni.edu", "--sender", "Mentoring <m@uni.edu>")
+    assert tandem(*CREATE, *own, db=matched).stderr == ""

@@ -434,3 +434,25 @@ def option_error(error: Any, options: Mapping[str, str]) -> typer.BadParameter:
     message = message[:1].lower() + message[1:]
     option = options.get(field, "--" + field.replace("_", "-"))
     return typer.BadParameter(message, param_hint=option)
+
+
+def warn_defaults(base_url: str, sender: str) -> None:
+    """Warn (on stderr) when a new cohort's links and sender are the defaults meant for
+    trying Tandem out: a real program's messages would link to this machine."""
+    from tandem.program.voice import DEFAULT_BASE_URL, DEFAULT_SENDER
+
+    unset = [
+        option
+        for option, value, default in (
+            ("--base-url", base_url, DEFAULT_BASE_URL),
+            ("--sender", sender, DEFAULT_SENDER),
+        )
+        if value == default
+    ]
+    if unset:
+        typer.echo(
+            f"warning: {' and '.join(unset)} left as the defaults for trying Tandem out "
+            f"({DEFAULT_BASE_URL}, {DEFAULT_SENDER}); for a real program set "
+            f"{'them' if len(unset) > 1 else 'it'} with `tandem cohort set`",
+            err=True,
+        )

@@ -29,6 +29,7 @@ from tandem.commands.common import (
     progress_bar,
     render_rows,
     settings,
+    warn_defaults,
 )
 from tandem.matcher.types import Role
 from tandem.program.certify.key_names import DEFAULT_KEYS_FILE
@@ -214,6 +215,8 @@ def create(
         f"{created.weeks} weeks, introductions {first:%a %Y-%m-%d %H:%M}, "
         f"last topic {last:%a %Y-%m-%d %H:%M} ({created.timezone} time)"
     )
+    if created.created:
+        warn_defaults(base_url, sender)
 
 
 STATUS_COLUMNS = (
