@@ -117,6 +117,9 @@ class CertificateFacts(BaseModel):
     weeks_total: int = Field(ge=1)
     issued_at: datetime
     valid_until: datetime | None = None
+    granted: bool = False
+    """Awarded by the program coordinator's decision, without meeting every criterion
+    (the certificate and its evidence say so)."""
 
     @field_validator("credential_id")
     @classmethod
@@ -159,6 +162,11 @@ def hash_email(email: str, salt: str) -> str:
 def credential_filename(credential_id: str) -> str:
     """The file name for a signed credential: ``<uuid>.jwt``."""
     return credential_id.removeprefix("urn:uuid:") + CREDENTIAL_FILE_SUFFIX
+
+
+GRANTED_TEXT = "Awarded by decision of the program coordinator"
+"""What a granted certificate says (in its evidence, on the page) in place of a claim that
+every criterion was met."""
 
 
 def build_credential(facts: CertificateFacts, issuer: IssuerProfile) -> dict[str, Any]:
@@ -219,7 +227,8 @@ def build_credential(facts: CertificateFacts, issuer: IssuerProfile) -> dict[str
                 "type": ["Evidence"],
                 "name": text["name"].format(**fields),
                 "description": text["description"].format(**fields),
-                "narrative": text["narrative"].format(**fields),
+                "narrative": text["narrative"].format(**fields)
+                + (f" {GRANTED_TEXT}." if facts.granted else ""),
             }
         ],
         "credentialSchema": [{"id": OB3_SCHEMA_ID, "type": OB3_SCHEMA_TYPE}],

@@ -27,7 +27,12 @@ from typing import TYPE_CHECKING
 import jinja2
 from pydantic import BaseModel, ConfigDict, Field
 
-from tandem.program.certify.credentials import CertificateFacts, IssuerProfile, credential_filename
+from tandem.program.certify.credentials import (
+    GRANTED_TEXT,
+    CertificateFacts,
+    IssuerProfile,
+    credential_filename,
+)
 from tandem.program.errors import ProgramError
 
 if TYPE_CHECKING:
@@ -77,7 +82,9 @@ def render_certificate_html(
 ) -> str:
     """The certificate as a self-contained one-page HTML document (A4 print layout)."""
     template = _ENV.get_template("certificate.html.j2")
-    return template.render(facts=facts, issuer=issuer, hint=verification_hint)
+    return template.render(
+        facts=facts, issuer=issuer, hint=verification_hint, granted_text=GRANTED_TEXT
+    )
 
 
 # Style name -> (style, size in pt, line height in mm, alignment).
@@ -332,7 +339,7 @@ def render_certificate_pdf(
     when a character has no glyph in any font, or when the page does not fit even at 60 %.
     """
     text = _ENV.get_template("certificate.pdf.j2").render(
-        facts=facts, issuer=issuer, hint=verification_hint
+        facts=facts, issuer=issuer, hint=verification_hint, granted_text=GRANTED_TEXT
     )
     if len(facts.mentor_name) > MAX_PRINTED_NAME:
         raise CertificateDocumentError(

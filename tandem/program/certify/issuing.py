@@ -308,6 +308,7 @@ def _issue_one(
         weeks_met=met,
         weeks_total=total,
         issued_at=now,
+        granted=not mentor.meets_rules,  # eligible without meeting them: a grant
     )
     token = sign_credential(build_credential(facts, issuer), keyring, now)
     evidence: dict[str, Any] = {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from pathlib import Path
 
 import pytest
@@ -96,6 +98,21 @@ def test_no_certificate_is_issued_before_the_program_closes_not_even_a_granted_o
     assert dry.would_issue == ("M001",)  # the grant stands; it is issued after the close
     after = close(engine, program, tmp_path)
     report = certify(
-        engine, program.name, load_rules(), now=after, actor="ada", issuer=ISSUER, keyring=keyring
+        engine,
+        program.name,
+        load_rules(),
+        now=after,
+        actor="ada",
+        issuer=ISSUER,
+        keyring=keyring,
+        out_dir=tmp_path / "certs",
     )
     assert [c.mentor_id for c in report.issued] == ["M001"]
+    # Granted without meeting the criteria: the certificate says so, not that they were met.
+    [issued] = report.issued
+    html = next(f for f in issued.files if f.suffix == ".html").read_text("utf-8")
+    assert "<dt>Awarded</dt><dd>Awarded by decision of the program coordinator</dd>" in html
+    jwt = next(f for f in issued.files if f.suffix == ".jwt").read_text("ascii")
+    payload = json.loads(base64.urlsafe_b64decode(jwt.split(".")[1] + "=="))
+    [evidence] = payload["evidence"]
+    assert evidence["narrative"].endswith(" Awarded by decision of the program coordinator.")
