@@ -111,6 +111,24 @@ def csv_error_message(error: csv.Error) -> str:
     return f"not a valid CSV file: {error}"
 
 
+TOML_ERRORS = (ValueError, RecursionError)
+"""What reading a TOML text can raise for its content: a syntax error (a ValueError), an
+integer too long to convert (a ValueError), nesting too deep, a file that is not UTF-8."""
+
+
+def toml_error_message(error: Exception) -> str:
+    """Why a text is not TOML, in one phrase: every TOML reader says it alike."""
+    import tomllib  # only a reader that failed needs it
+
+    if isinstance(error, tomllib.TOMLDecodeError):
+        return f"not valid TOML: {error}"
+    if isinstance(error, RecursionError):
+        return "not valid TOML: arrays or tables nested too deeply"
+    if isinstance(error, UnicodeDecodeError):
+        return "not valid TOML: save it as UTF-8"
+    return "not valid TOML: a number has more than 4,300 digits"  # int() refuses more
+
+
 def json_error_message(error: ValueError) -> str:
     """Why a text is not JSON, in one phrase without Python's advice: where the parser
     stopped, or a number too long to read."""

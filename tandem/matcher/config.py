@@ -33,6 +33,7 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 
+from tandem.errors import TOML_ERRORS, toml_error_message
 from tandem.matcher.errors import MatcherError
 from tandem.matcher.types import Objective, Role, closest_term
 
@@ -247,12 +248,8 @@ def load_config(text: str, source: str) -> MatchConfig:
     """
     try:
         data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{source}: not valid TOML: {exc}", source=source) from None
-    except RecursionError:
-        raise ConfigError(f"{source}: {TOML_TOO_DEEP}", source=source) from None
-    except ValueError:  # an integer of more digits than Python converts
-        raise ConfigError(f"{source}: {TOML_TOO_LONG}", source=source) from None
+    except TOML_ERRORS as exc:
+        raise ConfigError(f"{source}: {toml_error_message(exc)}", source=source) from None
     try:
         return MatchConfig.model_validate(data)
     except ValidationError as exc:
@@ -415,8 +412,6 @@ def _key(loc: tuple[int | str, ...]) -> str:
     return "".join(parts)
 
 
-TOML_TOO_DEEP = "not valid TOML: arrays or tables nested too deeply"
-TOML_TOO_LONG = "not valid TOML: a number has more than 4,300 digits"
 GOT_LENGTH = 60
 """Characters of a wrong value an error message quotes; the rest is cut (``…``)."""
 

@@ -19,6 +19,7 @@ from typing import Any
 import jinja2
 from jinja2 import meta
 
+from tandem.errors import TOML_ERRORS, toml_error_message
 from tandem.matcher.types import CareerStage
 from tandem.prompts.curriculum import (
     MANIFEST,
@@ -111,14 +112,8 @@ class Reader:
         try:
             with path.open("rb") as handle:
                 return tomllib.load(handle)
-        except tomllib.TOMLDecodeError as error:
-            self.report(name, WHOLE_FILE, f"is not valid TOML: {error}")
-        except RecursionError:
-            self.report(name, WHOLE_FILE, "is not valid TOML: arrays or tables nested too deeply")
-        except UnicodeDecodeError:
-            self.report(name, WHOLE_FILE, "is not valid TOML: save it as UTF-8")
-        except ValueError:  # an integer of more digits than Python converts
-            self.report(name, WHOLE_FILE, "is not valid TOML: a number has more than 4,300 digits")
+        except TOML_ERRORS as error:
+            self.report(name, WHOLE_FILE, f"is {toml_error_message(error)}")
         return None
 
     def _week_files(self, weeks_total: int | None) -> dict[int, str]:

@@ -25,7 +25,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from tandem.errors import TandemError
+from tandem.errors import TOML_ERRORS, TandemError, toml_error_message
 from tandem.matcher.types import Role
 from tandem.prompts.curriculum import Competency
 from tandem.prompts.errors import Problem
@@ -241,17 +241,8 @@ class _Reader:
         try:
             with path.open("rb") as handle:
                 data = tomllib.load(handle)
-        except tomllib.TOMLDecodeError as error:
-            self.report(name, "(file)", f"not valid TOML: {error}")
-            return None
-        except RecursionError:
-            self.report(name, "(file)", "not valid TOML: arrays or tables nested too deeply")
-            return None
-        except UnicodeDecodeError:
-            self.report(name, "(file)", "not valid TOML: save it as UTF-8")
-            return None
-        except ValueError:  # an integer of more digits than Python converts
-            self.report(name, "(file)", "not valid TOML: a number has more than 4,300 digits")
+        except TOML_ERRORS as error:
+            self.report(name, "(file)", toml_error_message(error))
             return None
         try:
             return model.model_validate(data)

@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from tandem.errors import TOML_ERRORS, toml_error_message
 from tandem.program.certify.criteria import CRITERIA, Criterion, MinMeetingWeeks
 from tandem.program.certify.errors import RulesError
 from tandem.program.certify.vocabulary import MentorRule
@@ -225,10 +226,6 @@ def load_rules(path: Path | None = None) -> CertificationRules:
             raise RulesError(source, [f"cannot read the file: {error}"]) from None
     try:
         data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise RulesError(source, [f"not valid TOML: {error}"]) from None
-    except RecursionError:
-        raise RulesError(source, ["not valid TOML: arrays or tables nested too deeply"]) from None
-    except ValueError:  # an integer of more digits than Python converts
-        raise RulesError(source, ["not valid TOML: a number has more than 4,300 digits"]) from None
+    except TOML_ERRORS as error:
+        raise RulesError(source, [toml_error_message(error)]) from None
     return parse_rules(data, source)
