@@ -201,12 +201,13 @@ def export_person(
     """
     with transaction(engine) as session:
         person = _find(session, participant_id, role)
+        others = _same_person(session, person)
         document = _export(session, person, now)
         document["same_person_other_records"] = [
             {"role": other.role, "id": other.external_id, "export": _export(session, other, now)}
-            for other in _same_person(session, person)
+            for other in others
         ]
-        for record in (person, *_same_person(session, person)):
+        for record in (person, *others):
             record_audit(
                 session,
                 now,
@@ -532,7 +533,7 @@ def _rename_in_matches(session: Session, role: str, old_id: str, new_id: str) ->
         if unmatched != run.unmatched:
             run.unmatched = unmatched
             session.add(run)
-    other = Role.MENTEE.value if role == Role.MENTOR.value else Role.MENTOR.value
+    other = _other_role(role)
     for person in session.exec(select(Participant).where(Participant.role == other)).all():
         if old_id in person.excluded:
             person.excluded = [new_id if x == old_id else x for x in person.excluded]
