@@ -184,9 +184,9 @@ def echo_lines(lines: Iterable[str], err: bool = False) -> None:
 
 EARLIEST_NOW = datetime(1970, 1, 1, tzinfo=UTC)
 END_OF_NOW = datetime(9001, 1, 1, tzinfo=UTC)
-"""The instants ``--now`` accepts, from the first up to (not including) the second: far enough from year 1 and 9999 that every date a
-command works out from it (a program's weeks, a retention period, a key's lifetime) is
-still a date Python can hold."""
+"""The instants ``--now`` accepts, from the first up to (not including) the second: far
+enough from year 1 and 9999 that every date a command works out from it (a program's weeks,
+a retention period, a key's lifetime) is still a date Python can hold."""
 
 
 def _parse_now(value: str | None) -> datetime | None:

@@ -94,7 +94,7 @@ class CohortSettings(MessagingSettings):
     ``tandem cohort set`` changes later, by the same rules)."""
 
     name: str = Field(min_length=1, max_length=100)
-    cycle: str = Field(min_length=1, max_length=100)
+    cycle: str
     start: date
     weeks: int | None = Field(default=None, ge=1, le=104)
     timezone: str = "UTC"
@@ -132,10 +132,15 @@ class CohortSettings(MessagingSettings):
     def _day(cls, value: Any) -> Any:
         return str(value).strip().lower()[:3]
 
-    @field_validator("name", "cycle", mode="before")
+    @field_validator("name", mode="before")
     @classmethod
     def _one_line(cls, value: Any) -> str:
         return contact.one_line(value)
+
+    @field_validator("cycle", mode="before")
+    @classmethod
+    def _cycle(cls, value: Any) -> str:
+        return contact.cycle_name(value)
 
 
 def send_instants(cohort: Cohort) -> list[datetime]:

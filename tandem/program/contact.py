@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 __all__ = [
     "MAX_NAME_LENGTH",
     "base_url",
+    "cycle_name",
     "email_address",
     "one_line",
     "one_value",
@@ -65,6 +66,15 @@ def one_line(value: Any) -> str:
             "without control characters"
         )
     return text
+
+
+def cycle_name(value: Any) -> str:
+    """A matching cycle's name (``2028``, ``Spring 2027``): one line of 1 to 100 characters
+    (a longer one is not echoed)."""
+    text = one_value(value)
+    if not text or len(text) > 100:
+        raise ValueError(f"a cycle's name is 1 to 100 characters (got {len(text):,}), e.g. 2028")
+    return one_line(text)
 
 
 def email_address(value: Any) -> str:

@@ -9,9 +9,8 @@ Greek and Cyrillic, and, only when the text needs them, Noto Sans Arabic, Noto S
 Droid Sans Fallback (Chinese, Japanese, Korean) and the Noto Sans of the scripts of South
 and Southeast Asia, Ethiopia, Georgia and Armenia. Text is shaped with HarfBuzz, so Arabic
 letters join, Indic vowel signs and conjuncts form, and right-to-left names read right to
-left. A character no font has
-is refused (:class:`CertificateDocumentError`) rather than printed as a box; ``font_path``
-adds a TrueType font to try first.
+left. A character no font has is refused (:class:`CertificateDocumentError`) rather than
+printed as a box; ``font_path`` adds a TrueType font to try first.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ from sqlmodel import Session, col, select
 
 from tandem.errors import quoted
 from tandem.matcher.types import CareerStage, MeetingMode, MentoringTopic, Profile, Role
-from tandem.program.contact import one_line
+from tandem.program.contact import cycle_name
 from tandem.program.errors import ProgramError
 from tandem.program.roster.files import Problem, stream_table
 from tandem.program.roster.parse import (
@@ -362,15 +362,10 @@ def import_roster(
 
 
 def check_cycle_name(cycle: str) -> str:
-    """A cycle's name, stripped. Raises RosterError for an empty or over-long one, or one
-    holding a control character (it is not echoed then)."""
-    name = cycle.strip()
-    if not name or len(name) > 100:
-        raise RosterError(
-            f"--cycle: a cycle's name is 1 to 100 characters (got {len(name):,}), e.g. 2028"
-        )
+    """A cycle's name, stripped (:func:`tandem.program.contact.cycle_name`). Raises
+    RosterError for an empty or over-long one, or one holding a control character."""
     try:
-        return one_line(name)
+        return cycle_name(cycle)
     except ValueError as error:
         raise RosterError(f"--cycle: {error}") from None
 
